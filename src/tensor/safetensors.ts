@@ -1,3 +1,4 @@
+import type { DType } from '../types';
 // safetensors checkpoints. The byte format lives in safetensors_format.ts
 // (no Tensor dependency); this file adds Tensor-level save and load.
 
@@ -39,6 +40,6 @@ export function saveFile(path: string, tensors: Record<string, Tensor>, metadata
 export function loadFile(path: string): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const { tensors: raw, metadata } = loadRaw(path);
   const tensors: Record<string, Tensor> = {};
-  for (const [name, r] of Object.entries(raw)) setOwn(tensors, name, fromBytes(r.data, r.shape, FROM_SAFE[r.dtype]));
+  for (const [name, r] of Object.entries(raw)) setOwn(tensors, name, fromBytes(r.data, r.shape, FROM_SAFE[r.dtype] as DType));
   return { tensors, metadata };
 }

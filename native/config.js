@@ -1,0 +1,36 @@
+// Where libtorch lives and how to compile against it; read by binding.gyp.
+// LIBTORCH=/path selects any libtorch tree (include/, lib/); default is Debian's libtorch-dev.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+
+function config() {
+  const root = process.env.LIBTORCH;
+  if (root) {
+    const inc = path.join(root, 'include');
+    const lib = path.join(root, 'lib');
+    if (!fs.existsSync(path.join(inc, 'ATen', 'ATen.h'))) throw new Error(`LIBTORCH=${root}: no include/ATen/ATen.h`);
+    return { include: [inc, path.join(inc, 'torch', 'csrc', 'api', 'include')], lib, c10: path.join(lib, 'libc10.so') };
+  }
+  const multiarch = execFileSync('gcc', ['-print-multiarch']).toString().trim();
+  const lib = `/usr/lib/${multiarch}`;
+  return { include: ['/usr/include', '/usr/include/torch/csrc/api/include'], lib, c10: path.join(lib, 'libc10.so') };
+}
+
+// libtorch builds differ in the C++ ABI; match it (wheels before 2.7 used the old one).
+function cxx11abi(c10) {
+  try {
+    const syms = execFileSync('nm', ['-D', '--defined-only', c10], { maxBuffer: 1 << 28 }).toString();
+    return syms.includes('__cxx11') ? 1 : 0;
+  } catch {
+    return 1;
+  }
+}
+
+const c = config();
+const what = process.argv[2];
+if (what === 'include') console.log(c.include.join(' '));
+else if (what === 'lib') console.log(c.lib);
+else if (what === 'abi') console.log(cxx11abi(c.c10));
+else console.log(JSON.stringify({ ...c, abi: cxx11abi(c.c10) }));

@@ -1,0 +1,268 @@
+// Argument conversion between JS values and ATen types, shared by the generated op files.
+// Conventions (mirrored by src/tensor/dispatch.ts): a tensor crosses as its handle id (a number),
+// optional values as null/undefined, dtypes and memory formats as their c10 enum codes,
+// devices as strings ("cpu", "cuda:0"), tensor options as [dtypeCode|null, device|null].
+#pragma once
+#define NAPI_VERSION 8
+#include <napi.h>
+#include <ATen/ATen.h>
+#include <array>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace refinery {
+
+// ---- handle table: every JS tensor owns exactly one slot ----
+uint32_t put_tensor(napi_env env, at::Tensor t);
+const at::Tensor& get_tensor(const Napi::Env& env, const Napi::Value& v, size_t argi);
+at::Generator get_generator(const Napi::Env& env, const Napi::Value& v, size_t argi);
+std::string describe_tensor_id(double id);
+
+[[noreturn]] void throw_op_error(const Napi::CallbackInfo& info, const char* op, const char* kinds,
+                                 const std::string& what);
+[[noreturn]] void throw_type(const Napi::Env& env, size_t argi, const char* expected);
+
+inline bool present(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() && !info[i].IsUndefined();
+}
+inline bool nullish(const Napi::CallbackInfo& info, size_t i) {
+  return i >= info.Length() || info[i].IsUndefined() || info[i].IsNull();
+}
+inline const Napi::Value need(const Napi::CallbackInfo& info, size_t i, const char* expected) {
+  if (i >= info.Length() || info[i].IsUndefined()) throw_type(info.Env(), i, expected);
+  return info[i];
+}
+
+inline const at::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i) {
+  return get_tensor(info.Env(), need(info, i, "a Tensor"), i);
+}
+inline c10::optional<at::Tensor> arg_opt_tensor(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return get_tensor(info.Env(), info[i], i);
+}
+inline std::vector<at::Tensor> arg_tensor_list(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "an array of Tensors");
+  if (!v.IsArray()) throw_type(info.Env(), i, "an array of Tensors");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(a.Length());
+  for (uint32_t k = 0; k < a.Length(); ++k) out.push_back(get_tensor(info.Env(), a.Get(k), i));
+  return out;
+}
+inline c10::List<c10::optional<at::Tensor>> arg_opt_tensor_clist(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "an array of Tensors or nulls");
+  if (!v.IsArray()) throw_type(info.Env(), i, "an array of Tensors or nulls");
+  Napi::Array a = v.As<Napi::Array>();
+  c10::List<c10::optional<at::Tensor>> out;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value e = a.Get(k);
+    if (e.IsNull() || e.IsUndefined()) out.push_back(c10::nullopt);
+    else out.push_back(get_tensor(info.Env(), e, i));
+  }
+  return out;
+}
+
+inline int64_t to_int(const Napi::Env& env, const Napi::Value& v, size_t i) {
+  if (v.IsBigInt()) {
+    bool lossless;
+    return v.As<Napi::BigInt>().Int64Value(&lossless);
+  }
+  if (!v.IsNumber()) throw_type(env, i, "an integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d != static_cast<double>(static_cast<int64_t>(d))) throw_type(env, i, "an integer");
+  return static_cast<int64_t>(d);
+}
+inline int64_t arg_int(const Napi::CallbackInfo& info, size_t i) {
+  return to_int(info.Env(), need(info, i, "an integer"), i);
+}
+inline c10::optional<int64_t> arg_opt_int(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return to_int(info.Env(), info[i], i);
+}
+// int[N] accepts one integer and repeats it N times, as PyTorch does.
+inline std::vector<int64_t> arg_int_list(const Napi::CallbackInfo& info, size_t i, size_t n) {
+  Napi::Value v = need(info, i, "an integer or array of integers");
+  if (v.IsNumber() || v.IsBigInt()) return std::vector<int64_t>(n ? n : 1, to_int(info.Env(), v, i));
+  if (!v.IsArray()) throw_type(info.Env(), i, "an integer or array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t k = 0; k < a.Length(); ++k) out[k] = to_int(info.Env(), a.Get(k), i);
+  return out;
+}
+inline c10::optional<std::vector<int64_t>> arg_opt_int_list(const Napi::CallbackInfo& info, size_t i, size_t n) {
+  if (nullish(info, i)) return c10::nullopt;
+  return arg_int_list(info, i, n);
+}
+
+inline double to_double(const Napi::Env& env, const Napi::Value& v, size_t i) {
+  if (!v.IsNumber()) throw_type(env, i, "a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+inline double arg_double(const Napi::CallbackInfo& info, size_t i) {
+  return to_double(info.Env(), need(info, i, "a number"), i);
+}
+inline c10::optional<double> arg_opt_double(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return to_double(info.Env(), info[i], i);
+}
+inline c10::optional<std::vector<double>> arg_opt_double_list(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  if (info[i].IsNumber()) return std::vector<double>{to_double(info.Env(), info[i], i)};
+  if (!info[i].IsArray()) throw_type(info.Env(), i, "an array of numbers");
+  Napi::Array a = info[i].As<Napi::Array>();
+  std::vector<double> out(a.Length());
+  for (uint32_t k = 0; k < a.Length(); ++k) out[k] = to_double(info.Env(), a.Get(k), i);
+  return out;
+}
+
+inline bool arg_bool(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "a boolean");
+  if (!v.IsBoolean()) throw_type(info.Env(), i, "a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+inline c10::optional<bool> arg_opt_bool(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return arg_bool(info, i);
+}
+template <size_t N>
+inline std::array<bool, N> arg_bool_array(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "an array of booleans");
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != N) throw_type(info.Env(), i, "an array of booleans of the right length");
+  std::array<bool, N> out;
+  for (uint32_t k = 0; k < N; ++k) {
+    Napi::Value e = v.As<Napi::Array>().Get(k);
+    if (!e.IsBoolean()) throw_type(info.Env(), i, "an array of booleans");
+    out[k] = e.As<Napi::Boolean>().Value();
+  }
+  return out;
+}
+
+// JS numbers that are integers become integral Scalars (so int tensors stay int), others double.
+inline at::Scalar to_scalar(const Napi::Env& env, const Napi::Value& v, size_t i) {
+  if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
+  if (v.IsBigInt()) return at::Scalar(to_int(env, v, i));
+  if (!v.IsNumber()) throw_type(env, i, "a number or boolean");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::abs(d) < 9007199254740992.0 && d == static_cast<double>(static_cast<int64_t>(d)))
+    return at::Scalar(static_cast<int64_t>(d));
+  return at::Scalar(d);
+}
+inline at::Scalar arg_scalar(const Napi::CallbackInfo& info, size_t i) {
+  return to_scalar(info.Env(), need(info, i, "a number or boolean"), i);
+}
+inline c10::optional<at::Scalar> arg_opt_scalar(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return to_scalar(info.Env(), info[i], i);
+}
+
+inline at::ScalarType to_scalar_type(const Napi::Env& env, const Napi::Value& v, size_t i) {
+  if (!v.IsNumber()) throw_type(env, i, "a dtype");
+  int32_t c = v.As<Napi::Number>().Int32Value();
+  if (c < 0 || c >= static_cast<int32_t>(at::ScalarType::NumOptions)) throw_type(env, i, "a dtype");
+  return static_cast<at::ScalarType>(c);
+}
+inline at::ScalarType arg_scalar_type(const Napi::CallbackInfo& info, size_t i) {
+  return to_scalar_type(info.Env(), need(info, i, "a dtype"), i);
+}
+inline c10::optional<at::ScalarType> arg_opt_scalar_type(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return to_scalar_type(info.Env(), info[i], i);
+}
+
+inline std::string arg_string(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "a string");
+  if (!v.IsString()) throw_type(info.Env(), i, "a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+inline c10::optional<std::string> arg_opt_string(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return arg_string(info, i);
+}
+
+inline c10::optional<at::Generator> arg_opt_generator(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return get_generator(info.Env(), info[i], i);
+}
+
+inline at::MemoryFormat arg_memory_format(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "a memory format");
+  if (!v.IsNumber()) throw_type(info.Env(), i, "a memory format");
+  int32_t c = v.As<Napi::Number>().Int32Value();
+  if (c < 0 || c >= static_cast<int32_t>(at::MemoryFormat::NumOptions)) throw_type(info.Env(), i, "a memory format");
+  return static_cast<at::MemoryFormat>(c);
+}
+inline c10::optional<at::MemoryFormat> arg_opt_memory_format(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return arg_memory_format(info, i);
+}
+
+inline at::Device to_device(const Napi::Env& env, const Napi::Value& v, size_t i) {
+  if (!v.IsString()) throw_type(env, i, "a device string such as \"cpu\" or \"cuda:0\"");
+  return at::Device(v.As<Napi::String>().Utf8Value());
+}
+inline at::Device arg_device(const Napi::CallbackInfo& info, size_t i) {
+  return to_device(info.Env(), need(info, i, "a device"), i);
+}
+inline c10::optional<at::Device> arg_opt_device(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  return to_device(info.Env(), info[i], i);
+}
+inline c10::optional<at::Layout> arg_opt_layout(const Napi::CallbackInfo& info, size_t i) {
+  if (nullish(info, i)) return c10::nullopt;
+  throw_type(info.Env(), i, "null (only the strided layout is supported)");
+}
+
+inline at::TensorOptions arg_tensor_options(const Napi::CallbackInfo& info, size_t i) {
+  at::TensorOptions o;
+  if (nullish(info, i)) return o;
+  if (!info[i].IsArray()) throw_type(info.Env(), i, "tensor options");
+  Napi::Array a = info[i].As<Napi::Array>();
+  Napi::Value dt = a.Get(0u), dev = a.Get(1u);
+  if (!dt.IsNull() && !dt.IsUndefined()) o = o.dtype(to_scalar_type(info.Env(), dt, i));
+  if (!dev.IsNull() && !dev.IsUndefined()) o = o.device(to_device(info.Env(), dev, i));
+  return o;
+}
+
+// ---- results ----
+inline Napi::Value to_js(const Napi::Env& env, const at::Tensor& t) {
+  if (!t.defined()) return env.Null();
+  return Napi::Number::New(env, put_tensor(env, t));
+}
+inline Napi::Value to_js(const Napi::Env& env, const std::vector<at::Tensor>& ts) {
+  Napi::Array a = Napi::Array::New(env, ts.size());
+  for (uint32_t k = 0; k < ts.size(); ++k) a.Set(k, to_js(env, ts[k]));
+  return a;
+}
+inline Napi::Value to_js(const Napi::Env& env, const std::vector<int64_t>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (uint32_t k = 0; k < v.size(); ++k) a.Set(k, Napi::Number::New(env, static_cast<double>(v[k])));
+  return a;
+}
+inline Napi::Value to_js(const Napi::Env& env, double v) { return Napi::Number::New(env, v); }
+inline Napi::Value to_js(const Napi::Env& env, int64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
+inline Napi::Value to_js(const Napi::Env& env, bool v) { return Napi::Boolean::New(env, v); }
+inline Napi::Value to_js(const Napi::Env& env, at::ScalarType v) { return Napi::Number::New(env, static_cast<int>(v)); }
+inline Napi::Value to_js(const Napi::Env& env, const at::Scalar& s) {
+  if (s.isBoolean()) return Napi::Boolean::New(env, s.toBool());
+  if (s.isIntegral(false)) return Napi::Number::New(env, static_cast<double>(s.toLong()));
+  return Napi::Number::New(env, s.toDouble());
+}
+template <typename... Ts>
+inline Napi::Value to_js(const Napi::Env& env, const std::tuple<Ts...>& tup) {
+  Napi::Array a = Napi::Array::New(env, sizeof...(Ts));
+  uint32_t k = 0;
+  std::apply([&](const auto&... x) { ((a.Set(k++, to_js(env, x))), ...); }, tup);
+  return a;
+}
+
+}  // namespace refinery
+
+using namespace refinery;
+
+#define OP_TRY try {
+#define OP_CATCH(name, kinds)                                              \
+  }                                                                        \
+  catch (const Napi::Error&) { throw; }                                    \
+  catch (const c10::Error& e) { throw_op_error(info, name, kinds, e.what_without_backtrace()); } \
+  catch (const std::exception& e) { throw_op_error(info, name, kinds, e.what()); }

@@ -1,0 +1,88 @@
+// Autograd entry points beyond Tensor.backward(): grad mode, torch.autograd.grad and custom
+// functions whose forward and backward are TypeScript.
+import { native } from './native';
+import { keep, scope } from './memory';
+import { Tensor } from './tensor';
+
+/** Runs fn with gradient recording off (`torch.no_grad()`). */
+export function noGrad<R>(fn: () => R): R {
+  const prev = native.SetGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native.SetGradEnabled(prev);
+  }
+}
+/** Runs fn with gradient recording on (`torch.enable_grad()`). */
+export function enableGrad<R>(fn: () => R): R {
+  const prev = native.SetGradEnabled(true);
+  try {
+    return fn();
+  } finally {
+    native.SetGradEnabled(prev);
+  }
+}
+export function isGradEnabled(): boolean {
+  const prev = native.SetGradEnabled();
+  return prev;
+}
+
+export interface GradOptions {
+  gradOutputs?: (Tensor | null)[];
+  retainGraph?: boolean;
+  createGraph?: boolean;
+  allowUnused?: boolean;
+}
+
+/** `torch.autograd.grad`: gradients of outputs w.r.t. inputs (null where unused and allowUnused). */
+export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
+  const outs = Array.isArray(outputs) ? outputs : [outputs];
+  const ins = Array.isArray(inputs) ? inputs : [inputs];
+  const ids = native.AutogradGrad(outs.map((t) => t._handle), ins.map((t) => t._handle),
+    opts.gradOutputs ? opts.gradOutputs.map((g) => (g ? g._handle : null)) : null,
+    opts.retainGraph ?? null, opts.createGraph ?? false, opts.allowUnused ?? false);
+  return ids.map((id) => (id === null ? null : new Tensor(id)));
+}
+
+/** What a custom function's forward may stash for its backward. */
+export interface FunctionContext {
+  saved: Tensor[];
+  saveForBackward(...tensors: Tensor[]): void;
+  [key: string]: unknown;
+}
+
+export interface CustomFunction<I extends Tensor[]> {
+  name?: string;
+  /** Runs without gradient recording; returns the output tensors. */
+  forward(ctx: FunctionContext, ...inputs: I): Tensor | Tensor[];
+  /** Receives one gradient per output (null where none flowed); returns one gradient per input (or null). */
+  backward(ctx: FunctionContext, ...grads: (Tensor | null)[]): (Tensor | null) | (Tensor | null)[];
+}
+
+/**
+ * Applies a custom autograd function (`torch.autograd.Function.apply`): forward and backward are
+ * TypeScript callbacks; libtorch's engine calls backward when gradients flow through the outputs.
+ */
+export function applyFunction<I extends Tensor[]>(fn: CustomFunction<I>, ...inputs: I): Tensor[] {
+  const saved: Tensor[] = [];
+  const ctx: FunctionContext = {
+    saved,
+    saveForBackward(...ts: Tensor[]) {
+      for (const t of ts) saved.push(keep(t.detach()));
+    },
+  };
+  const out = noGrad(() => fn.forward(ctx, ...inputs));
+  const outs = Array.isArray(out) ? out : [out];
+  const trampoline = (gradIds: (number | null)[]): (number | null)[] => {
+    // Returned handles are shared (a second handle) and handed to native code, which frees them.
+    return scope(() => {
+      const grads = gradIds.map((id) => (id === null ? null : new Tensor(id)));
+      const r = fn.backward(ctx, ...grads);
+      const rs = Array.isArray(r) ? r : [r];
+      if (rs.length !== inputs.length) throw new Error(`${fn.name ?? 'CustomFunction'}.backward returned ${rs.length} gradients for ${inputs.length} inputs`);
+      return rs.map((g) => (g ? native.Share(g._handle) : null));
+    });
+  };
+  native.CustomFunction(fn.name ?? 'CustomFunctionBackward', trampoline, inputs.map((t) => t._handle), outs.map((t) => t._handle));
+  return outs;
+}

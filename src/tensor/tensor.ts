@@ -1,0 +1,479 @@
+// The Tensor class: one libtorch handle per JS object, PyTorch names in camelCase.
+// Op methods (add, matmul, conv2d, ...) are generated from ATen's declarations and installed
+// below; this file holds what generation cannot express.
+import { DTYPE_CODES, DTYPE_NAMES, DType, Device, MemoryFormat, isComplex } from '../types';
+import { callOp, isOptions, registerClasses } from './dispatch';
+import { OPS, TensorMethods, TorchFunctions } from './generated/ops';
+import { formatTensor } from './format';
+import { keep, release, track } from './memory';
+import { native } from './native';
+
+export type NestedArray = number | boolean | NestedArray[];
+export type IndexSpec = number | null | '...' | ':' | [number | null, (number | null)?, (number | null)?] | Tensor;
+
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface Tensor extends TensorMethods {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class Tensor {
+  _id: number;
+  _kept = false;
+
+  /** Wraps a native handle; users create tensors with `tensor()`, `torch.zeros()`, ... */
+  constructor(id: number) {
+    this._id = id;
+    track(this);
+  }
+
+  /** The native handle; throws if the tensor was disposed. */
+  get _handle(): number {
+    if (this._id === 0) throw new Error('Tensor was disposed; it cannot be used any more');
+    return this._id;
+  }
+
+  get shape(): number[] {
+    return native.Shape(this._handle);
+  }
+  get dtype(): DType {
+    return DTYPE_NAMES[native.Dtype(this._handle)];
+  }
+  get device(): Device {
+    return native.Meta(this._handle)[2];
+  }
+  get ndim(): number {
+    return native.Dim(this._handle);
+  }
+  /** `size()` is the shape; `size(d)` one dimension (negative d counts from the end). */
+  size(): number[];
+  size(dim: number): number;
+  size(dim?: number): number[] | number {
+    const s = this.shape;
+    if (dim === undefined) return s;
+    const d = dim < 0 ? dim + s.length : dim;
+    if (!(d >= 0 && d < s.length)) throw new RangeError(`size(dim=${dim}): dim out of range for a ${s.length}-d tensor`);
+    return s[d];
+  }
+  stride(): number[];
+  stride(dim: number): number;
+  stride(dim?: number): number[] | number {
+    const s = native.Strides(this._handle);
+    return dim === undefined ? s : s[dim < 0 ? dim + s.length : dim];
+  }
+  get isDisposed(): boolean {
+    return this._id === 0;
+  }
+
+  dispose(): void {
+    release(this);
+  }
+  [Symbol.dispose](): void {
+    release(this);
+  }
+  keep(): this {
+    return keep(this);
+  }
+
+  // ---------------------------------------------------------------- data out
+  /** The value of a one-element tensor. */
+  item(): number {
+    const v = native.Item(this._handle);
+    return typeof v === 'boolean' ? Number(v) : v;
+  }
+  /** Raw contiguous little-endian bytes (a copy). */
+  toBytes(): Uint8Array {
+    return new Uint8Array(native.ToBytes(this._handle));
+  }
+  /** A copy of the data as the matching TypedArray (float16/bfloat16 as Uint16Array bits, int64 as BigInt64Array). */
+  toTypedArray(): Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array | BigInt64Array {
+    const buf = native.ToBytes(this._handle);
+    switch (this.dtype) {
+      case 'float32': case 'complex64': return new Float32Array(buf);
+      case 'float64': case 'complex128': return new Float64Array(buf);
+      case 'int64': return new BigInt64Array(buf);
+      case 'int32': return new Int32Array(buf);
+      case 'int16': return new Int16Array(buf);
+      case 'int8': return new Int8Array(buf);
+      case 'float16': case 'bfloat16': return new Uint16Array(buf);
+      default: return new Uint8Array(buf);
+    }
+  }
+  /** The data as plain JS numbers in a flat array (float16/bfloat16 converted exactly via float32). */
+  dataSync(): number[] {
+    const d = this.dtype;
+    const t = d === 'float16' || d === 'bfloat16' ? this.to('float32') : this;
+    try {
+      const a = t.toTypedArray();
+      return a instanceof BigInt64Array ? Array.from(a, Number) : Array.from(a as ArrayLike<number>);
+    } finally {
+      if (t !== this) t.dispose();
+    }
+  }
+  /** Nested arrays like PyTorch's `tolist()` (bool tensors give booleans). */
+  tolist(): NestedArray {
+    const flat: (number | boolean)[] = this.dtype === 'bool' ? this.dataSync().map(Boolean) : this.dataSync();
+    const shape = this.shape;
+    if (shape.length === 0) return flat[0];
+    let pos = 0;
+    const build = (d: number): NestedArray[] => {
+      const out: NestedArray[] = [];
+      for (let k = 0; k < shape[d]; k++) out.push(d === shape.length - 1 ? flat[pos++] : build(d + 1));
+      return out;
+    };
+    return build(0);
+  }
+
+  // ---------------------------------------------------------------- conversions PyTorch has in Python only
+  /** `x.to('float64')`, `x.to('cuda:0')`, `x.to(other)`, `x.to({ dtype, device, copy, memoryFormat })`. */
+  to(target: DType | Device | Tensor | { dtype?: DType; device?: Device; copy?: boolean; nonBlocking?: boolean; memoryFormat?: MemoryFormat }): Tensor {
+    let o: { dtype?: DType; device?: Device; copy?: boolean; nonBlocking?: boolean; memoryFormat?: MemoryFormat };
+    if (target instanceof Tensor) o = { dtype: target.dtype, device: target.device };
+    else if (typeof target === 'string') o = target in DTYPE_CODES ? { dtype: target as DType } : { device: target };
+    else o = target;
+    return callOp('to', OPS.to, this, [o]) as Tensor;
+  }
+  float(): Tensor { return this.to('float32'); }
+  double(): Tensor { return this.to('float64'); }
+  half(): Tensor { return this.to('float16'); }
+  bfloat16(): Tensor { return this.to('bfloat16'); }
+  long(): Tensor { return this.to('int64'); }
+  int(): Tensor { return this.to('int32'); }
+  bool(): Tensor { return this.to('bool'); }
+  cpu(): Tensor { return this.to('cpu'); }
+  cuda(index = 0): Tensor { return this.to(`cuda:${index}`); }
+
+  // ---------------------------------------------------------------- autograd
+  get requiresGrad(): boolean {
+    return native.RequiresGrad(this._handle);
+  }
+  set requiresGrad(v: boolean) {
+    native.RequiresGrad(this._handle, v);
+  }
+  requiresGrad_(v = true): this {
+    native.RequiresGrad(this._handle, v);
+    return this;
+  }
+  get isLeaf(): boolean {
+    return native.IsLeaf(this._handle);
+  }
+  /** Name of the node that created this tensor (e.g. "AddBackward0"), or null for leaves. */
+  get gradFn(): string | null {
+    return native.GradFnName(this._handle);
+  }
+  /** A new handle to the accumulated gradient (dispose it, or read it inside a scope), or null. */
+  get grad(): Tensor | null {
+    const id = native.Grad(this._handle);
+    return id === null ? null : new Tensor(id);
+  }
+  set grad(g: Tensor | null) {
+    native.SetGrad(this._handle, g === null ? null : g._handle);
+  }
+  retainGrad(): this {
+    native.RetainGrad(this._handle);
+    return this;
+  }
+  /** Sets `.grad` to null, as `optimizer.zero_grad(set_to_none=True)` does. */
+  zeroGrad(): void {
+    native.SetGrad(this._handle, null);
+  }
+  backward(gradient?: Tensor | null, opts: { retainGraph?: boolean; createGraph?: boolean; inputs?: Tensor[] } = {}): void {
+    native.Backward([this._handle], gradient ? [gradient._handle] : null, opts.retainGraph ?? null,
+      opts.createGraph ?? false, opts.inputs ? opts.inputs.map((t) => t._handle) : null);
+  }
+
+  // ---------------------------------------------------------------- indexing
+  /**
+   * Indexing like `x[...]` in PyTorch: numbers (negative from the end) select, `[start, stop, step]`
+   * slices (null = open end, negative step reverses), `':'` is a full slice, `null` adds a dimension,
+   * `'...'` fills the remaining dimensions, a Tensor of indices or a bool mask does advanced indexing.
+   */
+  i(...spec: IndexSpec[]): Tensor {
+    return indexTensor(this, spec);
+  }
+  /** `x[spec] = value` in place (value: Tensor or number); returns this. */
+  iset(spec: IndexSpec[], value: Tensor | number): this {
+    const view = indexTensor(this, spec, true);
+    try {
+      if (view instanceof AdvancedIndex) {
+        const v = value instanceof Tensor ? value : scalarLike(value, this);
+        try {
+          this.indexPut_(view.indices, v);
+        } finally {
+          if (v !== value) v.dispose();
+          view.dispose();
+        }
+      } else if (value instanceof Tensor) {
+        view.copy_(value);
+      } else {
+        view.fill_(value);
+      }
+    } finally {
+      if (!(view instanceof AdvancedIndex)) view.dispose();
+    }
+    return this;
+  }
+
+  toString(): string {
+    if (this._id === 0) return 'Tensor(<disposed>)';
+    return formatTensor(this);
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+// ---------------------------------------------------------------- indexing helpers
+class AdvancedIndex {
+  constructor(public indices: (Tensor | null)[], private owned: Tensor[]) {}
+  dispose(): void {
+    for (const t of this.owned) t.dispose();
+  }
+}
+
+function scalarLike(v: number, like: Tensor): Tensor {
+  return new Tensor(native.ScalarTensor(v, DTYPE_CODES[like.dtype]));
+}
+
+function indexTensor(x: Tensor, spec: IndexSpec[], forWrite: true): Tensor | AdvancedIndex;
+function indexTensor(x: Tensor, spec: IndexSpec[]): Tensor;
+function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false): Tensor | AdvancedIndex {
+  const shape = x.shape;
+  const consumed = spec.filter((s) => s !== null && s !== '...').reduce<number>(
+    (n, s) => n + (s instanceof Tensor && s.dtype === 'bool' ? s.ndim : 1), 0);
+  if (spec.filter((s) => s === '...').length > 1) throw new TypeError('i(): at most one "..." is allowed');
+  if (consumed > shape.length) throw new RangeError(`i(): too many indices (${consumed}) for a ${shape.length}-d tensor`);
+  const temps: Tensor[] = [];
+  let cur = x.alias();
+  let dim = 0; // current dimension in `cur`
+  const adv: (Tensor | null)[] = [];
+  let hasAdv = false;
+  try {
+    for (const s of spec) {
+      if (s === '...') {
+        const n = shape.length - consumed;
+        for (let k = 0; k < n; k++) adv.push(null);
+        dim += n;
+      } else if (s === null) {
+        const next = cur.unsqueeze(dim);
+        cur.dispose();
+        cur = next;
+        adv.push(null);
+        dim += 1;
+      } else if (typeof s === 'number') {
+        const size = cur.shape[dim];
+        if (!Number.isInteger(s) || s < -size || s >= size) throw new RangeError(`i(): index ${s} is out of bounds for dimension ${dim} with size ${size}`);
+        const next = cur.select(dim, s);
+        cur.dispose();
+        cur = next;
+      } else if (s === ':') {
+        adv.push(null);
+        dim += 1;
+      } else if (Array.isArray(s)) {
+        const size = cur.shape[dim];
+        const [start, stop, step = 1] = s;
+        if (step === 0) throw new RangeError('i(): slice step cannot be zero');
+        let next: Tensor;
+        if (step! > 0) {
+          next = cur.slice(dim, start ?? 0, stop ?? size, step!);
+        } else {
+          // negative step: indices start, start+step, ... (Python semantics), gathered with index_select
+          const st = start === null || start === undefined ? size - 1 : start < 0 ? Math.max(start + size, -1) : Math.min(start, size - 1);
+          const sp = stop === null || stop === undefined ? -1 : stop < 0 ? Math.max(stop + size, -1) : Math.min(stop, size - 1);
+          const idx = Tensor.fromArray(range(st, sp, step!), [], 'int64');
+          temps.push(idx);
+          next = cur.indexSelect(dim, idx);
+        }
+        cur.dispose();
+        cur = next;
+        adv.push(null);
+        dim += 1;
+      } else if (s instanceof Tensor) {
+        hasAdv = true;
+        adv.push(s);
+        dim += s.dtype === 'bool' ? s.ndim : 1;
+      } else {
+        throw new TypeError(`i(): unsupported index ${String(s)}`);
+      }
+    }
+    if (!hasAdv) return cur;
+    if (forWrite) {
+      // index_put_ on the base needs indices relative to x; only pure advanced indexing is supported there
+      if (spec.some((s) => s !== ':' && s !== '...' && !(s instanceof Tensor))) {
+        throw new TypeError('iset(): mixing tensor indices with numbers/slices is not supported; use iset with tensors and ":" only');
+      }
+      cur.dispose();
+      return new AdvancedIndex(adv, []);
+    }
+    const out = cur.index(adv);
+    cur.dispose();
+    return out;
+  } finally {
+    for (const t of temps) t.dispose();
+  }
+}
+
+function range(start: number, stop: number, step: number): number[] {
+  const out: number[] = [];
+  for (let v = start; step > 0 ? v < stop : v > stop; v += step) out.push(v);
+  return out;
+}
+
+// ---------------------------------------------------------------- creation from JS data
+const TYPED: [new (...a: never[]) => ArrayBufferView, DType][] = [
+  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [Int16Array, 'int16'],
+  [Int8Array, 'int8'], [Uint8Array, 'uint8'], [BigInt64Array, 'int64'],
+];
+
+function flatten(data: NestedArray, shape: number[], out: (number | boolean)[], depth: number): void {
+  if (Array.isArray(data)) {
+    if (shape.length === depth) shape.push(data.length);
+    else if (shape[depth] !== data.length) throw new TypeError(`tensor(): ragged nested array at depth ${depth} (expected length ${shape[depth]}, got ${data.length})`);
+    for (const d of data) flatten(d, shape, out, depth + 1);
+  } else {
+    if (depth !== shape.length) throw new TypeError('tensor(): ragged nested array');
+    if (typeof data !== 'number' && typeof data !== 'boolean') throw new TypeError(`tensor(): expected numbers or booleans, got ${typeof data}`);
+    out.push(data);
+  }
+}
+
+export interface CreateOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+function encode(values: ArrayLike<number | boolean>, dtype: DType): ArrayBufferView {
+  const src = values as ArrayLike<number>;
+  switch (dtype) {
+    case 'float32': return Float32Array.from(src, Number);
+    case 'float64': return Float64Array.from(src, Number);
+    case 'int32': return Int32Array.from(src, Number);
+    case 'int16': return Int16Array.from(src, Number);
+    case 'int8': return Int8Array.from(src, Number);
+    case 'uint8': case 'bool': return Uint8Array.from(src, Number);
+    case 'int64': return BigInt64Array.from(src, (v) => BigInt(Math.trunc(Number(v))));
+    default: throw new TypeError(`cannot encode ${dtype} directly`);
+  }
+}
+
+// static helpers hang off Tensor so that indexing code above can reach them
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace Tensor {
+  let fromArray: (values: ArrayLike<number | boolean>, shape: number[], dtype: DType) => Tensor;
+}
+Tensor.fromArray = (values, shape, dtype) => {
+  const s = shape.length === 0 && values.length !== 1 ? [values.length] : shape;
+  const direct = dtype === 'float16' || dtype === 'bfloat16' || isComplex(dtype) ? 'float64' : dtype;
+  const t = new Tensor(native.FromBytes(encode(values, direct), s, DTYPE_CODES[direct]));
+  if (direct === dtype) return t;
+  const c = t.to(dtype);
+  t.dispose();
+  return c;
+};
+
+/** Creates a tensor from a number, nested arrays or a TypedArray (copied), like `torch.tensor`. */
+export function tensor(data: NestedArray | ArrayBufferView, opts: CreateOptions & { shape?: number[] } = {}): Tensor {
+  let t: Tensor;
+  if (ArrayBuffer.isView(data)) {
+    const entry = TYPED.find(([C]) => data instanceof C);
+    if (!entry) throw new TypeError('tensor(): unsupported TypedArray');
+    const n = (data as unknown as ArrayLike<number>).length;
+    t = new Tensor(native.FromBytes(data, opts.shape ?? [n], DTYPE_CODES[entry[1]]));
+    if (opts.dtype && opts.dtype !== entry[1]) {
+      const c = t.to(opts.dtype);
+      t.dispose();
+      t = c;
+    }
+  } else {
+    const shape: number[] = [];
+    const flat: (number | boolean)[] = [];
+    flatten(data, shape, flat, 0);
+    const inferred: DType = flat.length && flat.every((v) => typeof v === 'boolean') ? 'bool'
+      : flat.every((v) => typeof v === 'boolean' || Number.isInteger(v)) && flat.length ? 'int64' : 'float32';
+    t = Tensor.fromArray(flat, opts.shape ?? shape, opts.dtype ?? inferred);
+    if (opts.shape === undefined && shape.length === 0) {
+      const s = t.reshape([]);
+      t.dispose();
+      t = s;
+    }
+  }
+  if (opts.device && opts.device !== 'cpu') {
+    const c = t.to(opts.device);
+    t.dispose();
+    t = c;
+  }
+  if (opts.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+/** A tensor from raw little-endian bytes (copied). */
+export function fromBytes(bytes: Uint8Array, shape: number[], dtype: DType): Tensor {
+  if (!(dtype in DTYPE_CODES)) throw new TypeError(`fromBytes(): unknown dtype ${String(dtype)}`);
+  return new Tensor(native.FromBytes(bytes, shape, DTYPE_CODES[dtype]));
+}
+
+// ---------------------------------------------------------------- random generators
+/** An explicit, seeded random number generator (CPU), as `torch.Generator().manual_seed(seed)`. */
+export class Generator {
+  private id: number;
+  constructor(seed = 0) {
+    this.id = native.GeneratorNew(seed);
+  }
+  get _handle(): number {
+    if (this.id < 0) throw new Error('Generator was disposed');
+    return this.id;
+  }
+  manualSeed(seed: number): this {
+    native.GeneratorSeed(this._handle, seed);
+    return this;
+  }
+  initialSeed(): number {
+    return native.GeneratorSeed(this._handle);
+  }
+  /** The full generator state (a uint8 tensor) for checkpoints. */
+  getState(): Tensor {
+    return new Tensor(native.GeneratorGetState(this._handle));
+  }
+  setState(state: Tensor): this {
+    native.GeneratorSetState(this._handle, state._handle);
+    return this;
+  }
+  dispose(): void {
+    if (this.id > 0) native.GeneratorFree(this.id);
+    this.id = -1;
+  }
+  /** The process-wide default CPU generator. */
+  static default(): Generator {
+    const g = Object.create(Generator.prototype) as Generator;
+    (g as unknown as { id: number }).id = 0;
+    return g;
+  }
+}
+
+/** Seeds the default generator, as `torch.manual_seed`. */
+export function manualSeed(seed: number): void {
+  native.GeneratorSeed(0, seed);
+}
+
+// ---------------------------------------------------------------- generated surface
+registerClasses(Tensor as never, Generator as never);
+
+for (const [name, overloads] of Object.entries(OPS)) {
+  if (overloads.some((o) => o.m) && !(name in Tensor.prototype)) {
+    Object.defineProperty(Tensor.prototype, name, {
+      value: function (this: Tensor, ...args: unknown[]) {
+        return callOp(name, overloads, this, args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
+/** The `torch.*` functions bound from ATen, plus the hand-written creation helpers. */
+export const functions: TorchFunctions = Object.create(null);
+for (const [name, overloads] of Object.entries(OPS)) {
+  if (overloads.some((o) => o.f)) {
+    (functions as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => callOp(name, overloads, undefined, args);
+  }
+}
+
+export { isOptions };

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Generate Refinery's op surface from ATen's declarations.
+
+  gen_ops.py --declarations Declarations.yaml   # trim a fresh torchgen output into native/gen/declarations.json
+  gen_ops.py                                    # regenerate C++ and TypeScript from the committed JSON
+
+Declarations.yaml comes from `python3 -m torchgen.gen -s <ATen dir> -d OUT --generate declarations_yaml`
+(see scripts/gen-declarations.sh). As in tch-rs, an op is bound only when every argument and return
+type is in a closed set; internal `_` ops, `out=` variants, Dimname overloads and deprecated ops are skipped.
+"""
+import json, os, re, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DECL_JSON = os.path.join(ROOT, 'native/gen/declarations.json')
+CC_DIR = os.path.join(ROOT, 'native/generated')
+TS_OUT = os.path.join(ROOT, 'src/tensor/generated/ops.ts')
+N_FILES = 4
+
+# C++ argument type -> kind code shared with native/src/convert.h and src/tensor/dispatch.ts
+ARG_KINDS = {
+    'const at::Tensor &': 'T', 'at::Tensor &': 'Tm',
+    'const c10::optional<at::Tensor> &': 'T?',
+    'at::TensorList': 'TL', 'const at::ITensorListRef &': 'TLr',
+    'const c10::List<c10::optional<at::Tensor>> &': 'T?L',
+    'int64_t': 'I', 'c10::optional<int64_t>': 'I?',
+    'at::IntArrayRef': 'IA', 'at::OptionalIntArrayRef': 'IA?',
+    'double': 'F', 'c10::optional<double>': 'F?',
+    'c10::optional<at::ArrayRef<double>>': 'FA?',
+    'bool': 'B', 'c10::optional<bool>': 'B?',
+    '::std::array<bool,2>': 'BA2', '::std::array<bool,3>': 'BA3', '::std::array<bool,4>': 'BA4',
+    'const at::Scalar &': 'S', 'const c10::optional<at::Scalar> &': 'S?',
+    'at::ScalarType': 'ST', 'c10::optional<at::ScalarType>': 'ST?',
+    'c10::string_view': 'STR', 'c10::optional<c10::string_view>': 'STR?',
+    'c10::optional<at::Generator>': 'G?',
+    'at::MemoryFormat': 'MF', 'c10::optional<at::MemoryFormat>': 'MF?',
+    'at::Device': 'DV', 'c10::optional<at::Device>': 'DV?',
+    'c10::optional<at::Layout>': 'LY?',
+    'at::TensorOptions': 'TO',
+}
+RET_KINDS = {
+    'at::Tensor': 'T', 'at::Tensor &': 'T', 'const at::Tensor &': 'T',
+    '::std::vector<at::Tensor>': 'TV', 'bool': 'B', 'int64_t': 'I', 'double': 'F',
+    'at::Scalar': 'S', 'at::ScalarType': 'ST', '::std::vector<int64_t>': 'IV',
+}
+# Ops that make no sense from JS, or are written by hand in src/tensor (the hand-written versions win).
+SKIP_NAMES = {
+    'from_file', 'is_pinned', 'pin_memory', 'record_stream', 'set_', 'set_data', 'data', 'retain_grad',
+    'retains_grad', 'requires_grad_', 'output_nr', 'is_leaf', 'backward', 'item', 'size', 'stride',
+    'lift', 'lift_fresh', 'lift_fresh_copy', 'qscheme', 'q_per_channel_axis', 'to_mkldnn', 'mkldnn_reorder_conv2d_weight',
+    'mkldnn_reorder_conv3d_weight', 'to_padded_tensor', 'fbgemm_linear_int8_weight', 'fbgemm_pack_quantized_matrix',
+    'nonzero_static', 'sym_size', 'sym_stride', 'sym_numel', 'sym_storage_offset',
+}
+
+
+def camel(name):
+    trail = '_' if name.endswith('_') else ''
+    parts = name.rstrip('_').split('_')
+    return parts[0] + ''.join(p[:1].upper() + p[1:] for p in parts[1:]) + trail
+
+
+def trim(yaml_path):
+    import yaml
+    decls = yaml.load(open(yaml_path), Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+    out = []
+    for f in decls:
+        args = []
+        for a in f['arguments']:
+            t = {'name': a['name'], 'type': a['type']}
+            for k in ('default', 'size', 'kwarg_only', 'output'):
+                if k in a:
+                    t[k] = a[k]
+            args.append(t)
+        out.append({'name': f['name'], 'overload': f['overload_name'], 'schema': f['schema_string'],
+                    'method_of': f['method_of'], 'deprecated': f.get('deprecated', False),
+                    'args': args, 'returns': [{'name': r['name'], 'type': r['type']} for r in f['returns']]})
+    os.makedirs(os.path.dirname(DECL_JSON), exist_ok=True)
+    with open(DECL_JSON, 'w') as fh:
+        json.dump({'source': os.path.abspath(yaml_path), 'ops': out}, fh, indent=0, separators=(',', ':'))
+        fh.write('\n')
+
+
+def select(ops):
+    chosen = []
+    for f in ops:
+        name, ov = f['name'], f['overload']
+        if name.startswith('_') or name in SKIP_NAMES or f['deprecated']:
+            continue
+        if 'out' in ov.split('_') or ov.endswith('out') or any(a.get('output') for a in f['args']):
+            continue
+        if 'Dimname' in ov or 'dimname' in ov or ov.endswith('names'):
+            continue
+        kinds = [ARG_KINDS.get(a['type']) for a in f['args']]
+        if None in kinds:
+            continue
+        rets = f['returns']
+        rk = [RET_KINDS.get(r['type']) for r in rets]
+        if None in rk:
+            continue
+        # A returned `Tensor &` that names a mutated argument hands that argument back (in-place ops).
+        arg_names = [a['name'] for a in f['args']]
+        ret = []
+        for r, k in zip(rets, rk):
+            if r['type'] == 'at::Tensor &' and r['name'] in arg_names:
+                ret.append('SELF:' + str(arg_names.index(r['name'])))
+            else:
+                ret.append(k)
+        is_method = 'Tensor' in f['method_of'] and 'self' in arg_names
+        is_func = 'namespace' in f['method_of']
+        if not (is_method or is_func):
+            continue
+        chosen.append(dict(f, kinds=kinds, ret=ret, is_method=is_method, is_func=is_func))
+    return chosen
+
+
+def vec_default(d, size):
+    d = str(d)
+    if d.startswith('{'):
+        return 'std::vector<int64_t>' + d
+    return 'std::vector<int64_t>(%d, %s)' % (size or 1, d)
+
+
+def cpp_default(kind, d, size):
+    if kind == 'B':
+        return {'False': 'false', 'True': 'true'}.get(str(d), str(d).lower())
+    if kind in ('IA',):
+        return vec_default(d, size)
+    if kind == 'TO':
+        return 'at::TensorOptions()' if d == '{}' else 'at::TensorOptions(%s)' % d
+    if kind == 'T?':
+        return 'c10::nullopt'
+    if kind == 'STR':
+        return 'std::string(%s)' % d
+    if kind in ('MF', 'MF?') and d.startswith('MemoryFormat'):
+        return 'at::' + d
+    if kind == 'S':
+        return 'at::Scalar(%s)' % d
+    if kind == 'F':
+        return '(double)(%s)' % d
+    return str(d)
+
+
+# kind -> (C++ storage type, converter, expression passed to ATen)
+def cpp_arg(kind, i, a):
+    has_def = 'default' in a
+    d = cpp_default(kind, a.get('default'), a.get('size')) if has_def else None
+    size = a.get('size') or 0
+    v = 'a%d' % i
+    conv = {
+        'T': ('const at::Tensor&', 'arg_tensor(info, %d)' % i, v),
+        'Tm': ('at::Tensor', 'arg_tensor(info, %d)' % i, v),
+        'T?': ('c10::optional<at::Tensor>', 'arg_opt_tensor(info, %d)' % i, v),
+        'TL': ('std::vector<at::Tensor>', 'arg_tensor_list(info, %d)' % i, v),
+        'TLr': ('std::vector<at::Tensor>', 'arg_tensor_list(info, %d)' % i, 'at::TensorList(%s)' % v),
+        'T?L': ('c10::List<c10::optional<at::Tensor>>', 'arg_opt_tensor_clist(info, %d)' % i, v),
+        'I': ('int64_t', 'arg_int(info, %d)' % i, v),
+        'I?': ('c10::optional<int64_t>', 'arg_opt_int(info, %d)' % i, v),
+        'IA': ('std::vector<int64_t>', 'arg_int_list(info, %d, %d)' % (i, size), v),
+        'IA?': ('c10::optional<std::vector<int64_t>>', 'arg_opt_int_list(info, %d, %d)' % (i, size),
+                '%s ? at::OptionalIntArrayRef(*%s) : at::OptionalIntArrayRef()' % (v, v)),
+        'F': ('double', 'arg_double(info, %d)' % i, v),
+        'F?': ('c10::optional<double>', 'arg_opt_double(info, %d)' % i, v),
+        'FA?': ('c10::optional<std::vector<double>>', 'arg_opt_double_list(info, %d)' % i,
+                '%s ? c10::optional<at::ArrayRef<double>>(*%s) : c10::nullopt' % (v, v)),
+        'B': ('bool', 'arg_bool(info, %d)' % i, v),
+        'B?': ('c10::optional<bool>', 'arg_opt_bool(info, %d)' % i, v),
+        'BA2': ('std::array<bool,2>', 'arg_bool_array<2>(info, %d)' % i, v),
+        'BA3': ('std::array<bool,3>', 'arg_bool_array<3>(info, %d)' % i, v),
+        'BA4': ('std::array<bool,4>', 'arg_bool_array<4>(info, %d)' % i, v),
+        'S': ('at::Scalar', 'arg_scalar(info, %d)' % i, v),
+        'S?': ('c10::optional<at::Scalar>', 'arg_opt_scalar(info, %d)' % i, v),
+        'ST': ('at::ScalarType', 'arg_scalar_type(info, %d)' % i, v),
+        'ST?': ('c10::optional<at::ScalarType>', 'arg_opt_scalar_type(info, %d)' % i, v),
+        'STR': ('std::string', 'arg_string(info, %d)' % i, 'c10::string_view(%s)' % v),
+        'STR?': ('c10::optional<std::string>', 'arg_opt_string(info, %d)' % i,
+                 '%s ? c10::optional<c10::string_view>(c10::string_view(*%s)) : c10::nullopt' % (v, v)),
+        'G?': ('c10::optional<at::Generator>', 'arg_opt_generator(info, %d)' % i, v),
+        'MF': ('at::MemoryFormat', 'arg_memory_format(info, %d)' % i, v),
+        'MF?': ('c10::optional<at::MemoryFormat>', 'arg_opt_memory_format(info, %d)' % i, v),
+        'DV': ('at::Device', 'arg_device(info, %d)' % i, v),
+        'DV?': ('c10::optional<at::Device>', 'arg_opt_device(info, %d)' % i, v),
+        'LY?': ('c10::optional<at::Layout>', 'arg_opt_layout(info, %d)' % i, v),
+        'TO': ('at::TensorOptions', 'arg_tensor_options(info, %d)' % i, v),
+    }[kind]
+    storage, converter, expr = conv
+    if d is not None:
+        converter = 'present(info, %d) ? %s : %s(%s)' % (i, converter, storage.replace('const ', '').replace('&', ''), d)
+        if storage.startswith('const at::Tensor&'):
+            storage = 'at::Tensor'
+    return '  %s %s = %s;' % (storage, v, converter), expr
+
+
+def emit_cc(ops):
+    os.makedirs(CC_DIR, exist_ok=True)
+    chunks = [[] for _ in range(N_FILES)]
+    for idx, f in enumerate(ops):
+        chunks[idx * N_FILES // len(ops)].append((idx, f))
+    for n, chunk in enumerate(chunks):
+        lines = ['// Generated by tools/gen_ops.py from native/gen/declarations.json. Do not edit.',
+                 '#include "../src/convert.h"', '', 'namespace refinery_ops {', '']
+        for idx, f in chunk:
+            label = f['name'] + ('.' + f['overload'] if f['overload'] else '')
+            kinds = ','.join('%s:%s' % (a['name'], k) for a, k in zip(f['args'], f['kinds']))
+            body, exprs = [], []
+            for i, (a, k) in enumerate(zip(f['args'], f['kinds'])):
+                decl, expr = cpp_arg(k, i, a)
+                body.append(decl)
+                exprs.append(expr)
+            if f['is_func']:
+                call = 'at::%s(%s)' % (f['name'], ', '.join(exprs))
+            else:
+                si = [a['name'] for a in f['args']].index('self')
+                rest = [e for j, e in enumerate(exprs) if j != si]
+                call = '%s.%s(%s)' % (exprs[si], f['name'], ', '.join(rest))
+            if not f['ret']:
+                body.append('  %s;' % call)
+                body.append('  return info.Env().Undefined();')
+            elif all(r.startswith('SELF') for r in f['ret']):
+                body.append('  %s;' % call)
+                body.append('  return info.Env().Undefined();')
+            else:
+                body.append('  return to_js(info.Env(), %s);' % call)
+            lines.append('// %s' % f['schema'])
+            lines.append('static Napi::Value op%d(const Napi::CallbackInfo& info) {' % idx)
+            lines.append('  OP_TRY')
+            lines.extend(body)
+            lines.append('  OP_CATCH("%s", "%s")' % (label, kinds))
+            lines.append('}')
+            lines.append('')
+        lines.append('void register_ops_%d(Napi::Env env, Napi::Array table) {' % n)
+        for idx, f in chunk:
+            lines.append('  table.Set(%du, Napi::Function::New(env, op%d, "%s"));' % (idx, idx, f['name']))
+        lines.append('}')
+        lines.append('')
+        lines.append('}  // namespace refinery_ops')
+        with open(os.path.join(CC_DIR, 'ops_%d.cc' % n), 'w') as fh:
+            fh.write('\n'.join(lines) + '\n')
+    with open(os.path.join(CC_DIR, 'ops.h'), 'w') as fh:
+        fh.write('// Generated by tools/gen_ops.py. Do not edit.\n#pragma once\n#include <napi.h>\n\n'
+                 'namespace refinery_ops {\nconstexpr uint32_t kNumOps = %du;\n' % len(ops))
+        for n in range(N_FILES):
+            fh.write('void register_ops_%d(Napi::Env env, Napi::Array table);\n' % n)
+        fh.write('inline void register_all(Napi::Env env, Napi::Array table) {\n')
+        for n in range(N_FILES):
+            fh.write('  register_ops_%d(env, table);\n' % n)
+        fh.write('}\n}  // namespace refinery_ops\n')
+
+
+TS_TYPES = {
+    'T': 'Tensor', 'Tm': 'Tensor', 'T?': 'Tensor | null', 'TL': 'Tensor[]', 'TLr': 'Tensor[]',
+    'T?L': '(Tensor | null)[]', 'I': 'number', 'I?': 'number | null', 'IA': 'number | number[]',
+    'IA?': 'number | number[] | null', 'F': 'number', 'F?': 'number | null', 'FA?': 'number[] | null',
+    'B': 'boolean', 'B?': 'boolean | null', 'BA2': '[boolean, boolean]', 'BA3': '[boolean, boolean, boolean]',
+    'BA4': '[boolean, boolean, boolean, boolean]', 'S': 'Scalar', 'S?': 'Scalar | null', 'ST': 'DType',
+    'ST?': 'DType | null', 'STR': 'string', 'STR?': 'string | null', 'G?': 'Generator | null',
+    'MF': 'MemoryFormat', 'MF?': 'MemoryFormat | null', 'DV': 'Device', 'DV?': 'Device | null', 'LY?': 'null',
+}
+TS_RESERVED = {'var', 'function', 'default', 'in', 'delete', 'new', 'this', 'class', 'return', 'if', 'else', 'for', 'while', 'do', 'switch', 'case', 'break', 'continue', 'with', 'void', 'typeof', 'instanceof', 'try', 'catch', 'finally', 'throw', 'const', 'let', 'enum', 'export', 'import', 'super', 'yield', 'static'}
+TS_RET = {'T': 'Tensor', 'TV': 'Tensor[]', 'B': 'boolean', 'I': 'number', 'F': 'number', 'S': 'number',
+          'ST': 'DType', 'IV': 'number[]'}
+
+
+def ts_ret(f, method):
+    rs = []
+    for r in f['ret']:
+        if r.startswith('SELF'):
+            i = int(r.split(':')[1])
+            rs.append('this' if method and f['args'][i]['name'] == 'self' else 'Tensor')
+        else:
+            rs.append(TS_RET[r])
+    if not rs:
+        return 'void'
+    return rs[0] if len(rs) == 1 else '[%s]' % ', '.join(rs)
+
+
+def ts_signatures(f, method):
+    """TypeScript overloads: all positionals then `opts`, and required positionals then `opts`
+    (every defaulted or keyword argument may be given in the trailing options object)."""
+    args = [(a, k) for a, k in zip(f['args'], f['kinds']) if not (method and a['name'] == 'self')]
+    positional = [(a, k) for a, k in args if not a.get('kwarg_only')]
+    # A positional parameter may be optional only if every one after it is.
+    last_required = max([i for i, (a, k) in enumerate(positional) if 'default' not in a and not k.endswith('?')] + [-1])
+    req_pos, opt_pos, opts, opts_required = [], [], [], False
+    for i, (a, k) in enumerate(positional):
+        pname = camel(a['name']) + ('_' if a['name'] in TS_RESERVED else '')
+        if i > last_required:
+            opt_pos.append('%s?: %s' % (pname, TS_TYPES[k]))
+            opts.append('%s?: %s' % (camel(a['name']), TS_TYPES[k]))
+        else:
+            req_pos.append('%s: %s' % (pname, TS_TYPES[k]))
+    for a, k in args:
+        if not a.get('kwarg_only'):
+            continue
+        if k == 'TO':
+            opts += ['dtype?: DType', 'device?: Device', 'requiresGrad?: boolean']
+            continue
+        req = 'default' not in a and not k.endswith('?')
+        opts_required |= req
+        opts.append('%s%s: %s' % (camel(a['name']), '' if req else '?', TS_TYPES[k]))
+    ret = ts_ret(f, method)
+    o = ['opts%s: { %s }' % ('' if opts_required else '?', '; '.join(opts))] if opts else []
+    sigs = ['(%s): %s' % (', '.join(req_pos + o), ret)]
+    if opt_pos and not opts_required:
+        sigs.append('(%s): %s' % (', '.join(req_pos + opt_pos + o), ret))
+    return sigs
+
+
+def emit_ts(ops):
+    by_name = {}
+    for idx, f in enumerate(ops):
+        by_name.setdefault(f['name'], []).append((idx, f))
+    table = {}
+    for name, group in by_name.items():
+        entries = []
+        for idx, f in group:
+            args = []
+            for a, k in zip(f['args'], f['kinds']):
+                flags = (1 if 'default' in a or k.endswith('?') else 0) | (2 if a.get('kwarg_only') else 0)
+                args.append([camel(a['name']), k, flags])
+            entries.append({'i': idx, 'm': int(f['is_method']), 'f': int(f['is_func']),
+                            'a': args, 'r': f['ret']})
+        table[camel(name)] = entries
+    out = ['// Generated by tools/gen_ops.py from native/gen/declarations.json. Do not edit.',
+           "import type { Tensor, Generator } from '../tensor';",
+           "import type { DType, Device, MemoryFormat, Scalar } from '../../types';", '',
+           'export interface OpArgSpec { 0: string; 1: string; 2: number }',
+           'export interface OpOverload { i: number; m: number; f: number; a: [string, string, number][]; r: string[] }',
+           'export const NUM_OPS = %d;' % len(ops), '',
+           '/** Overloads of each op, in ATen declaration order: native index, args [name, kind, flags], returns. */',
+           'export const OPS: Record<string, OpOverload[]> = %s;' % json.dumps(table, separators=(',', ':')), '']
+    out.append('/** Tensor methods bound from ATen (PyTorch names in camelCase). */')
+    out.append('export interface TensorMethods {')
+    for name, group in by_name.items():
+        sigs = []
+        for idx, f in group:
+            if f['is_method']:
+                for s in ts_signatures(f, True):
+                    if s not in sigs:
+                        sigs.append(s)
+        for s in sigs:
+            out.append('  %s%s;' % (camel(name), s))
+    out.append('}')
+    out.append('')
+    out.append('/** Functions bound from ATen (the `torch.*` namespace). */')
+    out.append('export interface TorchFunctions {')
+    for name, group in by_name.items():
+        sigs = []
+        for idx, f in group:
+            if f['is_func']:
+                for s in ts_signatures(f, False):
+                    if s not in sigs:
+                        sigs.append(s)
+        for s in sigs:
+            out.append('  %s%s;' % (camel(name), s))
+    out.append('}')
+    os.makedirs(os.path.dirname(TS_OUT), exist_ok=True)
+    with open(TS_OUT, 'w') as fh:
+        fh.write('\n'.join(out) + '\n')
+
+
+def main():
+    if '--declarations' in sys.argv:
+        trim(sys.argv[sys.argv.index('--declarations') + 1])
+    ops = select(json.load(open(DECL_JSON))['ops'])
+    emit_cc(ops)
+    emit_ts(ops)
+    print('bound %d ATen overloads (%d names)' % (len(ops), len({f['name'] for f in ops})))
+
+
+if __name__ == '__main__':
+    main()
