@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// refinery <command>: the command-line entry point.
+import { runDemo } from './demo';
+
+const USAGE = `usage: refinery <command> [options]
+
+commands:
+  demo [--steps N] [--json]     fit a small MLP with the tensor engine and print the loss curve
+  bench engine [--json]         engine benchmark against Python PyTorch and TensorFlow.js
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'demo':
+      return runDemo(rest);
+    case 'bench': {
+      const { runBench } = await import('./bench');
+      return runBench(rest);
+    }
+    case undefined: case '-h': case '--help': case 'help':
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`refinery: unknown command "${cmd}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
+  process.stderr.write(`refinery: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
