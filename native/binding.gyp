@@ -16,7 +16,7 @@
     "libraries": [
       "-L<!(node config.js lib)",
       "-Wl,-rpath,<!(node config.js lib)",
-      "-Wl,--no-as-needed", "-ltorch", "-ltorch_cpu", "-lc10", "-Wl,--as-needed"
+      "-Wl,--no-as-needed", "<!@(node config.js libs)", "-Wl,--as-needed"
     ]
   }]
 }

@@ -33,4 +33,10 @@ const what = process.argv[2];
 if (what === 'include') console.log(c.include.join(' '));
 else if (what === 'lib') console.log(c.lib);
 else if (what === 'abi') console.log(cxx11abi(c.c10));
+else if (what === 'libs') {
+  // CUDA builds register their kernels from libtorch_cuda/libc10_cuda: link them whole.
+  const libs = ['-ltorch', '-ltorch_cpu', '-lc10'];
+  for (const l of ['torch_cuda', 'c10_cuda']) if (fs.existsSync(path.join(c.lib, `lib${l}.so`))) libs.push(`-l${l}`);
+  console.log(libs.join(' '));
+}
 else console.log(JSON.stringify({ ...c, abi: cxx11abi(c.c10) }));

@@ -31,7 +31,11 @@ if [ ! -f native/build/Release/refinery.node ] || [ ! -f "$stamp" ] || [ "$(cat 
   echo "setup: building the native addon (a few minutes the first time)"
   nodedir=()
   [ -f /usr/include/node/node_api.h ] && nodedir=(--nodedir=/usr)
-  (cd native && ../node_modules/.bin/node-gyp configure "${nodedir[@]}" --loglevel=warn && ../node_modules/.bin/node-gyp build -j "$(nproc)" --loglevel=warn)
+  if ! (cd native && ../node_modules/.bin/node-gyp configure "${nodedir[@]}" --loglevel=warn && ../node_modules/.bin/node-gyp build -j "$(nproc)" --loglevel=warn) > native-build.log 2>&1; then
+    tail -40 native-build.log
+    echo "setup: native build failed (full log: native-build.log)" >&2
+    exit 1
+  fi
   echo "$native_sum" > "$stamp"
 fi
 

@@ -505,6 +505,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array table = Napi::Array::New(env, refinery_ops::kNumOps);
   refinery_ops::register_all(env, table);
   exports.Set("ops", table);
+  exports.Set("opsHash", Napi::String::New(env, refinery_ops::kOpsHash));
 #define EXPORT(name) exports.Set(#name, Napi::Function::New(env, name, #name))
   EXPORT(Free); EXPORT(Share); EXPORT(FromBytes); EXPORT(ToBytes); EXPORT(ScalarTensor); EXPORT(Item);
   EXPORT(Meta); EXPORT(Shape); EXPORT(Strides); EXPORT(Dtype); EXPORT(Dim); EXPORT(Numel);

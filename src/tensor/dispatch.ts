@@ -214,3 +214,69 @@ export function callOp(name: string, overloads: OpOverload[], self: unknown, arg
   const sigs = overloads.filter((o) => (method ? o.m : o.f)).map((o) => '  ' + signature(name, o, method)).join('\n');
   throw new TypeError(`${name}(): no overload accepts (${given}); expected one of:\n${sigs}`);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fast paths. For each op name a small function is compiled once from the table: it tries each
+// overload with positional arguments only (the common case), with the type checks and handle
+// conversions inlined, and falls back to callOp (keyword arguments, varargs, errors).
+const INLINE_CHECK: Record<string, [string, string]> = {
+  T: ['v instanceof TC', 'v._handle'],
+  Tm: ['v instanceof TC', 'v._handle'],
+  'T?': ['v === null || v instanceof TC', 'v === null ? null : v._handle'],
+  I: ["typeof v === 'number' && Number.isInteger(v)", 'v'],
+  F: ["typeof v === 'number'", 'v'],
+  B: ["typeof v === 'boolean'", 'v'],
+  S: ["typeof v === 'number' || typeof v === 'boolean'", 'v'],
+};
+
+export function compileOp(name: string, overloads: OpOverload[], method: boolean): (self: unknown, args: unknown[]) => unknown {
+  const lines: string[] = [];
+  overloads.forEach((ov, k) => {
+    if (method ? !ov.m : !ov.f) return;
+    if (ov.r.length !== 1 || ov.a.some((a) => a[1] === 'TO')) return;
+    const params = ov.a.map((a, j) => ({ a, j })).filter(({ a }) => !(method && a[0] === 'self'));
+    const positional = params.filter(({ a }) => !(a[2] & 2));
+    const required = positional.filter(({ a }) => !(a[2] & 1)).length;
+    if (params.some(({ a }) => a[2] & 2 && !(a[2] & 1))) return; // a required keyword-only argument
+    for (let n = required; n <= positional.length; n++) {
+      const conds: string[] = [];
+      const callArgs: string[] = new Array(ov.a.length).fill('undefined');
+      if (method) callArgs[ov.a.findIndex((a) => a[0] === 'self')] = 'self._handle';
+      let ok = true;
+      for (let p = 0; p < n; p++) {
+        const { a, j } = positional[p];
+        const inl = INLINE_CHECK[a[1]];
+        const v = `args[${p}]`;
+        if (inl) {
+          conds.push('(' + inl[0].replace(/\bv\b/g, v) + ')');
+          callArgs[j] = '(' + inl[1].replace(/\bv\b/g, v) + ')';
+        } else {
+          conds.push(`(c${p} = cv(${JSON.stringify(a[1])}, ${v})) !== NO`);
+          callArgs[j] = `c${p}`;
+        }
+      }
+      // a positional argument after the given ones may still be required only if it has no default
+      for (let p = n; p < positional.length; p++) if (!(positional[p].a[2] & 1)) ok = false;
+      if (!ok) continue;
+      const r = ov.r[0];
+      let ret: string;
+      if (r === 'T') ret = `{ const id = f${k}(${callArgs.join(', ')}); return id === null ? null : new TC(id); }`;
+      else if (r.startsWith('SELF:') && method && ov.a[Number(r.slice(5))][0] === 'self') ret = `{ f${k}(${callArgs.join(', ')}); return self; }`;
+      else ret = `return wr(ovs[${k}], f${k}(${callArgs.join(', ')}), self, args, n);`;
+      lines.push(`if (n === ${n}${conds.length ? ' && ' + conds.join(' && ') : ''}) ${ret}`);
+    }
+  });
+  const fnDecls = overloads.map((ov, k) => `const f${k} = ops[${ov.i}];`).join('\n');
+  const body = `${fnDecls}
+return function op_${name.replace(/[^A-Za-z0-9_$]/g, '_')}(self, args) {
+  const n = args.length;
+  if (n === 0 || !isOpt(args[n - 1])) {
+    let ${Array.from({ length: 12 }, (_, p) => `c${p}`).join(', ')};
+    ${lines.join('\n    ')}
+  }
+  return slow(name, ovs, ${method ? 'self' : 'undefined'}, args);
+};`;
+  const factory = new Function('TC', 'ops', 'cv', 'NO', 'wr', 'isOpt', 'slow', 'ovs', 'name', body);
+  const wrapOne = (ov: OpOverload, v: unknown, self: unknown, args: unknown[], n: number) => wrapReturn(ov.r[0], v, ov, self, args, n);
+  return factory(TensorCtor, native.ops, convert, NO, wrapOne, isOptions, callOp, overloads, name);
+}

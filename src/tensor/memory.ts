@@ -5,32 +5,42 @@ import { native } from './native';
 export interface Owned {
   _id: number;
   _kept: boolean;
+  _reg: boolean;
+}
+// Tensors inside a scope get the GC backstop only if they outlive every scope (registration
+// costs more than the op itself for tiny tensors).
+function backstopFor(t: Owned): void {
+  if (t._id !== 0 && !t._reg) {
+    t._reg = true;
+    backstop.register(t, t._id, t);
+  }
 }
 
 const backstop = new FinalizationRegistry<number>((id) => native.Free(id));
 const scopes: Owned[][] = [];
 
 export function track(t: Owned): void {
-  backstop.register(t, t._id, t);
   if (scopes.length) scopes[scopes.length - 1].push(t);
+  else backstopFor(t);
 }
 
 export function release(t: Owned): void {
   if (t._id === 0) return;
   native.Free(t._id);
-  backstop.unregister(t);
+  if (t._reg) backstop.unregister(t);
   t._id = 0;
 }
 
 /** Marks a tensor so that no enclosing scope frees it (TF.js `keep`). */
 export function keep<T extends Owned>(t: T): T {
   t._kept = true;
+  backstopFor(t);
   return t;
 }
 
 function collect(value: unknown, into: Set<Owned>, depth = 0): void {
   if (value === null || typeof value !== 'object' || depth > 4) return;
-  if ('_id' in value && '_kept' in value) {
+  if ('_id' in value && '_reg' in value) {
     into.add(value as Owned);
   } else if (Array.isArray(value)) {
     for (const v of value) collect(v, into, depth + 1);
@@ -62,6 +72,7 @@ export class Scope {
       if (t._kept) continue;
       if (keepers.has(t)) {
         if (parent) parent.push(t);
+        else backstopFor(t);
       } else {
         release(t);
       }

@@ -1,6 +1,7 @@
 // Loads the native addon (native/build/Release/refinery.node), located from the package root.
 import * as fs from 'fs';
 import * as path from 'path';
+import { OPS_HASH } from './generated/ops';
 
 function findAddon(): string {
   let dir = __dirname;
@@ -14,6 +15,7 @@ function findAddon(): string {
 
 export interface Native {
   ops: ((...args: unknown[]) => unknown)[];
+  opsHash: string;
   torchVersion: string;
   Free(id: number): void;
   Share(id: number): number;
@@ -50,3 +52,7 @@ export interface Native {
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 export const native: Native = require(findAddon());
+if (native.opsHash !== OPS_HASH) {
+  throw new Error(`refinery: the native addon binds a different op list (${native.opsHash}) than the TypeScript table (${OPS_HASH}); ` +
+    'rebuild with `bash scripts/setup.sh` (after scripts/gen-declarations.sh if you changed libtorch)');
+}

@@ -2,7 +2,8 @@
 // Op methods (add, matmul, conv2d, ...) are generated from ATen's declarations and installed
 // below; this file holds what generation cannot express.
 import { DTYPE_CODES, DTYPE_NAMES, DType, Device, MemoryFormat, isComplex } from '../types';
-import { callOp, isOptions, registerClasses } from './dispatch';
+import { callOp, compileOp, isOptions, registerClasses } from './dispatch';
+import { backwardPass } from './autograd';
 import { OPS, TensorMethods, TorchFunctions } from './generated/ops';
 import { formatTensor } from './format';
 import { keep, release, track } from './memory';
@@ -17,6 +18,7 @@ export interface Tensor extends TensorMethods {}
 export class Tensor {
   _id: number;
   _kept = false;
+  _reg = false;
 
   /** Wraps a native handle; users create tensors with `tensor()`, `torch.zeros()`, ... */
   constructor(id: number) {
@@ -175,8 +177,8 @@ export class Tensor {
     native.SetGrad(this._handle, null);
   }
   backward(gradient?: Tensor | null, opts: { retainGraph?: boolean; createGraph?: boolean; inputs?: Tensor[] } = {}): void {
-    native.Backward([this._handle], gradient ? [gradient._handle] : null, opts.retainGraph ?? null,
-      opts.createGraph ?? false, opts.inputs ? opts.inputs.map((t) => t._handle) : null);
+    backwardPass(opts.retainGraph ?? opts.createGraph ?? false, () => native.Backward([this._handle], gradient ? [gradient._handle] : null,
+      opts.retainGraph ?? null, opts.createGraph ?? false, opts.inputs ? opts.inputs.map((t) => t._handle) : null));
   }
 
   // ---------------------------------------------------------------- indexing
@@ -190,7 +192,8 @@ export class Tensor {
   }
   /** `x[spec] = value` in place (value: Tensor or number); returns this. */
   iset(spec: IndexSpec[], value: Tensor | number): this {
-    const view = indexTensor(this, spec, true);
+    const flips: number[] = [];
+    const view = indexTensor(this, spec, true, flips);
     try {
       if (view instanceof AdvancedIndex) {
         const v = value instanceof Tensor ? value : scalarLike(value, this);
@@ -201,7 +204,14 @@ export class Tensor {
           view.dispose();
         }
       } else if (value instanceof Tensor) {
-        view.copy_(value);
+        if (flips.length) {
+          // negative-step slices were written through a reversed positive-step view
+          const e = value.expand(view.shape);
+          const f = e.flip(flips);
+          try { view.copy_(f); } finally { f.dispose(); e.dispose(); }
+        } else {
+          view.copy_(value);
+        }
       } else {
         view.fill_(value);
       }
@@ -232,9 +242,9 @@ function scalarLike(v: number, like: Tensor): Tensor {
   return new Tensor(native.ScalarTensor(v, DTYPE_CODES[like.dtype]));
 }
 
-function indexTensor(x: Tensor, spec: IndexSpec[], forWrite: true): Tensor | AdvancedIndex;
+function indexTensor(x: Tensor, spec: IndexSpec[], forWrite: true, flips: number[]): Tensor | AdvancedIndex;
 function indexTensor(x: Tensor, spec: IndexSpec[]): Tensor;
-function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false): Tensor | AdvancedIndex {
+function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false, flips: number[] = []): Tensor | AdvancedIndex {
   const shape = x.shape;
   const consumed = spec.filter((s) => s !== null && s !== '...').reduce<number>(
     (n, s) => n + (s instanceof Tensor && s.dtype === 'bool' ? s.ndim : 1), 0);
@@ -277,9 +287,17 @@ function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false): Tensor | A
           // negative step: indices start, start+step, ... (Python semantics), gathered with index_select
           const st = start === null || start === undefined ? size - 1 : start < 0 ? Math.max(start + size, -1) : Math.min(start, size - 1);
           const sp = stop === null || stop === undefined ? -1 : stop < 0 ? Math.max(stop + size, -1) : Math.min(stop, size - 1);
-          const idx = Tensor.fromArray(range(st, sp, step!), [], 'int64');
-          temps.push(idx);
-          next = cur.indexSelect(dim, idx);
+          const picked = range(st, sp, step!);
+          if (forWrite) {
+            // a writable view: the same elements as a positive-step slice, in reverse order (see iset)
+            const n = picked.length;
+            next = n === 0 ? cur.slice(dim, 0, 0, 1) : cur.slice(dim, picked[n - 1], picked[0] + 1, -step!);
+            flips.push(dim);
+          } else {
+            const idx = Tensor.fromArray(picked, [], 'int64');
+            temps.push(idx);
+            next = cur.indexSelect(dim, idx);
+          }
         }
         cur.dispose();
         cur = next;
@@ -458,9 +476,10 @@ registerClasses(Tensor as never, Generator as never);
 
 for (const [name, overloads] of Object.entries(OPS)) {
   if (overloads.some((o) => o.m) && !(name in Tensor.prototype)) {
+    const fast = compileOp(name, overloads, true);
     Object.defineProperty(Tensor.prototype, name, {
       value: function (this: Tensor, ...args: unknown[]) {
-        return callOp(name, overloads, this, args);
+        return fast(this, args);
       },
       writable: true,
       configurable: true,
@@ -472,7 +491,8 @@ for (const [name, overloads] of Object.entries(OPS)) {
 export const functions: TorchFunctions = Object.create(null);
 for (const [name, overloads] of Object.entries(OPS)) {
   if (overloads.some((o) => o.f)) {
-    (functions as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => callOp(name, overloads, undefined, args);
+    const fast = compileOp(name, overloads, false);
+    (functions as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => fast(undefined, args);
   }
 }
 
