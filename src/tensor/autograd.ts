@@ -27,6 +27,19 @@ export function isGradEnabled(): boolean {
   return prev;
 }
 
+// Whether each backward pass now running keeps its graph (retainGraph, which defaults to
+// createGraph): a custom function frees its saved tensors after its backward when it does not.
+const retaining: boolean[] = [];
+/** Runs a native backward pass, noting whether it retains the graph (for custom functions). */
+export function backwardPass<R>(retainGraph: boolean, fn: () => R): R {
+  retaining.push(retainGraph);
+  try {
+    return fn();
+  } finally {
+    retaining.pop();
+  }
+}
+
 export interface GradOptions {
   gradOutputs?: (Tensor | null)[];
   retainGraph?: boolean;
@@ -38,9 +51,9 @@ export interface GradOptions {
 export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
   const outs = Array.isArray(outputs) ? outputs : [outputs];
   const ins = Array.isArray(inputs) ? inputs : [inputs];
-  const ids = native.AutogradGrad(outs.map((t) => t._handle), ins.map((t) => t._handle),
+  const ids = backwardPass(opts.retainGraph ?? opts.createGraph ?? false, () => native.AutogradGrad(outs.map((t) => t._handle), ins.map((t) => t._handle),
     opts.gradOutputs ? opts.gradOutputs.map((g) => (g ? g._handle : null)) : null,
-    opts.retainGraph ?? null, opts.createGraph ?? false, opts.allowUnused ?? false);
+    opts.retainGraph ?? null, opts.createGraph ?? false, opts.allowUnused ?? false));
   return ids.map((id) => (id === null ? null : new Tensor(id)));
 }
 
@@ -71,17 +84,43 @@ export function applyFunction<I extends Tensor[]>(fn: CustomFunction<I>, ...inpu
       for (const t of ts) saved.push(keep(t.detach()));
     },
   };
-  const out = noGrad(() => fn.forward(ctx, ...inputs));
-  const outs = Array.isArray(out) ? out : [out];
+  // Saved tensors are freed as soon as no backward can use them: at once when no graph node is
+  // made, after the backward of a pass that does not retain the graph, else by the GC backstop.
+  const freeSaved = () => {
+    for (const t of saved) t.dispose();
+  };
+  let out: Tensor | Tensor[];
+  try {
+    out = noGrad(() => fn.forward(ctx, ...inputs));
+  } catch (e) {
+    freeSaved();
+    throw e;
+  }
+  // An input returned as an output gets its own handle: the output's slot is rewired to the new node.
+  const outs = (Array.isArray(out) ? out : [out]).map((o) => (inputs.includes(o as never) ? noGrad(() => o.alias()) : o));
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) freeSaved();
+  let released = false;
   const trampoline = (gradIds: (number | null)[]): (number | null)[] => {
     // Returned handles are shared (a second handle) and handed to native code, which frees them.
-    return scope(() => {
-      const grads = gradIds.map((id) => (id === null ? null : new Tensor(id)));
-      const r = fn.backward(ctx, ...grads);
-      const rs = Array.isArray(r) ? r : [r];
-      if (rs.length !== inputs.length) throw new Error(`${fn.name ?? 'CustomFunction'}.backward returned ${rs.length} gradients for ${inputs.length} inputs`);
-      return rs.map((g) => (g ? native.Share(g._handle) : null));
-    });
+    const label = fn.name ?? 'CustomFunction';
+    if (released && saved.length) {
+      for (const id of gradIds) if (id !== null) native.Free(id);
+      throw new Error(`${label}: trying to backward through the graph a second time (its saved tensors were freed); pass retainGraph: true to the first backward`);
+    }
+    try {
+      return scope(() => {
+        const grads = gradIds.map((id) => (id === null ? null : new Tensor(id)));
+        const r = fn.backward(ctx, ...grads);
+        const rs = Array.isArray(r) ? r : [r];
+        if (rs.length !== inputs.length) throw new Error(`${label}.backward returned ${rs.length} gradients for ${inputs.length} inputs`);
+        return rs.map((g) => (g ? native.Share(g._handle) : null));
+      });
+    } finally {
+      if (retaining.length && !retaining[retaining.length - 1]) {
+        released = true;
+        freeSaved();
+      }
+    }
   };
   native.CustomFunction(fn.name ?? 'CustomFunctionBackward', trampoline, inputs.map((t) => t._handle), outs.map((t) => t._handle));
   return outs;
