@@ -81,7 +81,9 @@ export function applyFunction<I extends Tensor[]>(fn: CustomFunction<I>, ...inpu
   const ctx: FunctionContext = {
     saved,
     saveForBackward(...ts: Tensor[]) {
-      for (const t of ts) saved.push(keep(t.detach()));
+      // An input keeps its autograd identity (a second handle), so that a backward run with
+      // createGraph can be differentiated again; anything else is saved detached.
+      for (const t of ts) saved.push(keep((inputs as Tensor[]).includes(t) ? new Tensor(native.Share(t._handle)) : t.detach()));
     },
   };
   // Saved tensors are freed as soon as no backward can use them: at once when no graph node is

@@ -147,9 +147,11 @@ export class Tensor {
     return native.RequiresGrad(this._handle);
   }
   set requiresGrad(v: boolean) {
-    native.RequiresGrad(this._handle, v);
+    this.requiresGrad_(v);
   }
   requiresGrad_(v = true): this {
+    // libtorch ignores this silently for a non-leaf (its grad_fn still makes it require grad)
+    if (!v && !native.IsLeaf(this._handle)) throw new Error('requiresGrad_(false): you can only change requiresGrad of leaf tensors; use detach() for a non-leaf');
     native.RequiresGrad(this._handle, v);
     return this;
   }
