@@ -3,6 +3,9 @@
 # Debian packages, npm dependencies, the native addon, the TypeScript build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# one set-up at a time (two shells building the addon at once would trip over each other)
+exec 9>.setup.lock
+flock 9
 
 APT_PACKAGES="libtorch-dev libopenblas0-pthread python3-torch python3-yaml"
 missing=""
