@@ -12,7 +12,7 @@ export interface Module {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export abstract class Module {
   /** Train mode (dropout active, batch-norm statistics updated) or eval mode. */
-  training = true;
+  declare training: boolean;
 
   constructor() {
     // A module is a function object whose prototype is the layer class, so `layer(x)` works.
@@ -22,6 +22,8 @@ export abstract class Module {
     delete (self as { name?: string }).name;
     delete (self as { length?: number }).length;
     Object.setPrototypeOf(self, new.target.prototype);
+    // set here, not as a field initializer: that would land on the `this` this constructor discards
+    (self as unknown as Module).training = true;
     return self as unknown as Module;
   }
 

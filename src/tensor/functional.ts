@@ -91,7 +91,7 @@ export function dropout(x: Tensor, o: { p?: number; training?: boolean; generato
   if (!training || p === 0) return x.alias();
   const mask = torch.emptyLike(x).bernoulli_(1 - p, { generator: o.generator });
   try {
-    return x.mul(mask).div(1 - p);
+    return x.mul(mask.div_(1 - p)); // one new tensor: the scaled mask is the multiplier
   } finally {
     mask.dispose();
   }
