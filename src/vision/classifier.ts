@@ -1,0 +1,87 @@
+// The Fashion-MNIST reference classifier. Later issues use its penultimate features as the
+// feature space for generative-model metrics ("classifier-FID"), so its architecture and the
+// committed checkpoint are kept stable (see README).
+import { F, Generator, Tensor, scope, noGrad } from '../tensor';
+import { BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, Module, Sequential, ReLU, Flatten, init } from '../nn';
+
+export interface ClassifierConfig {
+  channels: [number, number, number];
+  hidden: number;
+  dropout: number;
+  classes: number;
+}
+export const DEFAULT_CLASSIFIER: ClassifierConfig = { channels: [32, 64, 64], hidden: 128, dropout: 0.3, classes: 10 };
+
+/**
+ * (N, 1, 28, 28) images in [0, 1] -> (N, classes) logits:
+ * conv3x3(c0)-BN-ReLU-pool2 · conv3x3(c1)-BN-ReLU-pool2 · conv3x3(c2)-BN-ReLU (default 32, 64, 64) · flatten · dropout · linear(hidden)-ReLU = features · dropout · linear(classes).
+ */
+export class FashionClassifier extends Module {
+  body: Sequential;
+  head: Sequential;
+  out: Linear;
+  drop: Dropout;
+  readonly config: ClassifierConfig;
+
+  constructor(config: Partial<ClassifierConfig> = {}, o: { generator?: Generator } = {}) {
+    super();
+    const c = { ...DEFAULT_CLASSIFIER, ...config };
+    this.config = c;
+    const g = o.generator;
+    const heW = init.heNormal({ gain: 'relu' });
+    const block = (cin: number, cout: number) => [
+      new Conv2d(cin, cout, 3, { padding: 1, b: null, W: heW, generator: g }), new BatchNorm2d(cout), new ReLU(),
+    ];
+    this.body = new Sequential(
+      ...block(1, c.channels[0]), new MaxPool2d(2),
+      ...block(c.channels[0], c.channels[1]), new MaxPool2d(2),
+      ...block(c.channels[1], c.channels[2]), new Flatten(),
+    );
+    this.drop = new Dropout(c.dropout, { generator: g });
+    this.head = new Sequential(new Linear(c.channels[2] * 7 * 7, c.hidden, { W: heW, generator: g }), new ReLU());
+    this.out = new Linear(c.hidden, c.classes, { generator: g });
+  }
+
+  /** Penultimate features (N, hidden): the space classifier-FID is computed in. */
+  features(x: Tensor): Tensor {
+    return scope(() => this.head(this.drop(this.body(normalize(x)))));
+  }
+
+  forward(x: Tensor): Tensor {
+    return scope(() => this.out(this.drop(this.features(x))));
+  }
+}
+
+// Fashion-MNIST training-set pixel mean and std (of [0, 1] pixels).
+export const FASHION_MEAN = 0.2860;
+export const FASHION_STD = 0.3530;
+function normalize(x: Tensor): Tensor {
+  const f = x.dtype === 'uint8' ? x.float().div(255) : x;
+  const out = f.sub(FASHION_MEAN).div(FASHION_STD);
+  if (f !== x) f.dispose();
+  return out;
+}
+
+/** Accuracy and mean log loss of `model` over a labelled set, in eval mode, in batches. */
+export function evaluate(model: Module, images: Tensor, labels: Tensor, batchSize = 1000): { accuracy: number; logLoss: number; n: number } {
+  const wasTraining = model.training;
+  model.eval();
+  let correct = 0, loss = 0;
+  const n = images.shape[0];
+  try {
+    noGrad(() => {
+      for (let i = 0; i < n; i += batchSize) {
+        scope(() => {
+          const x = images.narrow(0, i, Math.min(batchSize, n - i));
+          const y = labels.narrow(0, i, Math.min(batchSize, n - i));
+          const logits: Tensor = model(x);
+          correct += logits.argmax(1).eq(y).sum().item();
+          loss += F.crossEntropy(logits, y, { reduction: 'sum' }).item();
+        });
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  return { accuracy: correct / n, logLoss: loss / n, n };
+}
