@@ -1,0 +1,13 @@
+// Training: the loop, checkpoints, run folders, metrics, reports, progress.
+export { train } from './loop';
+export type { TrainOptions, TrainResult, TrainContext, StepOutput, MetricValue } from './loop';
+export { saveCheckpoint, loadCheckpoint, Checkpoints } from './checkpoint';
+export type { OptimizerLike, CheckpointState, LoadedCheckpoint } from './checkpoint';
+export { Run, configDiff } from './run';
+export type { RunOptions } from './run';
+export { MetricsWriter, readMetrics, truncateMetrics, metricNames } from './metrics';
+export type { MetricRecord } from './metrics';
+export { writeReport, renderReport, linePlot } from './report';
+export type { ReportOptions } from './report';
+export { Progress, formatDuration, formatNumber } from './progress';
+export type { ProgressOptions, ProgressFields, ProgressStream } from './progress';

@@ -1,0 +1,281 @@
+// A run's index.html: one self-contained page (no scripts, no network) with a line plot of every
+// metric in metrics.jsonl against step as inline SVG, the images and audio in the run folder, and
+// the config. Regenerated while the run goes on (it then reloads itself once a minute).
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeFileAtomic } from '../tensor/safetensors_format';
+import { MetricRecord, metricNames, readMetrics } from './metrics';
+
+export interface ReportOptions {
+  /** Page title (default: the folder name). */
+  title?: string;
+  /** Shown in the header, e.g. "running", "completed", "interrupted"; "running" makes the page reload itself. */
+  status?: string;
+  /** The step and epoch shown in the header (default: those of the last metric record). */
+  step?: number;
+  epoch?: number;
+}
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.gif', '.webp', '.svg']);
+const AUDIO_EXT = new Set(['.wav', '.mp3', '.ogg', '.flac']);
+const SKIP_DIRS = new Set(['checkpoints', 'node_modules']);
+const MAX_MEDIA = 200;
+
+/** Writes `dir/index.html` atomically from the folder's metrics.jsonl, config.json and media; returns its path. */
+export function writeReport(dir: string, opts: ReportOptions = {}): string {
+  const records = readMetrics(path.join(dir, 'metrics.jsonl'));
+  let config: unknown;
+  try {
+    config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  } catch {
+    config = undefined;
+  }
+  const html = renderReport({ ...opts, title: opts.title ?? path.basename(dir), records, config, media: findMedia(dir) });
+  const out = path.join(dir, 'index.html');
+  writeFileAtomic(out, Buffer.from(html, 'utf8'));
+  return out;
+}
+
+/** The report page for the given contents; `media` are paths relative to the page. */
+export function renderReport(r: ReportOptions & { title: string; records: MetricRecord[]; config?: unknown; media?: string[] }): string {
+  const last = r.records.length ? r.records[r.records.length - 1] : undefined;
+  const step = r.step ?? last?.step;
+  const epoch = r.epoch ?? last?.epoch;
+  const facts = [
+    r.status,
+    step !== undefined ? `step ${step}` : 'no metrics yet',
+    epoch !== undefined ? `epoch ${epoch}` : undefined,
+    `updated ${new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`,
+  ].filter(Boolean).join(' · ');
+
+  const plots = metricNames(r.records).map((name) => {
+    const pts: [number, number][] = [];
+    for (const rec of r.records) {
+      const v = rec[name];
+      if (v !== undefined) pts.push([rec.step, v]);
+    }
+    return `<figure>${linePlot(name, pts)}</figure>`;
+  });
+
+  const media = (r.media ?? []).map((m) => {
+    const src = m.split('/').map(encodeURIComponent).join('/');
+    const tag = AUDIO_EXT.has(path.extname(m).toLowerCase())
+      ? `<audio controls preload="none" src="${esc(src)}"></audio>`
+      : `<a href="${esc(src)}"><img src="${esc(src)}" loading="lazy" alt="${esc(m)}"></a>`;
+    return `<figure>${tag}<figcaption>${esc(m)}</figcaption></figure>`;
+  });
+
+  const rows = flatten(r.config).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`);
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+${r.status === 'running' ? '<meta http-equiv="refresh" content="60">\n' : ''}<title>${esc(r.title)}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
+h1 { margin: 0 0 4px; font-size: 22px; }
+h2 { margin: 28px 0 8px; font-size: 17px; border-bottom: 1px solid #ddd; }
+.facts { color: #666; }
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure { margin: 0; }
+figcaption { font-size: 12px; color: #666; }
+img { max-width: 512px; image-rendering: pixelated; border: 1px solid #eee; }
+table { border-collapse: collapse; }
+th, td { text-align: left; padding: 2px 12px 2px 0; font-family: ui-monospace, monospace; font-size: 13px; vertical-align: top; }
+th { font-weight: normal; color: #555; }
+svg text { font: 11px system-ui, sans-serif; fill: #444; }
+svg .title { font-size: 13px; fill: #111; }
+</style>
+</head>
+<body>
+<h1>${esc(r.title)}</h1>
+<p class="facts">${esc(facts)}</p>
+<h2>Metrics</h2>
+${plots.length ? `<div class="grid">\n${plots.join('\n')}\n</div>` : '<p>No metrics yet.</p>'}
+${media.length ? `<h2>Media</h2>\n<div class="grid">\n${media.join('\n')}\n</div>\n` : ''}<h2>Config</h2>
+${rows.length ? `<table>\n${rows.join('\n')}\n</table>` : '<p>No config.</p>'}
+</body>
+</html>
+`;
+}
+
+// ---------------------------------------------------------------------------------- plots
+
+const W = 460, H = 240;
+const M = { left: 58, right: 14, top: 30, bottom: 30 };
+
+/** An inline SVG line plot of `points` ([step, value], in step order); log-scaled when positive over 2+ decades. */
+export function linePlot(title: string, points: [number, number][]): string {
+  const finite = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  const dropped = points.length - finite.length;
+  const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
+  const parts: string[] = [];
+  const lastV = points.length ? points[points.length - 1][1] : undefined;
+  parts.push(`<text class="title" x="${M.left}" y="16">${esc(title)}</text>`);
+  if (lastV !== undefined) {
+    parts.push(`<text x="${W - M.right}" y="16" text-anchor="end">last ${esc(fmt(lastV))}${dropped ? ` · ${dropped} non-finite omitted` : ''}</text>`);
+  }
+  if (finite.length === 0) {
+    parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no finite values</text>`);
+    return svg(title, parts);
+  }
+
+  const ys = finite.map((p) => p[1]);
+  let ymin = Math.min(...ys), ymax = Math.max(...ys);
+  const log = ymin > 0 && ymax / ymin >= 100;
+  const ty = log ? Math.log10 : (v: number) => v;
+  let y0 = ty(ymin), y1 = ty(ymax);
+  if (y1 - y0 === 0) {
+    const pad = Math.abs(y0) * 0.1 || 1;
+    y0 -= pad;
+    y1 += pad;
+  } else {
+    const pad = (y1 - y0) * 0.05;
+    y0 -= pad;
+    y1 += pad;
+  }
+  let x0 = finite[0][0], x1 = finite[finite.length - 1][0];
+  for (const [x] of finite) {
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+  }
+  if (x1 === x0) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  const sx = (x: number) => M.left + ((x - x0) / (x1 - x0)) * pw;
+  const sy = (v: number) => M.top + (1 - (ty(v) - y0) / (y1 - y0)) * ph;
+
+  // grid and ticks
+  const yTicks = log ? logTicks(10 ** y0, 10 ** y1) : niceTicks(y0, y1, 5);
+  for (const t of yTicks) {
+    const y = r1(sy(t));
+    parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`);
+    parts.push(`<text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${esc(fmt(t))}</text>`);
+  }
+  for (const t of niceTicks(x0, x1, 5)) {
+    const x = r1(sx(t));
+    parts.push(`<line x1="${x}" x2="${x}" y1="${M.top}" y2="${H - M.bottom}" stroke="#f3f3f3"/>`);
+    parts.push(`<text x="${x}" y="${H - M.bottom + 16}" text-anchor="middle">${esc(fmt(t))}</text>`);
+  }
+  parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
+  parts.push(`<text x="${W - M.right}" y="${H - 4}" text-anchor="end">step</text>`);
+
+  const shown = downsample(finite, sx, pw);
+  if (shown.length === 1) {
+    parts.push(`<circle cx="${r1(sx(shown[0][0]))}" cy="${r1(sy(shown[0][1]))}" r="3" fill="#1f77b4"/>`);
+  } else {
+    const d = shown.map(([x, y], i) => `${i ? 'L' : 'M'}${r1(sx(x))} ${r1(sy(y))}`).join('');
+    parts.push(`<path d="${d}" fill="none" stroke="#1f77b4" stroke-width="1.5" stroke-linejoin="round"/>`);
+  }
+  return svg(title, parts);
+}
+
+function svg(title: string, parts: string[]): string {
+  return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">\n${parts.join('\n')}\n</svg>`;
+}
+
+// More points than pixels: keep each pixel column's lowest and highest value (in step order), so
+// spikes survive.
+function downsample(pts: [number, number][], sx: (x: number) => number, width: number): [number, number][] {
+  if (pts.length <= 2 * width) return pts;
+  const out: [number, number][] = [];
+  let col = -1;
+  let lo: [number, number] | null = null, hi: [number, number] | null = null;
+  const flush = () => {
+    if (!lo || !hi) return;
+    if (lo === hi) out.push(lo);
+    else if (lo[0] <= hi[0]) out.push(lo, hi);
+    else out.push(hi, lo);
+  };
+  for (const p of pts) {
+    const c = Math.floor(sx(p[0]));
+    if (c !== col) {
+      flush();
+      col = c;
+      lo = hi = p;
+    } else {
+      if (p[1] < lo![1]) lo = p;
+      if (p[1] > hi![1]) hi = p;
+    }
+  }
+  flush();
+  return out;
+}
+
+/** About `count` round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count: number): number[] {
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const norm = raw / mag;
+  const step = (norm < 1.5 ? 1 : norm < 3 ? 2 : norm < 7 ? 5 : 10) * mag;
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+function logTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= lo && v <= hi) out.push(Number(v.toPrecision(12)));
+    }
+  }
+  // many decades: powers of ten only
+  return out.length > 8 ? out.filter((v) => Number.isInteger(Math.log10(v))) : out;
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 1e4 && Number.isInteger(v)) return a >= 1e6 ? `${Number((v / 1e6).toPrecision(3))}M` : `${Number((v / 1e3).toPrecision(3))}k`;
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+  return String(Number(v.toPrecision(4)));
+}
+
+const r1 = (v: number) => Math.round(v * 10) / 10;
+
+// ------------------------------------------------------------------------------ helpers
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function flatten(x: unknown, prefix = ''): [string, string][] {
+  if (x === undefined) return [];
+  if (typeof x === 'object' && x !== null && !Array.isArray(x)) {
+    const entries = Object.entries(x);
+    if (entries.length === 0 && prefix) return [[prefix, '{}']];
+    return entries.flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k));
+  }
+  return [[prefix || '(config)', typeof x === 'string' ? x : JSON.stringify(x)]];
+}
+
+/** Images and audio under `dir` (not in checkpoints/), as page-relative paths in natural order. */
+function findMedia(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (rel: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (depth < 3 && !SKIP_DIRS.has(e.name)) visit(p, depth + 1);
+      } else if (e.isFile()) {
+        const ext = path.extname(e.name).toLowerCase();
+        if (IMAGE_EXT.has(ext) || AUDIO_EXT.has(ext)) out.push(p);
+      }
+    }
+  };
+  visit('', 0);
+  out.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  // the newest (last in step order) when there are too many to show
+  return out.slice(-MAX_MEDIA);
+}
