@@ -6,7 +6,11 @@ const USAGE = `usage: refinery <command> [options]
 
 commands:
   demo [--steps N] [--json]     fit a small MLP with the tensor engine and print the loss curve
-  bench engine [--json]         engine benchmark against Python PyTorch and TensorFlow.js
+  train classifier [--epochs N] [--resume] [--name NAME]
+                                train the Fashion-MNIST reference convnet (run folder runs/NAME)
+  eval classifier [--checkpoint PATH] [--json]
+                                test accuracy and log loss of a classifier checkpoint
+  bench engine|nn [--json]      benchmarks against Python PyTorch and TensorFlow.js
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -14,6 +18,13 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'demo':
       return runDemo(rest);
+    case 'train':
+    case 'eval': {
+      const [what, ...more] = rest;
+      if (what !== 'classifier') throw new Error(`refinery ${cmd}: unknown target "${what ?? ''}"; valid: classifier`);
+      const c = await import('./classifier');
+      return cmd === 'train' ? c.trainClassifier(more) : c.evalClassifier(more);
+    }
     case 'bench': {
       const { runBench } = await import('./bench');
       return runBench(rest);
