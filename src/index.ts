@@ -1,0 +1,8 @@
+// refinery: the whole toolkit. Each layer is also a subpath export (refinery/tensor, refinery/nn, ...).
+export * from './tensor';
+export * as nn from './nn';
+export * as optim from './optim';
+export * as data from './data';
+export * as train from './train';
+export { conv, setConvImplementation } from './conv/conv';
+export type { ConvArgs, ConvImplementation } from './conv/conv';
