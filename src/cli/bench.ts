@@ -1,6 +1,7 @@
 // `refinery bench <suite>`: benchmark suites; the runners live under bench/ at the repo root.
 const SUITES: Record<string, string> = {
   engine: 'tensor engine vs Python PyTorch and TensorFlow.js: add loop, matmul, conv fwd+bwd, MLP step',
+  nn: 'one training step of the Fashion-MNIST convnet (Adam) vs PyTorch torch.nn and TF.js tfjs-layers',
 };
 
 const USAGE = `usage: refinery bench <suite> [options]
@@ -8,7 +9,7 @@ const USAGE = `usage: refinery bench <suite> [options]
 suites:
 ${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(8)} ${v}`).join('\n')}
 
-run \`refinery bench engine --help\` for the options of a suite
+run \`refinery bench <suite> --help\` (engine, nn) for the options of a suite
 `;
 
 export async function runBench(args: string[]): Promise<number> {
@@ -21,14 +22,15 @@ export async function runBench(args: string[]): Promise<number> {
     process.stderr.write(`refinery bench: unknown suite "${sub}"; valid: ${Object.keys(SUITES).join(', ')}\n\n${USAGE}`);
     return 2;
   }
-  // sub === 'engine'
-  const { runEngineCommand } = await import('../../bench/engine');
+  const run = sub === 'nn'
+    ? (await import('../../bench/nn')).runNnCommand
+    : (await import('../../bench/engine')).runEngineCommand;
   try {
-    return runEngineCommand(rest);
+    return run(rest);
   } catch (e) {
     // option errors: report them plainly (other failures propagate to main's handler)
     const msg = e instanceof Error ? e.message : String(e);
-    if (/^(--|bench engine:)/.test(msg)) {
+    if (/^(--|bench (engine|nn):)/.test(msg)) {
       process.stderr.write(`refinery bench: ${msg}\n`);
       return 2;
     }
