@@ -23,6 +23,9 @@ namespace refinery {
 struct Slot {
   at::Tensor t;
   int64_t bytes = 0;
+  // Reported to V8 as external memory: only tensors left to the GC backstop are, so that
+  // scope-managed ones (freed deterministically) do not provoke useless full collections.
+  bool accounted = false;
 };
 static std::vector<Slot> g_slots(1);  // id 0 is never used, so a zeroed handle is invalid
 static std::vector<uint32_t> g_free;
@@ -44,11 +47,10 @@ uint32_t put_tensor(napi_env env, at::Tensor t) {
   Slot& s = g_slots[id];
   s.bytes = tensor_bytes(t);
   s.t = std::move(t);
+  s.accounted = false;
   g_live += 1;
   g_bytes += s.bytes;
   if (g_bytes > g_peak) g_peak = g_bytes;
-  int64_t ignored;
-  if (s.bytes > 4096) napi_adjust_external_memory(env, s.bytes, &ignored);
   return id;
 }
 
@@ -72,13 +74,15 @@ const at::Tensor& get_tensor(const Napi::Env& env, const Napi::Value& v, size_t 
 static void free_tensor(napi_env env, uint32_t id) {
   Slot& s = g_slots[id];
   int64_t bytes = s.bytes;
+  bool accounted = s.accounted;
   s.t = at::Tensor();
   s.bytes = 0;
+  s.accounted = false;
   g_live -= 1;
   g_bytes -= bytes;
   g_free.push_back(id);
   int64_t ignored;
-  if (bytes > 4096) napi_adjust_external_memory(env, -bytes, &ignored);
+  if (accounted) napi_adjust_external_memory(env, -bytes, &ignored);
 }
 
 // PyTorch's Python names, which are also Refinery's dtype names.
@@ -221,6 +225,20 @@ static Napi::Value GeneratorSetState(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------- tensors: data in and out
+// Backstop(id): the JS object owning this handle is now left to the garbage collector.
+static Napi::Value Backstop(const Napi::CallbackInfo& info) {
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (valid_id(d)) {
+    Slot& s = g_slots[static_cast<uint32_t>(d)];
+    if (!s.accounted && s.bytes > 4096) {
+      s.accounted = true;
+      int64_t ignored;
+      napi_adjust_external_memory(info.Env(), s.bytes, &ignored);
+    }
+  }
+  return info.Env().Undefined();
+}
+
 static Napi::Value Free(const Napi::CallbackInfo& info) {
   double d = info[0].As<Napi::Number>().DoubleValue();
   if (valid_id(d)) free_tensor(info.Env(), static_cast<uint32_t>(d));
@@ -507,7 +525,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ops", table);
   exports.Set("opsHash", Napi::String::New(env, refinery_ops::kOpsHash));
 #define EXPORT(name) exports.Set(#name, Napi::Function::New(env, name, #name))
-  EXPORT(Free); EXPORT(Share); EXPORT(FromBytes); EXPORT(ToBytes); EXPORT(ScalarTensor); EXPORT(Item);
+  EXPORT(Free); EXPORT(Backstop); EXPORT(Share); EXPORT(FromBytes); EXPORT(ToBytes); EXPORT(ScalarTensor); EXPORT(Item);
   EXPORT(Meta); EXPORT(Shape); EXPORT(Strides); EXPORT(Dtype); EXPORT(Dim); EXPORT(Numel);
   EXPORT(RequiresGrad); EXPORT(IsLeaf); EXPORT(GradFnName); EXPORT(Grad); EXPORT(SetGrad); EXPORT(RetainGrad);
   EXPORT(SetGradEnabled); EXPORT(Backward); EXPORT(AutogradGrad); EXPORT(CustomFunction);

@@ -13,6 +13,7 @@ function backstopFor(t: Owned): void {
   if (t._id !== 0 && !t._reg) {
     t._reg = true;
     backstop.register(t, t._id, t);
+    native.Backstop(t._id);
   }
 }
 

@@ -18,6 +18,7 @@ export interface Native {
   opsHash: string;
   torchVersion: string;
   Free(id: number): void;
+  Backstop(id: number): void;
   Share(id: number): number;
   FromBytes(data: ArrayBufferView | ArrayBuffer, shape: number[], dtype: number): number;
   ToBytes(id: number): ArrayBuffer;
