@@ -51,6 +51,48 @@ SKIP_NAMES = {
     'nonzero_static', 'sym_size', 'sym_stride', 'sym_numel', 'sym_storage_offset',
 }
 
+# Checks run before the call, for kernels of this libtorch (1.13) that crash or hang the process on
+# bad input instead of raising (found by test/tensor/fuzz.test.ts). Keyed by "name" or "name.overload";
+# {arg} stands for the converted argument. A failing TORCH_CHECK becomes a JS Error naming the op.
+_FINITE = 'guard_lapack_finite({%s}, "%s");'
+GUARDS = {
+    # empty list: reads tensors[0]
+    'align_tensors': 'TORCH_CHECK(!{tensors}.empty(), "align_tensors: expected a non-empty list of tensors");',
+    # no checks on rank, groups or divisibility (channel_shuffle has them): division by zero (SIGFPE)
+    'native_channel_shuffle': 'guard_channel_shuffle({self}, {groups});',
+    # indexes hx[0] and hx[1] unchecked
+    'quantized_lstm_cell': 'TORCH_CHECK({hx}.size() == 2, "quantized_lstm_cell: expected two hidden states (h, c), got ", {hx}.size());',
+    # 0-d self: segfault
+    'matrix_exp_backward': 'TORCH_CHECK({self}.dim() >= 2, "matrix_exp_backward: expected a matrix or a batch of matrices, got a ", {self}.dim(), "-d tensor");',
+    # LAPACK's SVD (gesdd/bdsqr), nonsymmetric eigensolver (geev/hseqr) and SVD-based least squares
+    # (gelsd/gelss) loop forever or abort the process (xerbla) on NaN or infinite input
+    'svd': _FINITE % ('self', 'svd'),
+    'linalg_svd': _FINITE % ('A', 'linalg_svd'),
+    'linalg_svdvals': _FINITE % ('A', 'linalg_svdvals'),
+    'pinverse': _FINITE % ('self', 'pinverse'),
+    'linalg_pinv': 'if (!{hermitian}) ' + _FINITE % ('self', 'linalg_pinv'),
+    'linalg_pinv.atol_rtol_tensor': 'if (!{hermitian}) ' + _FINITE % ('self', 'linalg_pinv'),
+    'linalg_pinv.atol_rtol_float': 'if (!{hermitian}) ' + _FINITE % ('self', 'linalg_pinv'),
+    'linalg_pinv.rcond_tensor': 'if (!{hermitian}) ' + _FINITE % ('self', 'linalg_pinv'),
+    'linalg_matrix_rank': 'if (!{hermitian}) ' + _FINITE % ('self', 'linalg_matrix_rank'),
+    'linalg_matrix_rank.atol_rtol_tensor': 'if (!{hermitian}) ' + _FINITE % ('input', 'linalg_matrix_rank'),
+    'linalg_matrix_rank.atol_rtol_float': 'if (!{hermitian}) ' + _FINITE % ('self', 'linalg_matrix_rank'),
+    'linalg_matrix_rank.tol_tensor': 'if (!{hermitian}) ' + _FINITE % ('input', 'linalg_matrix_rank'),
+    'nuclear_norm': _FINITE % ('self', 'nuclear_norm'),
+    'nuclear_norm.dim': _FINITE % ('self', 'nuclear_norm'),
+    'linalg_matrix_norm': 'if (std::abs({ord}.toDouble()) == 2) ' + _FINITE % ('self', 'linalg_matrix_norm'),
+    'linalg_matrix_norm.str_ord': 'if ({ord} == "nuc") ' + _FINITE % ('self', 'linalg_matrix_norm'),
+    'linalg_norm': 'if ({ord} && std::abs({ord}->toDouble()) == 2 && ({dim} ? {dim}->size() == 2 : {self}.dim() == 2)) '
+                   + _FINITE % ('self', 'linalg_norm'),
+    'linalg_norm.ord_str': 'if ({ord} == "nuc" && ({dim} ? {dim}->size() == 2 : {self}.dim() == 2)) ' + _FINITE % ('self', 'linalg_norm'),
+    'linalg_cond': 'if (!{p} || std::abs({p}->toDouble()) == 2) ' + _FINITE % ('self', 'linalg_cond'),
+    'linalg_cond.p_str': 'if ({p} == "nuc") ' + _FINITE % ('self', 'linalg_cond'),
+    'linalg_eig': _FINITE % ('self', 'linalg_eig'),
+    'linalg_eigvals': _FINITE % ('self', 'linalg_eigvals'),
+    'linalg_lstsq': 'if ({driver} && (*{driver} == "gelsd" || *{driver} == "gelss")) {{ ' + _FINITE % ('self', 'linalg_lstsq')
+                    + ' ' + _FINITE % ('b', 'linalg_lstsq') + ' }}',
+}
+
 
 def camel(name):
     trail = '_' if name.endswith('_') else ''
@@ -85,7 +127,7 @@ def select(ops):
         name, ov = f['name'], f['overload']
         if name.startswith('_') or name in SKIP_NAMES or f['deprecated']:
             continue
-        if 'out' in ov.split('_') or ov.endswith('out') or any(a.get('output') for a in f['args']):
+        if 'out' in ov.split('_') or any(a.get('output') for a in f['args']):
             continue
         if 'Dimname' in ov or 'dimname' in ov or ov.endswith('names'):
             continue
@@ -154,7 +196,8 @@ def cpp_arg(kind, i, a):
         'T?L': ('c10::List<c10::optional<at::Tensor>>', 'arg_opt_tensor_clist(info, %d)' % i, v),
         'I': ('int64_t', 'arg_int(info, %d)' % i, v),
         'I?': ('c10::optional<int64_t>', 'arg_opt_int(info, %d)' % i, v),
-        'IA': ('std::vector<int64_t>', 'arg_int_list(info, %d, %d)' % (i, size), v),
+        # int[N >= 2]: exactly N (or one, repeated), empty only where the default is [] (convert.h)
+        'IA': ('std::vector<int64_t>', 'arg_int_list(info, %d, %d%s)' % (i, size, ', false' if size >= 2 and str(a.get('default')) != '{}' else ''), v),
         'IA?': ('c10::optional<std::vector<int64_t>>', 'arg_opt_int_list(info, %d, %d)' % (i, size),
                 '%s ? at::OptionalIntArrayRef(*%s) : at::OptionalIntArrayRef()' % (v, v)),
         'F': ('double', 'arg_double(info, %d)' % i, v),
@@ -210,6 +253,9 @@ def emit_cc(ops):
                 decl, expr = cpp_arg(k, i, a)
                 body.append(decl)
                 exprs.append(expr)
+            if label in GUARDS:
+                names = {a['name']: 'a%d' % i for i, a in enumerate(f['args'])}
+                body.append('  ' + GUARDS[label].format(**names))
             if f['is_func']:
                 call = 'at::%s(%s)' % (f['name'], ', '.join(exprs))
             else:
@@ -259,6 +305,8 @@ TS_TYPES = {
     'ST?': 'DType | null', 'STR': 'string', 'STR?': 'string | null', 'G?': 'Generator | null',
     'MF': 'MemoryFormat', 'MF?': 'MemoryFormat | null', 'DV': 'Device', 'DV?': 'Device | null', 'LY?': 'null',
 }
+# Tensor methods written by hand in src/tensor/tensor.ts (their generated signatures are left out).
+HAND_METHODS = {'to', 'stft'}
 TS_RESERVED = {'var', 'function', 'default', 'in', 'delete', 'new', 'this', 'class', 'return', 'if', 'else', 'for', 'while', 'do', 'switch', 'case', 'break', 'continue', 'with', 'void', 'typeof', 'instanceof', 'try', 'catch', 'finally', 'throw', 'const', 'let', 'enum', 'export', 'import', 'super', 'yield', 'static'}
 TS_RET = {'T': 'Tensor', 'TV': 'Tensor[]', 'B': 'boolean', 'I': 'number', 'F': 'number', 'S': 'number',
           'ST': 'DType', 'IV': 'number[]'}
@@ -304,8 +352,10 @@ def ts_signatures(f, method):
     ret = ts_ret(f, method)
     o = ['opts%s: { %s }' % ('' if opts_required else '?', '; '.join(opts))] if opts else []
     sigs = ['(%s): %s' % (', '.join(req_pos + o), ret)]
-    if opt_pos and not opts_required:
-        sigs.append('(%s): %s' % (', '.join(req_pos + opt_pos + o), ret))
+    if not opts_required:
+        # every prefix of the optional positionals, so that `x.sum(1, { keepdim: true })` type-checks
+        for k in range(1, len(opt_pos) + 1):
+            sigs.append('(%s): %s' % (', '.join(req_pos + [p.replace('?:', ':', 1) for p in opt_pos[:k - 1]] + [opt_pos[k - 1]] + o), ret))
     return sigs
 
 
@@ -337,7 +387,7 @@ def emit_ts(ops):
     for name, group in by_name.items():
         sigs = []
         for idx, f in group:
-            if f['is_method']:
+            if f['is_method'] and f['name'] not in HAND_METHODS:
                 for s in ts_signatures(f, True):
                     if s not in sigs:
                         sigs.append(s)
@@ -366,6 +416,8 @@ def main():
     if '--declarations' in sys.argv:
         trim(sys.argv[sys.argv.index('--declarations') + 1])
     ops = select(json.load(open(DECL_JSON))['ops'])
+    unused = set(GUARDS) - {f['name'] + ('.' + f['overload'] if f['overload'] else '') for f in ops}
+    assert not unused, 'GUARDS for ops that are not bound: %s' % sorted(unused)
     emit_cc(ops)
     emit_ts(ops)
     print('bound %d ATen overloads (%d names)' % (len(ops), len({f['name'] for f in ops})))

@@ -16,6 +16,7 @@ static Napi::Value op0(const Napi::CallbackInfo& info) {
 static Napi::Value op1(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  TORCH_CHECK(!a0.empty(), "align_tensors: expected a non-empty list of tensors");
   return to_js(info.Env(), at::align_tensors(a0));
   OP_CATCH("align_tensors", "tensors:TL")
 }
@@ -1512,9 +1513,9 @@ static Napi::Value op154(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(1);
   return to_js(info.Env(), at::conv2d(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("conv2d", "input:T,weight:T,bias:T?,stride:IA,padding:IA,dilation:IA,groups:I")
@@ -1526,9 +1527,9 @@ static Napi::Value op155(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(1);
   return to_js(info.Env(), at::conv3d(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("conv3d", "input:T,weight:T,bias:T?,stride:IA,padding:IA,dilation:IA,groups:I")
@@ -1554,9 +1555,9 @@ static Napi::Value op157(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   std::string a4 = present(info, 4) ? arg_string(info, 4) : std::string(std::string("valid"));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(1);
   return to_js(info.Env(), at::conv2d(a0, a1, a2, a3, c10::string_view(a4), a5, a6));
   OP_CATCH("conv2d.padding", "input:T,weight:T,bias:T?,stride:IA,padding:STR,dilation:IA,groups:I")
@@ -1568,9 +1569,9 @@ static Napi::Value op158(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   std::string a4 = present(info, 4) ? arg_string(info, 4) : std::string(std::string("valid"));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(1);
   return to_js(info.Env(), at::conv3d(a0, a1, a2, a3, c10::string_view(a4), a5, a6));
   OP_CATCH("conv3d.padding", "input:T,weight:T,bias:T?,stride:IA,padding:STR,dilation:IA,groups:I")
@@ -1620,11 +1621,11 @@ static Napi::Value op162(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(1);
-  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   return to_js(info.Env(), at::conv_transpose2d(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("conv_transpose2d.input", "input:T,weight:T,bias:T?,stride:IA,padding:IA,output_padding:IA,groups:I,dilation:IA")
 }
@@ -1635,11 +1636,11 @@ static Napi::Value op163(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(1);
-  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   return to_js(info.Env(), at::conv_transpose3d(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("conv_transpose3d.input", "input:T,weight:T,bias:T?,stride:IA,padding:IA,output_padding:IA,groups:I,dilation:IA")
 }

@@ -333,6 +333,7 @@ static Napi::Value op370(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
+  TORCH_CHECK(a0.dim() >= 2, "matrix_exp_backward: expected a matrix or a batch of matrices, got a ", a0.dim(), "-d tensor");
   return to_js(info.Env(), at::matrix_exp_backward(a0, a1));
   OP_CATCH("matrix_exp_backward", "self:T,grad:T")
 }
@@ -409,10 +410,10 @@ static Napi::Value op376(const Napi::CallbackInfo& info) {
 static Napi::Value op377(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::max_pool2d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("max_pool2d", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -423,10 +424,10 @@ static Napi::Value op378(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   bool a6 = present(info, 6) ? arg_bool(info, 6) : bool(false);
   return to_js(info.Env(), at::mps_max_pool2d_backward(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("mps_max_pool2d_backward", "grad_output:T,self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -436,10 +437,10 @@ static Napi::Value op378(const Napi::CallbackInfo& info) {
 static Napi::Value op379(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::mkldnn_max_pool2d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("mkldnn_max_pool2d", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -451,10 +452,10 @@ static Napi::Value op380(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   const at::Tensor& a2 = arg_tensor(info, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 2);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
   std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   bool a7 = present(info, 7) ? arg_bool(info, 7) : bool(false);
   return to_js(info.Env(), at::mkldnn_max_pool2d_backward(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("mkldnn_max_pool2d_backward", "grad_output:T,output:T,input:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -464,10 +465,10 @@ static Napi::Value op380(const Napi::CallbackInfo& info) {
 static Napi::Value op381(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 3) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::mkldnn_max_pool3d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("mkldnn_max_pool3d", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -479,10 +480,10 @@ static Napi::Value op382(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   const at::Tensor& a2 = arg_tensor(info, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 3);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 3, false);
   std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   bool a7 = present(info, 7) ? arg_bool(info, 7) : bool(false);
   return to_js(info.Env(), at::mkldnn_max_pool3d_backward(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("mkldnn_max_pool3d_backward", "grad_output:T,output:T,input:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -505,10 +506,10 @@ static Napi::Value op383(const Napi::CallbackInfo& info) {
 static Napi::Value op384(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::quantized_max_pool2d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("quantized_max_pool2d", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -518,10 +519,10 @@ static Napi::Value op384(const Napi::CallbackInfo& info) {
 static Napi::Value op385(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 3) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::max_pool3d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("max_pool3d", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
@@ -1272,6 +1273,7 @@ static Napi::Value op451(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
+  guard_channel_shuffle(a0, a1);
   return to_js(info.Env(), at::native_channel_shuffle(a0, a1));
   OP_CATCH("native_channel_shuffle", "self:T,groups:I")
 }
@@ -1281,6 +1283,7 @@ static Napi::Value op452(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1e-15));
+  guard_lapack_finite(a0, "pinverse");
   return to_js(info.Env(), at::pinverse(a0, a1));
   OP_CATCH("pinverse", "self:T,rcond:F")
 }
@@ -3105,6 +3108,7 @@ static Napi::Value op640(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
+  guard_lapack_finite(a0, "nuclear_norm");
   return to_js(info.Env(), at::nuclear_norm(a0, a1));
   OP_CATCH("nuclear_norm", "self:T,keepdim:B")
 }
@@ -3113,8 +3117,9 @@ static Napi::Value op640(const Napi::CallbackInfo& info) {
 static Napi::Value op641(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  guard_lapack_finite(a0, "nuclear_norm");
   return to_js(info.Env(), at::nuclear_norm(a0, a1, a2));
   OP_CATCH("nuclear_norm.dim", "self:T,dim:IA,keepdim:B")
 }
@@ -3426,6 +3431,17 @@ static Napi::Value op670(const Napi::CallbackInfo& info) {
   at::TensorOptions a3 = arg_tensor_options(info, 3);
   return to_js(info.Env(), at::sparse_bsr_tensor(a0, a1, a2, a3));
   OP_CATCH("sparse_bsr_tensor.crow_col_value", "crow_indices:T,col_indices:T,values:T,options:TO")
+}
+
+// aten::sparse_bsc_tensor.ccol_row_value(Tensor ccol_indices, Tensor row_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
+static Napi::Value op671(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  at::TensorOptions a3 = arg_tensor_options(info, 3);
+  return to_js(info.Env(), at::sparse_bsc_tensor(a0, a1, a2, a3));
+  OP_CATCH("sparse_bsc_tensor.ccol_row_value", "ccol_indices:T,row_indices:T,values:T,options:TO")
 }
 
 void register_ops_1(Napi::Env env, Napi::Array table) {
@@ -3764,6 +3780,7 @@ void register_ops_1(Napi::Env env, Napi::Array table) {
   table.Set(668u, Napi::Function::New(env, op668, "sparse_csr_tensor"));
   table.Set(669u, Napi::Function::New(env, op669, "sparse_csc_tensor"));
   table.Set(670u, Napi::Function::New(env, op670, "sparse_bsr_tensor"));
+  table.Set(671u, Napi::Function::New(env, op671, "sparse_bsc_tensor"));
 }
 
 }  // namespace refinery_ops

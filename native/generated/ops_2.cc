@@ -3,17 +3,6 @@
 
 namespace refinery_ops {
 
-// aten::sparse_bsc_tensor.ccol_row_value(Tensor ccol_indices, Tensor row_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op671(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  at::TensorOptions a3 = arg_tensor_options(info, 3);
-  return to_js(info.Env(), at::sparse_bsc_tensor(a0, a1, a2, a3));
-  OP_CATCH("sparse_bsc_tensor.ccol_row_value", "ccol_indices:T,row_indices:T,values:T,options:TO")
-}
-
 // aten::sparse_coo_tensor.size(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
 static Napi::Value op672(const Napi::CallbackInfo& info) {
   OP_TRY
@@ -239,7 +228,7 @@ static Napi::Value op696(const Napi::CallbackInfo& info) {
 static Napi::Value op697(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), a0.to_sparse_bsr(a1));
   OP_CATCH("to_sparse_bsr", "self:T,blocksize:IA")
 }
@@ -248,7 +237,7 @@ static Napi::Value op697(const Napi::CallbackInfo& info) {
 static Napi::Value op698(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), a0.to_sparse_bsc(a1));
   OP_CATCH("to_sparse_bsc", "self:T,blocksize:IA")
 }
@@ -485,8 +474,20 @@ static Napi::Value op720(const Napi::CallbackInfo& info) {
   OP_CATCH("choose_qparams_optimized", "input:T,numel:I,n_bins:I,ratio:F,bit_width:I")
 }
 
-// aten::to.device(Tensor(a) self, Device device, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
+// aten::to.dtype_layout(Tensor(a) self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
 static Napi::Value op721(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
+  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  c10::optional<at::MemoryFormat> a4 = present(info, 4) ? arg_opt_memory_format(info, 4) : c10::optional<at::MemoryFormat>(c10::nullopt);
+  return to_js(info.Env(), a0.to(a1, a2, a3, a4));
+  OP_CATCH("to.dtype_layout", "self:T,options:TO,non_blocking:B,copy:B,memory_format:MF?")
+}
+
+// aten::to.device(Tensor(a) self, Device device, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
+static Napi::Value op722(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Device a1 = arg_device(info, 1);
@@ -499,7 +500,7 @@ static Napi::Value op721(const Napi::CallbackInfo& info) {
 }
 
 // aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
-static Napi::Value op722(const Napi::CallbackInfo& info) {
+static Napi::Value op723(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -511,7 +512,7 @@ static Napi::Value op722(const Napi::CallbackInfo& info) {
 }
 
 // aten::to.other(Tensor(a) self, Tensor other, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
-static Napi::Value op723(const Napi::CallbackInfo& info) {
+static Napi::Value op724(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -523,7 +524,7 @@ static Napi::Value op723(const Napi::CallbackInfo& info) {
 }
 
 // aten::meshgrid(Tensor[] tensors) -> Tensor[]
-static Napi::Value op724(const Napi::CallbackInfo& info) {
+static Napi::Value op725(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::meshgrid(a0));
@@ -531,7 +532,7 @@ static Napi::Value op724(const Napi::CallbackInfo& info) {
 }
 
 // aten::meshgrid.indexing(Tensor[] tensors, *, str indexing) -> Tensor[]
-static Napi::Value op725(const Napi::CallbackInfo& info) {
+static Napi::Value op726(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   std::string a1 = arg_string(info, 1);
@@ -540,7 +541,7 @@ static Napi::Value op725(const Napi::CallbackInfo& info) {
 }
 
 // aten::cartesian_prod(Tensor[] tensors) -> Tensor
-static Napi::Value op726(const Napi::CallbackInfo& info) {
+static Napi::Value op727(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::cartesian_prod(a0));
@@ -548,7 +549,7 @@ static Napi::Value op726(const Napi::CallbackInfo& info) {
 }
 
 // aten::combinations(Tensor self, int r=2, bool with_replacement=False) -> Tensor
-static Napi::Value op727(const Napi::CallbackInfo& info) {
+static Napi::Value op728(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(2);
@@ -558,7 +559,7 @@ static Napi::Value op727(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Tensor(Tensor tensor, Tensor other) -> ScalarType
-static Napi::Value op728(const Napi::CallbackInfo& info) {
+static Napi::Value op729(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -567,7 +568,7 @@ static Napi::Value op728(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Scalar(Tensor tensor, Scalar other) -> ScalarType
-static Napi::Value op729(const Napi::CallbackInfo& info) {
+static Napi::Value op730(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -576,7 +577,7 @@ static Napi::Value op729(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Scalar_Tensor(Scalar scalar, Tensor tensor) -> ScalarType
-static Napi::Value op730(const Napi::CallbackInfo& info) {
+static Napi::Value op731(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -585,7 +586,7 @@ static Napi::Value op730(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Scalar_Scalar(Scalar scalar1, Scalar scalar2) -> ScalarType
-static Napi::Value op731(const Napi::CallbackInfo& info) {
+static Napi::Value op732(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -594,7 +595,7 @@ static Napi::Value op731(const Napi::CallbackInfo& info) {
 }
 
 // aten::can_cast(ScalarType from, ScalarType to) -> bool
-static Napi::Value op732(const Napi::CallbackInfo& info) {
+static Napi::Value op733(const Napi::CallbackInfo& info) {
   OP_TRY
   at::ScalarType a0 = arg_scalar_type(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -603,7 +604,7 @@ static Napi::Value op732(const Napi::CallbackInfo& info) {
 }
 
 // aten::promote_types(ScalarType type1, ScalarType type2) -> ScalarType
-static Napi::Value op733(const Napi::CallbackInfo& info) {
+static Napi::Value op734(const Napi::CallbackInfo& info) {
   OP_TRY
   at::ScalarType a0 = arg_scalar_type(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -612,7 +613,7 @@ static Napi::Value op733(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm_mps_backward(Tensor grad_y, Tensor? grad_hy, Tensor? grad_cy, Tensor z_state, Tensor cell_state_fwd, Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor[], Tensor[])
-static Napi::Value op734(const Napi::CallbackInfo& info) {
+static Napi::Value op735(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -633,7 +634,7 @@ static Napi::Value op734(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)
-static Napi::Value op735(const Napi::CallbackInfo& info) {
+static Napi::Value op736(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -649,7 +650,7 @@ static Napi::Value op735(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm.data(Tensor data, Tensor batch_sizes, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor, Tensor)
-static Napi::Value op736(const Napi::CallbackInfo& info) {
+static Napi::Value op737(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -665,7 +666,7 @@ static Napi::Value op736(const Napi::CallbackInfo& info) {
 }
 
 // aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)
-static Napi::Value op737(const Napi::CallbackInfo& info) {
+static Napi::Value op738(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -681,7 +682,7 @@ static Napi::Value op737(const Napi::CallbackInfo& info) {
 }
 
 // aten::gru.data(Tensor data, Tensor batch_sizes, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor)
-static Napi::Value op738(const Napi::CallbackInfo& info) {
+static Napi::Value op739(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -697,7 +698,7 @@ static Napi::Value op738(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_tanh.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)
-static Napi::Value op739(const Napi::CallbackInfo& info) {
+static Napi::Value op740(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -713,7 +714,7 @@ static Napi::Value op739(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_tanh.data(Tensor data, Tensor batch_sizes, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor)
-static Napi::Value op740(const Napi::CallbackInfo& info) {
+static Napi::Value op741(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -729,7 +730,7 @@ static Napi::Value op740(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_relu.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)
-static Napi::Value op741(const Napi::CallbackInfo& info) {
+static Napi::Value op742(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -745,7 +746,7 @@ static Napi::Value op741(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_relu.data(Tensor data, Tensor batch_sizes, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor)
-static Napi::Value op742(const Napi::CallbackInfo& info) {
+static Napi::Value op743(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -761,7 +762,7 @@ static Napi::Value op742(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm_cell(Tensor input, Tensor[] hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> (Tensor, Tensor)
-static Napi::Value op743(const Napi::CallbackInfo& info) {
+static Napi::Value op744(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -774,7 +775,7 @@ static Napi::Value op743(const Napi::CallbackInfo& info) {
 }
 
 // aten::gru_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor
-static Napi::Value op744(const Napi::CallbackInfo& info) {
+static Napi::Value op745(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -787,7 +788,7 @@ static Napi::Value op744(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_tanh_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor
-static Napi::Value op745(const Napi::CallbackInfo& info) {
+static Napi::Value op746(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -800,7 +801,7 @@ static Napi::Value op745(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_relu_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor
-static Napi::Value op746(const Napi::CallbackInfo& info) {
+static Napi::Value op747(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -813,7 +814,7 @@ static Napi::Value op746(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_lstm_cell(Tensor input, Tensor[] hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> (Tensor, Tensor)
-static Napi::Value op747(const Napi::CallbackInfo& info) {
+static Napi::Value op748(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -829,12 +830,13 @@ static Napi::Value op747(const Napi::CallbackInfo& info) {
   at::Scalar a11 = arg_scalar(info, 11);
   at::Scalar a12 = arg_scalar(info, 12);
   at::Scalar a13 = arg_scalar(info, 13);
+  TORCH_CHECK(a1.size() == 2, "quantized_lstm_cell: expected two hidden states (h, c), got ", a1.size());
   return to_js(info.Env(), at::quantized_lstm_cell(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13));
   OP_CATCH("quantized_lstm_cell", "input:T,hx:TL,w_ih:T,w_hh:T,b_ih:T,b_hh:T,packed_ih:T,packed_hh:T,col_offsets_ih:T,col_offsets_hh:T,scale_ih:S,scale_hh:S,zero_point_ih:S,zero_point_hh:S")
 }
 
 // aten::quantized_gru_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> Tensor
-static Napi::Value op748(const Napi::CallbackInfo& info) {
+static Napi::Value op749(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -855,7 +857,7 @@ static Napi::Value op748(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_rnn_relu_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> Tensor
-static Napi::Value op749(const Napi::CallbackInfo& info) {
+static Napi::Value op750(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -876,7 +878,7 @@ static Napi::Value op749(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_rnn_tanh_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> Tensor
-static Napi::Value op750(const Napi::CallbackInfo& info) {
+static Napi::Value op751(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -897,7 +899,7 @@ static Napi::Value op750(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_set_to(Tensor self, Tensor tensor) -> bool
-static Napi::Value op751(const Napi::CallbackInfo& info) {
+static Napi::Value op752(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -906,7 +908,7 @@ static Napi::Value op751(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill_.Scalar(Tensor(a!) self, Tensor mask, Scalar value) -> Tensor(a!)
-static Napi::Value op752(const Napi::CallbackInfo& info) {
+static Napi::Value op753(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -917,7 +919,7 @@ static Napi::Value op752(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill.Scalar(Tensor self, Tensor mask, Scalar value) -> Tensor
-static Napi::Value op753(const Napi::CallbackInfo& info) {
+static Napi::Value op754(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -927,7 +929,7 @@ static Napi::Value op753(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill_.Tensor(Tensor(a!) self, Tensor mask, Tensor value) -> Tensor(a!)
-static Napi::Value op754(const Napi::CallbackInfo& info) {
+static Napi::Value op755(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -938,7 +940,7 @@ static Napi::Value op754(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill.Tensor(Tensor self, Tensor mask, Tensor value) -> Tensor
-static Napi::Value op755(const Napi::CallbackInfo& info) {
+static Napi::Value op756(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -948,7 +950,7 @@ static Napi::Value op755(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_scatter_(Tensor(a!) self, Tensor mask, Tensor source) -> Tensor(a!)
-static Napi::Value op756(const Napi::CallbackInfo& info) {
+static Napi::Value op757(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -959,7 +961,7 @@ static Napi::Value op756(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_scatter(Tensor self, Tensor mask, Tensor source) -> Tensor
-static Napi::Value op757(const Napi::CallbackInfo& info) {
+static Napi::Value op758(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -969,7 +971,7 @@ static Napi::Value op757(const Napi::CallbackInfo& info) {
 }
 
 // aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)
-static Napi::Value op758(const Napi::CallbackInfo& info) {
+static Napi::Value op759(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -978,7 +980,7 @@ static Napi::Value op758(const Napi::CallbackInfo& info) {
 }
 
 // aten::view.dtype(Tensor(a) self, ScalarType dtype) -> Tensor(a)
-static Napi::Value op759(const Napi::CallbackInfo& info) {
+static Napi::Value op760(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -987,7 +989,7 @@ static Napi::Value op759(const Napi::CallbackInfo& info) {
 }
 
 // aten::put_(Tensor(a!) self, Tensor index, Tensor source, bool accumulate=False) -> Tensor(a!)
-static Napi::Value op760(const Napi::CallbackInfo& info) {
+static Napi::Value op761(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -999,7 +1001,7 @@ static Napi::Value op760(const Napi::CallbackInfo& info) {
 }
 
 // aten::put(Tensor self, Tensor index, Tensor source, bool accumulate=False) -> Tensor
-static Napi::Value op761(const Napi::CallbackInfo& info) {
+static Napi::Value op762(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1010,7 +1012,7 @@ static Napi::Value op761(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_add_(Tensor(a!) self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op762(const Napi::CallbackInfo& info) {
+static Napi::Value op763(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1023,7 +1025,7 @@ static Napi::Value op762(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_add(Tensor self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor
-static Napi::Value op763(const Napi::CallbackInfo& info) {
+static Napi::Value op764(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1035,7 +1037,7 @@ static Napi::Value op763(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_reduce_(Tensor(a!) self, int dim, Tensor index, Tensor source, str reduce, *, bool include_self=True) -> Tensor(a!)
-static Napi::Value op764(const Napi::CallbackInfo& info) {
+static Napi::Value op765(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1049,7 +1051,7 @@ static Napi::Value op764(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_reduce(Tensor self, int dim, Tensor index, Tensor source, str reduce, *, bool include_self=True) -> Tensor
-static Napi::Value op765(const Napi::CallbackInfo& info) {
+static Napi::Value op766(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1062,7 +1064,7 @@ static Napi::Value op765(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill_.int_Scalar(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)
-static Napi::Value op766(const Napi::CallbackInfo& info) {
+static Napi::Value op767(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1074,7 +1076,7 @@ static Napi::Value op766(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill.int_Scalar(Tensor self, int dim, Tensor index, Scalar value) -> Tensor
-static Napi::Value op767(const Napi::CallbackInfo& info) {
+static Napi::Value op768(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1085,7 +1087,7 @@ static Napi::Value op767(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill_.int_Tensor(Tensor(a!) self, int dim, Tensor index, Tensor value) -> Tensor(a!)
-static Napi::Value op768(const Napi::CallbackInfo& info) {
+static Napi::Value op769(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1097,7 +1099,7 @@ static Napi::Value op768(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill.int_Tensor(Tensor self, int dim, Tensor index, Tensor value) -> Tensor
-static Napi::Value op769(const Napi::CallbackInfo& info) {
+static Napi::Value op770(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1108,7 +1110,7 @@ static Napi::Value op769(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.src(Tensor self, int dim, Tensor index, Tensor src) -> Tensor
-static Napi::Value op770(const Napi::CallbackInfo& info) {
+static Napi::Value op771(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1119,7 +1121,7 @@ static Napi::Value op770(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.src(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)
-static Napi::Value op771(const Napi::CallbackInfo& info) {
+static Napi::Value op772(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1131,7 +1133,7 @@ static Napi::Value op771(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.value(Tensor self, int dim, Tensor index, Scalar value) -> Tensor
-static Napi::Value op772(const Napi::CallbackInfo& info) {
+static Napi::Value op773(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1142,7 +1144,7 @@ static Napi::Value op772(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.value(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)
-static Napi::Value op773(const Napi::CallbackInfo& info) {
+static Napi::Value op774(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1154,7 +1156,7 @@ static Napi::Value op773(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.reduce(Tensor self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor
-static Napi::Value op774(const Napi::CallbackInfo& info) {
+static Napi::Value op775(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1166,7 +1168,7 @@ static Napi::Value op774(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.reduce(Tensor(a!) self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor(a!)
-static Napi::Value op775(const Napi::CallbackInfo& info) {
+static Napi::Value op776(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1179,7 +1181,7 @@ static Napi::Value op775(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.value_reduce(Tensor self, int dim, Tensor index, Scalar value, *, str reduce) -> Tensor
-static Napi::Value op776(const Napi::CallbackInfo& info) {
+static Napi::Value op777(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1191,7 +1193,7 @@ static Napi::Value op776(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.value_reduce(Tensor(a!) self, int dim, Tensor index, Scalar value, *, str reduce) -> Tensor(a!)
-static Napi::Value op777(const Napi::CallbackInfo& info) {
+static Napi::Value op778(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1204,7 +1206,7 @@ static Napi::Value op777(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_add(Tensor self, int dim, Tensor index, Tensor src) -> Tensor
-static Napi::Value op778(const Napi::CallbackInfo& info) {
+static Napi::Value op779(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1215,7 +1217,7 @@ static Napi::Value op778(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_add_(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)
-static Napi::Value op779(const Napi::CallbackInfo& info) {
+static Napi::Value op780(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1227,7 +1229,7 @@ static Napi::Value op779(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor
-static Napi::Value op780(const Napi::CallbackInfo& info) {
+static Napi::Value op781(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1240,7 +1242,7 @@ static Napi::Value op780(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_reduce_.two(Tensor(a!) self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor(a!)
-static Napi::Value op781(const Napi::CallbackInfo& info) {
+static Napi::Value op782(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1254,7 +1256,7 @@ static Napi::Value op781(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op782(const Napi::CallbackInfo& info) {
+static Napi::Value op783(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1264,7 +1266,7 @@ static Napi::Value op782(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op783(const Napi::CallbackInfo& info) {
+static Napi::Value op784(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1274,7 +1276,7 @@ static Napi::Value op783(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op784(const Napi::CallbackInfo& info) {
+static Napi::Value op785(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1283,7 +1285,7 @@ static Napi::Value op784(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op785(const Napi::CallbackInfo& info) {
+static Napi::Value op786(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1292,7 +1294,7 @@ static Napi::Value op785(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op786(const Napi::CallbackInfo& info) {
+static Napi::Value op787(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1301,7 +1303,7 @@ static Napi::Value op786(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op787(const Napi::CallbackInfo& info) {
+static Napi::Value op788(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1311,7 +1313,7 @@ static Napi::Value op787(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op788(const Napi::CallbackInfo& info) {
+static Napi::Value op789(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1321,7 +1323,7 @@ static Napi::Value op788(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op789(const Napi::CallbackInfo& info) {
+static Napi::Value op790(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1330,7 +1332,7 @@ static Napi::Value op789(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op790(const Napi::CallbackInfo& info) {
+static Napi::Value op791(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1339,7 +1341,7 @@ static Napi::Value op790(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op791(const Napi::CallbackInfo& info) {
+static Napi::Value op792(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1348,7 +1350,7 @@ static Napi::Value op791(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op792(const Napi::CallbackInfo& info) {
+static Napi::Value op793(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1358,7 +1360,7 @@ static Napi::Value op792(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op793(const Napi::CallbackInfo& info) {
+static Napi::Value op794(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1368,7 +1370,7 @@ static Napi::Value op793(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op794(const Napi::CallbackInfo& info) {
+static Napi::Value op795(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1377,7 +1379,7 @@ static Napi::Value op794(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op795(const Napi::CallbackInfo& info) {
+static Napi::Value op796(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1386,7 +1388,7 @@ static Napi::Value op795(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op796(const Napi::CallbackInfo& info) {
+static Napi::Value op797(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1395,7 +1397,7 @@ static Napi::Value op796(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op797(const Napi::CallbackInfo& info) {
+static Napi::Value op798(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1405,7 +1407,7 @@ static Napi::Value op797(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op798(const Napi::CallbackInfo& info) {
+static Napi::Value op799(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1415,7 +1417,7 @@ static Napi::Value op798(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op799(const Napi::CallbackInfo& info) {
+static Napi::Value op800(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1424,7 +1426,7 @@ static Napi::Value op799(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op800(const Napi::CallbackInfo& info) {
+static Napi::Value op801(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1434,7 +1436,7 @@ static Napi::Value op800(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift.Tensor_Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op801(const Napi::CallbackInfo& info) {
+static Napi::Value op802(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1443,7 +1445,7 @@ static Napi::Value op801(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift_.Tensor_Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op802(const Napi::CallbackInfo& info) {
+static Napi::Value op803(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1453,7 +1455,7 @@ static Napi::Value op802(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op803(const Napi::CallbackInfo& info) {
+static Napi::Value op804(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1462,7 +1464,7 @@ static Napi::Value op803(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op804(const Napi::CallbackInfo& info) {
+static Napi::Value op805(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1471,7 +1473,7 @@ static Napi::Value op804(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op805(const Napi::CallbackInfo& info) {
+static Napi::Value op806(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1481,7 +1483,7 @@ static Napi::Value op805(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift.Tensor_Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op806(const Napi::CallbackInfo& info) {
+static Napi::Value op807(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1490,7 +1492,7 @@ static Napi::Value op806(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift_.Tensor_Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op807(const Napi::CallbackInfo& info) {
+static Napi::Value op808(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1500,7 +1502,7 @@ static Napi::Value op807(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op808(const Napi::CallbackInfo& info) {
+static Napi::Value op809(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1509,7 +1511,7 @@ static Napi::Value op808(const Napi::CallbackInfo& info) {
 }
 
 // aten::tril_(Tensor(a!) self, int diagonal=0) -> Tensor(a!)
-static Napi::Value op809(const Napi::CallbackInfo& info) {
+static Napi::Value op810(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1519,7 +1521,7 @@ static Napi::Value op809(const Napi::CallbackInfo& info) {
 }
 
 // aten::triu_(Tensor(a!) self, int diagonal=0) -> Tensor(a!)
-static Napi::Value op810(const Napi::CallbackInfo& info) {
+static Napi::Value op811(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1529,7 +1531,7 @@ static Napi::Value op810(const Napi::CallbackInfo& info) {
 }
 
 // aten::digamma_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op811(const Napi::CallbackInfo& info) {
+static Napi::Value op812(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.digamma_();
@@ -1538,7 +1540,7 @@ static Napi::Value op811(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp_.Scalar(Tensor(a!) self, Tensor end, Scalar weight) -> Tensor(a!)
-static Napi::Value op812(const Napi::CallbackInfo& info) {
+static Napi::Value op813(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1549,7 +1551,7 @@ static Napi::Value op812(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp_.Tensor(Tensor(a!) self, Tensor end, Tensor weight) -> Tensor(a!)
-static Napi::Value op813(const Napi::CallbackInfo& info) {
+static Napi::Value op814(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1560,7 +1562,7 @@ static Napi::Value op813(const Napi::CallbackInfo& info) {
 }
 
 // aten::addbmm_(Tensor(a!) self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op814(const Napi::CallbackInfo& info) {
+static Napi::Value op815(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1573,7 +1575,7 @@ static Napi::Value op814(const Napi::CallbackInfo& info) {
 }
 
 // aten::addbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor
-static Napi::Value op815(const Napi::CallbackInfo& info) {
+static Napi::Value op816(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1585,7 +1587,7 @@ static Napi::Value op815(const Napi::CallbackInfo& info) {
 }
 
 // aten::random_.from(Tensor(a!) self, int from, int? to, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op816(const Napi::CallbackInfo& info) {
+static Napi::Value op817(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1597,7 +1599,7 @@ static Napi::Value op816(const Napi::CallbackInfo& info) {
 }
 
 // aten::random_.to(Tensor(a!) self, int to, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op817(const Napi::CallbackInfo& info) {
+static Napi::Value op818(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1608,7 +1610,7 @@ static Napi::Value op817(const Napi::CallbackInfo& info) {
 }
 
 // aten::random_(Tensor(a!) self, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op818(const Napi::CallbackInfo& info) {
+static Napi::Value op819(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   c10::optional<at::Generator> a1 = present(info, 1) ? arg_opt_generator(info, 1) : c10::optional<at::Generator>(c10::nullopt);
@@ -1618,7 +1620,7 @@ static Napi::Value op818(const Napi::CallbackInfo& info) {
 }
 
 // aten::uniform_(Tensor(a!) self, float from=0, float to=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op819(const Napi::CallbackInfo& info) {
+static Napi::Value op820(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -1630,7 +1632,7 @@ static Napi::Value op819(const Napi::CallbackInfo& info) {
 }
 
 // aten::cauchy_(Tensor(a!) self, float median=0, float sigma=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op820(const Napi::CallbackInfo& info) {
+static Napi::Value op821(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -1642,7 +1644,7 @@ static Napi::Value op820(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_normal_(Tensor(a!) self, float mean=1, float std=2, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op821(const Napi::CallbackInfo& info) {
+static Napi::Value op822(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -1654,7 +1656,7 @@ static Napi::Value op821(const Napi::CallbackInfo& info) {
 }
 
 // aten::exponential_(Tensor(a!) self, float lambd=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op822(const Napi::CallbackInfo& info) {
+static Napi::Value op823(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -1665,7 +1667,7 @@ static Napi::Value op822(const Napi::CallbackInfo& info) {
 }
 
 // aten::geometric_(Tensor(a!) self, float p, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op823(const Napi::CallbackInfo& info) {
+static Napi::Value op824(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -1676,7 +1678,7 @@ static Napi::Value op823(const Napi::CallbackInfo& info) {
 }
 
 // aten::diag(Tensor self, int diagonal=0) -> Tensor
-static Napi::Value op824(const Napi::CallbackInfo& info) {
+static Napi::Value op825(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1685,7 +1687,7 @@ static Napi::Value op824(const Napi::CallbackInfo& info) {
 }
 
 // aten::diag_backward(Tensor grad, SymInt[] input_sizes, int diagonal) -> Tensor
-static Napi::Value op825(const Napi::CallbackInfo& info) {
+static Napi::Value op826(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1695,7 +1697,7 @@ static Napi::Value op825(const Napi::CallbackInfo& info) {
 }
 
 // aten::cross(Tensor self, Tensor other, int? dim=None) -> Tensor
-static Napi::Value op826(const Napi::CallbackInfo& info) {
+static Napi::Value op827(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1705,7 +1707,7 @@ static Napi::Value op826(const Napi::CallbackInfo& info) {
 }
 
 // aten::triu(Tensor self, int diagonal=0) -> Tensor
-static Napi::Value op827(const Napi::CallbackInfo& info) {
+static Napi::Value op828(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1714,7 +1716,7 @@ static Napi::Value op827(const Napi::CallbackInfo& info) {
 }
 
 // aten::tril(Tensor self, int diagonal=0) -> Tensor
-static Napi::Value op828(const Napi::CallbackInfo& info) {
+static Napi::Value op829(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1723,7 +1725,7 @@ static Napi::Value op828(const Napi::CallbackInfo& info) {
 }
 
 // aten::tril_indices(int row, int col, int offset=0, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op829(const Napi::CallbackInfo& info) {
+static Napi::Value op830(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1734,7 +1736,7 @@ static Napi::Value op829(const Napi::CallbackInfo& info) {
 }
 
 // aten::triu_indices(int row, int col, int offset=0, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op830(const Napi::CallbackInfo& info) {
+static Napi::Value op831(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1745,7 +1747,7 @@ static Napi::Value op830(const Napi::CallbackInfo& info) {
 }
 
 // aten::trace(Tensor self) -> Tensor
-static Napi::Value op831(const Napi::CallbackInfo& info) {
+static Napi::Value op832(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::trace(a0));
@@ -1753,7 +1755,7 @@ static Napi::Value op831(const Napi::CallbackInfo& info) {
 }
 
 // aten::trace_backward(Tensor grad, int[] sizes) -> Tensor
-static Napi::Value op832(const Napi::CallbackInfo& info) {
+static Napi::Value op833(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1762,7 +1764,7 @@ static Napi::Value op832(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op833(const Napi::CallbackInfo& info) {
+static Napi::Value op834(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1771,7 +1773,7 @@ static Napi::Value op833(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op834(const Napi::CallbackInfo& info) {
+static Napi::Value op835(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1780,7 +1782,7 @@ static Napi::Value op834(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op835(const Napi::CallbackInfo& info) {
+static Napi::Value op836(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1790,7 +1792,7 @@ static Napi::Value op835(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op836(const Napi::CallbackInfo& info) {
+static Napi::Value op837(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1800,7 +1802,7 @@ static Napi::Value op836(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op837(const Napi::CallbackInfo& info) {
+static Napi::Value op838(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1809,7 +1811,7 @@ static Napi::Value op837(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op838(const Napi::CallbackInfo& info) {
+static Napi::Value op839(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1818,7 +1820,7 @@ static Napi::Value op838(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op839(const Napi::CallbackInfo& info) {
+static Napi::Value op840(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1828,7 +1830,7 @@ static Napi::Value op839(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op840(const Napi::CallbackInfo& info) {
+static Napi::Value op841(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1838,7 +1840,7 @@ static Napi::Value op840(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op841(const Napi::CallbackInfo& info) {
+static Napi::Value op842(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1847,7 +1849,7 @@ static Napi::Value op841(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op842(const Napi::CallbackInfo& info) {
+static Napi::Value op843(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1856,7 +1858,7 @@ static Napi::Value op842(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op843(const Napi::CallbackInfo& info) {
+static Napi::Value op844(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1865,7 +1867,7 @@ static Napi::Value op843(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op844(const Napi::CallbackInfo& info) {
+static Napi::Value op845(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1874,7 +1876,7 @@ static Napi::Value op844(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op845(const Napi::CallbackInfo& info) {
+static Napi::Value op846(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1884,7 +1886,7 @@ static Napi::Value op845(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op846(const Napi::CallbackInfo& info) {
+static Napi::Value op847(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1894,7 +1896,7 @@ static Napi::Value op846(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op847(const Napi::CallbackInfo& info) {
+static Napi::Value op848(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1903,7 +1905,7 @@ static Napi::Value op847(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op848(const Napi::CallbackInfo& info) {
+static Napi::Value op849(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1912,7 +1914,7 @@ static Napi::Value op848(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op849(const Napi::CallbackInfo& info) {
+static Napi::Value op850(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1922,7 +1924,7 @@ static Napi::Value op849(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op850(const Napi::CallbackInfo& info) {
+static Napi::Value op851(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1932,7 +1934,7 @@ static Napi::Value op850(const Napi::CallbackInfo& info) {
 }
 
 // aten::le.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op851(const Napi::CallbackInfo& info) {
+static Napi::Value op852(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1941,7 +1943,7 @@ static Napi::Value op851(const Napi::CallbackInfo& info) {
 }
 
 // aten::le.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op852(const Napi::CallbackInfo& info) {
+static Napi::Value op853(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1950,7 +1952,7 @@ static Napi::Value op852(const Napi::CallbackInfo& info) {
 }
 
 // aten::le_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op853(const Napi::CallbackInfo& info) {
+static Napi::Value op854(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1960,7 +1962,7 @@ static Napi::Value op853(const Napi::CallbackInfo& info) {
 }
 
 // aten::le_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op854(const Napi::CallbackInfo& info) {
+static Napi::Value op855(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1970,7 +1972,7 @@ static Napi::Value op854(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op855(const Napi::CallbackInfo& info) {
+static Napi::Value op856(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1979,7 +1981,7 @@ static Napi::Value op855(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op856(const Napi::CallbackInfo& info) {
+static Napi::Value op857(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1988,7 +1990,7 @@ static Napi::Value op856(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op857(const Napi::CallbackInfo& info) {
+static Napi::Value op858(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1998,7 +2000,7 @@ static Napi::Value op857(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op858(const Napi::CallbackInfo& info) {
+static Napi::Value op859(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2008,7 +2010,7 @@ static Napi::Value op858(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op859(const Napi::CallbackInfo& info) {
+static Napi::Value op860(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2017,7 +2019,7 @@ static Napi::Value op859(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op860(const Napi::CallbackInfo& info) {
+static Napi::Value op861(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2026,7 +2028,7 @@ static Napi::Value op860(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op861(const Napi::CallbackInfo& info) {
+static Napi::Value op862(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2036,7 +2038,7 @@ static Napi::Value op861(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op862(const Napi::CallbackInfo& info) {
+static Napi::Value op863(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2046,7 +2048,7 @@ static Napi::Value op862(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op863(const Napi::CallbackInfo& info) {
+static Napi::Value op864(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2055,7 +2057,7 @@ static Napi::Value op863(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op864(const Napi::CallbackInfo& info) {
+static Napi::Value op865(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2064,7 +2066,7 @@ static Napi::Value op864(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op865(const Napi::CallbackInfo& info) {
+static Napi::Value op866(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2074,7 +2076,7 @@ static Napi::Value op865(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op866(const Napi::CallbackInfo& info) {
+static Napi::Value op867(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2084,7 +2086,7 @@ static Napi::Value op866(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op867(const Napi::CallbackInfo& info) {
+static Napi::Value op868(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2093,7 +2095,7 @@ static Napi::Value op867(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op868(const Napi::CallbackInfo& info) {
+static Napi::Value op869(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2102,7 +2104,7 @@ static Napi::Value op868(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op869(const Napi::CallbackInfo& info) {
+static Napi::Value op870(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2112,7 +2114,7 @@ static Napi::Value op869(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op870(const Napi::CallbackInfo& info) {
+static Napi::Value op871(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2122,7 +2124,7 @@ static Napi::Value op870(const Napi::CallbackInfo& info) {
 }
 
 // aten::less.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op871(const Napi::CallbackInfo& info) {
+static Napi::Value op872(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2131,7 +2133,7 @@ static Napi::Value op871(const Napi::CallbackInfo& info) {
 }
 
 // aten::less.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op872(const Napi::CallbackInfo& info) {
+static Napi::Value op873(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2140,7 +2142,7 @@ static Napi::Value op872(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op873(const Napi::CallbackInfo& info) {
+static Napi::Value op874(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2150,7 +2152,7 @@ static Napi::Value op873(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op874(const Napi::CallbackInfo& info) {
+static Napi::Value op875(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2160,7 +2162,7 @@ static Napi::Value op874(const Napi::CallbackInfo& info) {
 }
 
 // aten::take(Tensor self, Tensor index) -> Tensor
-static Napi::Value op875(const Napi::CallbackInfo& info) {
+static Napi::Value op876(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2169,7 +2171,7 @@ static Napi::Value op875(const Napi::CallbackInfo& info) {
 }
 
 // aten::take_along_dim(Tensor self, Tensor indices, int? dim=None) -> Tensor
-static Napi::Value op876(const Napi::CallbackInfo& info) {
+static Napi::Value op877(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2179,7 +2181,7 @@ static Napi::Value op876(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_select(Tensor self, int dim, Tensor index) -> Tensor
-static Napi::Value op877(const Napi::CallbackInfo& info) {
+static Napi::Value op878(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2189,7 +2191,7 @@ static Napi::Value op877(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_select_backward(Tensor grad, int[] self_sizes, int dim, Tensor index) -> Tensor
-static Napi::Value op878(const Napi::CallbackInfo& info) {
+static Napi::Value op879(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2200,7 +2202,7 @@ static Napi::Value op878(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_select(Tensor self, Tensor mask) -> Tensor
-static Napi::Value op879(const Napi::CallbackInfo& info) {
+static Napi::Value op880(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2209,7 +2211,7 @@ static Napi::Value op879(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_select_backward(Tensor grad, Tensor input, Tensor mask) -> Tensor
-static Napi::Value op880(const Napi::CallbackInfo& info) {
+static Napi::Value op881(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2219,7 +2221,7 @@ static Napi::Value op880(const Napi::CallbackInfo& info) {
 }
 
 // aten::nonzero(Tensor self) -> Tensor
-static Napi::Value op881(const Napi::CallbackInfo& info) {
+static Napi::Value op882(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::nonzero(a0));
@@ -2227,7 +2229,7 @@ static Napi::Value op881(const Napi::CallbackInfo& info) {
 }
 
 // aten::nonzero_numpy(Tensor self) -> Tensor[]
-static Napi::Value op882(const Napi::CallbackInfo& info) {
+static Napi::Value op883(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::nonzero_numpy(a0));
@@ -2235,7 +2237,7 @@ static Napi::Value op882(const Napi::CallbackInfo& info) {
 }
 
 // aten::argwhere(Tensor self) -> Tensor
-static Napi::Value op883(const Napi::CallbackInfo& info) {
+static Napi::Value op884(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::argwhere(a0));
@@ -2243,7 +2245,7 @@ static Napi::Value op883(const Napi::CallbackInfo& info) {
 }
 
 // aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor
-static Napi::Value op884(const Napi::CallbackInfo& info) {
+static Napi::Value op885(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2254,7 +2256,7 @@ static Napi::Value op884(const Napi::CallbackInfo& info) {
 }
 
 // aten::gather_backward(Tensor grad, Tensor self, int dim, Tensor index, bool sparse_grad) -> Tensor
-static Napi::Value op885(const Napi::CallbackInfo& info) {
+static Napi::Value op886(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2266,7 +2268,7 @@ static Napi::Value op885(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcmul(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor
-static Napi::Value op886(const Napi::CallbackInfo& info) {
+static Napi::Value op887(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2277,7 +2279,7 @@ static Napi::Value op886(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcmul_(Tensor(a!) self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor(a!)
-static Napi::Value op887(const Napi::CallbackInfo& info) {
+static Napi::Value op888(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2289,7 +2291,7 @@ static Napi::Value op887(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcdiv(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor
-static Napi::Value op888(const Napi::CallbackInfo& info) {
+static Napi::Value op889(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2300,7 +2302,7 @@ static Napi::Value op888(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcdiv_(Tensor(a!) self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor(a!)
-static Napi::Value op889(const Napi::CallbackInfo& info) {
+static Napi::Value op890(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2312,7 +2314,7 @@ static Napi::Value op889(const Napi::CallbackInfo& info) {
 }
 
 // aten::cross_entropy_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100, float label_smoothing=0.0) -> Tensor
-static Napi::Value op890(const Napi::CallbackInfo& info) {
+static Napi::Value op891(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2325,7 +2327,7 @@ static Napi::Value op890(const Napi::CallbackInfo& info) {
 }
 
 // aten::triangular_solve(Tensor self, Tensor A, bool upper=True, bool transpose=False, bool unitriangular=False) -> (Tensor solution, Tensor cloned_coefficient)
-static Napi::Value op891(const Napi::CallbackInfo& info) {
+static Napi::Value op892(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2337,7 +2339,7 @@ static Napi::Value op891(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_solve_triangular(Tensor self, Tensor B, *, bool upper, bool left=True, bool unitriangular=False) -> Tensor
-static Napi::Value op892(const Napi::CallbackInfo& info) {
+static Napi::Value op893(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2349,7 +2351,7 @@ static Napi::Value op892(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_vander(Tensor x, *, int? N=None) -> Tensor
-static Napi::Value op893(const Napi::CallbackInfo& info) {
+static Napi::Value op894(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -2358,7 +2360,7 @@ static Napi::Value op893(const Napi::CallbackInfo& info) {
 }
 
 // aten::symeig(Tensor self, bool eigenvectors=False, bool upper=True) -> (Tensor eigenvalues, Tensor eigenvectors)
-static Napi::Value op894(const Napi::CallbackInfo& info) {
+static Napi::Value op895(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2368,17 +2370,18 @@ static Napi::Value op894(const Napi::CallbackInfo& info) {
 }
 
 // aten::svd(Tensor self, bool some=True, bool compute_uv=True) -> (Tensor U, Tensor S, Tensor V)
-static Napi::Value op895(const Napi::CallbackInfo& info) {
+static Napi::Value op896(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
   bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(true);
+  guard_lapack_finite(a0, "svd");
   return to_js(info.Env(), at::svd(a0, a1, a2));
   OP_CATCH("svd", "self:T,some:B,compute_uv:B")
 }
 
 // aten::swapaxes(Tensor(a) self, int axis0, int axis1) -> Tensor(a)
-static Napi::Value op896(const Napi::CallbackInfo& info) {
+static Napi::Value op897(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2388,7 +2391,7 @@ static Napi::Value op896(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapaxes_(Tensor(a!) self, int axis0, int axis1) -> Tensor(a!)
-static Napi::Value op897(const Napi::CallbackInfo& info) {
+static Napi::Value op898(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2399,7 +2402,7 @@ static Napi::Value op897(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapdims(Tensor(a) self, int dim0, int dim1) -> Tensor(a)
-static Napi::Value op898(const Napi::CallbackInfo& info) {
+static Napi::Value op899(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2409,7 +2412,7 @@ static Napi::Value op898(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapdims_(Tensor(a!) self, int dim0, int dim1) -> Tensor(a!)
-static Napi::Value op899(const Napi::CallbackInfo& info) {
+static Napi::Value op900(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2420,7 +2423,7 @@ static Napi::Value op899(const Napi::CallbackInfo& info) {
 }
 
 // aten::cholesky(Tensor self, bool upper=False) -> Tensor
-static Napi::Value op900(const Napi::CallbackInfo& info) {
+static Napi::Value op901(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2429,7 +2432,7 @@ static Napi::Value op900(const Napi::CallbackInfo& info) {
 }
 
 // aten::cholesky_solve(Tensor self, Tensor input2, bool upper=False) -> Tensor
-static Napi::Value op901(const Napi::CallbackInfo& info) {
+static Napi::Value op902(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2439,7 +2442,7 @@ static Napi::Value op901(const Napi::CallbackInfo& info) {
 }
 
 // aten::cholesky_inverse(Tensor self, bool upper=False) -> Tensor
-static Napi::Value op902(const Napi::CallbackInfo& info) {
+static Napi::Value op903(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2448,7 +2451,7 @@ static Napi::Value op902(const Napi::CallbackInfo& info) {
 }
 
 // aten::qr(Tensor self, bool some=True) -> (Tensor Q, Tensor R)
-static Napi::Value op903(const Napi::CallbackInfo& info) {
+static Napi::Value op904(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2457,7 +2460,7 @@ static Napi::Value op903(const Napi::CallbackInfo& info) {
 }
 
 // aten::geqrf(Tensor self) -> (Tensor a, Tensor tau)
-static Napi::Value op904(const Napi::CallbackInfo& info) {
+static Napi::Value op905(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::geqrf(a0));
@@ -2465,7 +2468,7 @@ static Napi::Value op904(const Napi::CallbackInfo& info) {
 }
 
 // aten::orgqr(Tensor self, Tensor input2) -> Tensor
-static Napi::Value op905(const Napi::CallbackInfo& info) {
+static Napi::Value op906(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2474,7 +2477,7 @@ static Napi::Value op905(const Napi::CallbackInfo& info) {
 }
 
 // aten::ormqr(Tensor self, Tensor input2, Tensor input3, bool left=True, bool transpose=False) -> Tensor
-static Napi::Value op906(const Napi::CallbackInfo& info) {
+static Napi::Value op907(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2486,7 +2489,7 @@ static Napi::Value op906(const Napi::CallbackInfo& info) {
 }
 
 // aten::lu_solve(Tensor self, Tensor LU_data, Tensor LU_pivots) -> Tensor
-static Napi::Value op907(const Napi::CallbackInfo& info) {
+static Napi::Value op908(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2496,7 +2499,7 @@ static Napi::Value op907(const Napi::CallbackInfo& info) {
 }
 
 // aten::lu_unpack(Tensor LU_data, Tensor LU_pivots, bool unpack_data=True, bool unpack_pivots=True) -> (Tensor P, Tensor L, Tensor U)
-static Napi::Value op908(const Napi::CallbackInfo& info) {
+static Napi::Value op909(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2507,7 +2510,7 @@ static Napi::Value op908(const Napi::CallbackInfo& info) {
 }
 
 // aten::multinomial(Tensor self, int num_samples, bool replacement=False, *, Generator? generator=None) -> Tensor
-static Napi::Value op909(const Napi::CallbackInfo& info) {
+static Napi::Value op910(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2518,7 +2521,7 @@ static Napi::Value op909(const Napi::CallbackInfo& info) {
 }
 
 // aten::lgamma_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op910(const Napi::CallbackInfo& info) {
+static Napi::Value op911(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.lgamma_();
@@ -2527,7 +2530,7 @@ static Napi::Value op910(const Napi::CallbackInfo& info) {
 }
 
 // aten::lgamma(Tensor self) -> Tensor
-static Napi::Value op911(const Napi::CallbackInfo& info) {
+static Napi::Value op912(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::lgamma(a0));
@@ -2535,7 +2538,7 @@ static Napi::Value op911(const Napi::CallbackInfo& info) {
 }
 
 // aten::digamma(Tensor self) -> Tensor
-static Napi::Value op912(const Napi::CallbackInfo& info) {
+static Napi::Value op913(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::digamma(a0));
@@ -2543,7 +2546,7 @@ static Napi::Value op912(const Napi::CallbackInfo& info) {
 }
 
 // aten::polygamma(int n, Tensor self) -> Tensor
-static Napi::Value op913(const Napi::CallbackInfo& info) {
+static Napi::Value op914(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2552,7 +2555,7 @@ static Napi::Value op913(const Napi::CallbackInfo& info) {
 }
 
 // aten::polygamma_(Tensor(a!) self, int n) -> Tensor(a!)
-static Napi::Value op914(const Napi::CallbackInfo& info) {
+static Napi::Value op915(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2562,7 +2565,7 @@ static Napi::Value op914(const Napi::CallbackInfo& info) {
 }
 
 // aten::erfinv(Tensor self) -> Tensor
-static Napi::Value op915(const Napi::CallbackInfo& info) {
+static Napi::Value op916(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::erfinv(a0));
@@ -2570,7 +2573,7 @@ static Napi::Value op915(const Napi::CallbackInfo& info) {
 }
 
 // aten::erfinv_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op916(const Napi::CallbackInfo& info) {
+static Napi::Value op917(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.erfinv_();
@@ -2579,7 +2582,7 @@ static Napi::Value op916(const Napi::CallbackInfo& info) {
 }
 
 // aten::i0(Tensor self) -> Tensor
-static Napi::Value op917(const Napi::CallbackInfo& info) {
+static Napi::Value op918(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::i0(a0));
@@ -2587,7 +2590,7 @@ static Napi::Value op917(const Napi::CallbackInfo& info) {
 }
 
 // aten::i0_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op918(const Napi::CallbackInfo& info) {
+static Napi::Value op919(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::i0_(a0);
@@ -2596,7 +2599,7 @@ static Napi::Value op918(const Napi::CallbackInfo& info) {
 }
 
 // aten::sign(Tensor self) -> Tensor
-static Napi::Value op919(const Napi::CallbackInfo& info) {
+static Napi::Value op920(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sign(a0));
@@ -2604,7 +2607,7 @@ static Napi::Value op919(const Napi::CallbackInfo& info) {
 }
 
 // aten::sign_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op920(const Napi::CallbackInfo& info) {
+static Napi::Value op921(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.sign_();
@@ -2613,7 +2616,7 @@ static Napi::Value op920(const Napi::CallbackInfo& info) {
 }
 
 // aten::signbit(Tensor self) -> Tensor
-static Napi::Value op921(const Napi::CallbackInfo& info) {
+static Napi::Value op922(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::signbit(a0));
@@ -2621,7 +2624,7 @@ static Napi::Value op921(const Napi::CallbackInfo& info) {
 }
 
 // aten::dist(Tensor self, Tensor other, Scalar p=2) -> Tensor
-static Napi::Value op922(const Napi::CallbackInfo& info) {
+static Napi::Value op923(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2631,7 +2634,7 @@ static Napi::Value op922(const Napi::CallbackInfo& info) {
 }
 
 // aten::atan2_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op923(const Napi::CallbackInfo& info) {
+static Napi::Value op924(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2641,7 +2644,7 @@ static Napi::Value op923(const Napi::CallbackInfo& info) {
 }
 
 // aten::atan2(Tensor self, Tensor other) -> Tensor
-static Napi::Value op924(const Napi::CallbackInfo& info) {
+static Napi::Value op925(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2650,7 +2653,7 @@ static Napi::Value op924(const Napi::CallbackInfo& info) {
 }
 
 // aten::arctan2(Tensor self, Tensor other) -> Tensor
-static Napi::Value op925(const Napi::CallbackInfo& info) {
+static Napi::Value op926(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2659,7 +2662,7 @@ static Napi::Value op925(const Napi::CallbackInfo& info) {
 }
 
 // aten::arctan2_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op926(const Napi::CallbackInfo& info) {
+static Napi::Value op927(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2669,7 +2672,7 @@ static Napi::Value op926(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp.Scalar(Tensor self, Tensor end, Scalar weight) -> Tensor
-static Napi::Value op927(const Napi::CallbackInfo& info) {
+static Napi::Value op928(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2679,7 +2682,7 @@ static Napi::Value op927(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp.Tensor(Tensor self, Tensor end, Tensor weight) -> Tensor
-static Napi::Value op928(const Napi::CallbackInfo& info) {
+static Napi::Value op929(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2689,7 +2692,7 @@ static Napi::Value op928(const Napi::CallbackInfo& info) {
 }
 
 // aten::histc(Tensor self, int bins=100, Scalar min=0, Scalar max=0) -> Tensor
-static Napi::Value op929(const Napi::CallbackInfo& info) {
+static Napi::Value op930(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(100);
@@ -2700,7 +2703,7 @@ static Napi::Value op929(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogram.bins_tensor(Tensor self, Tensor bins, *, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor bin_edges)
-static Napi::Value op930(const Napi::CallbackInfo& info) {
+static Napi::Value op931(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2711,7 +2714,7 @@ static Napi::Value op930(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogram.bin_ct(Tensor self, int bins=100, *, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor bin_edges)
-static Napi::Value op931(const Napi::CallbackInfo& info) {
+static Napi::Value op932(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(100);
@@ -2723,7 +2726,7 @@ static Napi::Value op931(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogramdd(Tensor self, int[] bins, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor[] bin_edges)
-static Napi::Value op932(const Napi::CallbackInfo& info) {
+static Napi::Value op933(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2735,7 +2738,7 @@ static Napi::Value op932(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogramdd.int_bins(Tensor self, int bins, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor[] bin_edges)
-static Napi::Value op933(const Napi::CallbackInfo& info) {
+static Napi::Value op934(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2747,7 +2750,7 @@ static Napi::Value op933(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogramdd.TensorList_bins(Tensor self, Tensor[] bins, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor[] bin_edges)
-static Napi::Value op934(const Napi::CallbackInfo& info) {
+static Napi::Value op935(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2759,7 +2762,7 @@ static Napi::Value op934(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op935(const Napi::CallbackInfo& info) {
+static Napi::Value op936(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2768,7 +2771,7 @@ static Napi::Value op935(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op936(const Napi::CallbackInfo& info) {
+static Napi::Value op937(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2778,7 +2781,7 @@ static Napi::Value op936(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op937(const Napi::CallbackInfo& info) {
+static Napi::Value op938(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2787,7 +2790,7 @@ static Napi::Value op937(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op938(const Napi::CallbackInfo& info) {
+static Napi::Value op939(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2797,7 +2800,7 @@ static Napi::Value op938(const Napi::CallbackInfo& info) {
 }
 
 // aten::hypot(Tensor self, Tensor other) -> Tensor
-static Napi::Value op939(const Napi::CallbackInfo& info) {
+static Napi::Value op940(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2806,7 +2809,7 @@ static Napi::Value op939(const Napi::CallbackInfo& info) {
 }
 
 // aten::hypot_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op940(const Napi::CallbackInfo& info) {
+static Napi::Value op941(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2816,7 +2819,7 @@ static Napi::Value op940(const Napi::CallbackInfo& info) {
 }
 
 // aten::igamma(Tensor self, Tensor other) -> Tensor
-static Napi::Value op941(const Napi::CallbackInfo& info) {
+static Napi::Value op942(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2825,7 +2828,7 @@ static Napi::Value op941(const Napi::CallbackInfo& info) {
 }
 
 // aten::igamma_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op942(const Napi::CallbackInfo& info) {
+static Napi::Value op943(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2835,7 +2838,7 @@ static Napi::Value op942(const Napi::CallbackInfo& info) {
 }
 
 // aten::igammac(Tensor self, Tensor other) -> Tensor
-static Napi::Value op943(const Napi::CallbackInfo& info) {
+static Napi::Value op944(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2844,7 +2847,7 @@ static Napi::Value op943(const Napi::CallbackInfo& info) {
 }
 
 // aten::igammac_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op944(const Napi::CallbackInfo& info) {
+static Napi::Value op945(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2854,7 +2857,7 @@ static Napi::Value op944(const Napi::CallbackInfo& info) {
 }
 
 // aten::nextafter(Tensor self, Tensor other) -> Tensor
-static Napi::Value op945(const Napi::CallbackInfo& info) {
+static Napi::Value op946(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2863,7 +2866,7 @@ static Napi::Value op945(const Napi::CallbackInfo& info) {
 }
 
 // aten::nextafter_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op946(const Napi::CallbackInfo& info) {
+static Napi::Value op947(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2873,7 +2876,7 @@ static Napi::Value op946(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op947(const Napi::CallbackInfo& info) {
+static Napi::Value op948(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2882,7 +2885,7 @@ static Napi::Value op947(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op948(const Napi::CallbackInfo& info) {
+static Napi::Value op949(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2892,7 +2895,7 @@ static Napi::Value op948(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op949(const Napi::CallbackInfo& info) {
+static Napi::Value op950(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2901,7 +2904,7 @@ static Napi::Value op949(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op950(const Napi::CallbackInfo& info) {
+static Napi::Value op951(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2911,7 +2914,7 @@ static Napi::Value op950(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op951(const Napi::CallbackInfo& info) {
+static Napi::Value op952(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2920,7 +2923,7 @@ static Napi::Value op951(const Napi::CallbackInfo& info) {
 }
 
 // aten::min(Tensor self) -> Tensor
-static Napi::Value op952(const Napi::CallbackInfo& info) {
+static Napi::Value op953(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::min(a0));
@@ -2928,7 +2931,7 @@ static Napi::Value op952(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmin(Tensor self, Tensor other) -> Tensor
-static Napi::Value op953(const Napi::CallbackInfo& info) {
+static Napi::Value op954(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2937,7 +2940,7 @@ static Napi::Value op953(const Napi::CallbackInfo& info) {
 }
 
 // aten::max(Tensor self) -> Tensor
-static Napi::Value op954(const Napi::CallbackInfo& info) {
+static Napi::Value op955(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::max(a0));
@@ -2945,7 +2948,7 @@ static Napi::Value op954(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmax(Tensor self, Tensor other) -> Tensor
-static Napi::Value op955(const Napi::CallbackInfo& info) {
+static Napi::Value op956(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2954,7 +2957,7 @@ static Napi::Value op955(const Napi::CallbackInfo& info) {
 }
 
 // aten::maximum(Tensor self, Tensor other) -> Tensor
-static Napi::Value op956(const Napi::CallbackInfo& info) {
+static Napi::Value op957(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2963,7 +2966,7 @@ static Napi::Value op956(const Napi::CallbackInfo& info) {
 }
 
 // aten::max.other(Tensor self, Tensor other) -> Tensor
-static Napi::Value op957(const Napi::CallbackInfo& info) {
+static Napi::Value op958(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2972,7 +2975,7 @@ static Napi::Value op957(const Napi::CallbackInfo& info) {
 }
 
 // aten::minimum(Tensor self, Tensor other) -> Tensor
-static Napi::Value op958(const Napi::CallbackInfo& info) {
+static Napi::Value op959(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2981,7 +2984,7 @@ static Napi::Value op958(const Napi::CallbackInfo& info) {
 }
 
 // aten::min.other(Tensor self, Tensor other) -> Tensor
-static Napi::Value op959(const Napi::CallbackInfo& info) {
+static Napi::Value op960(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2990,7 +2993,7 @@ static Napi::Value op959(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantile(Tensor self, Tensor q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op960(const Napi::CallbackInfo& info) {
+static Napi::Value op961(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3002,7 +3005,7 @@ static Napi::Value op960(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantile.scalar(Tensor self, float q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op961(const Napi::CallbackInfo& info) {
+static Napi::Value op962(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -3014,7 +3017,7 @@ static Napi::Value op961(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanquantile(Tensor self, Tensor q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op962(const Napi::CallbackInfo& info) {
+static Napi::Value op963(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3026,7 +3029,7 @@ static Napi::Value op962(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanquantile.scalar(Tensor self, float q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op963(const Napi::CallbackInfo& info) {
+static Napi::Value op964(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -3038,7 +3041,7 @@ static Napi::Value op963(const Napi::CallbackInfo& info) {
 }
 
 // aten::sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)
-static Napi::Value op964(const Napi::CallbackInfo& info) {
+static Napi::Value op965(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -3048,7 +3051,7 @@ static Napi::Value op964(const Napi::CallbackInfo& info) {
 }
 
 // aten::sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)
-static Napi::Value op965(const Napi::CallbackInfo& info) {
+static Napi::Value op966(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<bool> a1 = arg_opt_bool(info, 1);
@@ -3059,7 +3062,7 @@ static Napi::Value op965(const Napi::CallbackInfo& info) {
 }
 
 // aten::msort(Tensor self) -> Tensor
-static Napi::Value op966(const Napi::CallbackInfo& info) {
+static Napi::Value op967(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::msort(a0));
@@ -3067,7 +3070,7 @@ static Napi::Value op966(const Napi::CallbackInfo& info) {
 }
 
 // aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor
-static Napi::Value op967(const Napi::CallbackInfo& info) {
+static Napi::Value op968(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -3077,7 +3080,7 @@ static Napi::Value op967(const Napi::CallbackInfo& info) {
 }
 
 // aten::argsort.stable(Tensor self, *, bool stable, int dim=-1, bool descending=False) -> Tensor
-static Napi::Value op968(const Napi::CallbackInfo& info) {
+static Napi::Value op969(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3088,7 +3091,7 @@ static Napi::Value op968(const Napi::CallbackInfo& info) {
 }
 
 // aten::topk(Tensor self, int k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)
-static Napi::Value op969(const Napi::CallbackInfo& info) {
+static Napi::Value op970(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3100,7 +3103,7 @@ static Napi::Value op969(const Napi::CallbackInfo& info) {
 }
 
 // aten::all(Tensor self) -> Tensor
-static Napi::Value op970(const Napi::CallbackInfo& info) {
+static Napi::Value op971(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::all(a0));
@@ -3108,7 +3111,7 @@ static Napi::Value op970(const Napi::CallbackInfo& info) {
 }
 
 // aten::any(Tensor self) -> Tensor
-static Napi::Value op971(const Napi::CallbackInfo& info) {
+static Napi::Value op972(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::any(a0));
@@ -3116,7 +3119,7 @@ static Napi::Value op971(const Napi::CallbackInfo& info) {
 }
 
 // aten::renorm(Tensor self, Scalar p, int dim, Scalar maxnorm) -> Tensor
-static Napi::Value op972(const Napi::CallbackInfo& info) {
+static Napi::Value op973(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3127,7 +3130,7 @@ static Napi::Value op972(const Napi::CallbackInfo& info) {
 }
 
 // aten::renorm_(Tensor(a!) self, Scalar p, int dim, Scalar maxnorm) -> Tensor(a!)
-static Napi::Value op973(const Napi::CallbackInfo& info) {
+static Napi::Value op974(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3139,7 +3142,7 @@ static Napi::Value op973(const Napi::CallbackInfo& info) {
 }
 
 // aten::unfold(Tensor(a) self, int dimension, int size, int step) -> Tensor(a)
-static Napi::Value op974(const Napi::CallbackInfo& info) {
+static Napi::Value op975(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3150,7 +3153,7 @@ static Napi::Value op974(const Napi::CallbackInfo& info) {
 }
 
 // aten::unfold_backward(Tensor grad_in, int[] input_sizes, int dim, int size, int step) -> Tensor
-static Napi::Value op975(const Napi::CallbackInfo& info) {
+static Napi::Value op976(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3162,7 +3165,7 @@ static Napi::Value op975(const Napi::CallbackInfo& info) {
 }
 
 // aten::equal(Tensor self, Tensor other) -> bool
-static Napi::Value op976(const Napi::CallbackInfo& info) {
+static Napi::Value op977(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3171,7 +3174,7 @@ static Napi::Value op976(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor
-static Napi::Value op977(const Napi::CallbackInfo& info) {
+static Napi::Value op978(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3180,7 +3183,7 @@ static Napi::Value op977(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow.Scalar(Scalar self, Tensor exponent) -> Tensor
-static Napi::Value op978(const Napi::CallbackInfo& info) {
+static Napi::Value op979(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3189,7 +3192,7 @@ static Napi::Value op978(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor
-static Napi::Value op979(const Napi::CallbackInfo& info) {
+static Napi::Value op980(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3198,7 +3201,7 @@ static Napi::Value op979(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow_.Scalar(Tensor(a!) self, Scalar exponent) -> Tensor(a!)
-static Napi::Value op980(const Napi::CallbackInfo& info) {
+static Napi::Value op981(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3208,7 +3211,7 @@ static Napi::Value op980(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow_.Tensor(Tensor(a!) self, Tensor exponent) -> Tensor(a!)
-static Napi::Value op981(const Napi::CallbackInfo& info) {
+static Napi::Value op982(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3218,7 +3221,7 @@ static Napi::Value op981(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor
-static Napi::Value op982(const Napi::CallbackInfo& info) {
+static Napi::Value op983(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3227,7 +3230,7 @@ static Napi::Value op982(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power.Scalar(Scalar self, Tensor exponent) -> Tensor
-static Napi::Value op983(const Napi::CallbackInfo& info) {
+static Napi::Value op984(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3236,7 +3239,7 @@ static Napi::Value op983(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor
-static Napi::Value op984(const Napi::CallbackInfo& info) {
+static Napi::Value op985(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3245,7 +3248,7 @@ static Napi::Value op984(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power_.Scalar(Tensor(a!) self, Scalar exponent) -> Tensor(a!)
-static Napi::Value op985(const Napi::CallbackInfo& info) {
+static Napi::Value op986(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3255,7 +3258,7 @@ static Napi::Value op985(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power_.Tensor(Tensor(a!) self, Tensor exponent) -> Tensor(a!)
-static Napi::Value op986(const Napi::CallbackInfo& info) {
+static Napi::Value op987(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3265,7 +3268,7 @@ static Napi::Value op986(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal_(Tensor(a!) self, float mean=0, float std=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op987(const Napi::CallbackInfo& info) {
+static Napi::Value op988(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3277,7 +3280,7 @@ static Napi::Value op987(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal_functional(Tensor self, float mean=0, float std=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op988(const Napi::CallbackInfo& info) {
+static Napi::Value op989(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3288,7 +3291,7 @@ static Napi::Value op988(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.Tensor_float(Tensor mean, float std=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op989(const Napi::CallbackInfo& info) {
+static Napi::Value op990(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -3298,7 +3301,7 @@ static Napi::Value op989(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.float_Tensor(float mean, Tensor std, *, Generator? generator=None) -> Tensor
-static Napi::Value op990(const Napi::CallbackInfo& info) {
+static Napi::Value op991(const Napi::CallbackInfo& info) {
   OP_TRY
   double a0 = arg_double(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3308,7 +3311,7 @@ static Napi::Value op990(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.Tensor_Tensor(Tensor mean, Tensor std, *, Generator? generator=None) -> Tensor
-static Napi::Value op991(const Napi::CallbackInfo& info) {
+static Napi::Value op992(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3318,7 +3321,7 @@ static Napi::Value op991(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.float_float(float mean, float std, int[] size, *, Generator? generator=None, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op992(const Napi::CallbackInfo& info) {
+static Napi::Value op993(const Napi::CallbackInfo& info) {
   OP_TRY
   double a0 = arg_double(info, 0);
   double a1 = arg_double(info, 1);
@@ -3330,7 +3333,7 @@ static Napi::Value op992(const Napi::CallbackInfo& info) {
 }
 
 // aten::alias(Tensor(a) self) -> Tensor(a)
-static Napi::Value op993(const Napi::CallbackInfo& info) {
+static Napi::Value op994(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::alias(a0));
@@ -3338,7 +3341,7 @@ static Napi::Value op993(const Napi::CallbackInfo& info) {
 }
 
 // aten::bucketize.Tensor(Tensor self, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor
-static Napi::Value op994(const Napi::CallbackInfo& info) {
+static Napi::Value op995(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3349,7 +3352,7 @@ static Napi::Value op994(const Napi::CallbackInfo& info) {
 }
 
 // aten::bucketize.Scalar(Scalar self, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor
-static Napi::Value op995(const Napi::CallbackInfo& info) {
+static Napi::Value op996(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3360,7 +3363,7 @@ static Napi::Value op995(const Napi::CallbackInfo& info) {
 }
 
 // aten::searchsorted.Tensor(Tensor sorted_sequence, Tensor self, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor
-static Napi::Value op996(const Napi::CallbackInfo& info) {
+static Napi::Value op997(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3373,7 +3376,7 @@ static Napi::Value op996(const Napi::CallbackInfo& info) {
 }
 
 // aten::searchsorted.Scalar(Tensor sorted_sequence, Scalar self, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor
-static Napi::Value op997(const Napi::CallbackInfo& info) {
+static Napi::Value op998(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3386,7 +3389,7 @@ static Napi::Value op997(const Napi::CallbackInfo& info) {
 }
 
 // aten::mse_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
-static Napi::Value op998(const Napi::CallbackInfo& info) {
+static Napi::Value op999(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3396,7 +3399,7 @@ static Napi::Value op998(const Napi::CallbackInfo& info) {
 }
 
 // aten::mse_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction) -> Tensor
-static Napi::Value op999(const Napi::CallbackInfo& info) {
+static Napi::Value op1000(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3407,7 +3410,7 @@ static Napi::Value op999(const Napi::CallbackInfo& info) {
 }
 
 // aten::l1_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
-static Napi::Value op1000(const Napi::CallbackInfo& info) {
+static Napi::Value op1001(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3417,7 +3420,7 @@ static Napi::Value op1000(const Napi::CallbackInfo& info) {
 }
 
 // aten::multi_margin_loss(Tensor self, Tensor target, Scalar p=1, Scalar margin=1, Tensor? weight=None, int reduction=Mean) -> Tensor
-static Napi::Value op1001(const Napi::CallbackInfo& info) {
+static Napi::Value op1002(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3430,7 +3433,7 @@ static Napi::Value op1001(const Napi::CallbackInfo& info) {
 }
 
 // aten::multi_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, Scalar p, Scalar margin, Tensor? weight=None, int reduction=Mean) -> Tensor
-static Napi::Value op1002(const Napi::CallbackInfo& info) {
+static Napi::Value op1003(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3444,7 +3447,7 @@ static Napi::Value op1002(const Napi::CallbackInfo& info) {
 }
 
 // aten::multilabel_margin_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
-static Napi::Value op1003(const Napi::CallbackInfo& info) {
+static Napi::Value op1004(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3454,7 +3457,7 @@ static Napi::Value op1003(const Napi::CallbackInfo& info) {
 }
 
 // aten::multilabel_margin_loss_forward(Tensor self, Tensor target, int reduction) -> (Tensor output, Tensor is_target)
-static Napi::Value op1004(const Napi::CallbackInfo& info) {
+static Napi::Value op1005(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3464,7 +3467,7 @@ static Napi::Value op1004(const Napi::CallbackInfo& info) {
 }
 
 // aten::multilabel_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, Tensor is_target) -> Tensor
-static Napi::Value op1005(const Napi::CallbackInfo& info) {
+static Napi::Value op1006(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3476,7 +3479,7 @@ static Napi::Value op1005(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss_nd(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
-static Napi::Value op1006(const Napi::CallbackInfo& info) {
+static Napi::Value op1007(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3488,7 +3491,6 @@ static Napi::Value op1006(const Napi::CallbackInfo& info) {
 }
 
 void register_ops_2(Napi::Env env, Napi::Array table) {
-  table.Set(671u, Napi::Function::New(env, op671, "sparse_bsc_tensor"));
   table.Set(672u, Napi::Function::New(env, op672, "sparse_coo_tensor"));
   table.Set(673u, Napi::Function::New(env, op673, "sparse_coo_tensor"));
   table.Set(674u, Napi::Function::New(env, op674, "sparse_coo_tensor"));
@@ -3541,289 +3543,290 @@ void register_ops_2(Napi::Env env, Napi::Array table) {
   table.Set(721u, Napi::Function::New(env, op721, "to"));
   table.Set(722u, Napi::Function::New(env, op722, "to"));
   table.Set(723u, Napi::Function::New(env, op723, "to"));
-  table.Set(724u, Napi::Function::New(env, op724, "meshgrid"));
+  table.Set(724u, Napi::Function::New(env, op724, "to"));
   table.Set(725u, Napi::Function::New(env, op725, "meshgrid"));
-  table.Set(726u, Napi::Function::New(env, op726, "cartesian_prod"));
-  table.Set(727u, Napi::Function::New(env, op727, "combinations"));
-  table.Set(728u, Napi::Function::New(env, op728, "result_type"));
+  table.Set(726u, Napi::Function::New(env, op726, "meshgrid"));
+  table.Set(727u, Napi::Function::New(env, op727, "cartesian_prod"));
+  table.Set(728u, Napi::Function::New(env, op728, "combinations"));
   table.Set(729u, Napi::Function::New(env, op729, "result_type"));
   table.Set(730u, Napi::Function::New(env, op730, "result_type"));
   table.Set(731u, Napi::Function::New(env, op731, "result_type"));
-  table.Set(732u, Napi::Function::New(env, op732, "can_cast"));
-  table.Set(733u, Napi::Function::New(env, op733, "promote_types"));
-  table.Set(734u, Napi::Function::New(env, op734, "lstm_mps_backward"));
-  table.Set(735u, Napi::Function::New(env, op735, "lstm"));
+  table.Set(732u, Napi::Function::New(env, op732, "result_type"));
+  table.Set(733u, Napi::Function::New(env, op733, "can_cast"));
+  table.Set(734u, Napi::Function::New(env, op734, "promote_types"));
+  table.Set(735u, Napi::Function::New(env, op735, "lstm_mps_backward"));
   table.Set(736u, Napi::Function::New(env, op736, "lstm"));
-  table.Set(737u, Napi::Function::New(env, op737, "gru"));
+  table.Set(737u, Napi::Function::New(env, op737, "lstm"));
   table.Set(738u, Napi::Function::New(env, op738, "gru"));
-  table.Set(739u, Napi::Function::New(env, op739, "rnn_tanh"));
+  table.Set(739u, Napi::Function::New(env, op739, "gru"));
   table.Set(740u, Napi::Function::New(env, op740, "rnn_tanh"));
-  table.Set(741u, Napi::Function::New(env, op741, "rnn_relu"));
+  table.Set(741u, Napi::Function::New(env, op741, "rnn_tanh"));
   table.Set(742u, Napi::Function::New(env, op742, "rnn_relu"));
-  table.Set(743u, Napi::Function::New(env, op743, "lstm_cell"));
-  table.Set(744u, Napi::Function::New(env, op744, "gru_cell"));
-  table.Set(745u, Napi::Function::New(env, op745, "rnn_tanh_cell"));
-  table.Set(746u, Napi::Function::New(env, op746, "rnn_relu_cell"));
-  table.Set(747u, Napi::Function::New(env, op747, "quantized_lstm_cell"));
-  table.Set(748u, Napi::Function::New(env, op748, "quantized_gru_cell"));
-  table.Set(749u, Napi::Function::New(env, op749, "quantized_rnn_relu_cell"));
-  table.Set(750u, Napi::Function::New(env, op750, "quantized_rnn_tanh_cell"));
-  table.Set(751u, Napi::Function::New(env, op751, "is_set_to"));
-  table.Set(752u, Napi::Function::New(env, op752, "masked_fill_"));
-  table.Set(753u, Napi::Function::New(env, op753, "masked_fill"));
-  table.Set(754u, Napi::Function::New(env, op754, "masked_fill_"));
-  table.Set(755u, Napi::Function::New(env, op755, "masked_fill"));
-  table.Set(756u, Napi::Function::New(env, op756, "masked_scatter_"));
-  table.Set(757u, Napi::Function::New(env, op757, "masked_scatter"));
-  table.Set(758u, Napi::Function::New(env, op758, "view"));
+  table.Set(743u, Napi::Function::New(env, op743, "rnn_relu"));
+  table.Set(744u, Napi::Function::New(env, op744, "lstm_cell"));
+  table.Set(745u, Napi::Function::New(env, op745, "gru_cell"));
+  table.Set(746u, Napi::Function::New(env, op746, "rnn_tanh_cell"));
+  table.Set(747u, Napi::Function::New(env, op747, "rnn_relu_cell"));
+  table.Set(748u, Napi::Function::New(env, op748, "quantized_lstm_cell"));
+  table.Set(749u, Napi::Function::New(env, op749, "quantized_gru_cell"));
+  table.Set(750u, Napi::Function::New(env, op750, "quantized_rnn_relu_cell"));
+  table.Set(751u, Napi::Function::New(env, op751, "quantized_rnn_tanh_cell"));
+  table.Set(752u, Napi::Function::New(env, op752, "is_set_to"));
+  table.Set(753u, Napi::Function::New(env, op753, "masked_fill_"));
+  table.Set(754u, Napi::Function::New(env, op754, "masked_fill"));
+  table.Set(755u, Napi::Function::New(env, op755, "masked_fill_"));
+  table.Set(756u, Napi::Function::New(env, op756, "masked_fill"));
+  table.Set(757u, Napi::Function::New(env, op757, "masked_scatter_"));
+  table.Set(758u, Napi::Function::New(env, op758, "masked_scatter"));
   table.Set(759u, Napi::Function::New(env, op759, "view"));
-  table.Set(760u, Napi::Function::New(env, op760, "put_"));
-  table.Set(761u, Napi::Function::New(env, op761, "put"));
-  table.Set(762u, Napi::Function::New(env, op762, "index_add_"));
-  table.Set(763u, Napi::Function::New(env, op763, "index_add"));
-  table.Set(764u, Napi::Function::New(env, op764, "index_reduce_"));
-  table.Set(765u, Napi::Function::New(env, op765, "index_reduce"));
-  table.Set(766u, Napi::Function::New(env, op766, "index_fill_"));
-  table.Set(767u, Napi::Function::New(env, op767, "index_fill"));
-  table.Set(768u, Napi::Function::New(env, op768, "index_fill_"));
-  table.Set(769u, Napi::Function::New(env, op769, "index_fill"));
-  table.Set(770u, Napi::Function::New(env, op770, "scatter"));
-  table.Set(771u, Napi::Function::New(env, op771, "scatter_"));
-  table.Set(772u, Napi::Function::New(env, op772, "scatter"));
-  table.Set(773u, Napi::Function::New(env, op773, "scatter_"));
-  table.Set(774u, Napi::Function::New(env, op774, "scatter"));
-  table.Set(775u, Napi::Function::New(env, op775, "scatter_"));
-  table.Set(776u, Napi::Function::New(env, op776, "scatter"));
-  table.Set(777u, Napi::Function::New(env, op777, "scatter_"));
-  table.Set(778u, Napi::Function::New(env, op778, "scatter_add"));
-  table.Set(779u, Napi::Function::New(env, op779, "scatter_add_"));
-  table.Set(780u, Napi::Function::New(env, op780, "scatter_reduce"));
-  table.Set(781u, Napi::Function::New(env, op781, "scatter_reduce_"));
-  table.Set(782u, Napi::Function::New(env, op782, "eq_"));
+  table.Set(760u, Napi::Function::New(env, op760, "view"));
+  table.Set(761u, Napi::Function::New(env, op761, "put_"));
+  table.Set(762u, Napi::Function::New(env, op762, "put"));
+  table.Set(763u, Napi::Function::New(env, op763, "index_add_"));
+  table.Set(764u, Napi::Function::New(env, op764, "index_add"));
+  table.Set(765u, Napi::Function::New(env, op765, "index_reduce_"));
+  table.Set(766u, Napi::Function::New(env, op766, "index_reduce"));
+  table.Set(767u, Napi::Function::New(env, op767, "index_fill_"));
+  table.Set(768u, Napi::Function::New(env, op768, "index_fill"));
+  table.Set(769u, Napi::Function::New(env, op769, "index_fill_"));
+  table.Set(770u, Napi::Function::New(env, op770, "index_fill"));
+  table.Set(771u, Napi::Function::New(env, op771, "scatter"));
+  table.Set(772u, Napi::Function::New(env, op772, "scatter_"));
+  table.Set(773u, Napi::Function::New(env, op773, "scatter"));
+  table.Set(774u, Napi::Function::New(env, op774, "scatter_"));
+  table.Set(775u, Napi::Function::New(env, op775, "scatter"));
+  table.Set(776u, Napi::Function::New(env, op776, "scatter_"));
+  table.Set(777u, Napi::Function::New(env, op777, "scatter"));
+  table.Set(778u, Napi::Function::New(env, op778, "scatter_"));
+  table.Set(779u, Napi::Function::New(env, op779, "scatter_add"));
+  table.Set(780u, Napi::Function::New(env, op780, "scatter_add_"));
+  table.Set(781u, Napi::Function::New(env, op781, "scatter_reduce"));
+  table.Set(782u, Napi::Function::New(env, op782, "scatter_reduce_"));
   table.Set(783u, Napi::Function::New(env, op783, "eq_"));
-  table.Set(784u, Napi::Function::New(env, op784, "bitwise_and"));
+  table.Set(784u, Napi::Function::New(env, op784, "eq_"));
   table.Set(785u, Napi::Function::New(env, op785, "bitwise_and"));
   table.Set(786u, Napi::Function::New(env, op786, "bitwise_and"));
-  table.Set(787u, Napi::Function::New(env, op787, "bitwise_and_"));
+  table.Set(787u, Napi::Function::New(env, op787, "bitwise_and"));
   table.Set(788u, Napi::Function::New(env, op788, "bitwise_and_"));
-  table.Set(789u, Napi::Function::New(env, op789, "bitwise_or"));
+  table.Set(789u, Napi::Function::New(env, op789, "bitwise_and_"));
   table.Set(790u, Napi::Function::New(env, op790, "bitwise_or"));
   table.Set(791u, Napi::Function::New(env, op791, "bitwise_or"));
-  table.Set(792u, Napi::Function::New(env, op792, "bitwise_or_"));
+  table.Set(792u, Napi::Function::New(env, op792, "bitwise_or"));
   table.Set(793u, Napi::Function::New(env, op793, "bitwise_or_"));
-  table.Set(794u, Napi::Function::New(env, op794, "bitwise_xor"));
+  table.Set(794u, Napi::Function::New(env, op794, "bitwise_or_"));
   table.Set(795u, Napi::Function::New(env, op795, "bitwise_xor"));
   table.Set(796u, Napi::Function::New(env, op796, "bitwise_xor"));
-  table.Set(797u, Napi::Function::New(env, op797, "bitwise_xor_"));
+  table.Set(797u, Napi::Function::New(env, op797, "bitwise_xor"));
   table.Set(798u, Napi::Function::New(env, op798, "bitwise_xor_"));
-  table.Set(799u, Napi::Function::New(env, op799, "bitwise_left_shift"));
-  table.Set(800u, Napi::Function::New(env, op800, "bitwise_left_shift_"));
-  table.Set(801u, Napi::Function::New(env, op801, "bitwise_left_shift"));
-  table.Set(802u, Napi::Function::New(env, op802, "bitwise_left_shift_"));
-  table.Set(803u, Napi::Function::New(env, op803, "bitwise_left_shift"));
-  table.Set(804u, Napi::Function::New(env, op804, "bitwise_right_shift"));
-  table.Set(805u, Napi::Function::New(env, op805, "bitwise_right_shift_"));
-  table.Set(806u, Napi::Function::New(env, op806, "bitwise_right_shift"));
-  table.Set(807u, Napi::Function::New(env, op807, "bitwise_right_shift_"));
-  table.Set(808u, Napi::Function::New(env, op808, "bitwise_right_shift"));
-  table.Set(809u, Napi::Function::New(env, op809, "tril_"));
-  table.Set(810u, Napi::Function::New(env, op810, "triu_"));
-  table.Set(811u, Napi::Function::New(env, op811, "digamma_"));
-  table.Set(812u, Napi::Function::New(env, op812, "lerp_"));
+  table.Set(799u, Napi::Function::New(env, op799, "bitwise_xor_"));
+  table.Set(800u, Napi::Function::New(env, op800, "bitwise_left_shift"));
+  table.Set(801u, Napi::Function::New(env, op801, "bitwise_left_shift_"));
+  table.Set(802u, Napi::Function::New(env, op802, "bitwise_left_shift"));
+  table.Set(803u, Napi::Function::New(env, op803, "bitwise_left_shift_"));
+  table.Set(804u, Napi::Function::New(env, op804, "bitwise_left_shift"));
+  table.Set(805u, Napi::Function::New(env, op805, "bitwise_right_shift"));
+  table.Set(806u, Napi::Function::New(env, op806, "bitwise_right_shift_"));
+  table.Set(807u, Napi::Function::New(env, op807, "bitwise_right_shift"));
+  table.Set(808u, Napi::Function::New(env, op808, "bitwise_right_shift_"));
+  table.Set(809u, Napi::Function::New(env, op809, "bitwise_right_shift"));
+  table.Set(810u, Napi::Function::New(env, op810, "tril_"));
+  table.Set(811u, Napi::Function::New(env, op811, "triu_"));
+  table.Set(812u, Napi::Function::New(env, op812, "digamma_"));
   table.Set(813u, Napi::Function::New(env, op813, "lerp_"));
-  table.Set(814u, Napi::Function::New(env, op814, "addbmm_"));
-  table.Set(815u, Napi::Function::New(env, op815, "addbmm"));
-  table.Set(816u, Napi::Function::New(env, op816, "random_"));
+  table.Set(814u, Napi::Function::New(env, op814, "lerp_"));
+  table.Set(815u, Napi::Function::New(env, op815, "addbmm_"));
+  table.Set(816u, Napi::Function::New(env, op816, "addbmm"));
   table.Set(817u, Napi::Function::New(env, op817, "random_"));
   table.Set(818u, Napi::Function::New(env, op818, "random_"));
-  table.Set(819u, Napi::Function::New(env, op819, "uniform_"));
-  table.Set(820u, Napi::Function::New(env, op820, "cauchy_"));
-  table.Set(821u, Napi::Function::New(env, op821, "log_normal_"));
-  table.Set(822u, Napi::Function::New(env, op822, "exponential_"));
-  table.Set(823u, Napi::Function::New(env, op823, "geometric_"));
-  table.Set(824u, Napi::Function::New(env, op824, "diag"));
-  table.Set(825u, Napi::Function::New(env, op825, "diag_backward"));
-  table.Set(826u, Napi::Function::New(env, op826, "cross"));
-  table.Set(827u, Napi::Function::New(env, op827, "triu"));
-  table.Set(828u, Napi::Function::New(env, op828, "tril"));
-  table.Set(829u, Napi::Function::New(env, op829, "tril_indices"));
-  table.Set(830u, Napi::Function::New(env, op830, "triu_indices"));
-  table.Set(831u, Napi::Function::New(env, op831, "trace"));
-  table.Set(832u, Napi::Function::New(env, op832, "trace_backward"));
-  table.Set(833u, Napi::Function::New(env, op833, "ne"));
+  table.Set(819u, Napi::Function::New(env, op819, "random_"));
+  table.Set(820u, Napi::Function::New(env, op820, "uniform_"));
+  table.Set(821u, Napi::Function::New(env, op821, "cauchy_"));
+  table.Set(822u, Napi::Function::New(env, op822, "log_normal_"));
+  table.Set(823u, Napi::Function::New(env, op823, "exponential_"));
+  table.Set(824u, Napi::Function::New(env, op824, "geometric_"));
+  table.Set(825u, Napi::Function::New(env, op825, "diag"));
+  table.Set(826u, Napi::Function::New(env, op826, "diag_backward"));
+  table.Set(827u, Napi::Function::New(env, op827, "cross"));
+  table.Set(828u, Napi::Function::New(env, op828, "triu"));
+  table.Set(829u, Napi::Function::New(env, op829, "tril"));
+  table.Set(830u, Napi::Function::New(env, op830, "tril_indices"));
+  table.Set(831u, Napi::Function::New(env, op831, "triu_indices"));
+  table.Set(832u, Napi::Function::New(env, op832, "trace"));
+  table.Set(833u, Napi::Function::New(env, op833, "trace_backward"));
   table.Set(834u, Napi::Function::New(env, op834, "ne"));
-  table.Set(835u, Napi::Function::New(env, op835, "ne_"));
+  table.Set(835u, Napi::Function::New(env, op835, "ne"));
   table.Set(836u, Napi::Function::New(env, op836, "ne_"));
-  table.Set(837u, Napi::Function::New(env, op837, "not_equal"));
+  table.Set(837u, Napi::Function::New(env, op837, "ne_"));
   table.Set(838u, Napi::Function::New(env, op838, "not_equal"));
-  table.Set(839u, Napi::Function::New(env, op839, "not_equal_"));
+  table.Set(839u, Napi::Function::New(env, op839, "not_equal"));
   table.Set(840u, Napi::Function::New(env, op840, "not_equal_"));
-  table.Set(841u, Napi::Function::New(env, op841, "eq"));
+  table.Set(841u, Napi::Function::New(env, op841, "not_equal_"));
   table.Set(842u, Napi::Function::New(env, op842, "eq"));
-  table.Set(843u, Napi::Function::New(env, op843, "ge"));
+  table.Set(843u, Napi::Function::New(env, op843, "eq"));
   table.Set(844u, Napi::Function::New(env, op844, "ge"));
-  table.Set(845u, Napi::Function::New(env, op845, "ge_"));
+  table.Set(845u, Napi::Function::New(env, op845, "ge"));
   table.Set(846u, Napi::Function::New(env, op846, "ge_"));
-  table.Set(847u, Napi::Function::New(env, op847, "greater_equal"));
+  table.Set(847u, Napi::Function::New(env, op847, "ge_"));
   table.Set(848u, Napi::Function::New(env, op848, "greater_equal"));
-  table.Set(849u, Napi::Function::New(env, op849, "greater_equal_"));
+  table.Set(849u, Napi::Function::New(env, op849, "greater_equal"));
   table.Set(850u, Napi::Function::New(env, op850, "greater_equal_"));
-  table.Set(851u, Napi::Function::New(env, op851, "le"));
+  table.Set(851u, Napi::Function::New(env, op851, "greater_equal_"));
   table.Set(852u, Napi::Function::New(env, op852, "le"));
-  table.Set(853u, Napi::Function::New(env, op853, "le_"));
+  table.Set(853u, Napi::Function::New(env, op853, "le"));
   table.Set(854u, Napi::Function::New(env, op854, "le_"));
-  table.Set(855u, Napi::Function::New(env, op855, "less_equal"));
+  table.Set(855u, Napi::Function::New(env, op855, "le_"));
   table.Set(856u, Napi::Function::New(env, op856, "less_equal"));
-  table.Set(857u, Napi::Function::New(env, op857, "less_equal_"));
+  table.Set(857u, Napi::Function::New(env, op857, "less_equal"));
   table.Set(858u, Napi::Function::New(env, op858, "less_equal_"));
-  table.Set(859u, Napi::Function::New(env, op859, "gt"));
+  table.Set(859u, Napi::Function::New(env, op859, "less_equal_"));
   table.Set(860u, Napi::Function::New(env, op860, "gt"));
-  table.Set(861u, Napi::Function::New(env, op861, "gt_"));
+  table.Set(861u, Napi::Function::New(env, op861, "gt"));
   table.Set(862u, Napi::Function::New(env, op862, "gt_"));
-  table.Set(863u, Napi::Function::New(env, op863, "greater"));
+  table.Set(863u, Napi::Function::New(env, op863, "gt_"));
   table.Set(864u, Napi::Function::New(env, op864, "greater"));
-  table.Set(865u, Napi::Function::New(env, op865, "greater_"));
+  table.Set(865u, Napi::Function::New(env, op865, "greater"));
   table.Set(866u, Napi::Function::New(env, op866, "greater_"));
-  table.Set(867u, Napi::Function::New(env, op867, "lt"));
+  table.Set(867u, Napi::Function::New(env, op867, "greater_"));
   table.Set(868u, Napi::Function::New(env, op868, "lt"));
-  table.Set(869u, Napi::Function::New(env, op869, "lt_"));
+  table.Set(869u, Napi::Function::New(env, op869, "lt"));
   table.Set(870u, Napi::Function::New(env, op870, "lt_"));
-  table.Set(871u, Napi::Function::New(env, op871, "less"));
+  table.Set(871u, Napi::Function::New(env, op871, "lt_"));
   table.Set(872u, Napi::Function::New(env, op872, "less"));
-  table.Set(873u, Napi::Function::New(env, op873, "less_"));
+  table.Set(873u, Napi::Function::New(env, op873, "less"));
   table.Set(874u, Napi::Function::New(env, op874, "less_"));
-  table.Set(875u, Napi::Function::New(env, op875, "take"));
-  table.Set(876u, Napi::Function::New(env, op876, "take_along_dim"));
-  table.Set(877u, Napi::Function::New(env, op877, "index_select"));
-  table.Set(878u, Napi::Function::New(env, op878, "index_select_backward"));
-  table.Set(879u, Napi::Function::New(env, op879, "masked_select"));
-  table.Set(880u, Napi::Function::New(env, op880, "masked_select_backward"));
-  table.Set(881u, Napi::Function::New(env, op881, "nonzero"));
-  table.Set(882u, Napi::Function::New(env, op882, "nonzero_numpy"));
-  table.Set(883u, Napi::Function::New(env, op883, "argwhere"));
-  table.Set(884u, Napi::Function::New(env, op884, "gather"));
-  table.Set(885u, Napi::Function::New(env, op885, "gather_backward"));
-  table.Set(886u, Napi::Function::New(env, op886, "addcmul"));
-  table.Set(887u, Napi::Function::New(env, op887, "addcmul_"));
-  table.Set(888u, Napi::Function::New(env, op888, "addcdiv"));
-  table.Set(889u, Napi::Function::New(env, op889, "addcdiv_"));
-  table.Set(890u, Napi::Function::New(env, op890, "cross_entropy_loss"));
-  table.Set(891u, Napi::Function::New(env, op891, "triangular_solve"));
-  table.Set(892u, Napi::Function::New(env, op892, "linalg_solve_triangular"));
-  table.Set(893u, Napi::Function::New(env, op893, "linalg_vander"));
-  table.Set(894u, Napi::Function::New(env, op894, "symeig"));
-  table.Set(895u, Napi::Function::New(env, op895, "svd"));
-  table.Set(896u, Napi::Function::New(env, op896, "swapaxes"));
-  table.Set(897u, Napi::Function::New(env, op897, "swapaxes_"));
-  table.Set(898u, Napi::Function::New(env, op898, "swapdims"));
-  table.Set(899u, Napi::Function::New(env, op899, "swapdims_"));
-  table.Set(900u, Napi::Function::New(env, op900, "cholesky"));
-  table.Set(901u, Napi::Function::New(env, op901, "cholesky_solve"));
-  table.Set(902u, Napi::Function::New(env, op902, "cholesky_inverse"));
-  table.Set(903u, Napi::Function::New(env, op903, "qr"));
-  table.Set(904u, Napi::Function::New(env, op904, "geqrf"));
-  table.Set(905u, Napi::Function::New(env, op905, "orgqr"));
-  table.Set(906u, Napi::Function::New(env, op906, "ormqr"));
-  table.Set(907u, Napi::Function::New(env, op907, "lu_solve"));
-  table.Set(908u, Napi::Function::New(env, op908, "lu_unpack"));
-  table.Set(909u, Napi::Function::New(env, op909, "multinomial"));
-  table.Set(910u, Napi::Function::New(env, op910, "lgamma_"));
-  table.Set(911u, Napi::Function::New(env, op911, "lgamma"));
-  table.Set(912u, Napi::Function::New(env, op912, "digamma"));
-  table.Set(913u, Napi::Function::New(env, op913, "polygamma"));
-  table.Set(914u, Napi::Function::New(env, op914, "polygamma_"));
-  table.Set(915u, Napi::Function::New(env, op915, "erfinv"));
-  table.Set(916u, Napi::Function::New(env, op916, "erfinv_"));
-  table.Set(917u, Napi::Function::New(env, op917, "i0"));
-  table.Set(918u, Napi::Function::New(env, op918, "i0_"));
-  table.Set(919u, Napi::Function::New(env, op919, "sign"));
-  table.Set(920u, Napi::Function::New(env, op920, "sign_"));
-  table.Set(921u, Napi::Function::New(env, op921, "signbit"));
-  table.Set(922u, Napi::Function::New(env, op922, "dist"));
-  table.Set(923u, Napi::Function::New(env, op923, "atan2_"));
-  table.Set(924u, Napi::Function::New(env, op924, "atan2"));
-  table.Set(925u, Napi::Function::New(env, op925, "arctan2"));
-  table.Set(926u, Napi::Function::New(env, op926, "arctan2_"));
-  table.Set(927u, Napi::Function::New(env, op927, "lerp"));
+  table.Set(875u, Napi::Function::New(env, op875, "less_"));
+  table.Set(876u, Napi::Function::New(env, op876, "take"));
+  table.Set(877u, Napi::Function::New(env, op877, "take_along_dim"));
+  table.Set(878u, Napi::Function::New(env, op878, "index_select"));
+  table.Set(879u, Napi::Function::New(env, op879, "index_select_backward"));
+  table.Set(880u, Napi::Function::New(env, op880, "masked_select"));
+  table.Set(881u, Napi::Function::New(env, op881, "masked_select_backward"));
+  table.Set(882u, Napi::Function::New(env, op882, "nonzero"));
+  table.Set(883u, Napi::Function::New(env, op883, "nonzero_numpy"));
+  table.Set(884u, Napi::Function::New(env, op884, "argwhere"));
+  table.Set(885u, Napi::Function::New(env, op885, "gather"));
+  table.Set(886u, Napi::Function::New(env, op886, "gather_backward"));
+  table.Set(887u, Napi::Function::New(env, op887, "addcmul"));
+  table.Set(888u, Napi::Function::New(env, op888, "addcmul_"));
+  table.Set(889u, Napi::Function::New(env, op889, "addcdiv"));
+  table.Set(890u, Napi::Function::New(env, op890, "addcdiv_"));
+  table.Set(891u, Napi::Function::New(env, op891, "cross_entropy_loss"));
+  table.Set(892u, Napi::Function::New(env, op892, "triangular_solve"));
+  table.Set(893u, Napi::Function::New(env, op893, "linalg_solve_triangular"));
+  table.Set(894u, Napi::Function::New(env, op894, "linalg_vander"));
+  table.Set(895u, Napi::Function::New(env, op895, "symeig"));
+  table.Set(896u, Napi::Function::New(env, op896, "svd"));
+  table.Set(897u, Napi::Function::New(env, op897, "swapaxes"));
+  table.Set(898u, Napi::Function::New(env, op898, "swapaxes_"));
+  table.Set(899u, Napi::Function::New(env, op899, "swapdims"));
+  table.Set(900u, Napi::Function::New(env, op900, "swapdims_"));
+  table.Set(901u, Napi::Function::New(env, op901, "cholesky"));
+  table.Set(902u, Napi::Function::New(env, op902, "cholesky_solve"));
+  table.Set(903u, Napi::Function::New(env, op903, "cholesky_inverse"));
+  table.Set(904u, Napi::Function::New(env, op904, "qr"));
+  table.Set(905u, Napi::Function::New(env, op905, "geqrf"));
+  table.Set(906u, Napi::Function::New(env, op906, "orgqr"));
+  table.Set(907u, Napi::Function::New(env, op907, "ormqr"));
+  table.Set(908u, Napi::Function::New(env, op908, "lu_solve"));
+  table.Set(909u, Napi::Function::New(env, op909, "lu_unpack"));
+  table.Set(910u, Napi::Function::New(env, op910, "multinomial"));
+  table.Set(911u, Napi::Function::New(env, op911, "lgamma_"));
+  table.Set(912u, Napi::Function::New(env, op912, "lgamma"));
+  table.Set(913u, Napi::Function::New(env, op913, "digamma"));
+  table.Set(914u, Napi::Function::New(env, op914, "polygamma"));
+  table.Set(915u, Napi::Function::New(env, op915, "polygamma_"));
+  table.Set(916u, Napi::Function::New(env, op916, "erfinv"));
+  table.Set(917u, Napi::Function::New(env, op917, "erfinv_"));
+  table.Set(918u, Napi::Function::New(env, op918, "i0"));
+  table.Set(919u, Napi::Function::New(env, op919, "i0_"));
+  table.Set(920u, Napi::Function::New(env, op920, "sign"));
+  table.Set(921u, Napi::Function::New(env, op921, "sign_"));
+  table.Set(922u, Napi::Function::New(env, op922, "signbit"));
+  table.Set(923u, Napi::Function::New(env, op923, "dist"));
+  table.Set(924u, Napi::Function::New(env, op924, "atan2_"));
+  table.Set(925u, Napi::Function::New(env, op925, "atan2"));
+  table.Set(926u, Napi::Function::New(env, op926, "arctan2"));
+  table.Set(927u, Napi::Function::New(env, op927, "arctan2_"));
   table.Set(928u, Napi::Function::New(env, op928, "lerp"));
-  table.Set(929u, Napi::Function::New(env, op929, "histc"));
-  table.Set(930u, Napi::Function::New(env, op930, "histogram"));
+  table.Set(929u, Napi::Function::New(env, op929, "lerp"));
+  table.Set(930u, Napi::Function::New(env, op930, "histc"));
   table.Set(931u, Napi::Function::New(env, op931, "histogram"));
-  table.Set(932u, Napi::Function::New(env, op932, "histogramdd"));
+  table.Set(932u, Napi::Function::New(env, op932, "histogram"));
   table.Set(933u, Napi::Function::New(env, op933, "histogramdd"));
   table.Set(934u, Napi::Function::New(env, op934, "histogramdd"));
-  table.Set(935u, Napi::Function::New(env, op935, "fmod"));
-  table.Set(936u, Napi::Function::New(env, op936, "fmod_"));
-  table.Set(937u, Napi::Function::New(env, op937, "fmod"));
-  table.Set(938u, Napi::Function::New(env, op938, "fmod_"));
-  table.Set(939u, Napi::Function::New(env, op939, "hypot"));
-  table.Set(940u, Napi::Function::New(env, op940, "hypot_"));
-  table.Set(941u, Napi::Function::New(env, op941, "igamma"));
-  table.Set(942u, Napi::Function::New(env, op942, "igamma_"));
-  table.Set(943u, Napi::Function::New(env, op943, "igammac"));
-  table.Set(944u, Napi::Function::New(env, op944, "igammac_"));
-  table.Set(945u, Napi::Function::New(env, op945, "nextafter"));
-  table.Set(946u, Napi::Function::New(env, op946, "nextafter_"));
-  table.Set(947u, Napi::Function::New(env, op947, "remainder"));
-  table.Set(948u, Napi::Function::New(env, op948, "remainder_"));
-  table.Set(949u, Napi::Function::New(env, op949, "remainder"));
-  table.Set(950u, Napi::Function::New(env, op950, "remainder_"));
-  table.Set(951u, Napi::Function::New(env, op951, "remainder"));
-  table.Set(952u, Napi::Function::New(env, op952, "min"));
-  table.Set(953u, Napi::Function::New(env, op953, "fmin"));
-  table.Set(954u, Napi::Function::New(env, op954, "max"));
-  table.Set(955u, Napi::Function::New(env, op955, "fmax"));
-  table.Set(956u, Napi::Function::New(env, op956, "maximum"));
-  table.Set(957u, Napi::Function::New(env, op957, "max"));
-  table.Set(958u, Napi::Function::New(env, op958, "minimum"));
-  table.Set(959u, Napi::Function::New(env, op959, "min"));
-  table.Set(960u, Napi::Function::New(env, op960, "quantile"));
+  table.Set(935u, Napi::Function::New(env, op935, "histogramdd"));
+  table.Set(936u, Napi::Function::New(env, op936, "fmod"));
+  table.Set(937u, Napi::Function::New(env, op937, "fmod_"));
+  table.Set(938u, Napi::Function::New(env, op938, "fmod"));
+  table.Set(939u, Napi::Function::New(env, op939, "fmod_"));
+  table.Set(940u, Napi::Function::New(env, op940, "hypot"));
+  table.Set(941u, Napi::Function::New(env, op941, "hypot_"));
+  table.Set(942u, Napi::Function::New(env, op942, "igamma"));
+  table.Set(943u, Napi::Function::New(env, op943, "igamma_"));
+  table.Set(944u, Napi::Function::New(env, op944, "igammac"));
+  table.Set(945u, Napi::Function::New(env, op945, "igammac_"));
+  table.Set(946u, Napi::Function::New(env, op946, "nextafter"));
+  table.Set(947u, Napi::Function::New(env, op947, "nextafter_"));
+  table.Set(948u, Napi::Function::New(env, op948, "remainder"));
+  table.Set(949u, Napi::Function::New(env, op949, "remainder_"));
+  table.Set(950u, Napi::Function::New(env, op950, "remainder"));
+  table.Set(951u, Napi::Function::New(env, op951, "remainder_"));
+  table.Set(952u, Napi::Function::New(env, op952, "remainder"));
+  table.Set(953u, Napi::Function::New(env, op953, "min"));
+  table.Set(954u, Napi::Function::New(env, op954, "fmin"));
+  table.Set(955u, Napi::Function::New(env, op955, "max"));
+  table.Set(956u, Napi::Function::New(env, op956, "fmax"));
+  table.Set(957u, Napi::Function::New(env, op957, "maximum"));
+  table.Set(958u, Napi::Function::New(env, op958, "max"));
+  table.Set(959u, Napi::Function::New(env, op959, "minimum"));
+  table.Set(960u, Napi::Function::New(env, op960, "min"));
   table.Set(961u, Napi::Function::New(env, op961, "quantile"));
-  table.Set(962u, Napi::Function::New(env, op962, "nanquantile"));
+  table.Set(962u, Napi::Function::New(env, op962, "quantile"));
   table.Set(963u, Napi::Function::New(env, op963, "nanquantile"));
-  table.Set(964u, Napi::Function::New(env, op964, "sort"));
+  table.Set(964u, Napi::Function::New(env, op964, "nanquantile"));
   table.Set(965u, Napi::Function::New(env, op965, "sort"));
-  table.Set(966u, Napi::Function::New(env, op966, "msort"));
-  table.Set(967u, Napi::Function::New(env, op967, "argsort"));
+  table.Set(966u, Napi::Function::New(env, op966, "sort"));
+  table.Set(967u, Napi::Function::New(env, op967, "msort"));
   table.Set(968u, Napi::Function::New(env, op968, "argsort"));
-  table.Set(969u, Napi::Function::New(env, op969, "topk"));
-  table.Set(970u, Napi::Function::New(env, op970, "all"));
-  table.Set(971u, Napi::Function::New(env, op971, "any"));
-  table.Set(972u, Napi::Function::New(env, op972, "renorm"));
-  table.Set(973u, Napi::Function::New(env, op973, "renorm_"));
-  table.Set(974u, Napi::Function::New(env, op974, "unfold"));
-  table.Set(975u, Napi::Function::New(env, op975, "unfold_backward"));
-  table.Set(976u, Napi::Function::New(env, op976, "equal"));
-  table.Set(977u, Napi::Function::New(env, op977, "pow"));
+  table.Set(969u, Napi::Function::New(env, op969, "argsort"));
+  table.Set(970u, Napi::Function::New(env, op970, "topk"));
+  table.Set(971u, Napi::Function::New(env, op971, "all"));
+  table.Set(972u, Napi::Function::New(env, op972, "any"));
+  table.Set(973u, Napi::Function::New(env, op973, "renorm"));
+  table.Set(974u, Napi::Function::New(env, op974, "renorm_"));
+  table.Set(975u, Napi::Function::New(env, op975, "unfold"));
+  table.Set(976u, Napi::Function::New(env, op976, "unfold_backward"));
+  table.Set(977u, Napi::Function::New(env, op977, "equal"));
   table.Set(978u, Napi::Function::New(env, op978, "pow"));
   table.Set(979u, Napi::Function::New(env, op979, "pow"));
-  table.Set(980u, Napi::Function::New(env, op980, "pow_"));
+  table.Set(980u, Napi::Function::New(env, op980, "pow"));
   table.Set(981u, Napi::Function::New(env, op981, "pow_"));
-  table.Set(982u, Napi::Function::New(env, op982, "float_power"));
+  table.Set(982u, Napi::Function::New(env, op982, "pow_"));
   table.Set(983u, Napi::Function::New(env, op983, "float_power"));
   table.Set(984u, Napi::Function::New(env, op984, "float_power"));
-  table.Set(985u, Napi::Function::New(env, op985, "float_power_"));
+  table.Set(985u, Napi::Function::New(env, op985, "float_power"));
   table.Set(986u, Napi::Function::New(env, op986, "float_power_"));
-  table.Set(987u, Napi::Function::New(env, op987, "normal_"));
-  table.Set(988u, Napi::Function::New(env, op988, "normal_functional"));
-  table.Set(989u, Napi::Function::New(env, op989, "normal"));
+  table.Set(987u, Napi::Function::New(env, op987, "float_power_"));
+  table.Set(988u, Napi::Function::New(env, op988, "normal_"));
+  table.Set(989u, Napi::Function::New(env, op989, "normal_functional"));
   table.Set(990u, Napi::Function::New(env, op990, "normal"));
   table.Set(991u, Napi::Function::New(env, op991, "normal"));
   table.Set(992u, Napi::Function::New(env, op992, "normal"));
-  table.Set(993u, Napi::Function::New(env, op993, "alias"));
-  table.Set(994u, Napi::Function::New(env, op994, "bucketize"));
+  table.Set(993u, Napi::Function::New(env, op993, "normal"));
+  table.Set(994u, Napi::Function::New(env, op994, "alias"));
   table.Set(995u, Napi::Function::New(env, op995, "bucketize"));
-  table.Set(996u, Napi::Function::New(env, op996, "searchsorted"));
+  table.Set(996u, Napi::Function::New(env, op996, "bucketize"));
   table.Set(997u, Napi::Function::New(env, op997, "searchsorted"));
-  table.Set(998u, Napi::Function::New(env, op998, "mse_loss"));
-  table.Set(999u, Napi::Function::New(env, op999, "mse_loss_backward"));
-  table.Set(1000u, Napi::Function::New(env, op1000, "l1_loss"));
-  table.Set(1001u, Napi::Function::New(env, op1001, "multi_margin_loss"));
-  table.Set(1002u, Napi::Function::New(env, op1002, "multi_margin_loss_backward"));
-  table.Set(1003u, Napi::Function::New(env, op1003, "multilabel_margin_loss"));
-  table.Set(1004u, Napi::Function::New(env, op1004, "multilabel_margin_loss_forward"));
-  table.Set(1005u, Napi::Function::New(env, op1005, "multilabel_margin_loss_backward"));
-  table.Set(1006u, Napi::Function::New(env, op1006, "nll_loss_nd"));
+  table.Set(998u, Napi::Function::New(env, op998, "searchsorted"));
+  table.Set(999u, Napi::Function::New(env, op999, "mse_loss"));
+  table.Set(1000u, Napi::Function::New(env, op1000, "mse_loss_backward"));
+  table.Set(1001u, Napi::Function::New(env, op1001, "l1_loss"));
+  table.Set(1002u, Napi::Function::New(env, op1002, "multi_margin_loss"));
+  table.Set(1003u, Napi::Function::New(env, op1003, "multi_margin_loss_backward"));
+  table.Set(1004u, Napi::Function::New(env, op1004, "multilabel_margin_loss"));
+  table.Set(1005u, Napi::Function::New(env, op1005, "multilabel_margin_loss_forward"));
+  table.Set(1006u, Napi::Function::New(env, op1006, "multilabel_margin_loss_backward"));
+  table.Set(1007u, Napi::Function::New(env, op1007, "nll_loss_nd"));
 }
 
 }  // namespace refinery_ops

@@ -4,7 +4,7 @@
 namespace refinery_ops {
 
 // aten::nll_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
-static Napi::Value op1007(const Napi::CallbackInfo& info) {
+static Napi::Value op1008(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -16,7 +16,7 @@ static Napi::Value op1007(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss_forward(Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index) -> (Tensor output, Tensor total_weight)
-static Napi::Value op1008(const Napi::CallbackInfo& info) {
+static Napi::Value op1009(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -28,7 +28,7 @@ static Napi::Value op1008(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index, Tensor total_weight) -> Tensor
-static Napi::Value op1009(const Napi::CallbackInfo& info) {
+static Napi::Value op1010(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -42,7 +42,7 @@ static Napi::Value op1009(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss2d(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
-static Napi::Value op1010(const Napi::CallbackInfo& info) {
+static Napi::Value op1011(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -54,7 +54,7 @@ static Napi::Value op1010(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss2d_forward(Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index) -> (Tensor output, Tensor total_weight)
-static Napi::Value op1011(const Napi::CallbackInfo& info) {
+static Napi::Value op1012(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -66,7 +66,7 @@ static Napi::Value op1011(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss2d_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index, Tensor total_weight) -> Tensor
-static Napi::Value op1012(const Napi::CallbackInfo& info) {
+static Napi::Value op1013(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -80,7 +80,7 @@ static Napi::Value op1012(const Napi::CallbackInfo& info) {
 }
 
 // aten::smooth_l1_loss(Tensor self, Tensor target, int reduction=Mean, float beta=1.0) -> Tensor
-static Napi::Value op1013(const Napi::CallbackInfo& info) {
+static Napi::Value op1014(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -91,7 +91,7 @@ static Napi::Value op1013(const Napi::CallbackInfo& info) {
 }
 
 // aten::smooth_l1_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, float beta) -> Tensor
-static Napi::Value op1014(const Napi::CallbackInfo& info) {
+static Napi::Value op1015(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -103,7 +103,7 @@ static Napi::Value op1014(const Napi::CallbackInfo& info) {
 }
 
 // aten::huber_loss(Tensor self, Tensor target, int reduction=Mean, float delta=1.0) -> Tensor
-static Napi::Value op1015(const Napi::CallbackInfo& info) {
+static Napi::Value op1016(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -114,7 +114,7 @@ static Napi::Value op1015(const Napi::CallbackInfo& info) {
 }
 
 // aten::huber_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, float delta) -> Tensor
-static Napi::Value op1016(const Napi::CallbackInfo& info) {
+static Napi::Value op1017(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -126,7 +126,7 @@ static Napi::Value op1016(const Napi::CallbackInfo& info) {
 }
 
 // aten::soft_margin_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
-static Napi::Value op1017(const Napi::CallbackInfo& info) {
+static Napi::Value op1018(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -136,7 +136,7 @@ static Napi::Value op1017(const Napi::CallbackInfo& info) {
 }
 
 // aten::soft_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction) -> Tensor
-static Napi::Value op1018(const Napi::CallbackInfo& info) {
+static Napi::Value op1019(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -147,7 +147,7 @@ static Napi::Value op1018(const Napi::CallbackInfo& info) {
 }
 
 // aten::elu(Tensor self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor
-static Napi::Value op1019(const Napi::CallbackInfo& info) {
+static Napi::Value op1020(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -158,7 +158,7 @@ static Napi::Value op1019(const Napi::CallbackInfo& info) {
 }
 
 // aten::elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_scale, bool is_result, Tensor self_or_result) -> Tensor
-static Napi::Value op1020(const Napi::CallbackInfo& info) {
+static Napi::Value op1021(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -171,7 +171,7 @@ static Napi::Value op1020(const Napi::CallbackInfo& info) {
 }
 
 // aten::elu_(Tensor(a!) self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor(a!)
-static Napi::Value op1021(const Napi::CallbackInfo& info) {
+static Napi::Value op1022(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -183,7 +183,7 @@ static Napi::Value op1021(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu(Tensor self, int dim=-1) -> Tensor
-static Napi::Value op1022(const Napi::CallbackInfo& info) {
+static Napi::Value op1023(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -192,7 +192,7 @@ static Napi::Value op1022(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu_backward(Tensor grad_output, Tensor self, int dim) -> Tensor
-static Napi::Value op1023(const Napi::CallbackInfo& info) {
+static Napi::Value op1024(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -202,7 +202,7 @@ static Napi::Value op1023(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu_jvp(Tensor glu, Tensor x, Tensor dx, int dim) -> Tensor
-static Napi::Value op1024(const Napi::CallbackInfo& info) {
+static Napi::Value op1025(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -213,7 +213,7 @@ static Napi::Value op1024(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu_backward_jvp(Tensor grad_x, Tensor grad_glu, Tensor x, Tensor dgrad_glu, Tensor dx, int dim) -> Tensor
-static Napi::Value op1025(const Napi::CallbackInfo& info) {
+static Napi::Value op1026(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -226,7 +226,7 @@ static Napi::Value op1025(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardsigmoid(Tensor self) -> Tensor
-static Napi::Value op1026(const Napi::CallbackInfo& info) {
+static Napi::Value op1027(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::hardsigmoid(a0));
@@ -234,7 +234,7 @@ static Napi::Value op1026(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardsigmoid_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op1027(const Napi::CallbackInfo& info) {
+static Napi::Value op1028(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::hardsigmoid_(a0);
@@ -243,7 +243,7 @@ static Napi::Value op1027(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardsigmoid_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op1028(const Napi::CallbackInfo& info) {
+static Napi::Value op1029(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -252,7 +252,7 @@ static Napi::Value op1028(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor
-static Napi::Value op1029(const Napi::CallbackInfo& info) {
+static Napi::Value op1030(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(-1));
@@ -262,7 +262,7 @@ static Napi::Value op1029(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardtanh_backward(Tensor grad_output, Tensor self, Scalar min_val, Scalar max_val) -> Tensor
-static Napi::Value op1030(const Napi::CallbackInfo& info) {
+static Napi::Value op1031(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -273,7 +273,7 @@ static Napi::Value op1030(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardtanh_(Tensor(a!) self, Scalar min_val=-1, Scalar max_val=1) -> Tensor(a!)
-static Napi::Value op1031(const Napi::CallbackInfo& info) {
+static Napi::Value op1032(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(-1));
@@ -284,7 +284,7 @@ static Napi::Value op1031(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardswish(Tensor self) -> Tensor
-static Napi::Value op1032(const Napi::CallbackInfo& info) {
+static Napi::Value op1033(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::hardswish(a0));
@@ -292,7 +292,7 @@ static Napi::Value op1032(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardswish_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op1033(const Napi::CallbackInfo& info) {
+static Napi::Value op1034(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::hardswish_(a0);
@@ -301,7 +301,7 @@ static Napi::Value op1033(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardswish_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op1034(const Napi::CallbackInfo& info) {
+static Napi::Value op1035(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -310,7 +310,7 @@ static Napi::Value op1034(const Napi::CallbackInfo& info) {
 }
 
 // aten::leaky_relu(Tensor self, Scalar negative_slope=0.01) -> Tensor
-static Napi::Value op1035(const Napi::CallbackInfo& info) {
+static Napi::Value op1036(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.01));
@@ -319,7 +319,7 @@ static Napi::Value op1035(const Napi::CallbackInfo& info) {
 }
 
 // aten::leaky_relu_backward(Tensor grad_output, Tensor self, Scalar negative_slope, bool self_is_result) -> Tensor
-static Napi::Value op1036(const Napi::CallbackInfo& info) {
+static Napi::Value op1037(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -330,7 +330,7 @@ static Napi::Value op1036(const Napi::CallbackInfo& info) {
 }
 
 // aten::leaky_relu_(Tensor(a!) self, Scalar negative_slope=0.01) -> Tensor(a!)
-static Napi::Value op1037(const Napi::CallbackInfo& info) {
+static Napi::Value op1038(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.01));
@@ -340,7 +340,7 @@ static Napi::Value op1037(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_sigmoid(Tensor self) -> Tensor
-static Napi::Value op1038(const Napi::CallbackInfo& info) {
+static Napi::Value op1039(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::log_sigmoid(a0));
@@ -348,7 +348,7 @@ static Napi::Value op1038(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_sigmoid_forward(Tensor self) -> (Tensor output, Tensor buffer)
-static Napi::Value op1039(const Napi::CallbackInfo& info) {
+static Napi::Value op1040(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::log_sigmoid_forward(a0));
@@ -356,7 +356,7 @@ static Napi::Value op1039(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_sigmoid_backward(Tensor grad_output, Tensor self, Tensor buffer) -> Tensor
-static Napi::Value op1040(const Napi::CallbackInfo& info) {
+static Napi::Value op1041(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -366,7 +366,7 @@ static Napi::Value op1040(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_with_noise(Tensor self, Tensor noise, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor
-static Napi::Value op1041(const Napi::CallbackInfo& info) {
+static Napi::Value op1042(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -379,7 +379,7 @@ static Napi::Value op1041(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_with_noise_backward(Tensor grad_output, Tensor self, Tensor noise, Scalar lower, Scalar upper, bool training, bool self_is_result) -> Tensor
-static Napi::Value op1042(const Napi::CallbackInfo& info) {
+static Napi::Value op1043(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -393,7 +393,7 @@ static Napi::Value op1042(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_with_noise_(Tensor(a!) self, Tensor noise, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op1043(const Napi::CallbackInfo& info) {
+static Napi::Value op1044(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -407,7 +407,7 @@ static Napi::Value op1043(const Napi::CallbackInfo& info) {
 }
 
 // aten::softplus(Tensor self, Scalar beta=1, Scalar threshold=20) -> Tensor
-static Napi::Value op1044(const Napi::CallbackInfo& info) {
+static Napi::Value op1045(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -417,7 +417,7 @@ static Napi::Value op1044(const Napi::CallbackInfo& info) {
 }
 
 // aten::softplus_backward(Tensor grad_output, Tensor self, Scalar beta, Scalar threshold) -> Tensor
-static Napi::Value op1045(const Napi::CallbackInfo& info) {
+static Napi::Value op1046(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -428,7 +428,7 @@ static Napi::Value op1045(const Napi::CallbackInfo& info) {
 }
 
 // aten::softshrink(Tensor self, Scalar lambd=0.5) -> Tensor
-static Napi::Value op1046(const Napi::CallbackInfo& info) {
+static Napi::Value op1047(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.5));
@@ -437,7 +437,7 @@ static Napi::Value op1046(const Napi::CallbackInfo& info) {
 }
 
 // aten::softshrink_backward(Tensor grad_output, Tensor self, Scalar lambd) -> Tensor
-static Napi::Value op1047(const Napi::CallbackInfo& info) {
+static Napi::Value op1048(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -447,25 +447,25 @@ static Napi::Value op1047(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor
-static Napi::Value op1048(const Napi::CallbackInfo& info) {
+static Napi::Value op1049(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), at::adaptive_avg_pool2d(a0, a1));
   OP_CATCH("adaptive_avg_pool2d", "self:T,output_size:IA")
 }
 
 // aten::mkldnn_adaptive_avg_pool2d(Tensor self, int[2] output_size) -> Tensor
-static Napi::Value op1049(const Napi::CallbackInfo& info) {
+static Napi::Value op1050(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), at::mkldnn_adaptive_avg_pool2d(a0, a1));
   OP_CATCH("mkldnn_adaptive_avg_pool2d", "self:T,output_size:IA")
 }
 
 // aten::mkldnn_adaptive_avg_pool2d_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op1050(const Napi::CallbackInfo& info) {
+static Napi::Value op1051(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -474,25 +474,25 @@ static Napi::Value op1050(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_avg_pool3d(Tensor self, int[3] output_size) -> Tensor
-static Napi::Value op1051(const Napi::CallbackInfo& info) {
+static Napi::Value op1052(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   return to_js(info.Env(), at::adaptive_avg_pool3d(a0, a1));
   OP_CATCH("adaptive_avg_pool3d", "self:T,output_size:IA")
 }
 
 // aten::adaptive_max_pool2d(Tensor self, int[2] output_size) -> (Tensor, Tensor)
-static Napi::Value op1052(const Napi::CallbackInfo& info) {
+static Napi::Value op1053(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), at::adaptive_max_pool2d(a0, a1));
   OP_CATCH("adaptive_max_pool2d", "self:T,output_size:IA")
 }
 
 // aten::adaptive_max_pool2d_backward(Tensor grad_output, Tensor self, Tensor indices) -> Tensor
-static Napi::Value op1053(const Napi::CallbackInfo& info) {
+static Napi::Value op1054(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -502,16 +502,16 @@ static Napi::Value op1053(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_max_pool3d(Tensor self, int[3] output_size) -> (Tensor, Tensor)
-static Napi::Value op1054(const Napi::CallbackInfo& info) {
+static Napi::Value op1055(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   return to_js(info.Env(), at::adaptive_max_pool3d(a0, a1));
   OP_CATCH("adaptive_max_pool3d", "self:T,output_size:IA")
 }
 
 // aten::adaptive_max_pool3d_backward(Tensor grad_output, Tensor self, Tensor indices) -> Tensor
-static Napi::Value op1055(const Napi::CallbackInfo& info) {
+static Napi::Value op1056(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -521,12 +521,12 @@ static Napi::Value op1055(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor
-static Napi::Value op1056(const Napi::CallbackInfo& info) {
+static Napi::Value op1057(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
   bool a4 = present(info, 4) ? arg_bool(info, 4) : bool(false);
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(true);
   c10::optional<int64_t> a6 = present(info, 6) ? arg_opt_int(info, 6) : c10::optional<int64_t>(c10::nullopt);
@@ -535,13 +535,13 @@ static Napi::Value op1056(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool2d_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] stride, int[2] padding, bool ceil_mode, bool count_include_pad, int? divisor_override) -> Tensor
-static Napi::Value op1057(const Napi::CallbackInfo& info) {
+static Napi::Value op1058(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 2);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 2, false);
   bool a5 = arg_bool(info, 5);
   bool a6 = arg_bool(info, 6);
   c10::optional<int64_t> a7 = arg_opt_int(info, 7);
@@ -550,12 +550,12 @@ static Napi::Value op1057(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool3d(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor
-static Napi::Value op1058(const Napi::CallbackInfo& info) {
+static Napi::Value op1059(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 3) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
   bool a4 = present(info, 4) ? arg_bool(info, 4) : bool(false);
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(true);
   c10::optional<int64_t> a6 = present(info, 6) ? arg_opt_int(info, 6) : c10::optional<int64_t>(c10::nullopt);
@@ -564,13 +564,13 @@ static Napi::Value op1058(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool3d_backward(Tensor grad_output, Tensor self, int[3] kernel_size, int[3] stride, int[3] padding, bool ceil_mode, bool count_include_pad, int? divisor_override) -> Tensor
-static Napi::Value op1059(const Napi::CallbackInfo& info) {
+static Napi::Value op1060(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 3);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 3, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 3, false);
   bool a5 = arg_bool(info, 5);
   bool a6 = arg_bool(info, 6);
   c10::optional<int64_t> a7 = arg_opt_int(info, 7);
@@ -579,73 +579,73 @@ static Napi::Value op1059(const Napi::CallbackInfo& info) {
 }
 
 // aten::fractional_max_pool2d(Tensor self, int[2] kernel_size, int[2] output_size, Tensor random_samples) -> (Tensor, Tensor)
-static Napi::Value op1060(const Napi::CallbackInfo& info) {
+static Napi::Value op1061(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   const at::Tensor& a3 = arg_tensor(info, 3);
   return to_js(info.Env(), at::fractional_max_pool2d(a0, a1, a2, a3));
   OP_CATCH("fractional_max_pool2d", "self:T,kernel_size:IA,output_size:IA,random_samples:T")
 }
 
 // aten::fractional_max_pool2d_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] output_size, Tensor indices) -> Tensor
-static Napi::Value op1061(const Napi::CallbackInfo& info) {
+static Napi::Value op1062(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
   const at::Tensor& a4 = arg_tensor(info, 4);
   return to_js(info.Env(), at::fractional_max_pool2d_backward(a0, a1, a2, a3, a4));
   OP_CATCH("fractional_max_pool2d_backward", "grad_output:T,self:T,kernel_size:IA,output_size:IA,indices:T")
 }
 
 // aten::fractional_max_pool3d(Tensor self, int[3] kernel_size, int[3] output_size, Tensor random_samples) -> (Tensor, Tensor)
-static Napi::Value op1062(const Napi::CallbackInfo& info) {
+static Napi::Value op1063(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   const at::Tensor& a3 = arg_tensor(info, 3);
   return to_js(info.Env(), at::fractional_max_pool3d(a0, a1, a2, a3));
   OP_CATCH("fractional_max_pool3d", "self:T,kernel_size:IA,output_size:IA,random_samples:T")
 }
 
 // aten::fractional_max_pool3d_backward(Tensor grad_output, Tensor self, int[3] kernel_size, int[3] output_size, Tensor indices) -> Tensor
-static Napi::Value op1063(const Napi::CallbackInfo& info) {
+static Napi::Value op1064(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 3, false);
   const at::Tensor& a4 = arg_tensor(info, 4);
   return to_js(info.Env(), at::fractional_max_pool3d_backward(a0, a1, a2, a3, a4));
   OP_CATCH("fractional_max_pool3d_backward", "grad_output:T,self:T,kernel_size:IA,output_size:IA,indices:T")
 }
 
 // aten::max_pool2d_with_indices(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)
-static Napi::Value op1064(const Napi::CallbackInfo& info) {
+static Napi::Value op1065(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 2) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::max_pool2d_with_indices(a0, a1, a2, a3, a4, a5));
   OP_CATCH("max_pool2d_with_indices", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
 }
 
 // aten::max_pool2d_with_indices_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode, Tensor indices) -> Tensor
-static Napi::Value op1065(const Napi::CallbackInfo& info) {
+static Napi::Value op1066(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 2);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 2);
-  std::vector<int64_t> a5 = arg_int_list(info, 5, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 2, false);
+  std::vector<int64_t> a5 = arg_int_list(info, 5, 2, false);
   bool a6 = arg_bool(info, 6);
   const at::Tensor& a7 = arg_tensor(info, 7);
   return to_js(info.Env(), at::max_pool2d_with_indices_backward(a0, a1, a2, a3, a4, a5, a6, a7));
@@ -653,27 +653,27 @@ static Napi::Value op1065(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool3d_with_indices(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, int[3] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)
-static Napi::Value op1066(const Napi::CallbackInfo& info) {
+static Napi::Value op1067(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 3) : std::vector<int64_t>(std::vector<int64_t>{});
-  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a3 = present(info, 3) ? arg_int_list(info, 3, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   bool a5 = present(info, 5) ? arg_bool(info, 5) : bool(false);
   return to_js(info.Env(), at::max_pool3d_with_indices(a0, a1, a2, a3, a4, a5));
   OP_CATCH("max_pool3d_with_indices", "self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B")
 }
 
 // aten::max_pool3d_with_indices_backward(Tensor grad_output, Tensor self, int[3] kernel_size, int[3] stride, int[3] padding, int[3] dilation, bool ceil_mode, Tensor indices) -> Tensor
-static Napi::Value op1067(const Napi::CallbackInfo& info) {
+static Napi::Value op1068(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 3);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 3);
-  std::vector<int64_t> a5 = arg_int_list(info, 5, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 3, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 3, false);
+  std::vector<int64_t> a5 = arg_int_list(info, 5, 3, false);
   bool a6 = arg_bool(info, 6);
   const at::Tensor& a7 = arg_tensor(info, 7);
   return to_js(info.Env(), at::max_pool3d_with_indices_backward(a0, a1, a2, a3, a4, a5, a6, a7));
@@ -681,143 +681,143 @@ static Napi::Value op1067(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_unpool2d(Tensor self, Tensor indices, int[2] output_size) -> Tensor
-static Napi::Value op1068(const Napi::CallbackInfo& info) {
+static Napi::Value op1069(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   return to_js(info.Env(), at::max_unpool2d(a0, a1, a2));
   OP_CATCH("max_unpool2d", "self:T,indices:T,output_size:IA")
 }
 
 // aten::max_unpool3d(Tensor self, Tensor indices, int[3] output_size, int[3] stride, int[3] padding) -> Tensor
-static Napi::Value op1069(const Napi::CallbackInfo& info) {
+static Napi::Value op1070(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 3);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 3, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 3, false);
   return to_js(info.Env(), at::max_unpool3d(a0, a1, a2, a3, a4));
   OP_CATCH("max_unpool3d", "self:T,indices:T,output_size:IA,stride:IA,padding:IA")
 }
 
 // aten::reflection_pad1d(Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1070(const Napi::CallbackInfo& info) {
+static Napi::Value op1071(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), at::reflection_pad1d(a0, a1));
   OP_CATCH("reflection_pad1d", "self:T,padding:IA")
 }
 
 // aten::reflection_pad1d_backward(Tensor grad_output, Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1071(const Napi::CallbackInfo& info) {
+static Napi::Value op1072(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   return to_js(info.Env(), at::reflection_pad1d_backward(a0, a1, a2));
   OP_CATCH("reflection_pad1d_backward", "grad_output:T,self:T,padding:IA")
 }
 
 // aten::reflection_pad2d(Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1072(const Napi::CallbackInfo& info) {
+static Napi::Value op1073(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 4);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 4, false);
   return to_js(info.Env(), at::reflection_pad2d(a0, a1));
   OP_CATCH("reflection_pad2d", "self:T,padding:IA")
 }
 
 // aten::reflection_pad2d_backward(Tensor grad_output, Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1073(const Napi::CallbackInfo& info) {
+static Napi::Value op1074(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 4);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 4, false);
   return to_js(info.Env(), at::reflection_pad2d_backward(a0, a1, a2));
   OP_CATCH("reflection_pad2d_backward", "grad_output:T,self:T,padding:IA")
 }
 
 // aten::reflection_pad3d(Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1074(const Napi::CallbackInfo& info) {
+static Napi::Value op1075(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 6);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 6, false);
   return to_js(info.Env(), at::reflection_pad3d(a0, a1));
   OP_CATCH("reflection_pad3d", "self:T,padding:IA")
 }
 
 // aten::reflection_pad3d_backward(Tensor grad_output, Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1075(const Napi::CallbackInfo& info) {
+static Napi::Value op1076(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 6);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 6, false);
   return to_js(info.Env(), at::reflection_pad3d_backward(a0, a1, a2));
   OP_CATCH("reflection_pad3d_backward", "grad_output:T,self:T,padding:IA")
 }
 
 // aten::replication_pad1d(Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1076(const Napi::CallbackInfo& info) {
+static Napi::Value op1077(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   return to_js(info.Env(), at::replication_pad1d(a0, a1));
   OP_CATCH("replication_pad1d", "self:T,padding:IA")
 }
 
 // aten::replication_pad1d_backward(Tensor grad_output, Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1077(const Napi::CallbackInfo& info) {
+static Napi::Value op1078(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   return to_js(info.Env(), at::replication_pad1d_backward(a0, a1, a2));
   OP_CATCH("replication_pad1d_backward", "grad_output:T,self:T,padding:IA")
 }
 
 // aten::replication_pad2d(Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1078(const Napi::CallbackInfo& info) {
+static Napi::Value op1079(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 4);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 4, false);
   return to_js(info.Env(), at::replication_pad2d(a0, a1));
   OP_CATCH("replication_pad2d", "self:T,padding:IA")
 }
 
 // aten::replication_pad2d_backward(Tensor grad_output, Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1079(const Napi::CallbackInfo& info) {
+static Napi::Value op1080(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 4);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 4, false);
   return to_js(info.Env(), at::replication_pad2d_backward(a0, a1, a2));
   OP_CATCH("replication_pad2d_backward", "grad_output:T,self:T,padding:IA")
 }
 
 // aten::replication_pad3d(Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1080(const Napi::CallbackInfo& info) {
+static Napi::Value op1081(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 6);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 6, false);
   return to_js(info.Env(), at::replication_pad3d(a0, a1));
   OP_CATCH("replication_pad3d", "self:T,padding:IA")
 }
 
 // aten::replication_pad3d_backward(Tensor grad_output, Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1081(const Napi::CallbackInfo& info) {
+static Napi::Value op1082(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 6);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 6, false);
   return to_js(info.Env(), at::replication_pad3d_backward(a0, a1, a2));
   OP_CATCH("replication_pad3d_backward", "grad_output:T,self:T,padding:IA")
 }
 
 // aten::pad(Tensor self, int[] pad, str mode="constant", float? value=None) -> Tensor
-static Napi::Value op1082(const Napi::CallbackInfo& info) {
+static Napi::Value op1083(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -828,7 +828,7 @@ static Napi::Value op1082(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1083(const Napi::CallbackInfo& info) {
+static Napi::Value op1084(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -839,7 +839,7 @@ static Napi::Value op1083(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1084(const Napi::CallbackInfo& info) {
+static Napi::Value op1085(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -851,7 +851,7 @@ static Napi::Value op1084(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1085(const Napi::CallbackInfo& info) {
+static Napi::Value op1086(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -862,7 +862,7 @@ static Napi::Value op1085(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1086(const Napi::CallbackInfo& info) {
+static Napi::Value op1087(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -874,7 +874,7 @@ static Napi::Value op1086(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1087(const Napi::CallbackInfo& info) {
+static Napi::Value op1088(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -885,7 +885,7 @@ static Napi::Value op1087(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1088(const Napi::CallbackInfo& info) {
+static Napi::Value op1089(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -897,7 +897,7 @@ static Napi::Value op1088(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1089(const Napi::CallbackInfo& info) {
+static Napi::Value op1090(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -908,7 +908,7 @@ static Napi::Value op1089(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1090(const Napi::CallbackInfo& info) {
+static Napi::Value op1091(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -920,7 +920,7 @@ static Napi::Value op1090(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1091(const Napi::CallbackInfo& info) {
+static Napi::Value op1092(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -930,7 +930,7 @@ static Napi::Value op1091(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1092(const Napi::CallbackInfo& info) {
+static Napi::Value op1093(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -941,7 +941,7 @@ static Napi::Value op1092(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1093(const Napi::CallbackInfo& info) {
+static Napi::Value op1094(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -951,7 +951,7 @@ static Napi::Value op1093(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1094(const Napi::CallbackInfo& info) {
+static Napi::Value op1095(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -962,7 +962,7 @@ static Napi::Value op1094(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1095(const Napi::CallbackInfo& info) {
+static Napi::Value op1096(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -972,7 +972,7 @@ static Napi::Value op1095(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1096(const Napi::CallbackInfo& info) {
+static Napi::Value op1097(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -983,7 +983,7 @@ static Napi::Value op1096(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d(Tensor self, SymInt[1] output_size, bool align_corners, float? scales=None) -> Tensor
-static Napi::Value op1097(const Napi::CallbackInfo& info) {
+static Napi::Value op1098(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -994,11 +994,11 @@ static Napi::Value op1097(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d_backward(Tensor grad_output, SymInt[1] output_size, SymInt[3] input_size, bool align_corners, float? scales=None) -> Tensor
-static Napi::Value op1098(const Napi::CallbackInfo& info) {
+static Napi::Value op1099(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   bool a3 = arg_bool(info, 3);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
   return to_js(info.Env(), at::upsample_linear1d_backward(a0, a1, a2, a3, a4));
@@ -1006,10 +1006,10 @@ static Napi::Value op1098(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1099(const Napi::CallbackInfo& info) {
+static Napi::Value op1100(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   bool a2 = arg_bool(info, 2);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
@@ -1018,11 +1018,11 @@ static Napi::Value op1099(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d_backward(Tensor grad_output, SymInt[2] output_size, SymInt[4] input_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1100(const Napi::CallbackInfo& info) {
+static Napi::Value op1101(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 4);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 4, false);
   bool a3 = arg_bool(info, 3);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a5 = present(info, 5) ? arg_opt_double(info, 5) : c10::optional<double>(c10::nullopt);
@@ -1031,10 +1031,10 @@ static Napi::Value op1100(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1101(const Napi::CallbackInfo& info) {
+static Napi::Value op1102(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   bool a2 = arg_bool(info, 2);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
@@ -1043,11 +1043,11 @@ static Napi::Value op1101(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d_backward(Tensor grad_output, SymInt[2] output_size, SymInt[4] input_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1102(const Napi::CallbackInfo& info) {
+static Napi::Value op1103(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 4);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 4, false);
   bool a3 = arg_bool(info, 3);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a5 = present(info, 5) ? arg_opt_double(info, 5) : c10::optional<double>(c10::nullopt);
@@ -1056,10 +1056,10 @@ static Napi::Value op1102(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d(Tensor self, SymInt[3] output_size, bool align_corners, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1103(const Napi::CallbackInfo& info) {
+static Napi::Value op1104(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   bool a2 = arg_bool(info, 2);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
@@ -1069,11 +1069,11 @@ static Napi::Value op1103(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d_backward(Tensor grad_output, SymInt[3] output_size, SymInt[5] input_size, bool align_corners, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1104(const Napi::CallbackInfo& info) {
+static Napi::Value op1105(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 5);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 5, false);
   bool a3 = arg_bool(info, 3);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a5 = present(info, 5) ? arg_opt_double(info, 5) : c10::optional<double>(c10::nullopt);
@@ -1083,7 +1083,7 @@ static Napi::Value op1104(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d(Tensor self, SymInt[1] output_size, float? scales=None) -> Tensor
-static Napi::Value op1105(const Napi::CallbackInfo& info) {
+static Napi::Value op1106(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1093,21 +1093,21 @@ static Napi::Value op1105(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d_backward(Tensor grad_output, SymInt[1] output_size, SymInt[3] input_size, float? scales=None) -> Tensor
-static Napi::Value op1106(const Napi::CallbackInfo& info) {
+static Napi::Value op1107(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   return to_js(info.Env(), at::upsample_nearest1d_backward(a0, a1, a2, a3));
   OP_CATCH("upsample_nearest1d_backward", "grad_output:T,output_size:IA,input_size:IA,scales:F?")
 }
 
 // aten::upsample_nearest2d(Tensor self, SymInt[2] output_size, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1107(const Napi::CallbackInfo& info) {
+static Napi::Value op1108(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   c10::optional<double> a2 = present(info, 2) ? arg_opt_double(info, 2) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   return to_js(info.Env(), at::upsample_nearest2d(a0, a1, a2, a3));
@@ -1115,11 +1115,11 @@ static Napi::Value op1107(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d_backward(Tensor grad_output, SymInt[2] output_size, SymInt[4] input_size, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1108(const Napi::CallbackInfo& info) {
+static Napi::Value op1109(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 4);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 4, false);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
   return to_js(info.Env(), at::upsample_nearest2d_backward(a0, a1, a2, a3, a4));
@@ -1127,10 +1127,10 @@ static Napi::Value op1108(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d(Tensor self, SymInt[3] output_size, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1109(const Napi::CallbackInfo& info) {
+static Napi::Value op1110(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   c10::optional<double> a2 = present(info, 2) ? arg_opt_double(info, 2) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
@@ -1139,11 +1139,11 @@ static Napi::Value op1109(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d_backward(Tensor grad_output, SymInt[3] output_size, SymInt[5] input_size, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1110(const Napi::CallbackInfo& info) {
+static Napi::Value op1111(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 3);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 5);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 5, false);
   c10::optional<double> a3 = present(info, 3) ? arg_opt_double(info, 3) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a4 = present(info, 4) ? arg_opt_double(info, 4) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a5 = present(info, 5) ? arg_opt_double(info, 5) : c10::optional<double>(c10::nullopt);
@@ -1152,7 +1152,7 @@ static Napi::Value op1110(const Napi::CallbackInfo& info) {
 }
 
 // aten::sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor
-static Napi::Value op1111(const Napi::CallbackInfo& info) {
+static Napi::Value op1112(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1161,7 +1161,7 @@ static Napi::Value op1111(const Napi::CallbackInfo& info) {
 }
 
 // aten::logit_backward(Tensor grad_output, Tensor self, float? eps=None) -> Tensor
-static Napi::Value op1112(const Napi::CallbackInfo& info) {
+static Napi::Value op1113(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1171,7 +1171,7 @@ static Napi::Value op1112(const Napi::CallbackInfo& info) {
 }
 
 // aten::tanh_backward(Tensor grad_output, Tensor output) -> Tensor
-static Napi::Value op1113(const Napi::CallbackInfo& info) {
+static Napi::Value op1114(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1180,131 +1180,131 @@ static Napi::Value op1113(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv_transpose2d(Tensor self, Tensor weight, int[2] kernel_size, Tensor? bias=None, int[2] stride=1, int[2] padding=0, int[2] output_padding=0, int[2] dilation=1) -> Tensor
-static Napi::Value op1114(const Napi::CallbackInfo& info) {
+static Napi::Value op1115(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   return to_js(info.Env(), at::slow_conv_transpose2d(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("slow_conv_transpose2d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA,output_padding:IA,dilation:IA")
 }
 
 // aten::slow_conv_transpose3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias=None, int[3] stride=1, int[3] padding=0, int[3] output_padding=0, int[3] dilation=1) -> Tensor
-static Napi::Value op1115(const Napi::CallbackInfo& info) {
+static Napi::Value op1116(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a7 = present(info, 7) ? arg_int_list(info, 7, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   return to_js(info.Env(), at::slow_conv_transpose3d(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("slow_conv_transpose3d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA,output_padding:IA,dilation:IA")
 }
 
 // aten::thnn_conv2d(Tensor self, Tensor weight, int[2] kernel_size, Tensor? bias=None, int[2] stride=1, int[2] padding=0) -> Tensor
-static Napi::Value op1116(const Napi::CallbackInfo& info) {
+static Napi::Value op1117(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
   return to_js(info.Env(), at::thnn_conv2d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("thnn_conv2d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA")
 }
 
 // aten::conv_depthwise3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias, int[3] stride, int[3] padding, int[3] dilation) -> Tensor
-static Napi::Value op1117(const Napi::CallbackInfo& info) {
+static Napi::Value op1118(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   c10::optional<at::Tensor> a3 = arg_opt_tensor(info, 3);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 3);
-  std::vector<int64_t> a5 = arg_int_list(info, 5, 3);
-  std::vector<int64_t> a6 = arg_int_list(info, 6, 3);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 3, false);
+  std::vector<int64_t> a5 = arg_int_list(info, 5, 3, false);
+  std::vector<int64_t> a6 = arg_int_list(info, 6, 3, false);
   return to_js(info.Env(), at::conv_depthwise3d(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("conv_depthwise3d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA,dilation:IA")
 }
 
 // aten::slow_conv3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias=None, int[3] stride=1, int[3] padding=0) -> Tensor
-static Napi::Value op1118(const Napi::CallbackInfo& info) {
+static Napi::Value op1119(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
   return to_js(info.Env(), at::slow_conv3d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("slow_conv3d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA")
 }
 
 // aten::slow_conv3d_forward(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias, int[3] stride, int[3] padding) -> Tensor
-static Napi::Value op1119(const Napi::CallbackInfo& info) {
+static Napi::Value op1120(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   c10::optional<at::Tensor> a3 = arg_opt_tensor(info, 3);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 3);
-  std::vector<int64_t> a5 = arg_int_list(info, 5, 3);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 3, false);
+  std::vector<int64_t> a5 = arg_int_list(info, 5, 3, false);
   return to_js(info.Env(), at::slow_conv3d_forward(a0, a1, a2, a3, a4, a5));
   OP_CATCH("slow_conv3d_forward", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA")
 }
 
 // aten::slow_conv_dilated2d(Tensor self, Tensor weight, int[2] kernel_size, Tensor? bias=None, int[2] stride=1, int[2] padding=0, int[2] dilation=1) -> Tensor
-static Napi::Value op1120(const Napi::CallbackInfo& info) {
+static Napi::Value op1121(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
-  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 2) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 0));
+  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 2, false) : std::vector<int64_t>(std::vector<int64_t>(2, 1));
   return to_js(info.Env(), at::slow_conv_dilated2d(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("slow_conv_dilated2d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA,dilation:IA")
 }
 
 // aten::slow_conv_dilated3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias=None, int[3] stride=1, int[3] padding=0, int[3] dilation=1) -> Tensor
-static Napi::Value op1121(const Napi::CallbackInfo& info) {
+static Napi::Value op1122(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 3);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
-  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
-  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
-  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 3) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
+  std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  std::vector<int64_t> a6 = present(info, 6) ? arg_int_list(info, 6, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   return to_js(info.Env(), at::slow_conv_dilated3d(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("slow_conv_dilated3d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA,dilation:IA")
 }
 
 // aten::col2im(Tensor self, SymInt[2] output_size, int[2] kernel_size, int[2] dilation, int[2] padding, int[2] stride) -> Tensor
-static Napi::Value op1122(const Napi::CallbackInfo& info) {
+static Napi::Value op1123(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 2);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 2);
-  std::vector<int64_t> a5 = arg_int_list(info, 5, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 2, false);
+  std::vector<int64_t> a5 = arg_int_list(info, 5, 2, false);
   return to_js(info.Env(), at::col2im(a0, a1, a2, a3, a4, a5));
   OP_CATCH("col2im", "self:T,output_size:IA,kernel_size:IA,dilation:IA,padding:IA,stride:IA")
 }
 
 // aten::column_stack(Tensor[] tensors) -> Tensor
-static Napi::Value op1123(const Napi::CallbackInfo& info) {
+static Napi::Value op1124(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::column_stack(a0));
@@ -1312,19 +1312,19 @@ static Napi::Value op1123(const Napi::CallbackInfo& info) {
 }
 
 // aten::im2col(Tensor self, int[2] kernel_size, int[2] dilation, int[2] padding, int[2] stride) -> Tensor
-static Napi::Value op1124(const Napi::CallbackInfo& info) {
+static Napi::Value op1125(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 2);
-  std::vector<int64_t> a3 = arg_int_list(info, 3, 2);
-  std::vector<int64_t> a4 = arg_int_list(info, 4, 2);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
+  std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
+  std::vector<int64_t> a4 = arg_int_list(info, 4, 2, false);
   return to_js(info.Env(), at::im2col(a0, a1, a2, a3, a4));
   OP_CATCH("im2col", "self:T,kernel_size:IA,dilation:IA,padding:IA,stride:IA")
 }
 
 // aten::isfinite(Tensor self) -> Tensor
-static Napi::Value op1125(const Napi::CallbackInfo& info) {
+static Napi::Value op1126(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isfinite(a0));
@@ -1332,7 +1332,7 @@ static Napi::Value op1125(const Napi::CallbackInfo& info) {
 }
 
 // aten::isinf(Tensor self) -> Tensor
-static Napi::Value op1126(const Napi::CallbackInfo& info) {
+static Napi::Value op1127(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isinf(a0));
@@ -1340,7 +1340,7 @@ static Napi::Value op1126(const Napi::CallbackInfo& info) {
 }
 
 // aten::isposinf(Tensor self) -> Tensor
-static Napi::Value op1127(const Napi::CallbackInfo& info) {
+static Napi::Value op1128(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isposinf(a0));
@@ -1348,7 +1348,7 @@ static Napi::Value op1127(const Napi::CallbackInfo& info) {
 }
 
 // aten::isneginf(Tensor self) -> Tensor
-static Napi::Value op1128(const Napi::CallbackInfo& info) {
+static Napi::Value op1129(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isneginf(a0));
@@ -1356,7 +1356,7 @@ static Napi::Value op1128(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_entr(Tensor self) -> Tensor
-static Napi::Value op1129(const Napi::CallbackInfo& info) {
+static Napi::Value op1130(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_entr(a0));
@@ -1364,7 +1364,7 @@ static Napi::Value op1129(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_ndtri(Tensor self) -> Tensor
-static Napi::Value op1130(const Napi::CallbackInfo& info) {
+static Napi::Value op1131(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_ndtri(a0));
@@ -1372,7 +1372,7 @@ static Napi::Value op1130(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_log_ndtr(Tensor self) -> Tensor
-static Napi::Value op1131(const Napi::CallbackInfo& info) {
+static Napi::Value op1132(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_log_ndtr(a0));
@@ -1380,7 +1380,7 @@ static Napi::Value op1131(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_expm1(Tensor self) -> Tensor
-static Napi::Value op1132(const Napi::CallbackInfo& info) {
+static Napi::Value op1133(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_expm1(a0));
@@ -1388,7 +1388,7 @@ static Napi::Value op1132(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_exp2(Tensor self) -> Tensor
-static Napi::Value op1133(const Napi::CallbackInfo& info) {
+static Napi::Value op1134(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_exp2(a0));
@@ -1396,7 +1396,7 @@ static Napi::Value op1133(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_psi(Tensor self) -> Tensor
-static Napi::Value op1134(const Napi::CallbackInfo& info) {
+static Napi::Value op1135(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_psi(a0));
@@ -1404,7 +1404,7 @@ static Napi::Value op1134(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_digamma(Tensor self) -> Tensor
-static Napi::Value op1135(const Napi::CallbackInfo& info) {
+static Napi::Value op1136(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_digamma(a0));
@@ -1412,7 +1412,7 @@ static Napi::Value op1135(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_gammaln(Tensor self) -> Tensor
-static Napi::Value op1136(const Napi::CallbackInfo& info) {
+static Napi::Value op1137(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_gammaln(a0));
@@ -1420,7 +1420,7 @@ static Napi::Value op1136(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erf(Tensor self) -> Tensor
-static Napi::Value op1137(const Napi::CallbackInfo& info) {
+static Napi::Value op1138(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erf(a0));
@@ -1428,7 +1428,7 @@ static Napi::Value op1137(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erfc(Tensor self) -> Tensor
-static Napi::Value op1138(const Napi::CallbackInfo& info) {
+static Napi::Value op1139(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erfc(a0));
@@ -1436,7 +1436,7 @@ static Napi::Value op1138(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erfcx(Tensor self) -> Tensor
-static Napi::Value op1139(const Napi::CallbackInfo& info) {
+static Napi::Value op1140(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erfcx(a0));
@@ -1444,7 +1444,7 @@ static Napi::Value op1139(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erfinv(Tensor self) -> Tensor
-static Napi::Value op1140(const Napi::CallbackInfo& info) {
+static Napi::Value op1141(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erfinv(a0));
@@ -1452,7 +1452,7 @@ static Napi::Value op1140(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_ndtr(Tensor self) -> Tensor
-static Napi::Value op1141(const Napi::CallbackInfo& info) {
+static Napi::Value op1142(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_ndtr(a0));
@@ -1460,7 +1460,7 @@ static Napi::Value op1141(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlog1py(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1142(const Napi::CallbackInfo& info) {
+static Napi::Value op1143(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1469,7 +1469,7 @@ static Napi::Value op1142(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlog1py.self_scalar(Scalar self, Tensor other) -> Tensor
-static Napi::Value op1143(const Napi::CallbackInfo& info) {
+static Napi::Value op1144(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1478,7 +1478,7 @@ static Napi::Value op1143(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlog1py.other_scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op1144(const Napi::CallbackInfo& info) {
+static Napi::Value op1145(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1487,7 +1487,7 @@ static Napi::Value op1144(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlogy(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1145(const Napi::CallbackInfo& info) {
+static Napi::Value op1146(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1496,7 +1496,7 @@ static Napi::Value op1145(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlogy.self_scalar(Scalar self, Tensor other) -> Tensor
-static Napi::Value op1146(const Napi::CallbackInfo& info) {
+static Napi::Value op1147(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1505,7 +1505,7 @@ static Napi::Value op1146(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlogy.other_scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op1147(const Napi::CallbackInfo& info) {
+static Napi::Value op1148(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1514,7 +1514,7 @@ static Napi::Value op1147(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_zeta(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1148(const Napi::CallbackInfo& info) {
+static Napi::Value op1149(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1523,7 +1523,7 @@ static Napi::Value op1148(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_zeta.self_scalar(Scalar self, Tensor other) -> Tensor
-static Napi::Value op1149(const Napi::CallbackInfo& info) {
+static Napi::Value op1150(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1532,7 +1532,7 @@ static Napi::Value op1149(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_zeta.other_scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op1150(const Napi::CallbackInfo& info) {
+static Napi::Value op1151(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1541,7 +1541,7 @@ static Napi::Value op1150(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i0(Tensor self) -> Tensor
-static Napi::Value op1151(const Napi::CallbackInfo& info) {
+static Napi::Value op1152(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i0(a0));
@@ -1549,7 +1549,7 @@ static Napi::Value op1151(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i0e(Tensor self) -> Tensor
-static Napi::Value op1152(const Napi::CallbackInfo& info) {
+static Napi::Value op1153(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i0e(a0));
@@ -1557,7 +1557,7 @@ static Napi::Value op1152(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i1(Tensor self) -> Tensor
-static Napi::Value op1153(const Napi::CallbackInfo& info) {
+static Napi::Value op1154(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i1(a0));
@@ -1565,7 +1565,7 @@ static Napi::Value op1153(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i1e(Tensor self) -> Tensor
-static Napi::Value op1154(const Napi::CallbackInfo& info) {
+static Napi::Value op1155(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i1e(a0));
@@ -1573,7 +1573,7 @@ static Napi::Value op1154(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_logit(Tensor self, float? eps=None) -> Tensor
-static Napi::Value op1155(const Napi::CallbackInfo& info) {
+static Napi::Value op1156(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -1582,7 +1582,7 @@ static Napi::Value op1155(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_polygamma(int n, Tensor self) -> Tensor
-static Napi::Value op1156(const Napi::CallbackInfo& info) {
+static Napi::Value op1157(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1591,7 +1591,7 @@ static Napi::Value op1156(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_logsumexp(Tensor self, int[1] dim, bool keepdim=False) -> Tensor
-static Napi::Value op1157(const Napi::CallbackInfo& info) {
+static Napi::Value op1158(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1601,7 +1601,7 @@ static Napi::Value op1157(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_expit(Tensor self) -> Tensor
-static Napi::Value op1158(const Napi::CallbackInfo& info) {
+static Napi::Value op1159(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_expit(a0));
@@ -1609,7 +1609,7 @@ static Napi::Value op1158(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_sinc(Tensor self) -> Tensor
-static Napi::Value op1159(const Napi::CallbackInfo& info) {
+static Napi::Value op1160(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_sinc(a0));
@@ -1617,7 +1617,7 @@ static Napi::Value op1159(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_round(Tensor self, *, int decimals=0) -> Tensor
-static Napi::Value op1160(const Napi::CallbackInfo& info) {
+static Napi::Value op1161(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1626,7 +1626,7 @@ static Napi::Value op1160(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_log1p(Tensor self) -> Tensor
-static Napi::Value op1161(const Napi::CallbackInfo& info) {
+static Napi::Value op1162(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_log1p(a0));
@@ -1634,7 +1634,7 @@ static Napi::Value op1161(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_log_softmax(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1162(const Napi::CallbackInfo& info) {
+static Napi::Value op1163(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1644,7 +1644,7 @@ static Napi::Value op1162(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_gammainc(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1163(const Napi::CallbackInfo& info) {
+static Napi::Value op1164(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1653,7 +1653,7 @@ static Napi::Value op1163(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_gammaincc(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1164(const Napi::CallbackInfo& info) {
+static Napi::Value op1165(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1662,7 +1662,7 @@ static Napi::Value op1164(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_multigammaln(Tensor self, int p) -> Tensor
-static Napi::Value op1165(const Napi::CallbackInfo& info) {
+static Napi::Value op1166(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1671,7 +1671,7 @@ static Napi::Value op1165(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1166(const Napi::CallbackInfo& info) {
+static Napi::Value op1167(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1681,7 +1681,7 @@ static Napi::Value op1166(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1167(const Napi::CallbackInfo& info) {
+static Napi::Value op1168(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1692,7 +1692,7 @@ static Napi::Value op1167(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1168(const Napi::CallbackInfo& info) {
+static Napi::Value op1169(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1703,7 +1703,7 @@ static Napi::Value op1168(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1169(const Napi::CallbackInfo& info) {
+static Napi::Value op1170(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1714,7 +1714,7 @@ static Napi::Value op1169(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_irfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1170(const Napi::CallbackInfo& info) {
+static Napi::Value op1171(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1725,7 +1725,7 @@ static Napi::Value op1170(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_hfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1171(const Napi::CallbackInfo& info) {
+static Napi::Value op1172(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1736,7 +1736,7 @@ static Napi::Value op1171(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ihfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1172(const Napi::CallbackInfo& info) {
+static Napi::Value op1173(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1747,7 +1747,7 @@ static Napi::Value op1172(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1173(const Napi::CallbackInfo& info) {
+static Napi::Value op1174(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1758,7 +1758,7 @@ static Napi::Value op1173(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1174(const Napi::CallbackInfo& info) {
+static Napi::Value op1175(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1769,7 +1769,7 @@ static Napi::Value op1174(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1175(const Napi::CallbackInfo& info) {
+static Napi::Value op1176(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1780,7 +1780,7 @@ static Napi::Value op1175(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_irfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1176(const Napi::CallbackInfo& info) {
+static Napi::Value op1177(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1791,7 +1791,7 @@ static Napi::Value op1176(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_hfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1177(const Napi::CallbackInfo& info) {
+static Napi::Value op1178(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1802,7 +1802,7 @@ static Napi::Value op1177(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ihfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1178(const Napi::CallbackInfo& info) {
+static Napi::Value op1179(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1813,7 +1813,7 @@ static Napi::Value op1178(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1179(const Napi::CallbackInfo& info) {
+static Napi::Value op1180(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1824,7 +1824,7 @@ static Napi::Value op1179(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1180(const Napi::CallbackInfo& info) {
+static Napi::Value op1181(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1835,7 +1835,7 @@ static Napi::Value op1180(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1181(const Napi::CallbackInfo& info) {
+static Napi::Value op1182(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1846,7 +1846,7 @@ static Napi::Value op1181(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_irfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1182(const Napi::CallbackInfo& info) {
+static Napi::Value op1183(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1857,7 +1857,7 @@ static Napi::Value op1182(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_hfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1183(const Napi::CallbackInfo& info) {
+static Napi::Value op1184(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1868,7 +1868,7 @@ static Napi::Value op1183(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ihfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1184(const Napi::CallbackInfo& info) {
+static Napi::Value op1185(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1879,7 +1879,7 @@ static Napi::Value op1184(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fftfreq(int n, float d=1.0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op1185(const Napi::CallbackInfo& info) {
+static Napi::Value op1186(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1.0));
@@ -1889,7 +1889,7 @@ static Napi::Value op1185(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfftfreq(int n, float d=1.0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op1186(const Napi::CallbackInfo& info) {
+static Napi::Value op1187(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1.0));
@@ -1899,7 +1899,7 @@ static Napi::Value op1186(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fftshift(Tensor self, int[1]? dim=None) -> Tensor
-static Napi::Value op1187(const Napi::CallbackInfo& info) {
+static Napi::Value op1188(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1908,7 +1908,7 @@ static Napi::Value op1187(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifftshift(Tensor self, int[1]? dim=None) -> Tensor
-static Napi::Value op1188(const Napi::CallbackInfo& info) {
+static Napi::Value op1189(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1917,7 +1917,7 @@ static Napi::Value op1188(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cholesky_ex(Tensor self, *, bool upper=False, bool check_errors=False) -> (Tensor L, Tensor info)
-static Napi::Value op1189(const Napi::CallbackInfo& info) {
+static Napi::Value op1190(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -1927,7 +1927,7 @@ static Napi::Value op1189(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor
-static Napi::Value op1190(const Napi::CallbackInfo& info) {
+static Napi::Value op1191(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -1936,7 +1936,7 @@ static Napi::Value op1190(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cross(Tensor self, Tensor other, *, int dim=-1) -> Tensor
-static Napi::Value op1191(const Napi::CallbackInfo& info) {
+static Napi::Value op1192(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1946,7 +1946,7 @@ static Napi::Value op1191(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu_factor(Tensor A, *, bool pivot=True) -> (Tensor LU, Tensor pivots)
-static Napi::Value op1192(const Napi::CallbackInfo& info) {
+static Napi::Value op1193(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -1955,7 +1955,7 @@ static Napi::Value op1192(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu_factor_ex(Tensor A, *, bool pivot=True, bool check_errors=False) -> (Tensor LU, Tensor pivots, Tensor info)
-static Napi::Value op1193(const Napi::CallbackInfo& info) {
+static Napi::Value op1194(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -1965,7 +1965,7 @@ static Napi::Value op1193(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu(Tensor A, *, bool pivot=True) -> (Tensor P, Tensor L, Tensor U)
-static Napi::Value op1194(const Napi::CallbackInfo& info) {
+static Napi::Value op1195(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -1974,7 +1974,7 @@ static Napi::Value op1194(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu_solve(Tensor LU, Tensor pivots, Tensor B, *, bool left=True, bool adjoint=False) -> Tensor
-static Napi::Value op1195(const Napi::CallbackInfo& info) {
+static Napi::Value op1196(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1986,7 +1986,7 @@ static Napi::Value op1195(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_det(Tensor A) -> Tensor
-static Napi::Value op1196(const Napi::CallbackInfo& info) {
+static Napi::Value op1197(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_det(a0));
@@ -1994,7 +1994,7 @@ static Napi::Value op1196(const Napi::CallbackInfo& info) {
 }
 
 // aten::det(Tensor self) -> Tensor
-static Napi::Value op1197(const Napi::CallbackInfo& info) {
+static Napi::Value op1198(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::det(a0));
@@ -2002,7 +2002,7 @@ static Napi::Value op1197(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_ldl_factor_ex(Tensor self, *, bool hermitian=False, bool check_errors=False) -> (Tensor LD, Tensor pivots, Tensor info)
-static Napi::Value op1198(const Napi::CallbackInfo& info) {
+static Napi::Value op1199(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2012,7 +2012,7 @@ static Napi::Value op1198(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_ldl_factor(Tensor self, *, bool hermitian=False) -> (Tensor LD, Tensor pivots)
-static Napi::Value op1199(const Napi::CallbackInfo& info) {
+static Napi::Value op1200(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2021,7 +2021,7 @@ static Napi::Value op1199(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_ldl_solve(Tensor LD, Tensor pivots, Tensor B, *, bool hermitian=False) -> Tensor
-static Napi::Value op1200(const Napi::CallbackInfo& info) {
+static Napi::Value op1201(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2032,18 +2032,19 @@ static Napi::Value op1200(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lstsq(Tensor self, Tensor b, float? rcond=None, *, str? driver=None) -> (Tensor solution, Tensor residuals, Tensor rank, Tensor singular_values)
-static Napi::Value op1201(const Napi::CallbackInfo& info) {
+static Napi::Value op1202(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   c10::optional<double> a2 = present(info, 2) ? arg_opt_double(info, 2) : c10::optional<double>(c10::nullopt);
   c10::optional<std::string> a3 = present(info, 3) ? arg_opt_string(info, 3) : c10::optional<std::string>(c10::nullopt);
+  if (a3 && (*a3 == "gelsd" || *a3 == "gelss")) { guard_lapack_finite(a0, "linalg_lstsq"); guard_lapack_finite(a1, "linalg_lstsq"); }
   return to_js(info.Env(), at::linalg_lstsq(a0, a1, a2, a3 ? c10::optional<c10::string_view>(c10::string_view(*a3)) : c10::nullopt));
   OP_CATCH("linalg_lstsq", "self:T,b:T,rcond:F?,driver:STR?")
 }
 
 // aten::linalg_matmul(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1202(const Napi::CallbackInfo& info) {
+static Napi::Value op1203(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2052,7 +2053,7 @@ static Napi::Value op1202(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_vecdot(Tensor x, Tensor y, *, int dim=-1) -> Tensor
-static Napi::Value op1203(const Napi::CallbackInfo& info) {
+static Napi::Value op1204(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2062,7 +2063,7 @@ static Napi::Value op1203(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_exp(Tensor self) -> Tensor
-static Napi::Value op1204(const Napi::CallbackInfo& info) {
+static Napi::Value op1205(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_matrix_exp(a0));
@@ -2070,7 +2071,7 @@ static Napi::Value op1204(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_slogdet(Tensor A) -> (Tensor sign, Tensor logabsdet)
-static Napi::Value op1205(const Napi::CallbackInfo& info) {
+static Napi::Value op1206(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_slogdet(a0));
@@ -2078,7 +2079,7 @@ static Napi::Value op1205(const Napi::CallbackInfo& info) {
 }
 
 // aten::slogdet(Tensor self) -> (Tensor sign, Tensor logabsdet)
-static Napi::Value op1206(const Napi::CallbackInfo& info) {
+static Napi::Value op1207(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::slogdet(a0));
@@ -2086,7 +2087,7 @@ static Napi::Value op1206(const Napi::CallbackInfo& info) {
 }
 
 // aten::logdet(Tensor self) -> Tensor
-static Napi::Value op1207(const Napi::CallbackInfo& info) {
+static Napi::Value op1208(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::logdet(a0));
@@ -2094,23 +2095,25 @@ static Napi::Value op1207(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_eig(Tensor self) -> (Tensor eigenvalues, Tensor eigenvectors)
-static Napi::Value op1208(const Napi::CallbackInfo& info) {
+static Napi::Value op1209(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
+  guard_lapack_finite(a0, "linalg_eig");
   return to_js(info.Env(), at::linalg_eig(a0));
   OP_CATCH("linalg_eig", "self:T")
 }
 
 // aten::linalg_eigvals(Tensor self) -> Tensor
-static Napi::Value op1209(const Napi::CallbackInfo& info) {
+static Napi::Value op1210(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
+  guard_lapack_finite(a0, "linalg_eigvals");
   return to_js(info.Env(), at::linalg_eigvals(a0));
   OP_CATCH("linalg_eigvals", "self:T")
 }
 
 // aten::linalg_eigh(Tensor self, str UPLO="L") -> (Tensor eigenvalues, Tensor eigenvectors)
-static Napi::Value op1210(const Napi::CallbackInfo& info) {
+static Napi::Value op1211(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("L"));
@@ -2119,7 +2122,7 @@ static Napi::Value op1210(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_eigvalsh(Tensor self, str UPLO="L") -> Tensor
-static Napi::Value op1211(const Napi::CallbackInfo& info) {
+static Napi::Value op1212(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("L"));
@@ -2128,7 +2131,7 @@ static Napi::Value op1211(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_householder_product(Tensor input, Tensor tau) -> Tensor
-static Napi::Value op1212(const Napi::CallbackInfo& info) {
+static Napi::Value op1213(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2137,7 +2140,7 @@ static Napi::Value op1212(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_inv_ex(Tensor A, *, bool check_errors=False) -> (Tensor inverse, Tensor info)
-static Napi::Value op1213(const Napi::CallbackInfo& info) {
+static Napi::Value op1214(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2146,7 +2149,7 @@ static Napi::Value op1213(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_inv(Tensor A) -> Tensor
-static Napi::Value op1214(const Napi::CallbackInfo& info) {
+static Napi::Value op1215(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_inv(a0));
@@ -2154,7 +2157,7 @@ static Napi::Value op1214(const Napi::CallbackInfo& info) {
 }
 
 // aten::inverse(Tensor self) -> Tensor
-static Napi::Value op1215(const Napi::CallbackInfo& info) {
+static Napi::Value op1216(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::inverse(a0));
@@ -2162,7 +2165,7 @@ static Napi::Value op1215(const Napi::CallbackInfo& info) {
 }
 
 // aten::inner(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1216(const Napi::CallbackInfo& info) {
+static Napi::Value op1217(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2171,7 +2174,7 @@ static Napi::Value op1216(const Napi::CallbackInfo& info) {
 }
 
 // aten::outer(Tensor self, Tensor vec2) -> Tensor
-static Napi::Value op1217(const Napi::CallbackInfo& info) {
+static Napi::Value op1218(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2180,7 +2183,7 @@ static Napi::Value op1217(const Napi::CallbackInfo& info) {
 }
 
 // aten::ger(Tensor self, Tensor vec2) -> Tensor
-static Napi::Value op1218(const Napi::CallbackInfo& info) {
+static Napi::Value op1219(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2189,31 +2192,33 @@ static Napi::Value op1218(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_norm(Tensor self, Scalar? ord=None, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1219(const Napi::CallbackInfo& info) {
+static Napi::Value op1220(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = present(info, 1) ? arg_opt_scalar(info, 1) : c10::optional<at::Scalar>(c10::nullopt);
   c10::optional<std::vector<int64_t>> a2 = present(info, 2) ? arg_opt_int_list(info, 2, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
   c10::optional<at::ScalarType> a4 = present(info, 4) ? arg_opt_scalar_type(info, 4) : c10::optional<at::ScalarType>(c10::nullopt);
+  if (a1 && std::abs(a1->toDouble()) == 2 && (a2 ? a2->size() == 2 : a0.dim() == 2)) guard_lapack_finite(a0, "linalg_norm");
   return to_js(info.Env(), at::linalg_norm(a0, a1, a2 ? at::OptionalIntArrayRef(*a2) : at::OptionalIntArrayRef(), a3, a4));
   OP_CATCH("linalg_norm", "self:T,ord:S?,dim:IA?,keepdim:B,dtype:ST?")
 }
 
 // aten::linalg_norm.ord_str(Tensor self, str ord, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1220(const Napi::CallbackInfo& info) {
+static Napi::Value op1221(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = arg_string(info, 1);
   c10::optional<std::vector<int64_t>> a2 = present(info, 2) ? arg_opt_int_list(info, 2, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
   c10::optional<at::ScalarType> a4 = present(info, 4) ? arg_opt_scalar_type(info, 4) : c10::optional<at::ScalarType>(c10::nullopt);
+  if (a1 == "nuc" && (a2 ? a2->size() == 2 : a0.dim() == 2)) guard_lapack_finite(a0, "linalg_norm");
   return to_js(info.Env(), at::linalg_norm(a0, c10::string_view(a1), a2 ? at::OptionalIntArrayRef(*a2) : at::OptionalIntArrayRef(), a3, a4));
   OP_CATCH("linalg_norm.ord_str", "self:T,ord:STR,dim:IA?,keepdim:B,dtype:ST?")
 }
 
 // aten::linalg_vector_norm(Tensor self, Scalar ord=2, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1221(const Napi::CallbackInfo& info) {
+static Napi::Value op1222(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(2));
@@ -2225,110 +2230,120 @@ static Napi::Value op1221(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_norm(Tensor self, Scalar ord, int[] dim=[-2,-1], bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1222(const Napi::CallbackInfo& info) {
+static Napi::Value op1223(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 0) : std::vector<int64_t>(std::vector<int64_t>{-2,-1});
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
   c10::optional<at::ScalarType> a4 = present(info, 4) ? arg_opt_scalar_type(info, 4) : c10::optional<at::ScalarType>(c10::nullopt);
+  if (std::abs(a1.toDouble()) == 2) guard_lapack_finite(a0, "linalg_matrix_norm");
   return to_js(info.Env(), at::linalg_matrix_norm(a0, a1, a2, a3, a4));
   OP_CATCH("linalg_matrix_norm", "self:T,ord:S,dim:IA,keepdim:B,dtype:ST?")
 }
 
 // aten::linalg_matrix_norm.str_ord(Tensor self, str ord='fro', int[] dim=[-2,-1], bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1223(const Napi::CallbackInfo& info) {
+static Napi::Value op1224(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("fro"));
   std::vector<int64_t> a2 = present(info, 2) ? arg_int_list(info, 2, 0) : std::vector<int64_t>(std::vector<int64_t>{-2,-1});
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
   c10::optional<at::ScalarType> a4 = present(info, 4) ? arg_opt_scalar_type(info, 4) : c10::optional<at::ScalarType>(c10::nullopt);
+  if (a1 == "nuc") guard_lapack_finite(a0, "linalg_matrix_norm");
   return to_js(info.Env(), at::linalg_matrix_norm(a0, c10::string_view(a1), a2, a3, a4));
   OP_CATCH("linalg_matrix_norm.str_ord", "self:T,ord:STR,dim:IA,keepdim:B,dtype:ST?")
 }
 
 // aten::linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None) -> (Tensor U, Tensor S, Tensor Vh)
-static Napi::Value op1224(const Napi::CallbackInfo& info) {
+static Napi::Value op1225(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
   c10::optional<std::string> a2 = present(info, 2) ? arg_opt_string(info, 2) : c10::optional<std::string>(c10::nullopt);
+  guard_lapack_finite(a0, "linalg_svd");
   return to_js(info.Env(), at::linalg_svd(a0, a1, a2 ? c10::optional<c10::string_view>(c10::string_view(*a2)) : c10::nullopt));
   OP_CATCH("linalg_svd", "A:T,full_matrices:B,driver:STR?")
 }
 
 // aten::linalg_svdvals(Tensor A, *, str? driver=None) -> Tensor
-static Napi::Value op1225(const Napi::CallbackInfo& info) {
+static Napi::Value op1226(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::string> a1 = present(info, 1) ? arg_opt_string(info, 1) : c10::optional<std::string>(c10::nullopt);
+  guard_lapack_finite(a0, "linalg_svdvals");
   return to_js(info.Env(), at::linalg_svdvals(a0, a1 ? c10::optional<c10::string_view>(c10::string_view(*a1)) : c10::nullopt));
   OP_CATCH("linalg_svdvals", "A:T,driver:STR?")
 }
 
 // aten::linalg_cond(Tensor self, Scalar? p=None) -> Tensor
-static Napi::Value op1226(const Napi::CallbackInfo& info) {
+static Napi::Value op1227(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = present(info, 1) ? arg_opt_scalar(info, 1) : c10::optional<at::Scalar>(c10::nullopt);
+  if (!a1 || std::abs(a1->toDouble()) == 2) guard_lapack_finite(a0, "linalg_cond");
   return to_js(info.Env(), at::linalg_cond(a0, a1));
   OP_CATCH("linalg_cond", "self:T,p:S?")
 }
 
 // aten::linalg_cond.p_str(Tensor self, str p) -> Tensor
-static Napi::Value op1227(const Napi::CallbackInfo& info) {
+static Napi::Value op1228(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = arg_string(info, 1);
+  if (a1 == "nuc") guard_lapack_finite(a0, "linalg_cond");
   return to_js(info.Env(), at::linalg_cond(a0, c10::string_view(a1)));
   OP_CATCH("linalg_cond.p_str", "self:T,p:STR")
 }
 
 // aten::linalg_pinv.atol_rtol_tensor(Tensor self, *, Tensor? atol=None, Tensor? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1228(const Napi::CallbackInfo& info) {
+static Napi::Value op1229(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = present(info, 1) ? arg_opt_tensor(info, 1) : c10::optional<at::Tensor>(c10::nullopt);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  if (!a3) guard_lapack_finite(a0, "linalg_pinv");
   return to_js(info.Env(), at::linalg_pinv(a0, a1, a2, a3));
   OP_CATCH("linalg_pinv.atol_rtol_tensor", "self:T,atol:T?,rtol:T?,hermitian:B")
 }
 
 // aten::linalg_pinv.atol_rtol_float(Tensor self, *, float? atol=None, float? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1229(const Napi::CallbackInfo& info) {
+static Napi::Value op1230(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a2 = present(info, 2) ? arg_opt_double(info, 2) : c10::optional<double>(c10::nullopt);
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  if (!a3) guard_lapack_finite(a0, "linalg_pinv");
   return to_js(info.Env(), at::linalg_pinv(a0, a1, a2, a3));
   OP_CATCH("linalg_pinv.atol_rtol_float", "self:T,atol:F?,rtol:F?,hermitian:B")
 }
 
 // aten::linalg_pinv(Tensor self, float rcond, bool hermitian=False) -> Tensor
-static Napi::Value op1230(const Napi::CallbackInfo& info) {
+static Napi::Value op1231(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
   bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  if (!a2) guard_lapack_finite(a0, "linalg_pinv");
   return to_js(info.Env(), at::linalg_pinv(a0, a1, a2));
   OP_CATCH("linalg_pinv", "self:T,rcond:F,hermitian:B")
 }
 
 // aten::linalg_pinv.rcond_tensor(Tensor self, Tensor rcond, bool hermitian=False) -> Tensor
-static Napi::Value op1231(const Napi::CallbackInfo& info) {
+static Napi::Value op1232(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  if (!a2) guard_lapack_finite(a0, "linalg_pinv");
   return to_js(info.Env(), at::linalg_pinv(a0, a1, a2));
   OP_CATCH("linalg_pinv.rcond_tensor", "self:T,rcond:T,hermitian:B")
 }
 
 // aten::linalg_solve_ex(Tensor A, Tensor B, *, bool left=True, bool check_errors=False) -> (Tensor result, Tensor info)
-static Napi::Value op1232(const Napi::CallbackInfo& info) {
+static Napi::Value op1233(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2339,7 +2354,7 @@ static Napi::Value op1232(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_solve(Tensor A, Tensor B, *, bool left=True) -> Tensor
-static Napi::Value op1233(const Napi::CallbackInfo& info) {
+static Napi::Value op1234(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2349,7 +2364,7 @@ static Napi::Value op1233(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_tensorinv(Tensor self, int ind=2) -> Tensor
-static Napi::Value op1234(const Napi::CallbackInfo& info) {
+static Napi::Value op1235(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(2);
@@ -2358,7 +2373,7 @@ static Napi::Value op1234(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_tensorsolve(Tensor self, Tensor other, int[]? dims=None) -> Tensor
-static Napi::Value op1235(const Napi::CallbackInfo& info) {
+static Napi::Value op1236(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2368,7 +2383,7 @@ static Napi::Value op1235(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_qr(Tensor A, str mode='reduced') -> (Tensor Q, Tensor R)
-static Napi::Value op1236(const Napi::CallbackInfo& info) {
+static Napi::Value op1237(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("reduced"));
@@ -2377,7 +2392,7 @@ static Napi::Value op1236(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_power(Tensor self, int n) -> Tensor
-static Napi::Value op1237(const Napi::CallbackInfo& info) {
+static Napi::Value op1238(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2386,49 +2401,53 @@ static Napi::Value op1237(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_rank.atol_rtol_tensor(Tensor input, *, Tensor? atol=None, Tensor? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1238(const Napi::CallbackInfo& info) {
+static Napi::Value op1239(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = present(info, 1) ? arg_opt_tensor(info, 1) : c10::optional<at::Tensor>(c10::nullopt);
   c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  if (!a3) guard_lapack_finite(a0, "linalg_matrix_rank");
   return to_js(info.Env(), at::linalg_matrix_rank(a0, a1, a2, a3));
   OP_CATCH("linalg_matrix_rank.atol_rtol_tensor", "input:T,atol:T?,rtol:T?,hermitian:B")
 }
 
 // aten::linalg_matrix_rank.atol_rtol_float(Tensor self, *, float? atol=None, float? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1239(const Napi::CallbackInfo& info) {
+static Napi::Value op1240(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
   c10::optional<double> a2 = present(info, 2) ? arg_opt_double(info, 2) : c10::optional<double>(c10::nullopt);
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  if (!a3) guard_lapack_finite(a0, "linalg_matrix_rank");
   return to_js(info.Env(), at::linalg_matrix_rank(a0, a1, a2, a3));
   OP_CATCH("linalg_matrix_rank.atol_rtol_float", "self:T,atol:F?,rtol:F?,hermitian:B")
 }
 
 // aten::linalg_matrix_rank(Tensor self, float tol, bool hermitian=False) -> Tensor
-static Napi::Value op1240(const Napi::CallbackInfo& info) {
+static Napi::Value op1241(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
   bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  if (!a2) guard_lapack_finite(a0, "linalg_matrix_rank");
   return to_js(info.Env(), at::linalg_matrix_rank(a0, a1, a2));
   OP_CATCH("linalg_matrix_rank", "self:T,tol:F,hermitian:B")
 }
 
 // aten::linalg_matrix_rank.tol_tensor(Tensor input, Tensor tol, bool hermitian=False) -> Tensor
-static Napi::Value op1241(const Napi::CallbackInfo& info) {
+static Napi::Value op1242(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  if (!a2) guard_lapack_finite(a0, "linalg_matrix_rank");
   return to_js(info.Env(), at::linalg_matrix_rank(a0, a1, a2));
   OP_CATCH("linalg_matrix_rank.tol_tensor", "input:T,tol:T,hermitian:B")
 }
 
 // aten::linalg_multi_dot(Tensor[] tensors) -> Tensor
-static Napi::Value op1242(const Napi::CallbackInfo& info) {
+static Napi::Value op1243(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::linalg_multi_dot(a0));
@@ -2436,7 +2455,7 @@ static Napi::Value op1242(const Napi::CallbackInfo& info) {
 }
 
 // aten::nested_to_padded_tensor(Tensor self, float padding, int[]? output_size=None) -> Tensor
-static Napi::Value op1243(const Napi::CallbackInfo& info) {
+static Napi::Value op1244(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -2446,7 +2465,7 @@ static Napi::Value op1243(const Napi::CallbackInfo& info) {
 }
 
 // aten::segment_reduce(Tensor data, str reduce, *, Tensor? lengths=None, Tensor? indices=None, Tensor? offsets=None, int axis=0, bool unsafe=False, Scalar? initial=None) -> Tensor
-static Napi::Value op1244(const Napi::CallbackInfo& info) {
+static Napi::Value op1245(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = arg_string(info, 1);
@@ -2461,7 +2480,7 @@ static Napi::Value op1244(const Napi::CallbackInfo& info) {
 }
 
 // aten::pad_sequence(Tensor[] sequences, bool batch_first=False, float padding_value=0.0) -> Tensor
-static Napi::Value op1245(const Napi::CallbackInfo& info) {
+static Napi::Value op1246(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2471,7 +2490,7 @@ static Napi::Value op1245(const Napi::CallbackInfo& info) {
 }
 
 // aten::flatten_dense_tensors(Tensor[] tensors) -> Tensor
-static Napi::Value op1246(const Napi::CallbackInfo& info) {
+static Napi::Value op1247(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::flatten_dense_tensors(a0));
@@ -2479,7 +2498,7 @@ static Napi::Value op1246(const Napi::CallbackInfo& info) {
 }
 
 // aten::unflatten_dense_tensors(Tensor flat, Tensor[] tensors) -> Tensor[]
-static Napi::Value op1247(const Napi::CallbackInfo& info) {
+static Napi::Value op1248(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2488,7 +2507,7 @@ static Napi::Value op1247(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_as_real_copy(Tensor self) -> Tensor
-static Napi::Value op1248(const Napi::CallbackInfo& info) {
+static Napi::Value op1249(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::view_as_real_copy(a0));
@@ -2496,7 +2515,7 @@ static Napi::Value op1248(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_as_complex_copy(Tensor self) -> Tensor
-static Napi::Value op1249(const Napi::CallbackInfo& info) {
+static Napi::Value op1250(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::view_as_complex_copy(a0));
@@ -2504,7 +2523,7 @@ static Napi::Value op1249(const Napi::CallbackInfo& info) {
 }
 
 // aten::as_strided_copy(Tensor self, SymInt[] size, SymInt[] stride, SymInt? storage_offset=None) -> Tensor
-static Napi::Value op1250(const Napi::CallbackInfo& info) {
+static Napi::Value op1251(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2515,7 +2534,7 @@ static Napi::Value op1250(const Napi::CallbackInfo& info) {
 }
 
 // aten::diagonal_copy(Tensor self, int offset=0, int dim1=0, int dim2=1) -> Tensor
-static Napi::Value op1251(const Napi::CallbackInfo& info) {
+static Napi::Value op1252(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2526,7 +2545,7 @@ static Napi::Value op1251(const Napi::CallbackInfo& info) {
 }
 
 // aten::expand_copy(Tensor self, SymInt[] size, *, bool implicit=False) -> Tensor
-static Napi::Value op1252(const Napi::CallbackInfo& info) {
+static Napi::Value op1253(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2536,7 +2555,7 @@ static Napi::Value op1252(const Napi::CallbackInfo& info) {
 }
 
 // aten::permute_copy(Tensor self, int[] dims) -> Tensor
-static Napi::Value op1253(const Napi::CallbackInfo& info) {
+static Napi::Value op1254(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2545,7 +2564,7 @@ static Napi::Value op1253(const Napi::CallbackInfo& info) {
 }
 
 // aten::select_copy.int(Tensor self, int dim, int index) -> Tensor
-static Napi::Value op1254(const Napi::CallbackInfo& info) {
+static Napi::Value op1255(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2555,7 +2574,7 @@ static Napi::Value op1254(const Napi::CallbackInfo& info) {
 }
 
 // aten::detach_copy(Tensor self) -> Tensor
-static Napi::Value op1255(const Napi::CallbackInfo& info) {
+static Napi::Value op1256(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::detach_copy(a0));
@@ -2563,7 +2582,7 @@ static Napi::Value op1255(const Napi::CallbackInfo& info) {
 }
 
 // aten::slice_copy.Tensor(Tensor self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor
-static Napi::Value op1256(const Napi::CallbackInfo& info) {
+static Napi::Value op1257(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2575,7 +2594,7 @@ static Napi::Value op1256(const Napi::CallbackInfo& info) {
 }
 
 // aten::split_copy.Tensor(Tensor self, int split_size, int dim=0) -> Tensor[]
-static Napi::Value op1257(const Napi::CallbackInfo& info) {
+static Napi::Value op1258(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2585,7 +2604,7 @@ static Napi::Value op1257(const Napi::CallbackInfo& info) {
 }
 
 // aten::split_with_sizes_copy(Tensor self, int[] split_sizes, int dim=0) -> Tensor[]
-static Napi::Value op1258(const Napi::CallbackInfo& info) {
+static Napi::Value op1259(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2595,7 +2614,7 @@ static Napi::Value op1258(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze_copy(Tensor self) -> Tensor
-static Napi::Value op1259(const Napi::CallbackInfo& info) {
+static Napi::Value op1260(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::squeeze_copy(a0));
@@ -2603,7 +2622,7 @@ static Napi::Value op1259(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze_copy.dim(Tensor self, int dim) -> Tensor
-static Napi::Value op1260(const Napi::CallbackInfo& info) {
+static Napi::Value op1261(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2612,7 +2631,7 @@ static Napi::Value op1260(const Napi::CallbackInfo& info) {
 }
 
 // aten::t_copy(Tensor self) -> Tensor
-static Napi::Value op1261(const Napi::CallbackInfo& info) {
+static Napi::Value op1262(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::t_copy(a0));
@@ -2620,7 +2639,7 @@ static Napi::Value op1261(const Napi::CallbackInfo& info) {
 }
 
 // aten::transpose_copy.int(Tensor self, int dim0, int dim1) -> Tensor
-static Napi::Value op1262(const Napi::CallbackInfo& info) {
+static Napi::Value op1263(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2630,7 +2649,7 @@ static Napi::Value op1262(const Napi::CallbackInfo& info) {
 }
 
 // aten::unsqueeze_copy(Tensor self, int dim) -> Tensor
-static Napi::Value op1263(const Napi::CallbackInfo& info) {
+static Napi::Value op1264(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2639,7 +2658,7 @@ static Napi::Value op1263(const Napi::CallbackInfo& info) {
 }
 
 // aten::indices_copy(Tensor self) -> Tensor
-static Napi::Value op1264(const Napi::CallbackInfo& info) {
+static Napi::Value op1265(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::indices_copy(a0));
@@ -2647,7 +2666,7 @@ static Napi::Value op1264(const Napi::CallbackInfo& info) {
 }
 
 // aten::values_copy(Tensor self) -> Tensor
-static Napi::Value op1265(const Napi::CallbackInfo& info) {
+static Napi::Value op1266(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::values_copy(a0));
@@ -2655,7 +2674,7 @@ static Napi::Value op1265(const Napi::CallbackInfo& info) {
 }
 
 // aten::crow_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1266(const Napi::CallbackInfo& info) {
+static Napi::Value op1267(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::crow_indices_copy(a0));
@@ -2663,7 +2682,7 @@ static Napi::Value op1266(const Napi::CallbackInfo& info) {
 }
 
 // aten::col_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1267(const Napi::CallbackInfo& info) {
+static Napi::Value op1268(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::col_indices_copy(a0));
@@ -2671,7 +2690,7 @@ static Napi::Value op1267(const Napi::CallbackInfo& info) {
 }
 
 // aten::ccol_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1268(const Napi::CallbackInfo& info) {
+static Napi::Value op1269(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::ccol_indices_copy(a0));
@@ -2679,7 +2698,7 @@ static Napi::Value op1268(const Napi::CallbackInfo& info) {
 }
 
 // aten::row_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1269(const Napi::CallbackInfo& info) {
+static Napi::Value op1270(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::row_indices_copy(a0));
@@ -2687,7 +2706,7 @@ static Napi::Value op1269(const Napi::CallbackInfo& info) {
 }
 
 // aten::unbind_copy.int(Tensor self, int dim=0) -> Tensor[]
-static Napi::Value op1270(const Napi::CallbackInfo& info) {
+static Napi::Value op1271(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2696,7 +2715,7 @@ static Napi::Value op1270(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_copy(Tensor self, SymInt[] size) -> Tensor
-static Napi::Value op1271(const Napi::CallbackInfo& info) {
+static Napi::Value op1272(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2705,7 +2724,7 @@ static Napi::Value op1271(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_copy.dtype(Tensor self, ScalarType dtype) -> Tensor
-static Napi::Value op1272(const Napi::CallbackInfo& info) {
+static Napi::Value op1273(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -2714,7 +2733,7 @@ static Napi::Value op1272(const Napi::CallbackInfo& info) {
 }
 
 // aten::unfold_copy(Tensor self, int dimension, int size, int step) -> Tensor
-static Napi::Value op1273(const Napi::CallbackInfo& info) {
+static Napi::Value op1274(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2725,7 +2744,7 @@ static Napi::Value op1273(const Napi::CallbackInfo& info) {
 }
 
 // aten::alias_copy(Tensor self) -> Tensor
-static Napi::Value op1274(const Napi::CallbackInfo& info) {
+static Napi::Value op1275(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::alias_copy(a0));
@@ -2733,7 +2752,7 @@ static Napi::Value op1274(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_airy_ai(Tensor x) -> Tensor
-static Napi::Value op1275(const Napi::CallbackInfo& info) {
+static Napi::Value op1276(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_airy_ai(a0));
@@ -2741,7 +2760,7 @@ static Napi::Value op1275(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_j0(Tensor self) -> Tensor
-static Napi::Value op1276(const Napi::CallbackInfo& info) {
+static Napi::Value op1277(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_j0(a0));
@@ -2749,7 +2768,7 @@ static Napi::Value op1276(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_j1(Tensor self) -> Tensor
-static Napi::Value op1277(const Napi::CallbackInfo& info) {
+static Napi::Value op1278(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_j1(a0));
@@ -2757,7 +2776,7 @@ static Napi::Value op1277(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_y0(Tensor self) -> Tensor
-static Napi::Value op1278(const Napi::CallbackInfo& info) {
+static Napi::Value op1279(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_y0(a0));
@@ -2765,7 +2784,7 @@ static Napi::Value op1278(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_y1(Tensor self) -> Tensor
-static Napi::Value op1279(const Napi::CallbackInfo& info) {
+static Napi::Value op1280(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_y1(a0));
@@ -2773,7 +2792,7 @@ static Napi::Value op1279(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_t(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1280(const Napi::CallbackInfo& info) {
+static Napi::Value op1281(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2782,7 +2801,7 @@ static Napi::Value op1280(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_t.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1281(const Napi::CallbackInfo& info) {
+static Napi::Value op1282(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2791,7 +2810,7 @@ static Napi::Value op1281(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_t.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1282(const Napi::CallbackInfo& info) {
+static Napi::Value op1283(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2800,7 +2819,7 @@ static Napi::Value op1282(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_u(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1283(const Napi::CallbackInfo& info) {
+static Napi::Value op1284(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2809,7 +2828,7 @@ static Napi::Value op1283(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_u.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1284(const Napi::CallbackInfo& info) {
+static Napi::Value op1285(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2818,7 +2837,7 @@ static Napi::Value op1284(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_u.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1285(const Napi::CallbackInfo& info) {
+static Napi::Value op1286(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2827,7 +2846,7 @@ static Napi::Value op1285(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_v(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1286(const Napi::CallbackInfo& info) {
+static Napi::Value op1287(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2836,7 +2855,7 @@ static Napi::Value op1286(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_v.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1287(const Napi::CallbackInfo& info) {
+static Napi::Value op1288(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2845,7 +2864,7 @@ static Napi::Value op1287(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_v.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1288(const Napi::CallbackInfo& info) {
+static Napi::Value op1289(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2854,7 +2873,7 @@ static Napi::Value op1288(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_w(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1289(const Napi::CallbackInfo& info) {
+static Napi::Value op1290(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2863,7 +2882,7 @@ static Napi::Value op1289(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_w.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1290(const Napi::CallbackInfo& info) {
+static Napi::Value op1291(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2872,7 +2891,7 @@ static Napi::Value op1290(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_w.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1291(const Napi::CallbackInfo& info) {
+static Napi::Value op1292(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2881,7 +2900,7 @@ static Napi::Value op1291(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_h(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1292(const Napi::CallbackInfo& info) {
+static Napi::Value op1293(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2890,7 +2909,7 @@ static Napi::Value op1292(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_h.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1293(const Napi::CallbackInfo& info) {
+static Napi::Value op1294(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2899,7 +2918,7 @@ static Napi::Value op1293(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_h.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1294(const Napi::CallbackInfo& info) {
+static Napi::Value op1295(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2908,7 +2927,7 @@ static Napi::Value op1294(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_he(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1295(const Napi::CallbackInfo& info) {
+static Napi::Value op1296(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2917,7 +2936,7 @@ static Napi::Value op1295(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_he.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1296(const Napi::CallbackInfo& info) {
+static Napi::Value op1297(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2926,7 +2945,7 @@ static Napi::Value op1296(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_he.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1297(const Napi::CallbackInfo& info) {
+static Napi::Value op1298(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2935,7 +2954,7 @@ static Napi::Value op1297(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_laguerre_polynomial_l(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1298(const Napi::CallbackInfo& info) {
+static Napi::Value op1299(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2944,7 +2963,7 @@ static Napi::Value op1298(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_laguerre_polynomial_l.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1299(const Napi::CallbackInfo& info) {
+static Napi::Value op1300(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2953,7 +2972,7 @@ static Napi::Value op1299(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_laguerre_polynomial_l.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1300(const Napi::CallbackInfo& info) {
+static Napi::Value op1301(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2962,7 +2981,7 @@ static Napi::Value op1300(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_legendre_polynomial_p(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1301(const Napi::CallbackInfo& info) {
+static Napi::Value op1302(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2971,7 +2990,7 @@ static Napi::Value op1301(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_legendre_polynomial_p.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1302(const Napi::CallbackInfo& info) {
+static Napi::Value op1303(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2980,7 +2999,7 @@ static Napi::Value op1302(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_legendre_polynomial_p.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1303(const Napi::CallbackInfo& info) {
+static Napi::Value op1304(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2989,7 +3008,7 @@ static Napi::Value op1303(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_i0(Tensor self) -> Tensor
-static Napi::Value op1304(const Napi::CallbackInfo& info) {
+static Napi::Value op1305(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_i0(a0));
@@ -2997,7 +3016,7 @@ static Napi::Value op1304(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_i1(Tensor self) -> Tensor
-static Napi::Value op1305(const Napi::CallbackInfo& info) {
+static Napi::Value op1306(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_i1(a0));
@@ -3005,7 +3024,7 @@ static Napi::Value op1305(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_k0(Tensor self) -> Tensor
-static Napi::Value op1306(const Napi::CallbackInfo& info) {
+static Napi::Value op1307(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_k0(a0));
@@ -3013,7 +3032,7 @@ static Napi::Value op1306(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_k1(Tensor self) -> Tensor
-static Napi::Value op1307(const Napi::CallbackInfo& info) {
+static Napi::Value op1308(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_k1(a0));
@@ -3021,7 +3040,7 @@ static Napi::Value op1307(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_scaled_modified_bessel_k0(Tensor x) -> Tensor
-static Napi::Value op1308(const Napi::CallbackInfo& info) {
+static Napi::Value op1309(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_scaled_modified_bessel_k0(a0));
@@ -3029,7 +3048,7 @@ static Napi::Value op1308(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_scaled_modified_bessel_k1(Tensor x) -> Tensor
-static Napi::Value op1309(const Napi::CallbackInfo& info) {
+static Napi::Value op1310(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_scaled_modified_bessel_k1(a0));
@@ -3037,7 +3056,7 @@ static Napi::Value op1309(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_t(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1310(const Napi::CallbackInfo& info) {
+static Napi::Value op1311(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3046,7 +3065,7 @@ static Napi::Value op1310(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_t.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1311(const Napi::CallbackInfo& info) {
+static Napi::Value op1312(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3055,7 +3074,7 @@ static Napi::Value op1311(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_t.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1312(const Napi::CallbackInfo& info) {
+static Napi::Value op1313(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3064,7 +3083,7 @@ static Napi::Value op1312(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_u(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1313(const Napi::CallbackInfo& info) {
+static Napi::Value op1314(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3073,7 +3092,7 @@ static Napi::Value op1313(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_u.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1314(const Napi::CallbackInfo& info) {
+static Napi::Value op1315(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3082,7 +3101,7 @@ static Napi::Value op1314(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_u.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1315(const Napi::CallbackInfo& info) {
+static Napi::Value op1316(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3091,7 +3110,7 @@ static Napi::Value op1315(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_v(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1316(const Napi::CallbackInfo& info) {
+static Napi::Value op1317(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3100,7 +3119,7 @@ static Napi::Value op1316(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_v.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1317(const Napi::CallbackInfo& info) {
+static Napi::Value op1318(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3109,7 +3128,7 @@ static Napi::Value op1317(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_v.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1318(const Napi::CallbackInfo& info) {
+static Napi::Value op1319(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3118,7 +3137,7 @@ static Napi::Value op1318(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_w(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1319(const Napi::CallbackInfo& info) {
+static Napi::Value op1320(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3127,7 +3146,7 @@ static Napi::Value op1319(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_w.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1320(const Napi::CallbackInfo& info) {
+static Napi::Value op1321(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3136,7 +3155,7 @@ static Napi::Value op1320(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_w.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1321(const Napi::CallbackInfo& info) {
+static Napi::Value op1322(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3145,7 +3164,7 @@ static Napi::Value op1321(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_spherical_bessel_j0(Tensor x) -> Tensor
-static Napi::Value op1322(const Napi::CallbackInfo& info) {
+static Napi::Value op1323(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_spherical_bessel_j0(a0));
@@ -3153,7 +3172,7 @@ static Napi::Value op1322(const Napi::CallbackInfo& info) {
 }
 
 // aten::bernoulli.Tensor(Tensor self, Tensor p, *, Generator? generator=None) -> Tensor
-static Napi::Value op1323(const Napi::CallbackInfo& info) {
+static Napi::Value op1324(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3163,7 +3182,7 @@ static Napi::Value op1323(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_renorm(Tensor self, Tensor indices, float max_norm, float norm_type) -> Tensor
-static Napi::Value op1324(const Napi::CallbackInfo& info) {
+static Napi::Value op1325(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3174,7 +3193,7 @@ static Napi::Value op1324(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize(Tensor self, SymInt[] size, *, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op1325(const Napi::CallbackInfo& info) {
+static Napi::Value op1326(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3184,7 +3203,7 @@ static Napi::Value op1325(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_as(Tensor self, Tensor the_template, *, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op1326(const Napi::CallbackInfo& info) {
+static Napi::Value op1327(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3194,7 +3213,7 @@ static Napi::Value op1326(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_as_sparse(Tensor self, Tensor the_template) -> Tensor
-static Napi::Value op1327(const Napi::CallbackInfo& info) {
+static Napi::Value op1328(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3203,7 +3222,7 @@ static Napi::Value op1327(const Napi::CallbackInfo& info) {
 }
 
 // aten::zero(Tensor self) -> Tensor
-static Napi::Value op1328(const Napi::CallbackInfo& info) {
+static Napi::Value op1329(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::zero(a0));
@@ -3211,7 +3230,7 @@ static Napi::Value op1328(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_resize(Tensor self, int[] size, int sparse_dim, int dense_dim) -> Tensor
-static Napi::Value op1329(const Napi::CallbackInfo& info) {
+static Napi::Value op1330(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3222,7 +3241,7 @@ static Napi::Value op1329(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_resize_and_clear(Tensor self, int[] size, int sparse_dim, int dense_dim) -> Tensor
-static Napi::Value op1330(const Napi::CallbackInfo& info) {
+static Napi::Value op1331(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3233,7 +3252,7 @@ static Napi::Value op1330(const Napi::CallbackInfo& info) {
 }
 
 // aten::copy_sparse_to_sparse(Tensor self, Tensor src, bool non_blocking=False) -> Tensor
-static Napi::Value op1331(const Napi::CallbackInfo& info) {
+static Napi::Value op1332(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3243,7 +3262,7 @@ static Napi::Value op1331(const Napi::CallbackInfo& info) {
 }
 
 // aten::set.source_Tensor(Tensor self, Tensor source) -> Tensor
-static Napi::Value op1332(const Napi::CallbackInfo& info) {
+static Napi::Value op1333(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3252,7 +3271,7 @@ static Napi::Value op1332(const Napi::CallbackInfo& info) {
 }
 
 // aten::set(Tensor self) -> Tensor
-static Napi::Value op1333(const Napi::CallbackInfo& info) {
+static Napi::Value op1334(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::set(a0));
@@ -3260,7 +3279,7 @@ static Napi::Value op1333(const Napi::CallbackInfo& info) {
 }
 
 // aten::random.from(Tensor self, int from, int? to, *, Generator? generator=None) -> Tensor
-static Napi::Value op1334(const Napi::CallbackInfo& info) {
+static Napi::Value op1335(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3271,7 +3290,7 @@ static Napi::Value op1334(const Napi::CallbackInfo& info) {
 }
 
 // aten::random.to(Tensor self, int to, *, Generator? generator=None) -> Tensor
-static Napi::Value op1335(const Napi::CallbackInfo& info) {
+static Napi::Value op1336(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3281,7 +3300,7 @@ static Napi::Value op1335(const Napi::CallbackInfo& info) {
 }
 
 // aten::random(Tensor self, *, Generator? generator=None) -> Tensor
-static Napi::Value op1336(const Napi::CallbackInfo& info) {
+static Napi::Value op1337(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Generator> a1 = present(info, 1) ? arg_opt_generator(info, 1) : c10::optional<at::Generator>(c10::nullopt);
@@ -3290,7 +3309,7 @@ static Napi::Value op1336(const Napi::CallbackInfo& info) {
 }
 
 // aten::uniform(Tensor self, float from=0, float to=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op1337(const Napi::CallbackInfo& info) {
+static Napi::Value op1338(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3301,7 +3320,7 @@ static Napi::Value op1337(const Napi::CallbackInfo& info) {
 }
 
 // aten::cauchy(Tensor self, float median=0, float sigma=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op1338(const Napi::CallbackInfo& info) {
+static Napi::Value op1339(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3312,7 +3331,7 @@ static Napi::Value op1338(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_normal(Tensor self, float mean=1, float std=2, *, Generator? generator=None) -> Tensor
-static Napi::Value op1339(const Napi::CallbackInfo& info) {
+static Napi::Value op1340(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -3323,7 +3342,7 @@ static Napi::Value op1339(const Napi::CallbackInfo& info) {
 }
 
 // aten::exponential(Tensor self, float lambd=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op1340(const Napi::CallbackInfo& info) {
+static Napi::Value op1341(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -3333,7 +3352,7 @@ static Napi::Value op1340(const Napi::CallbackInfo& info) {
 }
 
 // aten::geometric(Tensor self, float p, *, Generator? generator=None) -> Tensor
-static Napi::Value op1341(const Napi::CallbackInfo& info) {
+static Napi::Value op1342(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -3343,341 +3362,341 @@ static Napi::Value op1341(const Napi::CallbackInfo& info) {
 }
 
 void register_ops_3(Napi::Env env, Napi::Array table) {
-  table.Set(1007u, Napi::Function::New(env, op1007, "nll_loss"));
-  table.Set(1008u, Napi::Function::New(env, op1008, "nll_loss_forward"));
-  table.Set(1009u, Napi::Function::New(env, op1009, "nll_loss_backward"));
-  table.Set(1010u, Napi::Function::New(env, op1010, "nll_loss2d"));
-  table.Set(1011u, Napi::Function::New(env, op1011, "nll_loss2d_forward"));
-  table.Set(1012u, Napi::Function::New(env, op1012, "nll_loss2d_backward"));
-  table.Set(1013u, Napi::Function::New(env, op1013, "smooth_l1_loss"));
-  table.Set(1014u, Napi::Function::New(env, op1014, "smooth_l1_loss_backward"));
-  table.Set(1015u, Napi::Function::New(env, op1015, "huber_loss"));
-  table.Set(1016u, Napi::Function::New(env, op1016, "huber_loss_backward"));
-  table.Set(1017u, Napi::Function::New(env, op1017, "soft_margin_loss"));
-  table.Set(1018u, Napi::Function::New(env, op1018, "soft_margin_loss_backward"));
-  table.Set(1019u, Napi::Function::New(env, op1019, "elu"));
-  table.Set(1020u, Napi::Function::New(env, op1020, "elu_backward"));
-  table.Set(1021u, Napi::Function::New(env, op1021, "elu_"));
-  table.Set(1022u, Napi::Function::New(env, op1022, "glu"));
-  table.Set(1023u, Napi::Function::New(env, op1023, "glu_backward"));
-  table.Set(1024u, Napi::Function::New(env, op1024, "glu_jvp"));
-  table.Set(1025u, Napi::Function::New(env, op1025, "glu_backward_jvp"));
-  table.Set(1026u, Napi::Function::New(env, op1026, "hardsigmoid"));
-  table.Set(1027u, Napi::Function::New(env, op1027, "hardsigmoid_"));
-  table.Set(1028u, Napi::Function::New(env, op1028, "hardsigmoid_backward"));
-  table.Set(1029u, Napi::Function::New(env, op1029, "hardtanh"));
-  table.Set(1030u, Napi::Function::New(env, op1030, "hardtanh_backward"));
-  table.Set(1031u, Napi::Function::New(env, op1031, "hardtanh_"));
-  table.Set(1032u, Napi::Function::New(env, op1032, "hardswish"));
-  table.Set(1033u, Napi::Function::New(env, op1033, "hardswish_"));
-  table.Set(1034u, Napi::Function::New(env, op1034, "hardswish_backward"));
-  table.Set(1035u, Napi::Function::New(env, op1035, "leaky_relu"));
-  table.Set(1036u, Napi::Function::New(env, op1036, "leaky_relu_backward"));
-  table.Set(1037u, Napi::Function::New(env, op1037, "leaky_relu_"));
-  table.Set(1038u, Napi::Function::New(env, op1038, "log_sigmoid"));
-  table.Set(1039u, Napi::Function::New(env, op1039, "log_sigmoid_forward"));
-  table.Set(1040u, Napi::Function::New(env, op1040, "log_sigmoid_backward"));
-  table.Set(1041u, Napi::Function::New(env, op1041, "rrelu_with_noise"));
-  table.Set(1042u, Napi::Function::New(env, op1042, "rrelu_with_noise_backward"));
-  table.Set(1043u, Napi::Function::New(env, op1043, "rrelu_with_noise_"));
-  table.Set(1044u, Napi::Function::New(env, op1044, "softplus"));
-  table.Set(1045u, Napi::Function::New(env, op1045, "softplus_backward"));
-  table.Set(1046u, Napi::Function::New(env, op1046, "softshrink"));
-  table.Set(1047u, Napi::Function::New(env, op1047, "softshrink_backward"));
-  table.Set(1048u, Napi::Function::New(env, op1048, "adaptive_avg_pool2d"));
-  table.Set(1049u, Napi::Function::New(env, op1049, "mkldnn_adaptive_avg_pool2d"));
-  table.Set(1050u, Napi::Function::New(env, op1050, "mkldnn_adaptive_avg_pool2d_backward"));
-  table.Set(1051u, Napi::Function::New(env, op1051, "adaptive_avg_pool3d"));
-  table.Set(1052u, Napi::Function::New(env, op1052, "adaptive_max_pool2d"));
-  table.Set(1053u, Napi::Function::New(env, op1053, "adaptive_max_pool2d_backward"));
-  table.Set(1054u, Napi::Function::New(env, op1054, "adaptive_max_pool3d"));
-  table.Set(1055u, Napi::Function::New(env, op1055, "adaptive_max_pool3d_backward"));
-  table.Set(1056u, Napi::Function::New(env, op1056, "avg_pool2d"));
-  table.Set(1057u, Napi::Function::New(env, op1057, "avg_pool2d_backward"));
-  table.Set(1058u, Napi::Function::New(env, op1058, "avg_pool3d"));
-  table.Set(1059u, Napi::Function::New(env, op1059, "avg_pool3d_backward"));
-  table.Set(1060u, Napi::Function::New(env, op1060, "fractional_max_pool2d"));
-  table.Set(1061u, Napi::Function::New(env, op1061, "fractional_max_pool2d_backward"));
-  table.Set(1062u, Napi::Function::New(env, op1062, "fractional_max_pool3d"));
-  table.Set(1063u, Napi::Function::New(env, op1063, "fractional_max_pool3d_backward"));
-  table.Set(1064u, Napi::Function::New(env, op1064, "max_pool2d_with_indices"));
-  table.Set(1065u, Napi::Function::New(env, op1065, "max_pool2d_with_indices_backward"));
-  table.Set(1066u, Napi::Function::New(env, op1066, "max_pool3d_with_indices"));
-  table.Set(1067u, Napi::Function::New(env, op1067, "max_pool3d_with_indices_backward"));
-  table.Set(1068u, Napi::Function::New(env, op1068, "max_unpool2d"));
-  table.Set(1069u, Napi::Function::New(env, op1069, "max_unpool3d"));
-  table.Set(1070u, Napi::Function::New(env, op1070, "reflection_pad1d"));
-  table.Set(1071u, Napi::Function::New(env, op1071, "reflection_pad1d_backward"));
-  table.Set(1072u, Napi::Function::New(env, op1072, "reflection_pad2d"));
-  table.Set(1073u, Napi::Function::New(env, op1073, "reflection_pad2d_backward"));
-  table.Set(1074u, Napi::Function::New(env, op1074, "reflection_pad3d"));
-  table.Set(1075u, Napi::Function::New(env, op1075, "reflection_pad3d_backward"));
-  table.Set(1076u, Napi::Function::New(env, op1076, "replication_pad1d"));
-  table.Set(1077u, Napi::Function::New(env, op1077, "replication_pad1d_backward"));
-  table.Set(1078u, Napi::Function::New(env, op1078, "replication_pad2d"));
-  table.Set(1079u, Napi::Function::New(env, op1079, "replication_pad2d_backward"));
-  table.Set(1080u, Napi::Function::New(env, op1080, "replication_pad3d"));
-  table.Set(1081u, Napi::Function::New(env, op1081, "replication_pad3d_backward"));
-  table.Set(1082u, Napi::Function::New(env, op1082, "pad"));
-  table.Set(1083u, Napi::Function::New(env, op1083, "upsample_linear1d"));
-  table.Set(1084u, Napi::Function::New(env, op1084, "upsample_linear1d_backward"));
-  table.Set(1085u, Napi::Function::New(env, op1085, "upsample_bilinear2d"));
-  table.Set(1086u, Napi::Function::New(env, op1086, "upsample_bilinear2d_backward"));
-  table.Set(1087u, Napi::Function::New(env, op1087, "upsample_trilinear3d"));
-  table.Set(1088u, Napi::Function::New(env, op1088, "upsample_trilinear3d_backward"));
-  table.Set(1089u, Napi::Function::New(env, op1089, "upsample_bicubic2d"));
-  table.Set(1090u, Napi::Function::New(env, op1090, "upsample_bicubic2d_backward"));
-  table.Set(1091u, Napi::Function::New(env, op1091, "upsample_nearest1d"));
-  table.Set(1092u, Napi::Function::New(env, op1092, "upsample_nearest1d_backward"));
-  table.Set(1093u, Napi::Function::New(env, op1093, "upsample_nearest2d"));
-  table.Set(1094u, Napi::Function::New(env, op1094, "upsample_nearest2d_backward"));
-  table.Set(1095u, Napi::Function::New(env, op1095, "upsample_nearest3d"));
-  table.Set(1096u, Napi::Function::New(env, op1096, "upsample_nearest3d_backward"));
-  table.Set(1097u, Napi::Function::New(env, op1097, "upsample_linear1d"));
-  table.Set(1098u, Napi::Function::New(env, op1098, "upsample_linear1d_backward"));
-  table.Set(1099u, Napi::Function::New(env, op1099, "upsample_bilinear2d"));
-  table.Set(1100u, Napi::Function::New(env, op1100, "upsample_bilinear2d_backward"));
-  table.Set(1101u, Napi::Function::New(env, op1101, "upsample_bicubic2d"));
-  table.Set(1102u, Napi::Function::New(env, op1102, "upsample_bicubic2d_backward"));
-  table.Set(1103u, Napi::Function::New(env, op1103, "upsample_trilinear3d"));
-  table.Set(1104u, Napi::Function::New(env, op1104, "upsample_trilinear3d_backward"));
-  table.Set(1105u, Napi::Function::New(env, op1105, "upsample_nearest1d"));
-  table.Set(1106u, Napi::Function::New(env, op1106, "upsample_nearest1d_backward"));
-  table.Set(1107u, Napi::Function::New(env, op1107, "upsample_nearest2d"));
-  table.Set(1108u, Napi::Function::New(env, op1108, "upsample_nearest2d_backward"));
-  table.Set(1109u, Napi::Function::New(env, op1109, "upsample_nearest3d"));
-  table.Set(1110u, Napi::Function::New(env, op1110, "upsample_nearest3d_backward"));
-  table.Set(1111u, Napi::Function::New(env, op1111, "sigmoid_backward"));
-  table.Set(1112u, Napi::Function::New(env, op1112, "logit_backward"));
-  table.Set(1113u, Napi::Function::New(env, op1113, "tanh_backward"));
-  table.Set(1114u, Napi::Function::New(env, op1114, "slow_conv_transpose2d"));
-  table.Set(1115u, Napi::Function::New(env, op1115, "slow_conv_transpose3d"));
-  table.Set(1116u, Napi::Function::New(env, op1116, "thnn_conv2d"));
-  table.Set(1117u, Napi::Function::New(env, op1117, "conv_depthwise3d"));
-  table.Set(1118u, Napi::Function::New(env, op1118, "slow_conv3d"));
-  table.Set(1119u, Napi::Function::New(env, op1119, "slow_conv3d_forward"));
-  table.Set(1120u, Napi::Function::New(env, op1120, "slow_conv_dilated2d"));
-  table.Set(1121u, Napi::Function::New(env, op1121, "slow_conv_dilated3d"));
-  table.Set(1122u, Napi::Function::New(env, op1122, "col2im"));
-  table.Set(1123u, Napi::Function::New(env, op1123, "column_stack"));
-  table.Set(1124u, Napi::Function::New(env, op1124, "im2col"));
-  table.Set(1125u, Napi::Function::New(env, op1125, "isfinite"));
-  table.Set(1126u, Napi::Function::New(env, op1126, "isinf"));
-  table.Set(1127u, Napi::Function::New(env, op1127, "isposinf"));
-  table.Set(1128u, Napi::Function::New(env, op1128, "isneginf"));
-  table.Set(1129u, Napi::Function::New(env, op1129, "special_entr"));
-  table.Set(1130u, Napi::Function::New(env, op1130, "special_ndtri"));
-  table.Set(1131u, Napi::Function::New(env, op1131, "special_log_ndtr"));
-  table.Set(1132u, Napi::Function::New(env, op1132, "special_expm1"));
-  table.Set(1133u, Napi::Function::New(env, op1133, "special_exp2"));
-  table.Set(1134u, Napi::Function::New(env, op1134, "special_psi"));
-  table.Set(1135u, Napi::Function::New(env, op1135, "special_digamma"));
-  table.Set(1136u, Napi::Function::New(env, op1136, "special_gammaln"));
-  table.Set(1137u, Napi::Function::New(env, op1137, "special_erf"));
-  table.Set(1138u, Napi::Function::New(env, op1138, "special_erfc"));
-  table.Set(1139u, Napi::Function::New(env, op1139, "special_erfcx"));
-  table.Set(1140u, Napi::Function::New(env, op1140, "special_erfinv"));
-  table.Set(1141u, Napi::Function::New(env, op1141, "special_ndtr"));
-  table.Set(1142u, Napi::Function::New(env, op1142, "special_xlog1py"));
+  table.Set(1008u, Napi::Function::New(env, op1008, "nll_loss"));
+  table.Set(1009u, Napi::Function::New(env, op1009, "nll_loss_forward"));
+  table.Set(1010u, Napi::Function::New(env, op1010, "nll_loss_backward"));
+  table.Set(1011u, Napi::Function::New(env, op1011, "nll_loss2d"));
+  table.Set(1012u, Napi::Function::New(env, op1012, "nll_loss2d_forward"));
+  table.Set(1013u, Napi::Function::New(env, op1013, "nll_loss2d_backward"));
+  table.Set(1014u, Napi::Function::New(env, op1014, "smooth_l1_loss"));
+  table.Set(1015u, Napi::Function::New(env, op1015, "smooth_l1_loss_backward"));
+  table.Set(1016u, Napi::Function::New(env, op1016, "huber_loss"));
+  table.Set(1017u, Napi::Function::New(env, op1017, "huber_loss_backward"));
+  table.Set(1018u, Napi::Function::New(env, op1018, "soft_margin_loss"));
+  table.Set(1019u, Napi::Function::New(env, op1019, "soft_margin_loss_backward"));
+  table.Set(1020u, Napi::Function::New(env, op1020, "elu"));
+  table.Set(1021u, Napi::Function::New(env, op1021, "elu_backward"));
+  table.Set(1022u, Napi::Function::New(env, op1022, "elu_"));
+  table.Set(1023u, Napi::Function::New(env, op1023, "glu"));
+  table.Set(1024u, Napi::Function::New(env, op1024, "glu_backward"));
+  table.Set(1025u, Napi::Function::New(env, op1025, "glu_jvp"));
+  table.Set(1026u, Napi::Function::New(env, op1026, "glu_backward_jvp"));
+  table.Set(1027u, Napi::Function::New(env, op1027, "hardsigmoid"));
+  table.Set(1028u, Napi::Function::New(env, op1028, "hardsigmoid_"));
+  table.Set(1029u, Napi::Function::New(env, op1029, "hardsigmoid_backward"));
+  table.Set(1030u, Napi::Function::New(env, op1030, "hardtanh"));
+  table.Set(1031u, Napi::Function::New(env, op1031, "hardtanh_backward"));
+  table.Set(1032u, Napi::Function::New(env, op1032, "hardtanh_"));
+  table.Set(1033u, Napi::Function::New(env, op1033, "hardswish"));
+  table.Set(1034u, Napi::Function::New(env, op1034, "hardswish_"));
+  table.Set(1035u, Napi::Function::New(env, op1035, "hardswish_backward"));
+  table.Set(1036u, Napi::Function::New(env, op1036, "leaky_relu"));
+  table.Set(1037u, Napi::Function::New(env, op1037, "leaky_relu_backward"));
+  table.Set(1038u, Napi::Function::New(env, op1038, "leaky_relu_"));
+  table.Set(1039u, Napi::Function::New(env, op1039, "log_sigmoid"));
+  table.Set(1040u, Napi::Function::New(env, op1040, "log_sigmoid_forward"));
+  table.Set(1041u, Napi::Function::New(env, op1041, "log_sigmoid_backward"));
+  table.Set(1042u, Napi::Function::New(env, op1042, "rrelu_with_noise"));
+  table.Set(1043u, Napi::Function::New(env, op1043, "rrelu_with_noise_backward"));
+  table.Set(1044u, Napi::Function::New(env, op1044, "rrelu_with_noise_"));
+  table.Set(1045u, Napi::Function::New(env, op1045, "softplus"));
+  table.Set(1046u, Napi::Function::New(env, op1046, "softplus_backward"));
+  table.Set(1047u, Napi::Function::New(env, op1047, "softshrink"));
+  table.Set(1048u, Napi::Function::New(env, op1048, "softshrink_backward"));
+  table.Set(1049u, Napi::Function::New(env, op1049, "adaptive_avg_pool2d"));
+  table.Set(1050u, Napi::Function::New(env, op1050, "mkldnn_adaptive_avg_pool2d"));
+  table.Set(1051u, Napi::Function::New(env, op1051, "mkldnn_adaptive_avg_pool2d_backward"));
+  table.Set(1052u, Napi::Function::New(env, op1052, "adaptive_avg_pool3d"));
+  table.Set(1053u, Napi::Function::New(env, op1053, "adaptive_max_pool2d"));
+  table.Set(1054u, Napi::Function::New(env, op1054, "adaptive_max_pool2d_backward"));
+  table.Set(1055u, Napi::Function::New(env, op1055, "adaptive_max_pool3d"));
+  table.Set(1056u, Napi::Function::New(env, op1056, "adaptive_max_pool3d_backward"));
+  table.Set(1057u, Napi::Function::New(env, op1057, "avg_pool2d"));
+  table.Set(1058u, Napi::Function::New(env, op1058, "avg_pool2d_backward"));
+  table.Set(1059u, Napi::Function::New(env, op1059, "avg_pool3d"));
+  table.Set(1060u, Napi::Function::New(env, op1060, "avg_pool3d_backward"));
+  table.Set(1061u, Napi::Function::New(env, op1061, "fractional_max_pool2d"));
+  table.Set(1062u, Napi::Function::New(env, op1062, "fractional_max_pool2d_backward"));
+  table.Set(1063u, Napi::Function::New(env, op1063, "fractional_max_pool3d"));
+  table.Set(1064u, Napi::Function::New(env, op1064, "fractional_max_pool3d_backward"));
+  table.Set(1065u, Napi::Function::New(env, op1065, "max_pool2d_with_indices"));
+  table.Set(1066u, Napi::Function::New(env, op1066, "max_pool2d_with_indices_backward"));
+  table.Set(1067u, Napi::Function::New(env, op1067, "max_pool3d_with_indices"));
+  table.Set(1068u, Napi::Function::New(env, op1068, "max_pool3d_with_indices_backward"));
+  table.Set(1069u, Napi::Function::New(env, op1069, "max_unpool2d"));
+  table.Set(1070u, Napi::Function::New(env, op1070, "max_unpool3d"));
+  table.Set(1071u, Napi::Function::New(env, op1071, "reflection_pad1d"));
+  table.Set(1072u, Napi::Function::New(env, op1072, "reflection_pad1d_backward"));
+  table.Set(1073u, Napi::Function::New(env, op1073, "reflection_pad2d"));
+  table.Set(1074u, Napi::Function::New(env, op1074, "reflection_pad2d_backward"));
+  table.Set(1075u, Napi::Function::New(env, op1075, "reflection_pad3d"));
+  table.Set(1076u, Napi::Function::New(env, op1076, "reflection_pad3d_backward"));
+  table.Set(1077u, Napi::Function::New(env, op1077, "replication_pad1d"));
+  table.Set(1078u, Napi::Function::New(env, op1078, "replication_pad1d_backward"));
+  table.Set(1079u, Napi::Function::New(env, op1079, "replication_pad2d"));
+  table.Set(1080u, Napi::Function::New(env, op1080, "replication_pad2d_backward"));
+  table.Set(1081u, Napi::Function::New(env, op1081, "replication_pad3d"));
+  table.Set(1082u, Napi::Function::New(env, op1082, "replication_pad3d_backward"));
+  table.Set(1083u, Napi::Function::New(env, op1083, "pad"));
+  table.Set(1084u, Napi::Function::New(env, op1084, "upsample_linear1d"));
+  table.Set(1085u, Napi::Function::New(env, op1085, "upsample_linear1d_backward"));
+  table.Set(1086u, Napi::Function::New(env, op1086, "upsample_bilinear2d"));
+  table.Set(1087u, Napi::Function::New(env, op1087, "upsample_bilinear2d_backward"));
+  table.Set(1088u, Napi::Function::New(env, op1088, "upsample_trilinear3d"));
+  table.Set(1089u, Napi::Function::New(env, op1089, "upsample_trilinear3d_backward"));
+  table.Set(1090u, Napi::Function::New(env, op1090, "upsample_bicubic2d"));
+  table.Set(1091u, Napi::Function::New(env, op1091, "upsample_bicubic2d_backward"));
+  table.Set(1092u, Napi::Function::New(env, op1092, "upsample_nearest1d"));
+  table.Set(1093u, Napi::Function::New(env, op1093, "upsample_nearest1d_backward"));
+  table.Set(1094u, Napi::Function::New(env, op1094, "upsample_nearest2d"));
+  table.Set(1095u, Napi::Function::New(env, op1095, "upsample_nearest2d_backward"));
+  table.Set(1096u, Napi::Function::New(env, op1096, "upsample_nearest3d"));
+  table.Set(1097u, Napi::Function::New(env, op1097, "upsample_nearest3d_backward"));
+  table.Set(1098u, Napi::Function::New(env, op1098, "upsample_linear1d"));
+  table.Set(1099u, Napi::Function::New(env, op1099, "upsample_linear1d_backward"));
+  table.Set(1100u, Napi::Function::New(env, op1100, "upsample_bilinear2d"));
+  table.Set(1101u, Napi::Function::New(env, op1101, "upsample_bilinear2d_backward"));
+  table.Set(1102u, Napi::Function::New(env, op1102, "upsample_bicubic2d"));
+  table.Set(1103u, Napi::Function::New(env, op1103, "upsample_bicubic2d_backward"));
+  table.Set(1104u, Napi::Function::New(env, op1104, "upsample_trilinear3d"));
+  table.Set(1105u, Napi::Function::New(env, op1105, "upsample_trilinear3d_backward"));
+  table.Set(1106u, Napi::Function::New(env, op1106, "upsample_nearest1d"));
+  table.Set(1107u, Napi::Function::New(env, op1107, "upsample_nearest1d_backward"));
+  table.Set(1108u, Napi::Function::New(env, op1108, "upsample_nearest2d"));
+  table.Set(1109u, Napi::Function::New(env, op1109, "upsample_nearest2d_backward"));
+  table.Set(1110u, Napi::Function::New(env, op1110, "upsample_nearest3d"));
+  table.Set(1111u, Napi::Function::New(env, op1111, "upsample_nearest3d_backward"));
+  table.Set(1112u, Napi::Function::New(env, op1112, "sigmoid_backward"));
+  table.Set(1113u, Napi::Function::New(env, op1113, "logit_backward"));
+  table.Set(1114u, Napi::Function::New(env, op1114, "tanh_backward"));
+  table.Set(1115u, Napi::Function::New(env, op1115, "slow_conv_transpose2d"));
+  table.Set(1116u, Napi::Function::New(env, op1116, "slow_conv_transpose3d"));
+  table.Set(1117u, Napi::Function::New(env, op1117, "thnn_conv2d"));
+  table.Set(1118u, Napi::Function::New(env, op1118, "conv_depthwise3d"));
+  table.Set(1119u, Napi::Function::New(env, op1119, "slow_conv3d"));
+  table.Set(1120u, Napi::Function::New(env, op1120, "slow_conv3d_forward"));
+  table.Set(1121u, Napi::Function::New(env, op1121, "slow_conv_dilated2d"));
+  table.Set(1122u, Napi::Function::New(env, op1122, "slow_conv_dilated3d"));
+  table.Set(1123u, Napi::Function::New(env, op1123, "col2im"));
+  table.Set(1124u, Napi::Function::New(env, op1124, "column_stack"));
+  table.Set(1125u, Napi::Function::New(env, op1125, "im2col"));
+  table.Set(1126u, Napi::Function::New(env, op1126, "isfinite"));
+  table.Set(1127u, Napi::Function::New(env, op1127, "isinf"));
+  table.Set(1128u, Napi::Function::New(env, op1128, "isposinf"));
+  table.Set(1129u, Napi::Function::New(env, op1129, "isneginf"));
+  table.Set(1130u, Napi::Function::New(env, op1130, "special_entr"));
+  table.Set(1131u, Napi::Function::New(env, op1131, "special_ndtri"));
+  table.Set(1132u, Napi::Function::New(env, op1132, "special_log_ndtr"));
+  table.Set(1133u, Napi::Function::New(env, op1133, "special_expm1"));
+  table.Set(1134u, Napi::Function::New(env, op1134, "special_exp2"));
+  table.Set(1135u, Napi::Function::New(env, op1135, "special_psi"));
+  table.Set(1136u, Napi::Function::New(env, op1136, "special_digamma"));
+  table.Set(1137u, Napi::Function::New(env, op1137, "special_gammaln"));
+  table.Set(1138u, Napi::Function::New(env, op1138, "special_erf"));
+  table.Set(1139u, Napi::Function::New(env, op1139, "special_erfc"));
+  table.Set(1140u, Napi::Function::New(env, op1140, "special_erfcx"));
+  table.Set(1141u, Napi::Function::New(env, op1141, "special_erfinv"));
+  table.Set(1142u, Napi::Function::New(env, op1142, "special_ndtr"));
   table.Set(1143u, Napi::Function::New(env, op1143, "special_xlog1py"));
   table.Set(1144u, Napi::Function::New(env, op1144, "special_xlog1py"));
-  table.Set(1145u, Napi::Function::New(env, op1145, "special_xlogy"));
+  table.Set(1145u, Napi::Function::New(env, op1145, "special_xlog1py"));
   table.Set(1146u, Napi::Function::New(env, op1146, "special_xlogy"));
   table.Set(1147u, Napi::Function::New(env, op1147, "special_xlogy"));
-  table.Set(1148u, Napi::Function::New(env, op1148, "special_zeta"));
+  table.Set(1148u, Napi::Function::New(env, op1148, "special_xlogy"));
   table.Set(1149u, Napi::Function::New(env, op1149, "special_zeta"));
   table.Set(1150u, Napi::Function::New(env, op1150, "special_zeta"));
-  table.Set(1151u, Napi::Function::New(env, op1151, "special_i0"));
-  table.Set(1152u, Napi::Function::New(env, op1152, "special_i0e"));
-  table.Set(1153u, Napi::Function::New(env, op1153, "special_i1"));
-  table.Set(1154u, Napi::Function::New(env, op1154, "special_i1e"));
-  table.Set(1155u, Napi::Function::New(env, op1155, "special_logit"));
-  table.Set(1156u, Napi::Function::New(env, op1156, "special_polygamma"));
-  table.Set(1157u, Napi::Function::New(env, op1157, "special_logsumexp"));
-  table.Set(1158u, Napi::Function::New(env, op1158, "special_expit"));
-  table.Set(1159u, Napi::Function::New(env, op1159, "special_sinc"));
-  table.Set(1160u, Napi::Function::New(env, op1160, "special_round"));
-  table.Set(1161u, Napi::Function::New(env, op1161, "special_log1p"));
-  table.Set(1162u, Napi::Function::New(env, op1162, "special_log_softmax"));
-  table.Set(1163u, Napi::Function::New(env, op1163, "special_gammainc"));
-  table.Set(1164u, Napi::Function::New(env, op1164, "special_gammaincc"));
-  table.Set(1165u, Napi::Function::New(env, op1165, "special_multigammaln"));
-  table.Set(1166u, Napi::Function::New(env, op1166, "special_softmax"));
-  table.Set(1167u, Napi::Function::New(env, op1167, "fft_fft"));
-  table.Set(1168u, Napi::Function::New(env, op1168, "fft_ifft"));
-  table.Set(1169u, Napi::Function::New(env, op1169, "fft_rfft"));
-  table.Set(1170u, Napi::Function::New(env, op1170, "fft_irfft"));
-  table.Set(1171u, Napi::Function::New(env, op1171, "fft_hfft"));
-  table.Set(1172u, Napi::Function::New(env, op1172, "fft_ihfft"));
-  table.Set(1173u, Napi::Function::New(env, op1173, "fft_fft2"));
-  table.Set(1174u, Napi::Function::New(env, op1174, "fft_ifft2"));
-  table.Set(1175u, Napi::Function::New(env, op1175, "fft_rfft2"));
-  table.Set(1176u, Napi::Function::New(env, op1176, "fft_irfft2"));
-  table.Set(1177u, Napi::Function::New(env, op1177, "fft_hfft2"));
-  table.Set(1178u, Napi::Function::New(env, op1178, "fft_ihfft2"));
-  table.Set(1179u, Napi::Function::New(env, op1179, "fft_fftn"));
-  table.Set(1180u, Napi::Function::New(env, op1180, "fft_ifftn"));
-  table.Set(1181u, Napi::Function::New(env, op1181, "fft_rfftn"));
-  table.Set(1182u, Napi::Function::New(env, op1182, "fft_irfftn"));
-  table.Set(1183u, Napi::Function::New(env, op1183, "fft_hfftn"));
-  table.Set(1184u, Napi::Function::New(env, op1184, "fft_ihfftn"));
-  table.Set(1185u, Napi::Function::New(env, op1185, "fft_fftfreq"));
-  table.Set(1186u, Napi::Function::New(env, op1186, "fft_rfftfreq"));
-  table.Set(1187u, Napi::Function::New(env, op1187, "fft_fftshift"));
-  table.Set(1188u, Napi::Function::New(env, op1188, "fft_ifftshift"));
-  table.Set(1189u, Napi::Function::New(env, op1189, "linalg_cholesky_ex"));
-  table.Set(1190u, Napi::Function::New(env, op1190, "linalg_cholesky"));
-  table.Set(1191u, Napi::Function::New(env, op1191, "linalg_cross"));
-  table.Set(1192u, Napi::Function::New(env, op1192, "linalg_lu_factor"));
-  table.Set(1193u, Napi::Function::New(env, op1193, "linalg_lu_factor_ex"));
-  table.Set(1194u, Napi::Function::New(env, op1194, "linalg_lu"));
-  table.Set(1195u, Napi::Function::New(env, op1195, "linalg_lu_solve"));
-  table.Set(1196u, Napi::Function::New(env, op1196, "linalg_det"));
-  table.Set(1197u, Napi::Function::New(env, op1197, "det"));
-  table.Set(1198u, Napi::Function::New(env, op1198, "linalg_ldl_factor_ex"));
-  table.Set(1199u, Napi::Function::New(env, op1199, "linalg_ldl_factor"));
-  table.Set(1200u, Napi::Function::New(env, op1200, "linalg_ldl_solve"));
-  table.Set(1201u, Napi::Function::New(env, op1201, "linalg_lstsq"));
-  table.Set(1202u, Napi::Function::New(env, op1202, "linalg_matmul"));
-  table.Set(1203u, Napi::Function::New(env, op1203, "linalg_vecdot"));
-  table.Set(1204u, Napi::Function::New(env, op1204, "linalg_matrix_exp"));
-  table.Set(1205u, Napi::Function::New(env, op1205, "linalg_slogdet"));
-  table.Set(1206u, Napi::Function::New(env, op1206, "slogdet"));
-  table.Set(1207u, Napi::Function::New(env, op1207, "logdet"));
-  table.Set(1208u, Napi::Function::New(env, op1208, "linalg_eig"));
-  table.Set(1209u, Napi::Function::New(env, op1209, "linalg_eigvals"));
-  table.Set(1210u, Napi::Function::New(env, op1210, "linalg_eigh"));
-  table.Set(1211u, Napi::Function::New(env, op1211, "linalg_eigvalsh"));
-  table.Set(1212u, Napi::Function::New(env, op1212, "linalg_householder_product"));
-  table.Set(1213u, Napi::Function::New(env, op1213, "linalg_inv_ex"));
-  table.Set(1214u, Napi::Function::New(env, op1214, "linalg_inv"));
-  table.Set(1215u, Napi::Function::New(env, op1215, "inverse"));
-  table.Set(1216u, Napi::Function::New(env, op1216, "inner"));
-  table.Set(1217u, Napi::Function::New(env, op1217, "outer"));
-  table.Set(1218u, Napi::Function::New(env, op1218, "ger"));
-  table.Set(1219u, Napi::Function::New(env, op1219, "linalg_norm"));
+  table.Set(1151u, Napi::Function::New(env, op1151, "special_zeta"));
+  table.Set(1152u, Napi::Function::New(env, op1152, "special_i0"));
+  table.Set(1153u, Napi::Function::New(env, op1153, "special_i0e"));
+  table.Set(1154u, Napi::Function::New(env, op1154, "special_i1"));
+  table.Set(1155u, Napi::Function::New(env, op1155, "special_i1e"));
+  table.Set(1156u, Napi::Function::New(env, op1156, "special_logit"));
+  table.Set(1157u, Napi::Function::New(env, op1157, "special_polygamma"));
+  table.Set(1158u, Napi::Function::New(env, op1158, "special_logsumexp"));
+  table.Set(1159u, Napi::Function::New(env, op1159, "special_expit"));
+  table.Set(1160u, Napi::Function::New(env, op1160, "special_sinc"));
+  table.Set(1161u, Napi::Function::New(env, op1161, "special_round"));
+  table.Set(1162u, Napi::Function::New(env, op1162, "special_log1p"));
+  table.Set(1163u, Napi::Function::New(env, op1163, "special_log_softmax"));
+  table.Set(1164u, Napi::Function::New(env, op1164, "special_gammainc"));
+  table.Set(1165u, Napi::Function::New(env, op1165, "special_gammaincc"));
+  table.Set(1166u, Napi::Function::New(env, op1166, "special_multigammaln"));
+  table.Set(1167u, Napi::Function::New(env, op1167, "special_softmax"));
+  table.Set(1168u, Napi::Function::New(env, op1168, "fft_fft"));
+  table.Set(1169u, Napi::Function::New(env, op1169, "fft_ifft"));
+  table.Set(1170u, Napi::Function::New(env, op1170, "fft_rfft"));
+  table.Set(1171u, Napi::Function::New(env, op1171, "fft_irfft"));
+  table.Set(1172u, Napi::Function::New(env, op1172, "fft_hfft"));
+  table.Set(1173u, Napi::Function::New(env, op1173, "fft_ihfft"));
+  table.Set(1174u, Napi::Function::New(env, op1174, "fft_fft2"));
+  table.Set(1175u, Napi::Function::New(env, op1175, "fft_ifft2"));
+  table.Set(1176u, Napi::Function::New(env, op1176, "fft_rfft2"));
+  table.Set(1177u, Napi::Function::New(env, op1177, "fft_irfft2"));
+  table.Set(1178u, Napi::Function::New(env, op1178, "fft_hfft2"));
+  table.Set(1179u, Napi::Function::New(env, op1179, "fft_ihfft2"));
+  table.Set(1180u, Napi::Function::New(env, op1180, "fft_fftn"));
+  table.Set(1181u, Napi::Function::New(env, op1181, "fft_ifftn"));
+  table.Set(1182u, Napi::Function::New(env, op1182, "fft_rfftn"));
+  table.Set(1183u, Napi::Function::New(env, op1183, "fft_irfftn"));
+  table.Set(1184u, Napi::Function::New(env, op1184, "fft_hfftn"));
+  table.Set(1185u, Napi::Function::New(env, op1185, "fft_ihfftn"));
+  table.Set(1186u, Napi::Function::New(env, op1186, "fft_fftfreq"));
+  table.Set(1187u, Napi::Function::New(env, op1187, "fft_rfftfreq"));
+  table.Set(1188u, Napi::Function::New(env, op1188, "fft_fftshift"));
+  table.Set(1189u, Napi::Function::New(env, op1189, "fft_ifftshift"));
+  table.Set(1190u, Napi::Function::New(env, op1190, "linalg_cholesky_ex"));
+  table.Set(1191u, Napi::Function::New(env, op1191, "linalg_cholesky"));
+  table.Set(1192u, Napi::Function::New(env, op1192, "linalg_cross"));
+  table.Set(1193u, Napi::Function::New(env, op1193, "linalg_lu_factor"));
+  table.Set(1194u, Napi::Function::New(env, op1194, "linalg_lu_factor_ex"));
+  table.Set(1195u, Napi::Function::New(env, op1195, "linalg_lu"));
+  table.Set(1196u, Napi::Function::New(env, op1196, "linalg_lu_solve"));
+  table.Set(1197u, Napi::Function::New(env, op1197, "linalg_det"));
+  table.Set(1198u, Napi::Function::New(env, op1198, "det"));
+  table.Set(1199u, Napi::Function::New(env, op1199, "linalg_ldl_factor_ex"));
+  table.Set(1200u, Napi::Function::New(env, op1200, "linalg_ldl_factor"));
+  table.Set(1201u, Napi::Function::New(env, op1201, "linalg_ldl_solve"));
+  table.Set(1202u, Napi::Function::New(env, op1202, "linalg_lstsq"));
+  table.Set(1203u, Napi::Function::New(env, op1203, "linalg_matmul"));
+  table.Set(1204u, Napi::Function::New(env, op1204, "linalg_vecdot"));
+  table.Set(1205u, Napi::Function::New(env, op1205, "linalg_matrix_exp"));
+  table.Set(1206u, Napi::Function::New(env, op1206, "linalg_slogdet"));
+  table.Set(1207u, Napi::Function::New(env, op1207, "slogdet"));
+  table.Set(1208u, Napi::Function::New(env, op1208, "logdet"));
+  table.Set(1209u, Napi::Function::New(env, op1209, "linalg_eig"));
+  table.Set(1210u, Napi::Function::New(env, op1210, "linalg_eigvals"));
+  table.Set(1211u, Napi::Function::New(env, op1211, "linalg_eigh"));
+  table.Set(1212u, Napi::Function::New(env, op1212, "linalg_eigvalsh"));
+  table.Set(1213u, Napi::Function::New(env, op1213, "linalg_householder_product"));
+  table.Set(1214u, Napi::Function::New(env, op1214, "linalg_inv_ex"));
+  table.Set(1215u, Napi::Function::New(env, op1215, "linalg_inv"));
+  table.Set(1216u, Napi::Function::New(env, op1216, "inverse"));
+  table.Set(1217u, Napi::Function::New(env, op1217, "inner"));
+  table.Set(1218u, Napi::Function::New(env, op1218, "outer"));
+  table.Set(1219u, Napi::Function::New(env, op1219, "ger"));
   table.Set(1220u, Napi::Function::New(env, op1220, "linalg_norm"));
-  table.Set(1221u, Napi::Function::New(env, op1221, "linalg_vector_norm"));
-  table.Set(1222u, Napi::Function::New(env, op1222, "linalg_matrix_norm"));
+  table.Set(1221u, Napi::Function::New(env, op1221, "linalg_norm"));
+  table.Set(1222u, Napi::Function::New(env, op1222, "linalg_vector_norm"));
   table.Set(1223u, Napi::Function::New(env, op1223, "linalg_matrix_norm"));
-  table.Set(1224u, Napi::Function::New(env, op1224, "linalg_svd"));
-  table.Set(1225u, Napi::Function::New(env, op1225, "linalg_svdvals"));
-  table.Set(1226u, Napi::Function::New(env, op1226, "linalg_cond"));
+  table.Set(1224u, Napi::Function::New(env, op1224, "linalg_matrix_norm"));
+  table.Set(1225u, Napi::Function::New(env, op1225, "linalg_svd"));
+  table.Set(1226u, Napi::Function::New(env, op1226, "linalg_svdvals"));
   table.Set(1227u, Napi::Function::New(env, op1227, "linalg_cond"));
-  table.Set(1228u, Napi::Function::New(env, op1228, "linalg_pinv"));
+  table.Set(1228u, Napi::Function::New(env, op1228, "linalg_cond"));
   table.Set(1229u, Napi::Function::New(env, op1229, "linalg_pinv"));
   table.Set(1230u, Napi::Function::New(env, op1230, "linalg_pinv"));
   table.Set(1231u, Napi::Function::New(env, op1231, "linalg_pinv"));
-  table.Set(1232u, Napi::Function::New(env, op1232, "linalg_solve_ex"));
-  table.Set(1233u, Napi::Function::New(env, op1233, "linalg_solve"));
-  table.Set(1234u, Napi::Function::New(env, op1234, "linalg_tensorinv"));
-  table.Set(1235u, Napi::Function::New(env, op1235, "linalg_tensorsolve"));
-  table.Set(1236u, Napi::Function::New(env, op1236, "linalg_qr"));
-  table.Set(1237u, Napi::Function::New(env, op1237, "linalg_matrix_power"));
-  table.Set(1238u, Napi::Function::New(env, op1238, "linalg_matrix_rank"));
+  table.Set(1232u, Napi::Function::New(env, op1232, "linalg_pinv"));
+  table.Set(1233u, Napi::Function::New(env, op1233, "linalg_solve_ex"));
+  table.Set(1234u, Napi::Function::New(env, op1234, "linalg_solve"));
+  table.Set(1235u, Napi::Function::New(env, op1235, "linalg_tensorinv"));
+  table.Set(1236u, Napi::Function::New(env, op1236, "linalg_tensorsolve"));
+  table.Set(1237u, Napi::Function::New(env, op1237, "linalg_qr"));
+  table.Set(1238u, Napi::Function::New(env, op1238, "linalg_matrix_power"));
   table.Set(1239u, Napi::Function::New(env, op1239, "linalg_matrix_rank"));
   table.Set(1240u, Napi::Function::New(env, op1240, "linalg_matrix_rank"));
   table.Set(1241u, Napi::Function::New(env, op1241, "linalg_matrix_rank"));
-  table.Set(1242u, Napi::Function::New(env, op1242, "linalg_multi_dot"));
-  table.Set(1243u, Napi::Function::New(env, op1243, "nested_to_padded_tensor"));
-  table.Set(1244u, Napi::Function::New(env, op1244, "segment_reduce"));
-  table.Set(1245u, Napi::Function::New(env, op1245, "pad_sequence"));
-  table.Set(1246u, Napi::Function::New(env, op1246, "flatten_dense_tensors"));
-  table.Set(1247u, Napi::Function::New(env, op1247, "unflatten_dense_tensors"));
-  table.Set(1248u, Napi::Function::New(env, op1248, "view_as_real_copy"));
-  table.Set(1249u, Napi::Function::New(env, op1249, "view_as_complex_copy"));
-  table.Set(1250u, Napi::Function::New(env, op1250, "as_strided_copy"));
-  table.Set(1251u, Napi::Function::New(env, op1251, "diagonal_copy"));
-  table.Set(1252u, Napi::Function::New(env, op1252, "expand_copy"));
-  table.Set(1253u, Napi::Function::New(env, op1253, "permute_copy"));
-  table.Set(1254u, Napi::Function::New(env, op1254, "select_copy"));
-  table.Set(1255u, Napi::Function::New(env, op1255, "detach_copy"));
-  table.Set(1256u, Napi::Function::New(env, op1256, "slice_copy"));
-  table.Set(1257u, Napi::Function::New(env, op1257, "split_copy"));
-  table.Set(1258u, Napi::Function::New(env, op1258, "split_with_sizes_copy"));
-  table.Set(1259u, Napi::Function::New(env, op1259, "squeeze_copy"));
+  table.Set(1242u, Napi::Function::New(env, op1242, "linalg_matrix_rank"));
+  table.Set(1243u, Napi::Function::New(env, op1243, "linalg_multi_dot"));
+  table.Set(1244u, Napi::Function::New(env, op1244, "nested_to_padded_tensor"));
+  table.Set(1245u, Napi::Function::New(env, op1245, "segment_reduce"));
+  table.Set(1246u, Napi::Function::New(env, op1246, "pad_sequence"));
+  table.Set(1247u, Napi::Function::New(env, op1247, "flatten_dense_tensors"));
+  table.Set(1248u, Napi::Function::New(env, op1248, "unflatten_dense_tensors"));
+  table.Set(1249u, Napi::Function::New(env, op1249, "view_as_real_copy"));
+  table.Set(1250u, Napi::Function::New(env, op1250, "view_as_complex_copy"));
+  table.Set(1251u, Napi::Function::New(env, op1251, "as_strided_copy"));
+  table.Set(1252u, Napi::Function::New(env, op1252, "diagonal_copy"));
+  table.Set(1253u, Napi::Function::New(env, op1253, "expand_copy"));
+  table.Set(1254u, Napi::Function::New(env, op1254, "permute_copy"));
+  table.Set(1255u, Napi::Function::New(env, op1255, "select_copy"));
+  table.Set(1256u, Napi::Function::New(env, op1256, "detach_copy"));
+  table.Set(1257u, Napi::Function::New(env, op1257, "slice_copy"));
+  table.Set(1258u, Napi::Function::New(env, op1258, "split_copy"));
+  table.Set(1259u, Napi::Function::New(env, op1259, "split_with_sizes_copy"));
   table.Set(1260u, Napi::Function::New(env, op1260, "squeeze_copy"));
-  table.Set(1261u, Napi::Function::New(env, op1261, "t_copy"));
-  table.Set(1262u, Napi::Function::New(env, op1262, "transpose_copy"));
-  table.Set(1263u, Napi::Function::New(env, op1263, "unsqueeze_copy"));
-  table.Set(1264u, Napi::Function::New(env, op1264, "indices_copy"));
-  table.Set(1265u, Napi::Function::New(env, op1265, "values_copy"));
-  table.Set(1266u, Napi::Function::New(env, op1266, "crow_indices_copy"));
-  table.Set(1267u, Napi::Function::New(env, op1267, "col_indices_copy"));
-  table.Set(1268u, Napi::Function::New(env, op1268, "ccol_indices_copy"));
-  table.Set(1269u, Napi::Function::New(env, op1269, "row_indices_copy"));
-  table.Set(1270u, Napi::Function::New(env, op1270, "unbind_copy"));
-  table.Set(1271u, Napi::Function::New(env, op1271, "view_copy"));
+  table.Set(1261u, Napi::Function::New(env, op1261, "squeeze_copy"));
+  table.Set(1262u, Napi::Function::New(env, op1262, "t_copy"));
+  table.Set(1263u, Napi::Function::New(env, op1263, "transpose_copy"));
+  table.Set(1264u, Napi::Function::New(env, op1264, "unsqueeze_copy"));
+  table.Set(1265u, Napi::Function::New(env, op1265, "indices_copy"));
+  table.Set(1266u, Napi::Function::New(env, op1266, "values_copy"));
+  table.Set(1267u, Napi::Function::New(env, op1267, "crow_indices_copy"));
+  table.Set(1268u, Napi::Function::New(env, op1268, "col_indices_copy"));
+  table.Set(1269u, Napi::Function::New(env, op1269, "ccol_indices_copy"));
+  table.Set(1270u, Napi::Function::New(env, op1270, "row_indices_copy"));
+  table.Set(1271u, Napi::Function::New(env, op1271, "unbind_copy"));
   table.Set(1272u, Napi::Function::New(env, op1272, "view_copy"));
-  table.Set(1273u, Napi::Function::New(env, op1273, "unfold_copy"));
-  table.Set(1274u, Napi::Function::New(env, op1274, "alias_copy"));
-  table.Set(1275u, Napi::Function::New(env, op1275, "special_airy_ai"));
-  table.Set(1276u, Napi::Function::New(env, op1276, "special_bessel_j0"));
-  table.Set(1277u, Napi::Function::New(env, op1277, "special_bessel_j1"));
-  table.Set(1278u, Napi::Function::New(env, op1278, "special_bessel_y0"));
-  table.Set(1279u, Napi::Function::New(env, op1279, "special_bessel_y1"));
-  table.Set(1280u, Napi::Function::New(env, op1280, "special_chebyshev_polynomial_t"));
+  table.Set(1273u, Napi::Function::New(env, op1273, "view_copy"));
+  table.Set(1274u, Napi::Function::New(env, op1274, "unfold_copy"));
+  table.Set(1275u, Napi::Function::New(env, op1275, "alias_copy"));
+  table.Set(1276u, Napi::Function::New(env, op1276, "special_airy_ai"));
+  table.Set(1277u, Napi::Function::New(env, op1277, "special_bessel_j0"));
+  table.Set(1278u, Napi::Function::New(env, op1278, "special_bessel_j1"));
+  table.Set(1279u, Napi::Function::New(env, op1279, "special_bessel_y0"));
+  table.Set(1280u, Napi::Function::New(env, op1280, "special_bessel_y1"));
   table.Set(1281u, Napi::Function::New(env, op1281, "special_chebyshev_polynomial_t"));
   table.Set(1282u, Napi::Function::New(env, op1282, "special_chebyshev_polynomial_t"));
-  table.Set(1283u, Napi::Function::New(env, op1283, "special_chebyshev_polynomial_u"));
+  table.Set(1283u, Napi::Function::New(env, op1283, "special_chebyshev_polynomial_t"));
   table.Set(1284u, Napi::Function::New(env, op1284, "special_chebyshev_polynomial_u"));
   table.Set(1285u, Napi::Function::New(env, op1285, "special_chebyshev_polynomial_u"));
-  table.Set(1286u, Napi::Function::New(env, op1286, "special_chebyshev_polynomial_v"));
+  table.Set(1286u, Napi::Function::New(env, op1286, "special_chebyshev_polynomial_u"));
   table.Set(1287u, Napi::Function::New(env, op1287, "special_chebyshev_polynomial_v"));
   table.Set(1288u, Napi::Function::New(env, op1288, "special_chebyshev_polynomial_v"));
-  table.Set(1289u, Napi::Function::New(env, op1289, "special_chebyshev_polynomial_w"));
+  table.Set(1289u, Napi::Function::New(env, op1289, "special_chebyshev_polynomial_v"));
   table.Set(1290u, Napi::Function::New(env, op1290, "special_chebyshev_polynomial_w"));
   table.Set(1291u, Napi::Function::New(env, op1291, "special_chebyshev_polynomial_w"));
-  table.Set(1292u, Napi::Function::New(env, op1292, "special_hermite_polynomial_h"));
+  table.Set(1292u, Napi::Function::New(env, op1292, "special_chebyshev_polynomial_w"));
   table.Set(1293u, Napi::Function::New(env, op1293, "special_hermite_polynomial_h"));
   table.Set(1294u, Napi::Function::New(env, op1294, "special_hermite_polynomial_h"));
-  table.Set(1295u, Napi::Function::New(env, op1295, "special_hermite_polynomial_he"));
+  table.Set(1295u, Napi::Function::New(env, op1295, "special_hermite_polynomial_h"));
   table.Set(1296u, Napi::Function::New(env, op1296, "special_hermite_polynomial_he"));
   table.Set(1297u, Napi::Function::New(env, op1297, "special_hermite_polynomial_he"));
-  table.Set(1298u, Napi::Function::New(env, op1298, "special_laguerre_polynomial_l"));
+  table.Set(1298u, Napi::Function::New(env, op1298, "special_hermite_polynomial_he"));
   table.Set(1299u, Napi::Function::New(env, op1299, "special_laguerre_polynomial_l"));
   table.Set(1300u, Napi::Function::New(env, op1300, "special_laguerre_polynomial_l"));
-  table.Set(1301u, Napi::Function::New(env, op1301, "special_legendre_polynomial_p"));
+  table.Set(1301u, Napi::Function::New(env, op1301, "special_laguerre_polynomial_l"));
   table.Set(1302u, Napi::Function::New(env, op1302, "special_legendre_polynomial_p"));
   table.Set(1303u, Napi::Function::New(env, op1303, "special_legendre_polynomial_p"));
-  table.Set(1304u, Napi::Function::New(env, op1304, "special_modified_bessel_i0"));
-  table.Set(1305u, Napi::Function::New(env, op1305, "special_modified_bessel_i1"));
-  table.Set(1306u, Napi::Function::New(env, op1306, "special_modified_bessel_k0"));
-  table.Set(1307u, Napi::Function::New(env, op1307, "special_modified_bessel_k1"));
-  table.Set(1308u, Napi::Function::New(env, op1308, "special_scaled_modified_bessel_k0"));
-  table.Set(1309u, Napi::Function::New(env, op1309, "special_scaled_modified_bessel_k1"));
-  table.Set(1310u, Napi::Function::New(env, op1310, "special_shifted_chebyshev_polynomial_t"));
+  table.Set(1304u, Napi::Function::New(env, op1304, "special_legendre_polynomial_p"));
+  table.Set(1305u, Napi::Function::New(env, op1305, "special_modified_bessel_i0"));
+  table.Set(1306u, Napi::Function::New(env, op1306, "special_modified_bessel_i1"));
+  table.Set(1307u, Napi::Function::New(env, op1307, "special_modified_bessel_k0"));
+  table.Set(1308u, Napi::Function::New(env, op1308, "special_modified_bessel_k1"));
+  table.Set(1309u, Napi::Function::New(env, op1309, "special_scaled_modified_bessel_k0"));
+  table.Set(1310u, Napi::Function::New(env, op1310, "special_scaled_modified_bessel_k1"));
   table.Set(1311u, Napi::Function::New(env, op1311, "special_shifted_chebyshev_polynomial_t"));
   table.Set(1312u, Napi::Function::New(env, op1312, "special_shifted_chebyshev_polynomial_t"));
-  table.Set(1313u, Napi::Function::New(env, op1313, "special_shifted_chebyshev_polynomial_u"));
+  table.Set(1313u, Napi::Function::New(env, op1313, "special_shifted_chebyshev_polynomial_t"));
   table.Set(1314u, Napi::Function::New(env, op1314, "special_shifted_chebyshev_polynomial_u"));
   table.Set(1315u, Napi::Function::New(env, op1315, "special_shifted_chebyshev_polynomial_u"));
-  table.Set(1316u, Napi::Function::New(env, op1316, "special_shifted_chebyshev_polynomial_v"));
+  table.Set(1316u, Napi::Function::New(env, op1316, "special_shifted_chebyshev_polynomial_u"));
   table.Set(1317u, Napi::Function::New(env, op1317, "special_shifted_chebyshev_polynomial_v"));
   table.Set(1318u, Napi::Function::New(env, op1318, "special_shifted_chebyshev_polynomial_v"));
-  table.Set(1319u, Napi::Function::New(env, op1319, "special_shifted_chebyshev_polynomial_w"));
+  table.Set(1319u, Napi::Function::New(env, op1319, "special_shifted_chebyshev_polynomial_v"));
   table.Set(1320u, Napi::Function::New(env, op1320, "special_shifted_chebyshev_polynomial_w"));
   table.Set(1321u, Napi::Function::New(env, op1321, "special_shifted_chebyshev_polynomial_w"));
-  table.Set(1322u, Napi::Function::New(env, op1322, "special_spherical_bessel_j0"));
-  table.Set(1323u, Napi::Function::New(env, op1323, "bernoulli"));
-  table.Set(1324u, Napi::Function::New(env, op1324, "embedding_renorm"));
-  table.Set(1325u, Napi::Function::New(env, op1325, "resize"));
-  table.Set(1326u, Napi::Function::New(env, op1326, "resize_as"));
-  table.Set(1327u, Napi::Function::New(env, op1327, "resize_as_sparse"));
-  table.Set(1328u, Napi::Function::New(env, op1328, "zero"));
-  table.Set(1329u, Napi::Function::New(env, op1329, "sparse_resize"));
-  table.Set(1330u, Napi::Function::New(env, op1330, "sparse_resize_and_clear"));
-  table.Set(1331u, Napi::Function::New(env, op1331, "copy_sparse_to_sparse"));
-  table.Set(1332u, Napi::Function::New(env, op1332, "set"));
+  table.Set(1322u, Napi::Function::New(env, op1322, "special_shifted_chebyshev_polynomial_w"));
+  table.Set(1323u, Napi::Function::New(env, op1323, "special_spherical_bessel_j0"));
+  table.Set(1324u, Napi::Function::New(env, op1324, "bernoulli"));
+  table.Set(1325u, Napi::Function::New(env, op1325, "embedding_renorm"));
+  table.Set(1326u, Napi::Function::New(env, op1326, "resize"));
+  table.Set(1327u, Napi::Function::New(env, op1327, "resize_as"));
+  table.Set(1328u, Napi::Function::New(env, op1328, "resize_as_sparse"));
+  table.Set(1329u, Napi::Function::New(env, op1329, "zero"));
+  table.Set(1330u, Napi::Function::New(env, op1330, "sparse_resize"));
+  table.Set(1331u, Napi::Function::New(env, op1331, "sparse_resize_and_clear"));
+  table.Set(1332u, Napi::Function::New(env, op1332, "copy_sparse_to_sparse"));
   table.Set(1333u, Napi::Function::New(env, op1333, "set"));
-  table.Set(1334u, Napi::Function::New(env, op1334, "random"));
+  table.Set(1334u, Napi::Function::New(env, op1334, "set"));
   table.Set(1335u, Napi::Function::New(env, op1335, "random"));
   table.Set(1336u, Napi::Function::New(env, op1336, "random"));
-  table.Set(1337u, Napi::Function::New(env, op1337, "uniform"));
-  table.Set(1338u, Napi::Function::New(env, op1338, "cauchy"));
-  table.Set(1339u, Napi::Function::New(env, op1339, "log_normal"));
-  table.Set(1340u, Napi::Function::New(env, op1340, "exponential"));
-  table.Set(1341u, Napi::Function::New(env, op1341, "geometric"));
+  table.Set(1337u, Napi::Function::New(env, op1337, "random"));
+  table.Set(1338u, Napi::Function::New(env, op1338, "uniform"));
+  table.Set(1339u, Napi::Function::New(env, op1339, "cauchy"));
+  table.Set(1340u, Napi::Function::New(env, op1340, "log_normal"));
+  table.Set(1341u, Napi::Function::New(env, op1341, "exponential"));
+  table.Set(1342u, Napi::Function::New(env, op1342, "geometric"));
 }
 
 }  // namespace refinery_ops

@@ -7,6 +7,7 @@
 #include <napi.h>
 #include <ATen/ATen.h>
 #include <array>
+#include <cmath>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -34,7 +35,9 @@ inline const Napi::Value need(const Napi::CallbackInfo& info, size_t i, const ch
   return info[i];
 }
 
-inline const at::Tensor& arg_tensor(const Napi::CallbackInfo& info, size_t i) {
+// By value, not a reference into the handle table: converting a later argument can run JS (an
+// array element getter) that frees this handle or grows the table.
+inline at::Tensor arg_tensor(const Napi::CallbackInfo& info, size_t i) {
   return get_tensor(info.Env(), need(info, i, "a Tensor"), i);
 }
 inline c10::optional<at::Tensor> arg_opt_tensor(const Napi::CallbackInfo& info, size_t i) {
@@ -66,11 +69,14 @@ inline c10::List<c10::optional<at::Tensor>> arg_opt_tensor_clist(const Napi::Cal
 inline int64_t to_int(const Napi::Env& env, const Napi::Value& v, size_t i) {
   if (v.IsBigInt()) {
     bool lossless;
-    return v.As<Napi::BigInt>().Int64Value(&lossless);
+    int64_t r = v.As<Napi::BigInt>().Int64Value(&lossless);
+    if (!lossless) throw_type(env, i, "an integer in the int64 range");
+    return r;
   }
   if (!v.IsNumber()) throw_type(env, i, "an integer");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (d != static_cast<double>(static_cast<int64_t>(d))) throw_type(env, i, "an integer");
+  // range first: casting NaN, infinities or values beyond int64 to int64_t is undefined behaviour
+  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != std::trunc(d)) throw_type(env, i, "an integer");
   return static_cast<int64_t>(d);
 }
 inline int64_t arg_int(const Napi::CallbackInfo& info, size_t i) {
@@ -80,14 +86,26 @@ inline c10::optional<int64_t> arg_opt_int(const Napi::CallbackInfo& info, size_t
   if (nullish(info, i)) return c10::nullopt;
   return to_int(info.Env(), info[i], i);
 }
-// int[N] accepts one integer and repeats it N times, as PyTorch does.
-inline std::vector<int64_t> arg_int_list(const Napi::CallbackInfo& info, size_t i, size_t n) {
+// int[N] accepts one integer and repeats it N times, as PyTorch does. For N >= 2 (kernel sizes,
+// strides, paddings, output sizes) ATen's kernels index the list without checking its length, so
+// a one-element array is repeated too and any other length but N is refused; an empty list only
+// where the schema's default is [] (allow_empty: the pooling strides, where [] means "the kernel size").
+inline std::vector<int64_t> arg_int_list(const Napi::CallbackInfo& info, size_t i, size_t n, bool allow_empty = true) {
   Napi::Value v = need(info, i, "an integer or array of integers");
   if (v.IsNumber() || v.IsBigInt()) return std::vector<int64_t>(n ? n : 1, to_int(info.Env(), v, i));
   if (!v.IsArray()) throw_type(info.Env(), i, "an integer or array of integers");
   Napi::Array a = v.As<Napi::Array>();
   std::vector<int64_t> out(a.Length());
   for (uint32_t k = 0; k < a.Length(); ++k) out[k] = to_int(info.Env(), a.Get(k), i);
+  if (n >= 2 && out.size() != n) {
+    if (out.size() == 1) {
+      out.assign(n, out[0]);
+    } else if (!(out.empty() && allow_empty)) {
+      std::string expected = "an integer or an array of " + std::to_string(n) + " integers";
+      if (allow_empty) expected += " (or [])";
+      throw_type(info.Env(), i, expected.c_str());
+    }
+  }
   return out;
 }
 inline c10::optional<std::vector<int64_t>> arg_opt_int_list(const Napi::CallbackInfo& info, size_t i, size_t n) {
@@ -158,9 +176,9 @@ inline c10::optional<at::Scalar> arg_opt_scalar(const Napi::CallbackInfo& info, 
 
 inline at::ScalarType to_scalar_type(const Napi::Env& env, const Napi::Value& v, size_t i) {
   if (!v.IsNumber()) throw_type(env, i, "a dtype");
-  int32_t c = v.As<Napi::Number>().Int32Value();
-  if (c < 0 || c >= static_cast<int32_t>(at::ScalarType::NumOptions)) throw_type(env, i, "a dtype");
-  return static_cast<at::ScalarType>(c);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d < static_cast<double>(at::ScalarType::Undefined)) || d != std::trunc(d)) throw_type(env, i, "a dtype");
+  return static_cast<at::ScalarType>(static_cast<int32_t>(d));
 }
 inline at::ScalarType arg_scalar_type(const Napi::CallbackInfo& info, size_t i) {
   return to_scalar_type(info.Env(), need(info, i, "a dtype"), i);
@@ -188,9 +206,9 @@ inline c10::optional<at::Generator> arg_opt_generator(const Napi::CallbackInfo& 
 inline at::MemoryFormat arg_memory_format(const Napi::CallbackInfo& info, size_t i) {
   Napi::Value v = need(info, i, "a memory format");
   if (!v.IsNumber()) throw_type(info.Env(), i, "a memory format");
-  int32_t c = v.As<Napi::Number>().Int32Value();
-  if (c < 0 || c >= static_cast<int32_t>(at::MemoryFormat::NumOptions)) throw_type(info.Env(), i, "a memory format");
-  return static_cast<at::MemoryFormat>(c);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d < static_cast<double>(at::MemoryFormat::NumOptions)) || d != std::trunc(d)) throw_type(info.Env(), i, "a memory format");
+  return static_cast<at::MemoryFormat>(static_cast<int32_t>(d));
 }
 inline c10::optional<at::MemoryFormat> arg_opt_memory_format(const Napi::CallbackInfo& info, size_t i) {
   if (nullish(info, i)) return c10::nullopt;
@@ -222,6 +240,26 @@ inline at::TensorOptions arg_tensor_options(const Napi::CallbackInfo& info, size
   if (!dt.IsNull() && !dt.IsUndefined()) o = o.dtype(to_scalar_type(info.Env(), dt, i));
   if (!dev.IsNull() && !dev.IsUndefined()) o = o.device(to_device(info.Env(), dev, i));
   return o;
+}
+
+// ---- guards that tools/gen_ops.py (GUARDS) puts before kernels that would crash or hang ----
+// LAPACK's SVD, nonsymmetric eigensolver and SVD-based least squares loop forever or abort the
+// process on NaN or infinite input; refuse such input on the CPU (other devices use other solvers).
+inline void guard_lapack_finite(const at::Tensor& t, const char* op) {
+  if (!t.defined() || !t.device().is_cpu() || t.layout() != at::kStrided || t.numel() == 0) return;
+  if (!(t.is_floating_point() || t.is_complex())) return;
+  at::NoGradGuard no_grad;
+  TORCH_CHECK(at::isfinite(t).all().item<bool>(), op,
+              ": the input contains NaN or infinite values, on which LAPACK's solver does not terminate");
+}
+// native_channel_shuffle divides by groups, and by the batch and channel sizes, unchecked (SIGFPE).
+inline void guard_channel_shuffle(const at::Tensor& self, int64_t groups) {
+  TORCH_CHECK(self.dim() > 2, "native_channel_shuffle: expected input with at least 3 dimensions, got sizes ", self.sizes());
+  TORCH_CHECK(groups > 0, "native_channel_shuffle: groups must be positive, got ", groups);
+  TORCH_CHECK(self.size(0) > 0 && self.size(1) > 0, "native_channel_shuffle: empty batch or channel dimension (sizes ",
+              self.sizes(), "); channelShuffle accepts those");
+  TORCH_CHECK(self.size(1) % groups == 0, "native_channel_shuffle: the number of channels (", self.size(1),
+              ") must be divisible by groups (", groups, ")");
 }
 
 // ---- results ----

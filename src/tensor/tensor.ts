@@ -60,6 +60,9 @@ export class Tensor {
     const s = native.Strides(this._handle);
     return dim === undefined ? s : s[dim < 0 ? dim + s.length : dim];
   }
+  numel(): number {
+    return native.Numel(this._handle);
+  }
   get isDisposed(): boolean {
     return this._id === 0;
   }
@@ -221,6 +224,15 @@ export class Tensor {
       if (!(view instanceof AdvancedIndex)) view.dispose();
     }
     return this;
+  }
+
+  /**
+   * Short-time Fourier transform with the defaults of Python's `torch.stft` (center=true,
+   * padMode 'reflect'); ATen's own overload without `center` would not pad.
+   */
+  stft(nFft: number, opts: { hopLength?: number | null; winLength?: number | null; window?: Tensor | null; center?: boolean;
+    padMode?: string; normalized?: boolean; onesided?: boolean | null; returnComplex?: boolean | null } = {}): Tensor {
+    return callOp('stft', OPS.stft, this, [nFft, { center: true, padMode: 'reflect', ...opts }]) as Tensor;
   }
 
   toString(): string {
@@ -495,6 +507,16 @@ for (const [name, overloads] of Object.entries(OPS)) {
   if (overloads.some((o) => o.f)) {
     const fast = compileOp(name, overloads, false);
     (functions as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => fast(undefined, args);
+  }
+}
+// Python-layer defaults that differ from ATen's: route the function to the method.
+{
+  const generated = (functions as unknown as Record<string, (...a: unknown[]) => unknown>).stft;
+  (functions as unknown as Record<string, unknown>).stft = (x: Tensor, ...rest: unknown[]) =>
+    rest.length === 1 || (rest.length === 2 && isOptions(rest[1])) ? x.stft(rest[0] as number, rest[1] as never) : generated(x, ...rest);
+}
+{
+  {
   }
 }
 
