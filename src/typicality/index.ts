@@ -1,0 +1,4 @@
+// Typicality (Dieleman, "Musings on typicality", 2020): closed forms, samplers and special functions.
+export * from './gamma';
+export * from './lambertw';
+export * from './closed_forms';
