@@ -234,6 +234,20 @@ test('beam search without eos runs to maxLength; lengthPenalty favours longer hy
   const lp = beamSearch(markovStep, { beams: 3, maxLength: 4, bos: 0, eos: EOS, lengthPenalty: 1 });
   assert.deepEqual(rows(lp.tokens), [[0, 2, 3, 3]]);
   close([lp.scores.tolist() as number[]], [[Math.log(0.36)]], 1e-9);
+  // from a: the raw optimum is a eos (0.3), but per generated token a b eos wins:
+  // log 0.27 / 2 = -0.655 > log 0.108 / 3 = -0.742 (a a b eos) > log 0.3 / 1 = -1.204
+  const from = tensor([[1]], { dtype: 'int64' });
+  assert.deepEqual(rows(beamSearch(markovStep, { beams: 3, maxLength: 4, bos: from, eos: EOS }).tokens), [[1, 3, 3, 3]]);
+  const long = beamSearch(markovStep, { beams: 3, maxLength: 4, bos: from, eos: EOS, lengthPenalty: 1 });
+  assert.deepEqual(rows(long.tokens), [[1, 2, 3, 3]]);
+  close([long.scores.tolist() as number[]], [[Math.log(0.27)]], 1e-9);
+}));
+
+test('processors keep the dtype of float32 logits', () => scope(() => {
+  const x = tensor([[2, 1, 0.5, 0.1, -1]]);
+  for (const p of [temperature(2), topK(2), topP(0.5), typical(0.5), greedy()]) assert.equal(p(x).dtype, 'float32');
+  assert.deepEqual(kept(topP(0.5)(x)), [[0]]);          // p = 0.559, 0.205, ...
+  assert.deepEqual(kept(topP(0.7)(x)), [[0, 1]]);
 }));
 
 test('generate: seeded sampling with eos stops rows and pads; deterministic; lengths', () => scope(() => {
