@@ -11,6 +11,8 @@ commands:
   eval classifier [--checkpoint PATH] [--json]
                                 test accuracy and log loss of a classifier checkpoint
   bench engine|nn [--json]      benchmarks against Python PyTorch and TensorFlow.js
+  typicality [--json] [--seed N] [--samples N] [--out DIR]
+                                the typicality posts' numbers and figures (run folder runs/typicality)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +30,10 @@ async function main(argv: string[]): Promise<number> {
     case 'bench': {
       const { runBench } = await import('./bench');
       return runBench(rest);
+    }
+    case 'typicality': {
+      const { runTypicality } = await import('./typicality');
+      return runTypicality(rest);
     }
     case undefined: case '-h': case '--help': case 'help':
       process.stdout.write(USAGE);

@@ -7,7 +7,7 @@ export { Run, configDiff } from './run';
 export type { RunOptions } from './run';
 export { MetricsWriter, readMetrics, truncateMetrics, metricNames } from './metrics';
 export type { MetricRecord } from './metrics';
-export { writeReport, renderReport, linePlot } from './report';
+export { writeReport, renderReport, linePlot, barPlot } from './report';
 export type { ReportOptions } from './report';
 export { Progress, formatDuration, formatNumber } from './progress';
 export type { ProgressOptions, ProgressFields, ProgressStream } from './progress';

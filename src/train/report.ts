@@ -37,7 +37,14 @@ export function writeReport(dir: string, opts: ReportOptions = {}): string {
 }
 
 /** The report page for the given contents; `media` are paths relative to the page. */
-export function renderReport(r: ReportOptions & { title: string; records: MetricRecord[]; config?: unknown; media?: string[] }): string {
+export function renderReport(r: ReportOptions & {
+  title: string;
+  records: MetricRecord[];
+  config?: unknown;
+  media?: string[];
+  /** Extra sections after the metrics (HTML bodies, e.g. figures from linePlot/barPlot); with no records the metrics section is left out. */
+  sections?: { heading: string; html: string }[];
+}): string {
   const last = r.records.length ? r.records[r.records.length - 1] : undefined;
   const step = r.step ?? last?.step;
   const epoch = r.epoch ?? last?.epoch;
@@ -65,6 +72,7 @@ export function renderReport(r: ReportOptions & { title: string; records: Metric
     return `<figure>${tag}<figcaption>${esc(m)}</figcaption></figure>`;
   });
 
+  const sections = r.sections ?? [];
   const rows = flatten(r.config).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`);
 
   return `<!doctype html>
@@ -91,9 +99,7 @@ svg .title { font-size: 13px; fill: #111; }
 <body>
 <h1>${esc(r.title)}</h1>
 <p class="facts">${esc(facts)}</p>
-<h2>Metrics</h2>
-${plots.length ? `<div class="grid">\n${plots.join('\n')}\n</div>` : '<p>No metrics yet.</p>'}
-${media.length ? `<h2>Media</h2>\n<div class="grid">\n${media.join('\n')}\n</div>\n` : ''}<h2>Config</h2>
+${sections.length && !plots.length ? '' : `<h2>Metrics</h2>\n${plots.length ? `<div class="grid">\n${plots.join('\n')}\n</div>` : '<p>No metrics yet.</p>'}\n`}${sections.map((x) => `<h2>${esc(x.heading)}</h2>\n${x.html}\n`).join('')}${media.length ? `<h2>Media</h2>\n<div class="grid">\n${media.join('\n')}\n</div>\n` : ''}<h2>Config</h2>
 ${rows.length ? `<table>\n${rows.join('\n')}\n</table>` : '<p>No config.</p>'}
 </body>
 </html>
@@ -106,7 +112,7 @@ const W = 460, H = 240;
 const M = { left: 58, right: 14, top: 30, bottom: 30 };
 
 /** An inline SVG line plot of `points` ([step, value], in step order); log-scaled when positive over 2+ decades. */
-export function linePlot(title: string, points: [number, number][]): string {
+export function linePlot(title: string, points: [number, number][], xLabel = 'step'): string {
   const finite = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const dropped = points.length - finite.length;
   const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
@@ -160,7 +166,7 @@ export function linePlot(title: string, points: [number, number][]): string {
     parts.push(`<text x="${x}" y="${H - M.bottom + 16}" text-anchor="middle">${esc(fmt(t))}</text>`);
   }
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
-  parts.push(`<text x="${W - M.right}" y="${H - 4}" text-anchor="end">step</text>`);
+  parts.push(`<text x="${W - M.right}" y="${H - 4}" text-anchor="end">${esc(xLabel)}</text>`);
 
   const shown = downsample(finite, sx, pw);
   if (shown.length === 1) {
@@ -169,6 +175,35 @@ export function linePlot(title: string, points: [number, number][]): string {
     const d = shown.map(([x, y], i) => `${i ? 'L' : 'M'}${r1(sx(x))} ${r1(sy(y))}`).join('');
     parts.push(`<path d="${d}" fill="none" stroke="#1f77b4" stroke-width="1.5" stroke-linejoin="round"/>`);
   }
+  return svg(title, parts);
+}
+
+/** An inline SVG bar plot (a histogram when `bars` are bin centres and counts): [x, height] with heights >= 0, bars of equal width. */
+export function barPlot(title: string, bars: [number, number][], xLabel = ''): string {
+  const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
+  const parts: string[] = [`<text class="title" x="${M.left}" y="16">${esc(title)}</text>`];
+  const ok = bars.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  if (ok.length === 0) {
+    parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no finite values</text>`);
+    return svg(title, parts);
+  }
+  const xs = ok.map((b) => b[0]);
+  const step = ok.length > 1 ? (Math.max(...xs) - Math.min(...xs)) / (ok.length - 1) : 1;
+  const x0 = Math.min(...xs) - step / 2, x1 = Math.max(...xs) + step / 2;
+  const y1 = Math.max(...ok.map((b) => b[1])) * 1.05 || 1;
+  const sx = (x: number) => M.left + ((x - x0) / (x1 - x0)) * pw;
+  const sy = (v: number) => M.top + (1 - v / y1) * ph;
+  for (const t of niceTicks(0, y1, 4)) {
+    const y = r1(sy(t));
+    parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`);
+    parts.push(`<text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${esc(fmt(t))}</text>`);
+  }
+  for (const t of niceTicks(x0, x1, 5)) parts.push(`<text x="${r1(sx(t))}" y="${H - M.bottom + 16}" text-anchor="middle">${esc(fmt(t))}</text>`);
+  parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
+  if (xLabel) parts.push(`<text x="${W - M.right}" y="${H - 4}" text-anchor="end">${esc(xLabel)}</text>`);
+  const bw = Math.max(0.5, (step / (x1 - x0)) * pw * 0.9);
+  const d = ok.map(([x, y]) => `M${r1(sx(x) - bw / 2)} ${r1(sy(0))}V${r1(sy(Math.max(0, y)))}h${r1(bw)}V${r1(sy(0))}z`).join('');
+  parts.push(`<path d="${d}" fill="#1f77b4"/>`);
   return svg(title, parts);
 }
 
