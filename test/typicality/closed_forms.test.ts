@@ -2,6 +2,9 @@
 // Monte Carlo with fixed seeds, the Lambert W identity, known values of log Γ, and the numbers the
 // posts quote (Dieleman, "Musings on typicality" and its addendum, 2020).
 import { test } from 'node:test';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { strict as assert } from 'node:assert';
 import { Generator, scope, tensor } from '../../src/tensor';
 import {
@@ -10,6 +13,7 @@ import {
   gaussianTypicalSet, inTypicalSet, lambertW0, lambertWm1, lgamma, logUnitSphereArea, mirageEntropy,
   mirageLogDensity, mirageTypicalRadius, sampleGaussian, sampleMirage, unitSphereArea,
 } from '../../src/typicality';
+import { runTypicality, writeTypicalityReport } from '../../src/cli/typicality';
 
 function close(actual: number, expected: number, tol: number, what = ''): void {
   assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual} vs ${expected} (tol ${tol})`);
@@ -208,4 +212,42 @@ test('typical-set membership and the entropy estimate', () => {
   scope(() => close(entropyFromLogLikelihoods(tensor([-1, -2, -3])), 2, 1e-12, 'tensor'));
   assert.throws(() => entropyFromLogLikelihoods([]), /no log-likelihoods/);
   assert.throws(() => inTypicalSet(0, 0, 1, 0.1), /n > 0/);
+});
+
+test('refinery typicality: results.json and index.html with the figures; the OOD section from ood.json', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typicality-test-'));
+  const out = process.stdout.write.bind(process.stdout);
+  let printed = '';
+  (process.stdout as { write: unknown }).write = (s: string) => { printed += s; return true; };
+  try {
+    assert.equal(await runTypicality(['--out', dir, '--samples', '2000', '--seed', '3']), 0);
+  } finally {
+    (process.stdout as { write: unknown }).write = out;
+  }
+  assert.match(printed, /84\.28% of radii in \[9, 11\], 99\.54% in \[8, 12\], 0\.193% below 8/);
+  assert.match(printed, /H\(N_1\) = 1\.418939, H\(M_1\) = 1\.418939/);
+  assert.match(printed, /K=1e8 0\.52984/);
+  assert.match(printed, /peaks at K = 7/);
+  assert.match(printed, /all heads \(1\.00e-2\); most likely count: 12 heads \(2\.25e-1\)/);
+  const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+  assert.equal(results.coin.length, 17);
+  assert.deepEqual(results.histograms.map((h: { K: number }) => h.K), [1, 3, 10, 100]);
+  let html = fs.readFileSync(path.join(dir, 'index.html'), 'utf8');
+  assert.ok(!/<script/.test(html), 'self-contained');
+  assert.equal((html.match(/<svg/g) ?? []).length, 13); // 8 histograms, typical sets, 2 coin, radius, sphere area
+  assert.match(html, /OOD score histograms and ROC curves/);
+  assert.match(html, /No OOD results yet/);
+  // the OOD experiment's file fills the hook
+  fs.writeFileSync(path.join(dir, 'ood.json'), JSON.stringify({
+    roc: { likelihood: [[0, 0], [0.5, 0.4], [1, 1]], typicality: [[0, 0], [0.1, 0.9], [1, 1]] },
+    histograms: { 'in-distribution': { bins: [0, 1, 2, 3], counts: [1, 5, 2] } },
+    auroc: { typicality: 0.95 },
+  }));
+  writeTypicalityReport(dir);
+  html = fs.readFileSync(path.join(dir, 'index.html'), 'utf8');
+  assert.equal((html.match(/<svg/g) ?? []).length, 16);
+  assert.match(html, /ROC: typicality/);
+  assert.match(html, /in-distribution/);
+  assert.match(html, /auroc/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
