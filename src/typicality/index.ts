@@ -2,3 +2,4 @@
 export * from './gamma';
 export * from './lambertw';
 export * from './closed_forms';
+export * from './decoding';
