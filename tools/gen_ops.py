@@ -64,6 +64,51 @@ GUARDS = {
     'quantized_lstm_cell': 'TORCH_CHECK({hx}.size() == 2, "quantized_lstm_cell: expected two hidden states (h, c), got ", {hx}.size());',
     # 0-d self: segfault
     'matrix_exp_backward': 'TORCH_CHECK({self}.dim() >= 2, "matrix_exp_backward: expected a matrix or a batch of matrices, got a ", {self}.dim(), "-d tensor");',
+    # reads numel floats unchecked; n_bins, ratio and bit_width bound loops and shifts
+    'choose_qparams_optimized': 'guard_choose_qparams({input}, {numel}, {n_bins}, {ratio}, {bit_width});',
+    # reads bins[d] for each of the last dimension's N coordinates
+    'histogramdd': 'TORCH_CHECK({self}.dim() >= 1 && (int64_t){bins}.size() == {self}.size(-1), "histogramdd: expected one bin '
+                   'count per coordinate (", {self}.dim() ? {self}.size(-1) : 0, "), got ", {bins}.size());',
+    # writes through grad_in as if it had the unfolded shape of input_sizes
+    'unfold_backward': 'guard_unfold_backward({grad_in}, {input_sizes}, {dim}, {size}, {step});',
+    # per-channel statistics of any size, absent statistics, empty input (SIGFPE)
+    'native_batch_norm': 'guard_batch_norm({input}, {weight}, {bias}, {running_mean}, {running_var}, {training});',
+    'native_batch_norm_backward': 'guard_batch_norm_backward({grad_out}, {input}, {weight}, {running_mean}, {running_var}, '
+                                  '{save_mean}, {save_invstd}, {train});',
+    'batch_norm_update_stats': 'guard_batch_norm_update_stats({input}, {running_mean}, {running_var});',
+    # index values used unchecked as offsets (and, for the adaptive pools, shapes trusted)
+    'adaptive_max_pool2d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 2, true, "adaptive_max_pool2d_backward");',
+    'adaptive_max_pool3d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 3, true, "adaptive_max_pool3d_backward");',
+    'max_pool2d_with_indices_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 2, false, "max_pool2d_with_indices_backward");',
+    'max_pool3d_with_indices_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 3, false, "max_pool3d_with_indices_backward");',
+    'ctc_loss.IntList': 'guard_index_values({targets}, {log_probs}.size(-1), "targets", "ctc_loss");',
+    'ctc_loss.Tensor': 'guard_index_values({targets}, {log_probs}.size(-1), "targets", "ctc_loss");',
+    'embedding_backward': 'if ({scale_grad_by_freq}) guard_index_values({indices}, {num_weights}, "indices", "embedding_backward");',
+    'embedding_dense_backward': 'if ({scale_grad_by_freq}) guard_index_values({indices}, {num_weights}, "indices", "embedding_dense_backward");',
+    'embedding_sparse_backward': 'if ({scale_grad_by_freq}) guard_index_values({indices}, {num_weights}, "indices", "embedding_sparse_backward");',
+    'searchsorted.Tensor': 'if ({sorter} && {sorter}->defined()) guard_index_values(*{sorter}, {sorted_sequence}.dim() ? {sorted_sequence}.size(-1) : 0, "sorter", "searchsorted");',
+    'searchsorted.Scalar': 'if ({sorter} && {sorter}->defined()) guard_index_values(*{sorter}, {sorted_sequence}.dim() ? {sorted_sequence}.size(-1) : 0, "sorter", "searchsorted");',
+    # unsafe=True skips the checks that keep the kernel within bounds: always check
+    'segment_reduce': '{unsafe} = false;',
+    # on integer tensors a tiny beta becomes 0 in the kernel's type and x / beta traps (SIGFPE);
+    # the forward has no integer kernel either
+    'smooth_l1_loss_backward': 'TORCH_CHECK(!at::isIntegralType(at::promote_types(at::promote_types({grad_output}.scalar_type(), '
+                               '{self}.scalar_type()), {target}.scalar_type()), true), "smooth_l1_loss_backward: integer tensors are not supported");',
+    # RNN hidden states, packed batch sizes and cell weights (convert.h)
+    'lstm.input': 'guard_lstm_hx({hx});',
+    'lstm.data': 'guard_batch_sizes({batch_sizes}, "lstm"); guard_lstm_hx({hx});',
+    'gru.data': 'guard_batch_sizes({batch_sizes}, "gru");',
+    'rnn_tanh.data': 'guard_batch_sizes({batch_sizes}, "rnn_tanh");',
+    'rnn_relu.data': 'guard_batch_sizes({batch_sizes}, "rnn_relu");',
+    'lstm_cell': 'guard_rnn_cell_weights({w_ih}, {w_hh}, 4, "lstm_cell");',
+    'gru_cell': 'guard_rnn_cell_weights({w_ih}, {w_hh}, 3, "gru_cell");',
+    # in training mode writes one noise value per element of self into noise, whatever its size
+    'rrelu_with_noise': 'TORCH_CHECK(!{training} || {noise}.sizes() == {self}.sizes(), "rrelu_with_noise: noise must have the sizes of self ", {self}.sizes(), ", got ", {noise}.sizes());',
+    'rrelu_with_noise_': 'TORCH_CHECK(!{training} || {noise}.sizes() == {self}.sizes(), "rrelu_with_noise_: noise must have the sizes of self ", {self}.sizes(), ", got ", {noise}.sizes());',
+    # divide by weight.size(1) (input channels per group), by empty sizes or by zero parameters (SIGFPE)
+    'slow_conv3d': 'TORCH_CHECK({weight}.dim() == 5 && {weight}.size(1) > 0, "slow_conv3d: expected a 5-d weight with input channels, got sizes ", {weight}.sizes());',
+    'slow_conv3d_forward': 'TORCH_CHECK({weight}.dim() == 5 && {weight}.size(1) > 0, "slow_conv3d_forward: expected a 5-d weight with input channels, got sizes ", {weight}.sizes());',
+    'mkldnn_convolution': 'guard_mkldnn_convolution({self}, {weight}, {padding}, {stride}, {dilation}, {groups});',
     # LAPACK's SVD (gesdd/bdsqr), nonsymmetric eigensolver (geev/hseqr) and SVD-based least squares
     # (gelsd/gelss) loop forever or abort the process (xerbla) on NaN or infinite input
     'svd': _FINITE % ('self', 'svd'),

@@ -2014,6 +2014,7 @@ static Napi::Value op196(const Napi::CallbackInfo& info) {
   int64_t a4 = present(info, 4) ? arg_int(info, 4) : int64_t(0);
   int64_t a5 = present(info, 5) ? arg_int(info, 5) : int64_t(at::Reduction::Mean);
   bool a6 = present(info, 6) ? arg_bool(info, 6) : bool(false);
+  guard_index_values(a1, a0.size(-1), "targets", "ctc_loss");
   return to_js(info.Env(), at::ctc_loss(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("ctc_loss.IntList", "log_probs:T,targets:T,input_lengths:IA,target_lengths:IA,blank:I,reduction:I,zero_infinity:B")
 }
@@ -2028,6 +2029,7 @@ static Napi::Value op197(const Napi::CallbackInfo& info) {
   int64_t a4 = present(info, 4) ? arg_int(info, 4) : int64_t(0);
   int64_t a5 = present(info, 5) ? arg_int(info, 5) : int64_t(at::Reduction::Mean);
   bool a6 = present(info, 6) ? arg_bool(info, 6) : bool(false);
+  guard_index_values(a1, a0.size(-1), "targets", "ctc_loss");
   return to_js(info.Env(), at::ctc_loss(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("ctc_loss.Tensor", "log_probs:T,targets:T,input_lengths:T,target_lengths:T,blank:I,reduction:I,zero_infinity:B")
 }
@@ -2410,6 +2412,7 @@ static Napi::Value op234(const Napi::CallbackInfo& info) {
   int64_t a3 = arg_int(info, 3);
   bool a4 = arg_bool(info, 4);
   bool a5 = arg_bool(info, 5);
+  if (a4) guard_index_values(a1, a2, "indices", "embedding_backward");
   return to_js(info.Env(), at::embedding_backward(a0, a1, a2, a3, a4, a5));
   OP_CATCH("embedding_backward", "grad:T,indices:T,num_weights:I,padding_idx:I,scale_grad_by_freq:B,sparse:B")
 }
@@ -2422,6 +2425,7 @@ static Napi::Value op235(const Napi::CallbackInfo& info) {
   int64_t a2 = arg_int(info, 2);
   int64_t a3 = arg_int(info, 3);
   bool a4 = arg_bool(info, 4);
+  if (a4) guard_index_values(a1, a2, "indices", "embedding_dense_backward");
   return to_js(info.Env(), at::embedding_dense_backward(a0, a1, a2, a3, a4));
   OP_CATCH("embedding_dense_backward", "grad_output:T,indices:T,num_weights:I,padding_idx:I,scale_grad_by_freq:B")
 }
@@ -2446,6 +2450,7 @@ static Napi::Value op237(const Napi::CallbackInfo& info) {
   int64_t a2 = arg_int(info, 2);
   int64_t a3 = arg_int(info, 3);
   bool a4 = arg_bool(info, 4);
+  if (a4) guard_index_values(a1, a2, "indices", "embedding_sparse_backward");
   return to_js(info.Env(), at::embedding_sparse_backward(a0, a1, a2, a3, a4));
   OP_CATCH("embedding_sparse_backward", "grad:T,indices:T,num_weights:I,padding_idx:I,scale_grad_by_freq:B")
 }

@@ -640,6 +640,7 @@ static Napi::Value op396(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a4 = arg_int_list(info, 4, 0);
   std::vector<int64_t> a5 = arg_int_list(info, 5, 0);
   int64_t a6 = arg_int(info, 6);
+  guard_mkldnn_convolution(a0, a1, a3, a4, a5, a6);
   return to_js(info.Env(), at::mkldnn_convolution(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("mkldnn_convolution", "self:T,weight:T,bias:T?,padding:IA,stride:IA,dilation:IA,groups:I")
 }
@@ -969,6 +970,7 @@ static Napi::Value op422(const Napi::CallbackInfo& info) {
   bool a5 = arg_bool(info, 5);
   double a6 = arg_double(info, 6);
   double a7 = arg_double(info, 7);
+  guard_batch_norm(a0, a1, a2, a3, a4, a5);
   return to_js(info.Env(), at::native_batch_norm(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("native_batch_norm", "input:T,weight:T?,bias:T?,running_mean:T?,running_var:T?,training:B,momentum:F,eps:F")
 }
@@ -1038,6 +1040,7 @@ static Napi::Value op427(const Napi::CallbackInfo& info) {
   bool a7 = arg_bool(info, 7);
   double a8 = arg_double(info, 8);
   std::array<bool,3> a9 = arg_bool_array<3>(info, 9);
+  guard_batch_norm_backward(a0, a1, a2, a3, a4, a5, a6, a7);
   return to_js(info.Env(), at::native_batch_norm_backward(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9));
   OP_CATCH("native_batch_norm_backward", "grad_out:T,input:T,weight:T?,running_mean:T?,running_var:T?,save_mean:T?,save_invstd:T?,train:B,eps:F,output_mask:BA3")
 }
@@ -1079,6 +1082,7 @@ static Napi::Value op430(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
   c10::optional<at::Tensor> a2 = arg_opt_tensor(info, 2);
   double a3 = arg_double(info, 3);
+  guard_batch_norm_update_stats(a0, a1, a2);
   return to_js(info.Env(), at::batch_norm_update_stats(a0, a1, a2, a3));
   OP_CATCH("batch_norm_update_stats", "input:T,running_mean:T?,running_var:T?,momentum:F")
 }

@@ -470,6 +470,7 @@ static Napi::Value op720(const Napi::CallbackInfo& info) {
   int64_t a2 = arg_int(info, 2);
   double a3 = arg_double(info, 3);
   int64_t a4 = arg_int(info, 4);
+  guard_choose_qparams(a0, a1, a2, a3, a4);
   return to_js(info.Env(), at::choose_qparams_optimized(a0, a1, a2, a3, a4));
   OP_CATCH("choose_qparams_optimized", "input:T,numel:I,n_bins:I,ratio:F,bit_width:I")
 }
@@ -645,6 +646,7 @@ static Napi::Value op736(const Napi::CallbackInfo& info) {
   bool a6 = arg_bool(info, 6);
   bool a7 = arg_bool(info, 7);
   bool a8 = arg_bool(info, 8);
+  guard_lstm_hx(a1);
   return to_js(info.Env(), at::lstm(a0, a1, a2, a3, a4, a5, a6, a7, a8));
   OP_CATCH("lstm.input", "input:T,hx:TL,params:TL,has_biases:B,num_layers:I,dropout:F,train:B,bidirectional:B,batch_first:B")
 }
@@ -661,6 +663,7 @@ static Napi::Value op737(const Napi::CallbackInfo& info) {
   double a6 = arg_double(info, 6);
   bool a7 = arg_bool(info, 7);
   bool a8 = arg_bool(info, 8);
+  guard_batch_sizes(a1, "lstm"); guard_lstm_hx(a2);
   return to_js(info.Env(), at::lstm(a0, a1, a2, a3, a4, a5, a6, a7, a8));
   OP_CATCH("lstm.data", "data:T,batch_sizes:T,hx:TL,params:TL,has_biases:B,num_layers:I,dropout:F,train:B,bidirectional:B")
 }
@@ -693,6 +696,7 @@ static Napi::Value op739(const Napi::CallbackInfo& info) {
   double a6 = arg_double(info, 6);
   bool a7 = arg_bool(info, 7);
   bool a8 = arg_bool(info, 8);
+  guard_batch_sizes(a1, "gru");
   return to_js(info.Env(), at::gru(a0, a1, a2, a3, a4, a5, a6, a7, a8));
   OP_CATCH("gru.data", "data:T,batch_sizes:T,hx:T,params:TL,has_biases:B,num_layers:I,dropout:F,train:B,bidirectional:B")
 }
@@ -725,6 +729,7 @@ static Napi::Value op741(const Napi::CallbackInfo& info) {
   double a6 = arg_double(info, 6);
   bool a7 = arg_bool(info, 7);
   bool a8 = arg_bool(info, 8);
+  guard_batch_sizes(a1, "rnn_tanh");
   return to_js(info.Env(), at::rnn_tanh(a0, a1, a2, a3, a4, a5, a6, a7, a8));
   OP_CATCH("rnn_tanh.data", "data:T,batch_sizes:T,hx:T,params:TL,has_biases:B,num_layers:I,dropout:F,train:B,bidirectional:B")
 }
@@ -757,6 +762,7 @@ static Napi::Value op743(const Napi::CallbackInfo& info) {
   double a6 = arg_double(info, 6);
   bool a7 = arg_bool(info, 7);
   bool a8 = arg_bool(info, 8);
+  guard_batch_sizes(a1, "rnn_relu");
   return to_js(info.Env(), at::rnn_relu(a0, a1, a2, a3, a4, a5, a6, a7, a8));
   OP_CATCH("rnn_relu.data", "data:T,batch_sizes:T,hx:T,params:TL,has_biases:B,num_layers:I,dropout:F,train:B,bidirectional:B")
 }
@@ -770,6 +776,7 @@ static Napi::Value op744(const Napi::CallbackInfo& info) {
   const at::Tensor& a3 = arg_tensor(info, 3);
   c10::optional<at::Tensor> a4 = present(info, 4) ? arg_opt_tensor(info, 4) : c10::optional<at::Tensor>(c10::nullopt);
   c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  guard_rnn_cell_weights(a2, a3, 4, "lstm_cell");
   return to_js(info.Env(), at::lstm_cell(a0, a1, a2, a3, a4, a5));
   OP_CATCH("lstm_cell", "input:T,hx:TL,w_ih:T,w_hh:T,b_ih:T?,b_hh:T?")
 }
@@ -783,6 +790,7 @@ static Napi::Value op745(const Napi::CallbackInfo& info) {
   const at::Tensor& a3 = arg_tensor(info, 3);
   c10::optional<at::Tensor> a4 = present(info, 4) ? arg_opt_tensor(info, 4) : c10::optional<at::Tensor>(c10::nullopt);
   c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  guard_rnn_cell_weights(a2, a3, 3, "gru_cell");
   return to_js(info.Env(), at::gru_cell(a0, a1, a2, a3, a4, a5));
   OP_CATCH("gru_cell", "input:T,hx:T,w_ih:T,w_hh:T,b_ih:T?,b_hh:T?")
 }
@@ -2733,6 +2741,7 @@ static Napi::Value op933(const Napi::CallbackInfo& info) {
   c10::optional<std::vector<double>> a2 = present(info, 2) ? arg_opt_double_list(info, 2) : c10::optional<std::vector<double>>(c10::nullopt);
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
   bool a4 = present(info, 4) ? arg_bool(info, 4) : bool(false);
+  TORCH_CHECK(a0.dim() >= 1 && (int64_t)a1.size() == a0.size(-1), "histogramdd: expected one bin count per coordinate (", a0.dim() ? a0.size(-1) : 0, "), got ", a1.size());
   return to_js(info.Env(), at::histogramdd(a0, a1, a2 ? c10::optional<at::ArrayRef<double>>(*a2) : c10::nullopt, a3, a4));
   OP_CATCH("histogramdd", "self:T,bins:IA,range:FA?,weight:T?,density:B")
 }
@@ -3160,6 +3169,7 @@ static Napi::Value op976(const Napi::CallbackInfo& info) {
   int64_t a2 = arg_int(info, 2);
   int64_t a3 = arg_int(info, 3);
   int64_t a4 = arg_int(info, 4);
+  guard_unfold_backward(a0, a1, a2, a3, a4);
   return to_js(info.Env(), at::unfold_backward(a0, a1, a2, a3, a4));
   OP_CATCH("unfold_backward", "grad_in:T,input_sizes:IA,dim:I,size:I,step:I")
 }
@@ -3371,6 +3381,7 @@ static Napi::Value op997(const Napi::CallbackInfo& info) {
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
   c10::optional<std::string> a4 = present(info, 4) ? arg_opt_string(info, 4) : c10::optional<std::string>(c10::nullopt);
   c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  if (a5 && a5->defined()) guard_index_values(*a5, a0.dim() ? a0.size(-1) : 0, "sorter", "searchsorted");
   return to_js(info.Env(), at::searchsorted(a0, a1, a2, a3, a4 ? c10::optional<c10::string_view>(c10::string_view(*a4)) : c10::nullopt, a5));
   OP_CATCH("searchsorted.Tensor", "sorted_sequence:T,self:T,out_int32:B,right:B,side:STR?,sorter:T?")
 }
@@ -3384,6 +3395,7 @@ static Napi::Value op998(const Napi::CallbackInfo& info) {
   bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
   c10::optional<std::string> a4 = present(info, 4) ? arg_opt_string(info, 4) : c10::optional<std::string>(c10::nullopt);
   c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  if (a5 && a5->defined()) guard_index_values(*a5, a0.dim() ? a0.size(-1) : 0, "sorter", "searchsorted");
   return to_js(info.Env(), at::searchsorted(a0, a1, a2, a3, a4 ? c10::optional<c10::string_view>(c10::string_view(*a4)) : c10::nullopt, a5));
   OP_CATCH("searchsorted.Scalar", "sorted_sequence:T,self:S,out_int32:B,right:B,side:STR?,sorter:T?")
 }

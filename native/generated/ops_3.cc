@@ -98,6 +98,7 @@ static Napi::Value op1015(const Napi::CallbackInfo& info) {
   const at::Tensor& a2 = arg_tensor(info, 2);
   int64_t a3 = arg_int(info, 3);
   double a4 = arg_double(info, 4);
+  TORCH_CHECK(!at::isIntegralType(at::promote_types(at::promote_types(a0.scalar_type(), a1.scalar_type()), a2.scalar_type()), true), "smooth_l1_loss_backward: integer tensors are not supported");
   return to_js(info.Env(), at::smooth_l1_loss_backward(a0, a1, a2, a3, a4));
   OP_CATCH("smooth_l1_loss_backward", "grad_output:T,self:T,target:T,reduction:I,beta:F")
 }
@@ -374,6 +375,7 @@ static Napi::Value op1042(const Napi::CallbackInfo& info) {
   at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(0.3333333333333333));
   bool a4 = present(info, 4) ? arg_bool(info, 4) : bool(false);
   c10::optional<at::Generator> a5 = present(info, 5) ? arg_opt_generator(info, 5) : c10::optional<at::Generator>(c10::nullopt);
+  TORCH_CHECK(!a4 || a1.sizes() == a0.sizes(), "rrelu_with_noise: noise must have the sizes of self ", a0.sizes(), ", got ", a1.sizes());
   return to_js(info.Env(), at::rrelu_with_noise(a0, a1, a2, a3, a4, a5));
   OP_CATCH("rrelu_with_noise", "self:T,noise:T,lower:S,upper:S,training:B,generator:G?")
 }
@@ -401,6 +403,7 @@ static Napi::Value op1044(const Napi::CallbackInfo& info) {
   at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(0.3333333333333333));
   bool a4 = present(info, 4) ? arg_bool(info, 4) : bool(false);
   c10::optional<at::Generator> a5 = present(info, 5) ? arg_opt_generator(info, 5) : c10::optional<at::Generator>(c10::nullopt);
+  TORCH_CHECK(!a4 || a1.sizes() == a0.sizes(), "rrelu_with_noise_: noise must have the sizes of self ", a0.sizes(), ", got ", a1.sizes());
   at::rrelu_with_noise_(a0, a1, a2, a3, a4, a5);
   return info.Env().Undefined();
   OP_CATCH("rrelu_with_noise_", "self:Tm,noise:T,lower:S,upper:S,training:B,generator:G?")
@@ -497,6 +500,7 @@ static Napi::Value op1054(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   const at::Tensor& a2 = arg_tensor(info, 2);
+  guard_pool_indices(a0, a1, a2, 2, true, "adaptive_max_pool2d_backward");
   return to_js(info.Env(), at::adaptive_max_pool2d_backward(a0, a1, a2));
   OP_CATCH("adaptive_max_pool2d_backward", "grad_output:T,self:T,indices:T")
 }
@@ -516,6 +520,7 @@ static Napi::Value op1056(const Napi::CallbackInfo& info) {
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   const at::Tensor& a2 = arg_tensor(info, 2);
+  guard_pool_indices(a0, a1, a2, 3, true, "adaptive_max_pool3d_backward");
   return to_js(info.Env(), at::adaptive_max_pool3d_backward(a0, a1, a2));
   OP_CATCH("adaptive_max_pool3d_backward", "grad_output:T,self:T,indices:T")
 }
@@ -648,6 +653,7 @@ static Napi::Value op1066(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a5 = arg_int_list(info, 5, 2, false);
   bool a6 = arg_bool(info, 6);
   const at::Tensor& a7 = arg_tensor(info, 7);
+  guard_pool_indices(a0, a1, a7, 2, false, "max_pool2d_with_indices_backward");
   return to_js(info.Env(), at::max_pool2d_with_indices_backward(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("max_pool2d_with_indices_backward", "grad_output:T,self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B,indices:T")
 }
@@ -676,6 +682,7 @@ static Napi::Value op1068(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a5 = arg_int_list(info, 5, 3, false);
   bool a6 = arg_bool(info, 6);
   const at::Tensor& a7 = arg_tensor(info, 7);
+  guard_pool_indices(a0, a1, a7, 3, false, "max_pool3d_with_indices_backward");
   return to_js(info.Env(), at::max_pool3d_with_indices_backward(a0, a1, a2, a3, a4, a5, a6, a7));
   OP_CATCH("max_pool3d_with_indices_backward", "grad_output:T,self:T,kernel_size:IA,stride:IA,padding:IA,dilation:IA,ceil_mode:B,indices:T")
 }
@@ -1245,6 +1252,7 @@ static Napi::Value op1119(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> a3 = present(info, 3) ? arg_opt_tensor(info, 3) : c10::optional<at::Tensor>(c10::nullopt);
   std::vector<int64_t> a4 = present(info, 4) ? arg_int_list(info, 4, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 1));
   std::vector<int64_t> a5 = present(info, 5) ? arg_int_list(info, 5, 3, false) : std::vector<int64_t>(std::vector<int64_t>(3, 0));
+  TORCH_CHECK(a1.dim() == 5 && a1.size(1) > 0, "slow_conv3d: expected a 5-d weight with input channels, got sizes ", a1.sizes());
   return to_js(info.Env(), at::slow_conv3d(a0, a1, a2, a3, a4, a5));
   OP_CATCH("slow_conv3d", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA")
 }
@@ -1258,6 +1266,7 @@ static Napi::Value op1120(const Napi::CallbackInfo& info) {
   c10::optional<at::Tensor> a3 = arg_opt_tensor(info, 3);
   std::vector<int64_t> a4 = arg_int_list(info, 4, 3, false);
   std::vector<int64_t> a5 = arg_int_list(info, 5, 3, false);
+  TORCH_CHECK(a1.dim() == 5 && a1.size(1) > 0, "slow_conv3d_forward: expected a 5-d weight with input channels, got sizes ", a1.sizes());
   return to_js(info.Env(), at::slow_conv3d_forward(a0, a1, a2, a3, a4, a5));
   OP_CATCH("slow_conv3d_forward", "self:T,weight:T,kernel_size:IA,bias:T?,stride:IA,padding:IA")
 }
@@ -2475,6 +2484,7 @@ static Napi::Value op1245(const Napi::CallbackInfo& info) {
   int64_t a5 = present(info, 5) ? arg_int(info, 5) : int64_t(0);
   bool a6 = present(info, 6) ? arg_bool(info, 6) : bool(false);
   c10::optional<at::Scalar> a7 = present(info, 7) ? arg_opt_scalar(info, 7) : c10::optional<at::Scalar>(c10::nullopt);
+  a6 = false;
   return to_js(info.Env(), at::segment_reduce(a0, c10::string_view(a1), a2, a3, a4, a5, a6, a7));
   OP_CATCH("segment_reduce", "data:T,reduce:STR,lengths:T?,indices:T?,offsets:T?,axis:I,unsafe:B,initial:S?")
 }

@@ -261,6 +261,127 @@ inline void guard_channel_shuffle(const at::Tensor& self, int64_t groups) {
   TORCH_CHECK(self.size(1) % groups == 0, "native_channel_shuffle: the number of channels (", self.size(1),
               ") must be divisible by groups (", groups, ")");
 }
+// choose_qparams_optimized reads `numel` floats from the data pointer whatever the tensor holds, and
+// loops n_bins * ratio times with 1 << bit_width levels.
+inline void guard_choose_qparams(const at::Tensor& input, int64_t numel, int64_t n_bins, double ratio, int64_t bit_width) {
+  TORCH_CHECK(input.is_contiguous(), "choose_qparams_optimized: expected a contiguous input");
+  TORCH_CHECK(numel > 0 && numel <= input.numel(), "choose_qparams_optimized: numel must be in [1, ", input.numel(),
+              "] (the input's number of elements), got ", numel);
+  TORCH_CHECK(n_bins > 0 && n_bins <= (int64_t(1) << 24), "choose_qparams_optimized: n_bins must be in [1, 2^24], got ", n_bins);
+  TORCH_CHECK(ratio >= 0 && ratio <= 1, "choose_qparams_optimized: ratio must be in [0, 1], got ", ratio);
+  TORCH_CHECK(bit_width >= 1 && bit_width <= 16, "choose_qparams_optimized: bit_width must be in [1, 16], got ", bit_width);
+}
+// unfold_backward trusts grad_in to have the shape that unfolding input_sizes gives (heap corruption otherwise).
+inline void guard_unfold_backward(const at::Tensor& grad, at::IntArrayRef input_sizes, int64_t dim, int64_t size, int64_t step) {
+  int64_t n = static_cast<int64_t>(input_sizes.size());
+  int64_t d = c10::maybe_wrap_dim(dim, n, /*wrap_scalar=*/true);
+  int64_t len = n == 0 ? 1 : input_sizes[d];
+  TORCH_CHECK(size >= 0 && size <= len, "unfold_backward: size must be in [0, ", len, "], got ", size);
+  TORCH_CHECK(step > 0, "unfold_backward: step must be positive, got ", step);
+  std::vector<int64_t> expected(input_sizes.begin(), input_sizes.end());
+  for (int64_t s : expected) TORCH_CHECK(s >= 0, "unfold_backward: negative size in input_sizes ", input_sizes);
+  if (n) expected[d] = (len - size) / step + 1;
+  expected.push_back(size);
+  TORCH_CHECK(grad.sizes() == at::IntArrayRef(expected), "unfold_backward: grad_in has sizes ", grad.sizes(),
+              " but unfolding input_sizes ", input_sizes, " gives ", at::IntArrayRef(expected));
+}
+// The batch norm kernels index per-channel statistics without checking their sizes, read running
+// or saved statistics that may be absent, and divide by the number of values per channel (SIGFPE
+// on empty input).
+inline int64_t guard_bn_input(const at::Tensor& input, const char* op) {
+  TORCH_CHECK(input.dim() >= 2, op, ": expected input of at least 2 dimensions (N, C, ...), got sizes ", input.sizes());
+  TORCH_CHECK(input.numel() > 0, op, ": expected a non-empty input, got sizes ", input.sizes());
+  return input.size(1);
+}
+inline void guard_bn_stat(const c10::optional<at::Tensor>& t, int64_t channels, const char* name, bool required, const char* op) {
+  bool given = t.has_value() && t->defined();
+  TORCH_CHECK(given || !required, op, ": ", name, " is required here");
+  if (given) TORCH_CHECK(t->numel() == channels, op, ": ", name, " must hold one value per channel (", channels, "), got sizes ", t->sizes());
+}
+inline void guard_batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& weight, const c10::optional<at::Tensor>& bias,
+                             const c10::optional<at::Tensor>& running_mean, const c10::optional<at::Tensor>& running_var, bool training) {
+  const char* op = "native_batch_norm";
+  int64_t c = guard_bn_input(input, op);
+  guard_bn_stat(weight, c, "weight", false, op);
+  guard_bn_stat(bias, c, "bias", false, op);
+  guard_bn_stat(running_mean, c, "running_mean", !training, op);
+  guard_bn_stat(running_var, c, "running_var", !training, op);
+}
+inline void guard_batch_norm_backward(const at::Tensor& grad_out, const at::Tensor& input, const c10::optional<at::Tensor>& weight,
+                                      const c10::optional<at::Tensor>& running_mean, const c10::optional<at::Tensor>& running_var,
+                                      const c10::optional<at::Tensor>& save_mean, const c10::optional<at::Tensor>& save_invstd, bool train) {
+  const char* op = "native_batch_norm_backward";
+  int64_t c = guard_bn_input(input, op);
+  TORCH_CHECK(grad_out.sizes() == input.sizes(), op, ": grad_out has sizes ", grad_out.sizes(), " but input has ", input.sizes());
+  guard_bn_stat(weight, c, "weight", false, op);
+  guard_bn_stat(running_mean, c, "running_mean", !train, op);
+  guard_bn_stat(running_var, c, "running_var", !train, op);
+  guard_bn_stat(save_mean, c, "save_mean", train, op);
+  guard_bn_stat(save_invstd, c, "save_invstd", train, op);
+}
+inline void guard_batch_norm_update_stats(const at::Tensor& input, const c10::optional<at::Tensor>& running_mean,
+                                          const c10::optional<at::Tensor>& running_var) {
+  const char* op = "batch_norm_update_stats";
+  int64_t c = guard_bn_input(input, op);
+  guard_bn_stat(running_mean, c, "running_mean", false, op);
+  guard_bn_stat(running_var, c, "running_var", false, op);
+}
+// Integer index tensors whose values kernels use as offsets without a bounds check.
+inline void guard_index_values(const at::Tensor& idx, int64_t bound, const char* name, const char* op) {
+  if (!idx.defined() || idx.numel() == 0 || !idx.device().is_cpu() || idx.layout() != at::kStrided) return;
+  if (!at::isIntegralType(idx.scalar_type(), /*includeBool=*/false)) return;  // the kernels refuse other dtypes
+  at::NoGradGuard no_grad;
+  auto mm = at::aminmax(idx);
+  int64_t lo = std::get<0>(mm).item<int64_t>(), hi = std::get<1>(mm).item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < bound, op, ": ", name, " must be in [0, ", bound, "), got values in [", lo, ", ", hi, "]");
+}
+// Max pooling backward writes grad_input[indices] over self's last `spatial` dimensions; the adaptive
+// versions also trust grad_output and indices to match self in shape.
+inline void guard_pool_indices(const at::Tensor& grad, const at::Tensor& self, const at::Tensor& indices, int64_t spatial,
+                               bool check_shapes, const char* op) {
+  TORCH_CHECK(self.dim() > spatial, op, ": expected self of at least ", spatial + 1, " dimensions, got sizes ", self.sizes());
+  if (check_shapes) {
+    TORCH_CHECK(grad.sizes() == indices.sizes(), op, ": grad_output has sizes ", grad.sizes(), " but indices ", indices.sizes());
+    TORCH_CHECK(grad.dim() == self.dim(), op, ": grad_output has sizes ", grad.sizes(), " but self ", self.sizes());
+    for (int64_t k = 0; k < self.dim() - spatial; ++k)
+      TORCH_CHECK(grad.size(k) == self.size(k), op, ": grad_output has sizes ", grad.sizes(), " but self ", self.sizes());
+  }
+  int64_t n = 1;
+  for (int64_t k = self.dim() - spatial; k < self.dim(); ++k) n *= self.size(k);
+  guard_index_values(indices, n, "indices", op);
+}
+// RNNs: lstm zips the layers of h and c (a shorter c is read past its end); the packed (.data)
+// versions read batch_sizes[0]; the cells chunk the gate projections into 4 (lstm) or 3 (gru)
+// pieces and index them.
+inline void guard_lstm_hx(const std::vector<at::Tensor>& hx) {
+  TORCH_CHECK(hx.size() == 2, "lstm: expected two hidden states (h, c), got ", hx.size());
+  TORCH_CHECK(hx[0].sizes() == hx[1].sizes(), "lstm: h and c must have the same sizes, got ", hx[0].sizes(), " and ", hx[1].sizes());
+}
+inline void guard_batch_sizes(const at::Tensor& batch_sizes, const char* op) {
+  TORCH_CHECK(batch_sizes.dim() == 1 && batch_sizes.numel() > 0 && batch_sizes.scalar_type() == at::kLong, op,
+              ": batch_sizes must be a non-empty 1-d int64 tensor, got ", batch_sizes.scalar_type(), batch_sizes.sizes());
+}
+inline void guard_rnn_cell_weights(const at::Tensor& w_ih, const at::Tensor& w_hh, int64_t gates, const char* op) {
+  TORCH_CHECK(w_ih.dim() == 2 && w_hh.dim() == 2, op, ": expected 2-d weights, got w_ih ", w_ih.sizes(), " and w_hh ", w_hh.sizes());
+  int64_t hidden = w_hh.size(1);
+  TORCH_CHECK(hidden > 0 && w_ih.size(0) == gates * hidden && w_hh.size(0) == gates * hidden, op, ": expected w_ih and w_hh with ",
+              gates, " * hidden_size rows (hidden_size ", hidden, " from w_hh), got w_ih ", w_ih.sizes(), " and w_hh ", w_hh.sizes());
+}
+// mkldnn_convolution takes padding, stride and dilation as lists of any length and indexes them
+// per spatial dimension; zero strides, dilations, groups or empty tensors divide by zero in oneDNN.
+inline void guard_mkldnn_convolution(const at::Tensor& self, const at::Tensor& weight, at::IntArrayRef padding,
+                                     at::IntArrayRef stride, at::IntArrayRef dilation, int64_t groups) {
+  const char* op = "mkldnn_convolution";
+  TORCH_CHECK(self.dim() >= 3 && self.dim() <= 5 && weight.dim() == self.dim(), op,
+              ": expected 3-d to 5-d input and weight of the same rank, got ", self.sizes(), " and ", weight.sizes());
+  size_t k = static_cast<size_t>(self.dim() - 2);
+  TORCH_CHECK(padding.size() == k && stride.size() == k && dilation.size() == k, op, ": padding, stride and dilation need ", k,
+              " values each, got ", padding, ", ", stride, ", ", dilation);
+  for (size_t d = 0; d < k; ++d)
+    TORCH_CHECK(padding[d] >= 0 && stride[d] > 0 && dilation[d] > 0, op, ": invalid padding ", padding, ", stride ", stride, " or dilation ", dilation);
+  TORCH_CHECK(groups > 0, op, ": groups must be positive, got ", groups);
+  TORCH_CHECK(self.numel() > 0 && weight.numel() > 0, op, ": empty input or weight (sizes ", self.sizes(), " and ", weight.sizes(), ")");
+}
 
 // ---- results ----
 inline Napi::Value to_js(const Napi::Env& env, const at::Tensor& t) {
