@@ -12,20 +12,21 @@
 // Every figure is the median wall time of one iteration over the timed repetitions, after the
 // same warmup the PyTorch peer uses. `refinery bench engine` (src/cli/bench.ts) calls
 // runEngineCommand; the functions below are exported for tests and other callers.
-import { spawnSync } from 'child_process';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import {
-  F, Tensor, functions as torch, grad, noGrad, scope, manualSeed,
-  setNumThreads, getNumThreads, torchVersion,
+  F, Tensor, functions as torch, grad, noGrad, scope, manualSeed, setNumThreads, getNumThreads,
 } from '../src/tensor';
-import { intFlag, parseFlags } from '../src/cli/args';
+import { intFlag } from '../src/cli/args';
+import {
+  SYSTEMS, type SystemName, type TargetStatus, type Comparison, type SystemRun, findRepoRoot, median, timeIt, defaultThreads, refineryVersion,
+  hostInfo, noteBusyHost, tfjsThreadsNote, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs,
+  fmtMs, fmtX, fmtStatus, describeSystem, tableLines, parseBenchFlags, convDxFlag, threadsFlag, lastFlags,
+  runBenchCommand, benchMain,
+} from './common';
+
+export { SYSTEMS, type SystemName, type TargetStatus, findRepoRoot, median };
 
 export const WORKLOADS = ['add', 'matmul', 'conv', 'mlp'] as const;
 export type Workload = (typeof WORKLOADS)[number];
-export const SYSTEMS = ['refinery', 'pytorch', 'tfjs'] as const;
-export type SystemName = (typeof SYSTEMS)[number];
 
 /** Shapes of the four workloads. `full` is the spec (and what the peers run); `tiny` is for smoke tests only. */
 export interface WorkloadSizes {
@@ -58,21 +59,8 @@ export interface WorkloadResult {
   [detail: string]: unknown;
 }
 
-export interface SystemResult {
-  system: SystemName;
-  available: boolean;
-  /** Why the system has no results (missing peer, crash, skipped). */
-  error?: string;
-  /** Library name as the system reports it ("refinery", "pytorch", "tfjs-wasm"). */
-  peer?: string;
-  version?: string;
-  /** Threads the system actually used. */
-  threads?: number;
-  threadsRequested?: number;
+export interface SystemResult extends SystemRun {
   results?: Record<Workload, WorkloadResult>;
-  /** Wall time of the whole run of this system (seconds), including start-up for peers. */
-  wallS?: number;
-  [detail: string]: unknown;
 }
 
 export interface Target {
@@ -88,20 +76,8 @@ export const TARGETS: Record<Workload, Target> = {
   mlp: { maxRatioVsPytorch: 1.05, minSpeedupVsTfjs: 3 },
 };
 
-export type TargetStatus = 'met' | 'missed' | 'n/a' | 'none';
-export interface ComparisonRow {
+export interface ComparisonRow extends Comparison {
   workload: Workload;
-  refineryMs: number | null;
-  pytorchMs: number | null;
-  tfjsMs: number | null;
-  /** refinery ms / pytorch ms (lower is better). */
-  ratioVsPytorch: number | null;
-  /** tfjs ms / refinery ms (higher is better). */
-  speedupVsTfjs: number | null;
-  targetVsPytorch: string;
-  pytorchTarget: TargetStatus;
-  targetVsTfjs: string;
-  tfjsTarget: TargetStatus;
 }
 
 export interface EngineReport {
@@ -139,55 +115,6 @@ export interface EngineOptions {
   pauseMs?: number;
   /** Progress lines (default: stderr); pass null for silence. */
   log?: ((line: string) => void) | null;
-}
-
-// ---------------------------------------------------------------------------------- helpers
-
-/** The directory holding package.json, walking up from `start`. */
-export function findRepoRoot(start: string = __dirname): string {
-  let dir = path.resolve(start);
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`bench: no package.json above ${start}`);
-    dir = up;
-  }
-}
-
-export function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = xs.slice().sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function timeIt(fn: () => void, warmup: number, reps: number): { ms: number; minMs: number; iters: number } {
-  for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  return { ms: median(times), minMs: Math.min(...times), iters: reps };
-}
-
-function sleepMs(ms: number): void {
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function defaultThreads(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
-function refineryVersion(root: string | undefined): string {
-  try {
-    const r = root ?? findRepoRoot();
-    const pkg = JSON.parse(fs.readFileSync(path.join(r, 'package.json'), 'utf8')) as { version?: string };
-    return `${pkg.version ?? '?'} (libtorch ${torchVersion})`;
-  } catch {
-    return `? (libtorch ${torchVersion})`;
-  }
 }
 
 // ---------------------------------------------------------------------------------- Refinery side
@@ -336,97 +263,37 @@ export function runRefinery(opts: { threads?: number; reps?: number; addReps?: n
 
 // ---------------------------------------------------------------------------------- peers
 
-function lastJsonLine(stdout: string): Record<string, unknown> | null {
-  const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      return JSON.parse(lines[i]) as Record<string, unknown>;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
-}
-
-/** The most telling line of a failed child's output: its last "...Error: ..." line, else the last lines. */
-function tail(s: string | null | undefined, n = 2): string {
-  const lines = (s ?? '').trim().split('\n').map((l) => l.trim()).filter(Boolean);
-  const errs = lines.filter((l) => /(Error|Exception)\b.*:/.test(l) && !l.startsWith('at '));
-  return errs.length ? errs[errs.length - 1] : lines.slice(-n).join(' | ');
-}
-
 /** Runs one peer script as a child process and parses its JSON line; never throws for a missing peer. */
 export function runPeer(which: 'pytorch' | 'tfjs', opts: EngineOptions = {}): SystemResult {
-  const root = opts.root ?? findRepoRoot();
   const threads = opts.threads ?? defaultThreads();
   const reps = opts.reps ?? 15;
   const addReps = opts.addReps ?? Math.min(3, reps);
-  const common = ['--threads', String(threads), '--reps', String(reps), '--add-reps', String(addReps)];
-  let cmd: string;
-  let args: string[];
-  if (which === 'pytorch') {
-    cmd = opts.python ?? '/usr/bin/python3';
-    args = [path.join(root, 'bench', 'peers', 'torch_engine.py'), ...common, '--json'];
-    if (!fs.existsSync(cmd)) return { system: which, available: false, error: `${cmd} not found` };
-  } else {
-    cmd = process.execPath;
-    args = [path.join(root, 'bench', 'peers', 'tfjs_engine.js'), ...common, '--conv-dx', opts.tfjsConvDx ?? 'conv'];
-  }
-  if (!fs.existsSync(args[0])) return { system: which, available: false, error: `${args[0]} not found` };
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, {
-    cwd: root, encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000,
-    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+  const r = spawnPeer({
+    which, bench: 'engine', root: opts.root ?? findRepoRoot(), python: opts.python,
+    args: ['--threads', String(threads), '--reps', String(reps), '--add-reps', String(addReps)],
+    tfjsArgs: ['--conv-dx', opts.tfjsConvDx ?? 'conv'],
+    isResult: (out) => {
+      const res = out.results as Record<string, WorkloadResult> | undefined;
+      return !!res && WORKLOADS.every((w) => res[w] && typeof res[w].ms === 'number');
+    },
   });
-  const wallS = (performance.now() - t0) / 1000;
-  if (r.error) return { system: which, available: false, error: `${path.basename(cmd)}: ${r.error.message}`, wallS };
-  if (r.status !== 0) {
-    return { system: which, available: false, error: `exit ${r.status ?? r.signal}: ${tail(r.stderr) || tail(r.stdout)}`, wallS };
-  }
-  const out = lastJsonLine(r.stdout);
-  const res = out?.results as Record<string, WorkloadResult> | undefined;
-  if (!out || !res || !WORKLOADS.every((w) => res[w] && typeof res[w].ms === 'number')) {
-    return { system: which, available: false, error: `no result JSON in the output: ${tail(r.stdout) || tail(r.stderr)}`, wallS };
-  }
-  const extra: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(out)) {
-    if (!['peer', 'threads', 'threads_requested', 'version', 'results'].includes(k)) extra[k] = v;
-  }
+  if ('failure' in r) return r.failure;
   return {
-    ...extra,
-    system: which, available: true, peer: String(out.peer ?? which), version: String(out.version ?? '?'),
-    threads: typeof out.threads === 'number' ? out.threads : undefined,
-    threadsRequested: typeof out.threads_requested === 'number' ? out.threads_requested : threads,
-    results: res as Record<Workload, WorkloadResult>, wallS,
+    ...peerHead(which, r.out, ['peer', 'threads', 'threads_requested', 'version', 'results'], threads),
+    results: r.out.results as Record<Workload, WorkloadResult>, wallS: r.wallS,
   };
 }
 
 // ---------------------------------------------------------------------------------- comparison
 
 export function compare(systems: Record<SystemName, SystemResult>): ComparisonRow[] {
-  const ms = (s: SystemName, w: Workload): number | null => {
-    const r = systems[s];
-    const v = r?.available ? r.results?.[w]?.ms : undefined;
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  };
-  return WORKLOADS.map((w) => {
-    const ref = ms('refinery', w), pt = ms('pytorch', w), tf = ms('tfjs', w);
-    const ratio = ref !== null && pt !== null && pt > 0 ? ref / pt : null;
-    const speedup = ref !== null && tf !== null && ref > 0 ? tf / ref : null;
-    const t = TARGETS[w];
-    return {
-      workload: w, refineryMs: ref, pytorchMs: pt, tfjsMs: tf, ratioVsPytorch: ratio, speedupVsTfjs: speedup,
-      targetVsPytorch: `<= ${t.maxRatioVsPytorch.toFixed(2)}x`,
-      pytorchTarget: ratio === null ? 'n/a' : ratio <= t.maxRatioVsPytorch ? 'met' : 'missed',
-      targetVsTfjs: t.minSpeedupVsTfjs === null ? '-' : `>= ${t.minSpeedupVsTfjs}x`,
-      tfjsTarget: t.minSpeedupVsTfjs === null ? 'none' : speedup === null ? 'n/a' : speedup >= t.minSpeedupVsTfjs ? 'met' : 'missed',
-    };
-  });
+  const ms = (s: SystemName, w: Workload) => msOf(systems[s], systems[s]?.results?.[w]?.ms);
+  return WORKLOADS.map((w) => ({ workload: w, ...compareMs(ms('refinery', w), ms('pytorch', w), ms('tfjs', w), TARGETS[w]) }));
 }
 
 /** Runs the selected systems one after the other (Refinery, then PyTorch, then TF.js) and compares them. */
 export function runEngineBench(opts: EngineOptions = {}): EngineReport {
-  const log = opts.log === undefined ? (s: string) => process.stderr.write(s + '\n') : opts.log ?? (() => undefined);
+  const log = makeLog(opts.log);
   const threads = opts.threads ?? defaultThreads();
   const reps = opts.reps ?? 15;
   const addReps = opts.addReps ?? Math.min(3, reps);
@@ -439,26 +306,14 @@ export function runEngineBench(opts: EngineOptions = {}): EngineReport {
     notes.push('tiny workloads are Refinery-only; the peers were not run');
     selected = new Set<SystemName>(selected.has('refinery') ? ['refinery'] : []);
   }
-  const skipped = (s: SystemName, why: string): SystemResult => ({ system: s, available: false, error: why });
-  const systems = {} as Record<SystemName, SystemResult>;
-  const order: SystemName[] = [];
-  const pause = opts.pauseMs ?? 500;
-  for (const s of SYSTEMS) {
-    if (!selected.has(s)) {
-      systems[s] = skipped(s, s === 'tfjs' && opts.skipTfjs ? 'skipped (--skip-tfjs)' : 'not selected (--only)');
-      continue;
-    }
-    if (order.length) sleepMs(pause);
-    order.push(s);
-    log(`bench engine: running ${s} (${threads} thread${threads === 1 ? '' : 's'}, ${reps} reps, ${addReps} add reps${opts.tiny ? ', tiny sizes' : ''})`);
-    systems[s] = s === 'refinery' ? runRefinery(full) : runPeer(s, full);
-    if (!systems[s].available) log(`bench engine: ${s} unavailable: ${systems[s].error}`);
-  }
+  const { systems, order } = runInTurn<SystemResult>({
+    bench: 'engine', selected, skipTfjs: opts.skipTfjs, pauseMs: opts.pauseMs, threads, log,
+    detail: `${reps} reps, ${addReps} add reps${opts.tiny ? ', tiny sizes' : ''}`,
+    run: (s) => (s === 'refinery' ? runRefinery(full) : runPeer(s, full)),
+  });
   const tf = systems.tfjs;
   if (tf.available) {
-    notes.push(`TF.js (wasm backend) in Node is single-threaded whatever is asked: ${threads} requested, ` +
-      `${tf.threads ?? 1} used` +
-      (order.length > 1 ? `; ${order.filter((s) => s !== 'tfjs').join(' and ')} ran with ${threads}` : ''));
+    notes.push(tfjsThreadsNote(threads, tf.threads, order));
     const conv = tf.results?.conv as WorkloadResult | undefined;
     if (conv?.dx) notes.push(`TF.js conv is NHWC with a custom gradient (the wasm backend has no Conv2DBackpropFilter): dx = ${String(conv.dx)}`);
   }
@@ -468,21 +323,15 @@ export function runEngineBench(opts: EngineOptions = {}): EngineReport {
     notes.push(`refinery add headline = the faster of: ${v.scope.form} ${v.scope.ms.toFixed(1)} ms; ` +
       `${v.dispose.form} ${v.dispose.ms.toFixed(1)} ms`);
   }
-  if (os.loadavg()[0] > 0.5 * os.cpus().length) {
-    notes.push(`host was busy (load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores): timings are noisy`);
-  }
+  noteBusyHost(notes);
   return {
     bench: 'engine', size: opts.tiny ? 'tiny' : 'full', threads, reps, addReps, order,
-    host: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version, platform: os.platform(), arch: os.arch() },
+    host: hostInfo(),
     systems, comparison: compare(systems), notes,
   };
 }
 
 // ---------------------------------------------------------------------------------- output
-
-const fmtMs = (v: number | null) => (v === null ? 'n/a' : v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
-const fmtX = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
-const fmtStatus = (target: string, s: TargetStatus) => (s === 'none' ? '-' : `${target} ${s === 'missed' ? 'MISSED' : s}`);
 
 export function formatTable(report: EngineReport): string {
   const label: Record<Workload, string> = { add: '(a) add x100k', matmul: '(b) matmul 512', conv: '(c) conv fwd+bwd', mlp: '(d) mlp step' };
@@ -491,23 +340,12 @@ export function formatTable(report: EngineReport): string {
     label[r.workload], fmtMs(r.refineryMs), fmtMs(r.pytorchMs), fmtMs(r.tfjsMs), fmtX(r.ratioVsPytorch), fmtX(r.speedupVsTfjs),
     fmtStatus(r.targetVsPytorch, r.pytorchTarget), fmtStatus(r.targetVsTfjs, r.tfjsTarget),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   const out: string[] = [];
-  const desc = (s: SystemName) => {
-    const r = report.systems[s];
-    if (!r.available) return `${s}: n/a (${r.error})`;
-    const th = r.threadsRequested !== undefined && r.threadsRequested !== r.threads
-      ? `${r.threads} thread${r.threads === 1 ? '' : 's'} (${r.threadsRequested} requested)` : `${r.threads} thread${r.threads === 1 ? '' : 's'}`;
-    return `${s}: ${r.peer} ${r.version}, ${th}`;
-  };
   out.push(`refinery bench engine: ${report.size === 'tiny' ? 'TINY (smoke-test) workloads, ' : ''}median ms per iteration; ` +
     `${report.reps} reps (add loop: ${report.addReps}); ${report.threads} threads requested; run order ${report.order.join(' -> ') || '(none)'}`);
-  for (const s of SYSTEMS) out.push(`  ${desc(s)}`);
+  for (const s of SYSTEMS) out.push(`  ${describeSystem(s, report.systems[s])}`);
   out.push('');
-  out.push(line(head));
-  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) out.push(line(r));
+  out.push(...tableLines(head, rows));
   out.push('');
   out.push('refinery/pytorch: time ratio, lower is better; speed-up vs tfjs: tfjs ms / refinery ms, higher is better.');
   for (const n of report.notes) out.push(`note: ${n}`);
@@ -531,56 +369,23 @@ export const ENGINE_USAGE = `usage: refinery bench engine [options]
 
 /** Parses `bench engine` options (everything after "engine"). */
 export function parseEngineArgs(args: string[]): EngineOptions & { json: boolean; help: boolean } {
-  const { flags, positional } = parseFlags(args);
-  const known = new Set(['threads', 'reps', 'add-reps', 'only', 'skip-tfjs', 'tfjs-conv-dx', 'python', 'tiny', 'json', 'help']);
-  for (const k of Object.keys(flags)) if (!known.has(k)) throw new Error(`bench engine: unknown option --${k}\n${ENGINE_USAGE}`);
-  if (positional.length) throw new Error(`bench engine: unexpected argument "${positional[0]}"\n${ENGINE_USAGE}`);
-  const str = (name: string): string | undefined => {
-    const v = flags[name];
-    if (v === true) throw new Error(`--${name}: expected a value`);
-    return v;
-  };
-  let only: SystemName[] | undefined;
-  const o = str('only');
-  if (o !== undefined) {
-    only = o.split(',').map((s) => s.trim()).filter(Boolean) as SystemName[];
-    const bad = only.filter((s) => !(SYSTEMS as readonly string[]).includes(s));
-    if (bad.length || !only.length) throw new Error(`--only: expected one or more of ${SYSTEMS.join(', ')}, got "${o}"`);
-  }
-  const dx = str('tfjs-conv-dx');
-  if (dx !== undefined && dx !== 'conv' && dx !== 'native') throw new Error(`--tfjs-conv-dx: expected conv or native, got "${dx}"`);
+  const { flags, str, only } = parseBenchFlags('engine', args,
+    ['threads', 'reps', 'add-reps', 'only', 'skip-tfjs', 'tfjs-conv-dx', 'python', 'tiny', 'json', 'help'], ENGINE_USAGE);
+  const dx = convDxFlag(str);
   const reps = intFlag(flags, 'reps', 15);
   return {
-    threads: intFlag(flags, 'threads', defaultThreads()),
+    threads: threadsFlag(flags),
     reps,
     addReps: intFlag(flags, 'add-reps', Math.min(3, reps)),
     only,
-    skipTfjs: flags['skip-tfjs'] === true,
-    tfjsConvDx: dx as 'conv' | 'native' | undefined,
-    python: str('python'),
-    tiny: flags.tiny === true,
-    json: flags.json === true,
-    help: flags.help === true,
+    tfjsConvDx: dx,
+    ...lastFlags(flags, str),
   };
 }
 
 /** `refinery bench engine ...`: runs the benchmark and prints the table (or JSON); returns the exit code. */
 export function runEngineCommand(args: string[]): number {
-  const opts = parseEngineArgs(args);
-  if (opts.help) {
-    process.stdout.write(ENGINE_USAGE);
-    return 0;
-  }
-  const report = runEngineBench(opts);
-  process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatTable(report) + '\n');
-  return 0;
+  return runBenchCommand(args, parseEngineArgs, ENGINE_USAGE, runEngineBench, formatTable);
 }
 
-if (require.main === module) {
-  try {
-    process.exitCode = runEngineCommand(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 2;
-  }
-}
+if (require.main === module) benchMain(runEngineCommand);

@@ -14,16 +14,17 @@
 // warmup steps in every system. The parameter counts each system reports are compared to show
 // that the three models are the same architecture. `refinery bench nn` (src/cli/bench.ts) calls
 // runNnCommand; the functions below are exported for tests and other callers.
-import { spawnSync } from 'child_process';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { F, Tensor, functions as torch, scope, manualSeed, setNumThreads, getNumThreads, torchVersion } from '../src/tensor';
+import { F, Tensor, functions as torch, scope, manualSeed, setNumThreads, getNumThreads } from '../src/tensor';
 import { namedTensors, numParams, params } from '../src/nn';
 import { Adam } from '../src/optim';
 import { FashionClassifier, DEFAULT_CLASSIFIER } from '../src/vision/classifier';
-import { intFlag, parseFlags } from '../src/cli/args';
-import { findRepoRoot, median, SYSTEMS, type SystemName, type TargetStatus } from './engine';
+import { intFlag } from '../src/cli/args';
+import {
+  SYSTEMS, type SystemName, type Comparison, type SystemRun, findRepoRoot, median, defaultThreads, refineryVersion, num,
+  hostInfo, noteBusyHost, tfjsThreadsNote, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs,
+  fmtMs, fmtX, fmtStatus, describeSystem, tableLines, parseBenchFlags, convDxFlag, threadsFlag, lastFlags,
+  runBenchCommand, benchMain,
+} from './common';
 
 export { SYSTEMS, type SystemName };
 
@@ -49,17 +50,7 @@ export interface ParamCounts {
   countParams?: number;
 }
 
-export interface NnSystemResult {
-  system: SystemName;
-  available: boolean;
-  /** Why the system has no result (missing peer, crash, skipped). */
-  error?: string;
-  /** Library name as the system reports it ("refinery", "pytorch", "tfjs-wasm", "tfjs-cpu"). */
-  peer?: string;
-  version?: string;
-  /** Threads the system actually used. */
-  threads?: number;
-  threadsRequested?: number;
+export interface NnSystemResult extends SystemRun {
   /** Median wall time of one training step, milliseconds. */
   ms?: number;
   minMs?: number;
@@ -69,24 +60,9 @@ export interface NnSystemResult {
   /** Loss of the first (warmup) step and of the last timed step. */
   firstLoss?: number;
   finalLoss?: number;
-  /** Wall time of this system's whole run (seconds), including start-up for peers. */
-  wallS?: number;
-  [detail: string]: unknown;
 }
 
-export interface NnComparison {
-  refineryMs: number | null;
-  pytorchMs: number | null;
-  tfjsMs: number | null;
-  /** refinery ms / pytorch ms (lower is better). */
-  ratioVsPytorch: number | null;
-  /** tfjs ms / refinery ms (higher is better). */
-  speedupVsTfjs: number | null;
-  targetVsPytorch: string;
-  pytorchTarget: TargetStatus;
-  targetVsTfjs: string;
-  tfjsTarget: TargetStatus;
-}
+export type NnComparison = Comparison;
 
 export interface ParamCheck {
   /** Trainable parameters of each system that ran (null where it did not). */
@@ -154,26 +130,6 @@ export function expectedParams(c = DEFAULT_CLASSIFIER): { trainable: number; non
   const trainable = conv(1, c0) + bn(c0) + conv(c0, c1) + bn(c1) + conv(c1, c2) + bn(c2) +
     (c2 * 7 * 7 * c.hidden + c.hidden) + (c.hidden * c.classes + c.classes);
   return { trainable, nonTrainable: 2 * (c0 + c1 + c2) };
-}
-
-// ---------------------------------------------------------------------------------- helpers
-
-function sleepMs(ms: number): void {
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function defaultThreads(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
-function refineryVersion(root: string | undefined): string {
-  try {
-    const r = root ?? findRepoRoot();
-    const pkg = JSON.parse(fs.readFileSync(path.join(r, 'package.json'), 'utf8')) as { version?: string };
-    return `${pkg.version ?? '?'} (libtorch ${torchVersion})`;
-  } catch {
-    return `? (libtorch ${torchVersion})`;
-  }
 }
 
 // ---------------------------------------------------------------------------------- Refinery side
@@ -259,95 +215,37 @@ function refineryStep(threads: number, reps: number, warmup: number, batch: numb
 
 // ---------------------------------------------------------------------------------- peers
 
-function lastJsonLine(stdout: string): Record<string, unknown> | null {
-  const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      return JSON.parse(lines[i]) as Record<string, unknown>;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
-}
-
-/** The most telling line of a failed child's output: its last "...Error: ..." line, else the last lines. */
-function tail(s: string | null | undefined, n = 2): string {
-  const lines = (s ?? '').trim().split('\n').map((l) => l.trim()).filter(Boolean);
-  const errs = lines.filter((l) => /(Error|Exception)\b.*:/.test(l) && !l.startsWith('at '));
-  return errs.length ? errs[errs.length - 1] : lines.slice(-n).join(' | ');
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
-
 /** Runs one peer script as a child process and parses its JSON line; never throws for a missing peer. */
 export function runPeer(which: 'pytorch' | 'tfjs', opts: NnOptions = {}): NnSystemResult {
-  const root = opts.root ?? findRepoRoot();
   const threads = opts.threads ?? defaultThreads();
   const reps = opts.reps ?? DEFAULT_REPS;
   const warmup = opts.warmup ?? DEFAULT_WARMUP;
   const batch = opts.tiny ? BATCH.tiny : BATCH.full;
-  const common = ['--threads', String(threads), '--reps', String(reps), '--warmup', String(warmup), '--batch', String(batch)];
-  let cmd: string;
-  let args: string[];
-  if (which === 'pytorch') {
-    cmd = opts.python ?? '/usr/bin/python3';
-    args = [path.join(root, 'bench', 'peers', 'torch_nn.py'), ...common, '--json'];
-    if (!fs.existsSync(cmd)) return { system: which, available: false, error: `${cmd} not found` };
-  } else {
-    cmd = process.execPath;
-    args = [path.join(root, 'bench', 'peers', 'tfjs_nn.js'), ...common,
-      '--backend', opts.tfjsBackend ?? 'wasm', '--conv-dx', opts.tfjsConvDx ?? 'conv'];
-  }
-  if (!fs.existsSync(args[0])) return { system: which, available: false, error: `${args[0]} not found` };
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, {
-    cwd: root, encoding: 'utf8', maxBuffer: 16 << 20, timeout: 30 * 60 * 1000,
-    env: { ...process.env, PYTHONUNBUFFERED: '1' },
+  const r = spawnPeer({
+    which, bench: 'nn', root: opts.root ?? findRepoRoot(), python: opts.python,
+    args: ['--threads', String(threads), '--reps', String(reps), '--warmup', String(warmup), '--batch', String(batch)],
+    tfjsArgs: ['--backend', opts.tfjsBackend ?? 'wasm', '--conv-dx', opts.tfjsConvDx ?? 'conv'],
+    isResult: (out) => num(out.ms) !== undefined,
   });
-  const wallS = (performance.now() - t0) / 1000;
-  if (r.error) return { system: which, available: false, error: `${path.basename(cmd)}: ${r.error.message}`, wallS };
-  if (r.status !== 0) {
-    return { system: which, available: false, error: `exit ${r.status ?? r.signal}: ${tail(r.stderr) || tail(r.stdout)}`, wallS };
-  }
-  const out = lastJsonLine(r.stdout);
-  if (!out || num(out.ms) === undefined) {
-    return { system: which, available: false, error: `no result JSON in the output: ${tail(r.stdout) || tail(r.stderr)}`, wallS };
-  }
+  if ('failure' in r) return r.failure;
+  const out = r.out;
   const p = (out.params ?? {}) as Record<string, unknown>;
-  const extra: Record<string, unknown> = {};
   const mapped = ['peer', 'threads', 'threads_requested', 'version', 'ms', 'min_ms', 'iters', 'params', 'first_loss', 'final_loss'];
-  for (const [k, v] of Object.entries(out)) if (!mapped.includes(k)) extra[k] = v;
   return {
-    ...extra,
-    system: which, available: true, peer: String(out.peer ?? which), version: String(out.version ?? '?'),
-    threads: num(out.threads), threadsRequested: num(out.threads_requested) ?? threads,
+    ...peerHead(which, out, mapped, threads),
     ms: num(out.ms), minMs: num(out.min_ms), iters: num(out.iters),
     params: num(p.trainable) !== undefined
       ? { trainable: num(p.trainable)!, nonTrainable: num(p.non_trainable) ?? 0, ...(num(p.count_params) !== undefined ? { countParams: num(p.count_params) } : {}) }
       : undefined,
-    firstLoss: num(out.first_loss), finalLoss: num(out.final_loss), wallS,
+    firstLoss: num(out.first_loss), finalLoss: num(out.final_loss), wallS: r.wallS,
   };
 }
 
 // ---------------------------------------------------------------------------------- comparison
 
 export function compare(systems: Record<SystemName, NnSystemResult>): NnComparison {
-  const ms = (s: SystemName): number | null => {
-    const r = systems[s];
-    const v = r?.available ? r.ms : undefined;
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  };
-  const ref = ms('refinery'), pt = ms('pytorch'), tf = ms('tfjs');
-  const ratio = ref !== null && pt !== null && pt > 0 ? ref / pt : null;
-  const speedup = ref !== null && tf !== null && ref > 0 ? tf / ref : null;
-  return {
-    refineryMs: ref, pytorchMs: pt, tfjsMs: tf, ratioVsPytorch: ratio, speedupVsTfjs: speedup,
-    targetVsPytorch: `<= ${TARGET.maxRatioVsPytorch.toFixed(2)}x`,
-    pytorchTarget: ratio === null ? 'n/a' : ratio <= TARGET.maxRatioVsPytorch ? 'met' : 'missed',
-    targetVsTfjs: `>= ${TARGET.minSpeedupVsTfjs}x`,
-    tfjsTarget: speedup === null ? 'n/a' : speedup >= TARGET.minSpeedupVsTfjs ? 'met' : 'missed',
-  };
+  const ms = (s: SystemName) => msOf(systems[s], systems[s]?.ms);
+  return compareMs(ms('refinery'), ms('pytorch'), ms('tfjs'), TARGET);
 }
 
 export function checkParams(systems: Record<SystemName, NnSystemResult>): ParamCheck {
@@ -366,7 +264,7 @@ export function checkParams(systems: Record<SystemName, NnSystemResult>): ParamC
 
 /** Runs the selected systems one after the other (Refinery, then PyTorch, then TF.js) and compares them. */
 export function runNnBench(opts: NnOptions = {}): NnReport {
-  const log = opts.log === undefined ? (s: string) => process.stderr.write(s + '\n') : opts.log ?? (() => undefined);
+  const log = makeLog(opts.log);
   const threads = opts.threads ?? defaultThreads();
   const reps = opts.reps ?? DEFAULT_REPS;
   const warmup = opts.warmup ?? DEFAULT_WARMUP;
@@ -376,20 +274,11 @@ export function runNnBench(opts: NnOptions = {}): NnReport {
   const notes: string[] = [];
   const selected = new Set<SystemName>(opts.only && opts.only.length ? opts.only : SYSTEMS);
   if (opts.skipTfjs) selected.delete('tfjs');
-  const systems = {} as Record<SystemName, NnSystemResult>;
-  const order: SystemName[] = [];
-  const pause = opts.pauseMs ?? 500;
-  for (const s of SYSTEMS) {
-    if (!selected.has(s)) {
-      systems[s] = { system: s, available: false, error: s === 'tfjs' && opts.skipTfjs ? 'skipped (--skip-tfjs)' : 'not selected (--only)' };
-      continue;
-    }
-    if (order.length) sleepMs(pause);
-    order.push(s);
-    log(`bench nn: running ${s} (${threads} thread${threads === 1 ? '' : 's'}, batch ${batch}, ${warmup} warmup + ${reps} timed steps)`);
-    systems[s] = s === 'refinery' ? runRefinery(full) : runPeer(s, full);
-    if (!systems[s].available) log(`bench nn: ${s} unavailable: ${systems[s].error}`);
-  }
+  const { systems, order } = runInTurn<NnSystemResult>({
+    bench: 'nn', selected, skipTfjs: opts.skipTfjs, pauseMs: opts.pauseMs, threads, log,
+    detail: `batch ${batch}, ${warmup} warmup + ${reps} timed steps`,
+    run: (s) => (s === 'refinery' ? runRefinery(full) : runPeer(s, full)),
+  });
   if (opts.tiny) notes.push(`tiny: batch ${batch} instead of ${BATCH.full} (smoke test; not the spec, not comparable)`);
   const params = checkParams(systems);
   if (params.match === false) {
@@ -401,8 +290,7 @@ export function runNnBench(opts: NnOptions = {}): NnReport {
     if (tf.fallback) notes.push(`TF.js: ${String(tf.fallback)}`);
     if (tf.backend === 'cpu') notes.push('TF.js ran on the tfjs "cpu" backend (pure JavaScript), NOT wasm');
     else {
-      notes.push(`TF.js (wasm backend) in Node is single-threaded whatever is asked: ${threads} requested, ${tf.threads ?? 1} used` +
-        (order.length > 1 ? `; ${order.filter((s) => s !== 'tfjs').join(' and ')} ran with ${threads}` : ''));
+      notes.push(tfjsThreadsNote(threads, tf.threads, order));
     }
     if (tf.conv_dw) notes.push(`TF.js conv weight gradient: ${String(tf.conv_dw)}; tfjs-layers cannot train a conv on stock wasm`);
     if (tf.conv_dx) notes.push(`TF.js conv input gradient: ${String(tf.conv_dx)}`);
@@ -411,40 +299,28 @@ export function runNnBench(opts: NnOptions = {}): NnReport {
       notes.push(`TF.js headline = the faster of: ${Object.entries(v).map(([k, r]) => `${k} ${r.ms.toFixed(1)} ms`).join('; ')}`);
     }
   }
-  if (os.loadavg()[0] > 0.5 * os.cpus().length) {
-    notes.push(`host was busy (load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores): timings are noisy`);
-  }
+  noteBusyHost(notes);
   return {
     bench: 'nn', size: opts.tiny ? 'tiny' : 'full', batch, threads, reps, warmup, order,
     model: MODEL_DESC, step: STEP_DESC,
-    host: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version, platform: os.platform(), arch: os.arch() },
+    host: hostInfo(),
     systems, params, comparison: compare(systems), notes,
   };
 }
 
 // ---------------------------------------------------------------------------------- output
 
-const fmtMs = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
-const fmtX = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}x`);
-const fmtStatus = (target: string, s: TargetStatus) => (s === 'none' ? '-' : `${target} ${s === 'missed' ? 'MISSED' : s}`);
 const fmtN = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : String(v));
 const fmtLoss = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(3));
 
 export function formatTable(report: NnReport): string {
   const out: string[] = [];
-  const desc = (s: SystemName) => {
-    const r = report.systems[s];
-    if (!r.available) return `${s}: n/a (${r.error})`;
-    const th = r.threadsRequested !== undefined && r.threadsRequested !== r.threads
-      ? `${r.threads} thread${r.threads === 1 ? '' : 's'} (${r.threadsRequested} requested)` : `${r.threads} thread${r.threads === 1 ? '' : 's'}`;
-    return `${s}: ${r.peer} ${r.version}, ${th}`;
-  };
   out.push(`refinery bench nn: one training step of the Fashion-MNIST convnet, batch ${report.batch}` +
     `${report.size === 'tiny' ? ' (TINY smoke-test size)' : ''}; median ms per step over ${report.reps} steps after ${report.warmup} warmup; ` +
     `${report.threads} threads requested; run order ${report.order.join(' -> ') || '(none)'}`);
   out.push(`  model: ${report.model}`);
   out.push(`  step:  ${report.step}`);
-  for (const s of SYSTEMS) out.push(`  ${desc(s)}`);
+  for (const s of SYSTEMS) out.push(`  ${describeSystem(s, report.systems[s])}`);
   out.push('');
   const c = report.comparison;
   const head = ['system', 'ms/step', 'min ms', 'vs pytorch', 'target', 'tfjs speed-up', 'target', 'params', 'BN stats', 'loss first->last'];
@@ -462,11 +338,7 @@ export function formatTable(report: NnReport): string {
       ok ? `${fmtLoss(r.firstLoss)} -> ${fmtLoss(r.finalLoss)}` : 'n/a',
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd();
-  out.push(line(head));
-  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) out.push(line(r));
+  out.push(...tableLines(head, rows));
   out.push('');
   const p = report.params;
   out.push(`parameters: ${p.match === null ? 'no system ran' : p.match ? 'MATCH' : 'MISMATCH'} ` +
@@ -499,26 +371,11 @@ Fashion-MNIST convnet (FashionClassifier), batch 128, through Refinery, PyTorch 
 
 /** Parses `bench nn` options (everything after "nn"). */
 export function parseNnArgs(args: string[]): NnOptions & { json: boolean; help: boolean } {
-  const { flags, positional } = parseFlags(args);
-  const known = new Set(['threads', 'reps', 'warmup', 'only', 'skip-tfjs', 'tfjs-backend', 'tfjs-conv-dx', 'python', 'tiny', 'json', 'help']);
-  for (const k of Object.keys(flags)) if (!known.has(k)) throw new Error(`bench nn: unknown option --${k}\n${NN_USAGE}`);
-  if (positional.length) throw new Error(`bench nn: unexpected argument "${positional[0]}"\n${NN_USAGE}`);
-  const str = (name: string): string | undefined => {
-    const v = flags[name];
-    if (v === true) throw new Error(`--${name}: expected a value`);
-    return v;
-  };
-  let only: SystemName[] | undefined;
-  const o = str('only');
-  if (o !== undefined) {
-    only = o.split(',').map((s) => s.trim()).filter(Boolean) as SystemName[];
-    const bad = only.filter((s) => !(SYSTEMS as readonly string[]).includes(s));
-    if (bad.length || !only.length) throw new Error(`--only: expected one or more of ${SYSTEMS.join(', ')}, got "${o}"`);
-  }
+  const { flags, str, only } = parseBenchFlags('nn', args,
+    ['threads', 'reps', 'warmup', 'only', 'skip-tfjs', 'tfjs-backend', 'tfjs-conv-dx', 'python', 'tiny', 'json', 'help'], NN_USAGE);
   const be = str('tfjs-backend');
   if (be !== undefined && be !== 'wasm' && be !== 'cpu') throw new Error(`--tfjs-backend: expected wasm or cpu, got "${be}"`);
-  const dx = str('tfjs-conv-dx');
-  if (dx !== undefined && dx !== 'conv' && dx !== 'native') throw new Error(`--tfjs-conv-dx: expected conv or native, got "${dx}"`);
+  const dx = convDxFlag(str);
   let warmup = DEFAULT_WARMUP;
   const w = str('warmup');
   if (w !== undefined) {
@@ -526,37 +383,19 @@ export function parseNnArgs(args: string[]): NnOptions & { json: boolean; help: 
     if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup: expected a non-negative integer, got ${w}`);
   }
   return {
-    threads: intFlag(flags, 'threads', defaultThreads()),
+    threads: threadsFlag(flags),
     reps: intFlag(flags, 'reps', DEFAULT_REPS),
     warmup,
     only,
-    skipTfjs: flags['skip-tfjs'] === true,
     tfjsBackend: be as 'wasm' | 'cpu' | undefined,
-    tfjsConvDx: dx as 'conv' | 'native' | undefined,
-    python: str('python'),
-    tiny: flags.tiny === true,
-    json: flags.json === true,
-    help: flags.help === true,
+    tfjsConvDx: dx,
+    ...lastFlags(flags, str),
   };
 }
 
 /** `refinery bench nn ...`: runs the benchmark and prints the table (or JSON); returns the exit code. */
 export function runNnCommand(args: string[]): number {
-  const opts = parseNnArgs(args);
-  if (opts.help) {
-    process.stdout.write(NN_USAGE);
-    return 0;
-  }
-  const report = runNnBench(opts);
-  process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatTable(report) + '\n');
-  return 0;
+  return runBenchCommand(args, parseNnArgs, NN_USAGE, runNnBench, formatTable);
 }
 
-if (require.main === module) {
-  try {
-    process.exitCode = runNnCommand(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 2;
-  }
-}
+if (require.main === module) benchMain(runNnCommand);

@@ -37,30 +37,16 @@
  */
 'use strict';
 
-const path = require('path');
+const {
+  parseFlags, medianMs, quietConsoleLog, setUpWasm, tfjsVersion, runMain, conv2dCustomGrad,
+} = require('./tfjs_common');
 
 function parseArgs(argv) {
-  const out = { threads: 1, reps: 10, addReps: 3, convDx: 'native' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
-      return argv[++i];
-    };
-    if (a === '--threads') out.threads = parseInt(next(), 10);
-    else if (a === '--reps') out.reps = parseInt(next(), 10);
-    else if (a === '--add-reps') out.addReps = parseInt(next(), 10);
-    else if (a === '--conv-dx') out.convDx = next();
-    else if (a === '--json') { /* always JSON; accepted for CLI symmetry */ }
-    else if (a === '-h' || a === '--help') {
-      process.stderr.write(
-          'usage: node tfjs_engine.js --threads N [--reps R] [--add-reps A] ' +
-          '[--conv-dx native|conv]\n');
-      process.exit(0);
-    } else {
-      throw new Error(`unknown argument ${a}`);
-    }
-  }
+  const out = parseFlags(argv, { threads: 1, reps: 10, addReps: 3, convDx: 'native' }, {
+    '--threads': ['threads', 'int'], '--reps': ['reps', 'int'], '--add-reps': ['addReps', 'int'],
+    '--conv-dx': ['convDx', 'str'],
+  }, 'usage: node tfjs_engine.js --threads N [--reps R] [--add-reps A] ' +
+     '[--conv-dx native|conv]\n');
   if (!(out.threads >= 1) || !(out.reps >= 1) || !(out.addReps >= 1)) {
     throw new Error('--threads, --reps and --add-reps must be positive integers');
   }
@@ -68,27 +54,6 @@ function parseArgs(argv) {
     throw new Error('--conv-dx must be "native" or "conv"');
   }
   return out;
-}
-
-function nowMs() {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
-function median(xs) {
-  const s = xs.slice().sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function medianMs(fn, warmup, reps) {
-  for (let i = 0; i < warmup; i++) fn();
-  const times = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = nowMs();
-    fn();
-    times.push(nowMs() - t0);
-  }
-  return median(times);
 }
 
 const ADD_LOOP = 100000;
@@ -131,30 +96,7 @@ function benchConv(tf, reps, convDx) {
 
   // conv2d (stride 1, 'same' == padding 1 for a 3x3 kernel) with an explicit
   // gradient, because the wasm backend lacks Conv2DBackpropFilter.
-  const conv = tf.customGrad((xi, wi, save) => {
-    save([xi, wi]);
-    return {
-      value: tf.conv2d(xi, wi, 1, 'same'),
-      gradFunc: (dy, saved) => {
-        const [xs, ws] = saved;
-        let dx;
-        if (convDx === 'native') {
-          dx = tf.conv2dTranspose(dy, ws, xs.shape, 1, 'same');
-        } else {
-          // full correlation with the 180-degree rotated, in/out-swapped filter
-          dx = tf.conv2d(dy, tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]), 1, 'same');
-        }
-        // dw[kh,kw,ci,co] = sum_{n,h,w} xpad[n,h+kh,w+kw,ci] * dy[n,h,w,co]
-        //   = conv2d(xpad^T [ci,Hp,Wp,n], dy^T [h,w,n,co], 'valid') -> [ci,kh,kw,co]
-        const pad = (K - 1) / 2;
-        const xp = tf.pad(xs, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
-        const dwT = tf.conv2d(tf.transpose(xp, [3, 1, 2, 0]),
-                              tf.transpose(dy, [1, 2, 0, 3]), 1, 'valid');
-        const dw = tf.transpose(dwT, [1, 2, 0, 3]);
-        return [dx, dw];
-      },
-    };
-  });
+  const conv = conv2dCustomGrad(tf, convDx, K);
   const g = tf.grads((xi, wi) => conv(xi, wi));
 
   const run = () => {
@@ -212,21 +154,10 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
 
   // Keep stdout for the single JSON line; route any library chatter to stderr.
-  const origLog = console.log;
-  console.log = (...a) => console.error(...a);
+  const restoreLog = quietConsoleLog();
 
   const tf = require('@tensorflow/tfjs');
-  const wasm = require('@tensorflow/tfjs-backend-wasm');
-  const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
-  wasm.setWasmPaths(wasmDir + path.sep);  // load the .wasm binaries from disk
-  if (typeof wasm.setThreadsCount === 'function') wasm.setThreadsCount(args.threads);
-  const ok = await tf.setBackend('wasm');
-  await tf.ready();
-  if (!ok || tf.getBackend() !== 'wasm') {
-    throw new Error(`could not initialise the wasm backend (got ${tf.getBackend()})`);
-  }
-  const threads = typeof wasm.getThreadsCount === 'function' ? wasm.getThreadsCount() : 1;
-  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  const { wasm, threads, simd } = await setUpWasm(tf, args.threads);
 
   const results = {};
   results.add = benchAdd(tf, args.addReps);
@@ -234,7 +165,7 @@ async function main() {
   results.conv = benchConv(tf, args.reps, args.convDx);
   results.mlp = benchMlp(tf, args.reps);
 
-  const version = (tf.version && tf.version.tfjs) || tf.version_core;
+  const version = tfjsVersion(tf);
   const out = {
     peer: 'tfjs-wasm',
     threads,
@@ -242,11 +173,8 @@ async function main() {
     version: `${version} (backend-wasm ${wasm.version_wasm}, simd=${simd})`,
     results,
   };
-  console.log = origLog;
+  restoreLog();
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-main().catch((e) => {
-  process.stderr.write(`tfjs_engine: ${e && e.stack ? e.stack : e}\n`);
-  process.exit(1);
-});
+runMain('tfjs_engine', main);

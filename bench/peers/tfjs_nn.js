@@ -50,34 +50,21 @@
  */
 'use strict';
 
-const path = require('path');
+const {
+  parseFlags, timeSteps, quietConsoleLog, setUpWasm, tfjsVersion, runMain,
+  registerWasmConvBackpropFilter, registerWasmConvBackpropInputAsConv,
+} = require('./tfjs_common');
 
 const MEAN = 0.2860, STD = 0.3530;
 
 function parseArgs(argv) {
-  const out = { threads: 1, reps: 15, warmup: 3, batch: 128, backend: 'wasm', variant: 'both', convDx: 'conv' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`missing value for ${a}`);
-      return argv[++i];
-    };
-    if (a === '--threads') out.threads = parseInt(next(), 10);
-    else if (a === '--reps') out.reps = parseInt(next(), 10);
-    else if (a === '--warmup') out.warmup = parseInt(next(), 10);
-    else if (a === '--batch') out.batch = parseInt(next(), 10);
-    else if (a === '--backend') out.backend = next();
-    else if (a === '--variant') out.variant = next();
-    else if (a === '--conv-dx') out.convDx = next();
-    else if (a === '--json') { /* always JSON; accepted for CLI symmetry */ }
-    else if (a === '-h' || a === '--help') {
-      process.stderr.write('usage: node tfjs_nn.js --threads N [--reps R] [--warmup W] [--batch B] ' +
-          '[--backend wasm|cpu] [--variant both|trainOnBatch|minimize] [--conv-dx conv|native]\n');
-      process.exit(0);
-    } else {
-      throw new Error(`unknown argument ${a}`);
-    }
-  }
+  const out = parseFlags(argv,
+      { threads: 1, reps: 15, warmup: 3, batch: 128, backend: 'wasm', variant: 'both', convDx: 'conv' }, {
+        '--threads': ['threads', 'int'], '--reps': ['reps', 'int'], '--warmup': ['warmup', 'int'],
+        '--batch': ['batch', 'int'], '--backend': ['backend', 'str'], '--variant': ['variant', 'str'],
+        '--conv-dx': ['convDx', 'str'],
+      }, 'usage: node tfjs_nn.js --threads N [--reps R] [--warmup W] [--batch B] ' +
+         '[--backend wasm|cpu] [--variant both|trainOnBatch|minimize] [--conv-dx conv|native]\n');
   if (!(out.threads >= 1) || !(out.reps >= 1) || !(out.warmup >= 0) || !(out.batch >= 1)) {
     throw new Error('--threads, --reps and --batch must be positive integers, --warmup >= 0');
   }
@@ -87,103 +74,6 @@ function parseArgs(argv) {
     throw new Error('--variant must be "both", "trainOnBatch" or "minimize"');
   }
   return out;
-}
-
-const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
-
-function median(xs) {
-  const s = xs.slice().sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/**
- * Registers Conv2DBackpropFilter for the wasm backend from its own Transpose and Conv2D
- * kernels (see the header). Returns false when a kernel already exists.
- */
-function registerWasmConvBackpropFilter(tf) {
-  if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) return false;
-  const transposeK = tf.getKernel('Transpose', 'wasm');
-  const conv2dK = tf.getKernel('Conv2D', 'wasm');
-  if (!transposeK || !conv2dK) throw new Error('wasm backend lacks Transpose or Conv2D');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x, dy } = inputs;
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
-      if (dataFormat !== undefined && dataFormat !== 'NHWC') {
-        throw new Error(`Conv2DBackpropFilter (bench shim): only NHWC, got ${dataFormat}`);
-      }
-      const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode);
-      const { top, bottom, left, right } = info.padInfo;
-      const xT = transposeK.kernelFunc({ inputs: { x }, backend, attrs: { perm: [3, 1, 2, 0] } });
-      const dyT = transposeK.kernelFunc({ inputs: { x: dy }, backend, attrs: { perm: [1, 2, 0, 3] } });
-      const dwT = conv2dK.kernelFunc({
-        inputs: { x: xT, filter: dyT }, backend,
-        attrs: {
-          strides: [1, 1], dilations: [info.strideHeight, info.strideWidth],
-          pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: 'NHWC',
-        },
-      });
-      backend.disposeData(xT.dataId);
-      backend.disposeData(dyT.dataId);
-      const [kh, kw, ci, co] = filterShape;
-      const s = dwT.shape;
-      if (s[0] !== ci || s[1] !== kh || s[2] !== kw || s[3] !== co) {
-        backend.disposeData(dwT.dataId);
-        throw new Error(`Conv2DBackpropFilter (bench shim): shape [${s}] for filter [${filterShape}] (unsupported strides/padding)`);
-      }
-      const dw = transposeK.kernelFunc({ inputs: { x: dwT }, backend, attrs: { perm: [1, 2, 0, 3] } });
-      backend.disposeData(dwT.dataId);
-      return dw;
-    },
-  });
-  return true;
-}
-
-/**
- * With --conv-dx conv (the default): replaces the wasm Conv2DBackpropInput kernel, for stride-1
- * convolutions, by a forward Conv2D of dy with the 180-degree rotated, in/out-swapped filter
- * (Reverse + Transpose + Conv2D wasm kernels), the faster of the two forms on wasm (as in
- * bench/peers/tfjs_engine.js); other strides keep the stock kernel. Same arithmetic.
- */
-function registerWasmConvBackpropInputAsConv(tf) {
-  const stock = tf.getKernel('Conv2DBackpropInput', 'wasm');
-  const transposeK = tf.getKernel('Transpose', 'wasm');
-  const reverseK = tf.getKernel('Reverse', 'wasm');
-  const conv2dK = tf.getKernel('Conv2D', 'wasm');
-  if (!stock || !transposeK || !reverseK || !conv2dK) throw new Error('wasm backend lacks a kernel for --conv-dx conv');
-  tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropInput',
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args;
-      const { dy, filter } = inputs;
-      const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
-      const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode);
-      if (info.strideHeight !== 1 || info.strideWidth !== 1 || (dataFormat !== undefined && dataFormat !== 'NHWC')) {
-        return stock.kernelFunc(args);
-      }
-      const [kh, kw] = filter.shape;
-      const { top, left } = info.padInfo;
-      const [, h, w] = inputShape;
-      const [, oh, ow] = dy.shape;
-      const pt = kh - 1 - top, pl = kw - 1 - left;
-      const pb = h - oh + kh - 1 - pt, pr = w - ow + kw - 1 - pl;
-      const rev = reverseK.kernelFunc({ inputs: { x: filter }, backend, attrs: { dims: [0, 1] } });
-      const wT = transposeK.kernelFunc({ inputs: { x: rev }, backend, attrs: { perm: [0, 1, 3, 2] } });
-      backend.disposeData(rev.dataId);
-      const dx = conv2dK.kernelFunc({
-        inputs: { x: dy, filter: wT }, backend,
-        attrs: { strides: [1, 1], dilations: [1, 1], pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]], dataFormat: 'NHWC' },
-      });
-      backend.disposeData(wT.dataId);
-      return dx;
-    },
-  });
 }
 
 /** The convnet; `logits` false puts a softmax on the last dense layer (for the compiled loss). */
@@ -215,22 +105,6 @@ function countParams(model) {
     non_trainable: n(model.nonTrainableWeights),
     count_params: model.countParams(),
   };
-}
-
-async function timeSteps(step, warmup, reps) {
-  let first = NaN, last = NaN;
-  for (let i = 0; i < warmup; i++) {
-    const l = await step();
-    if (i === 0) first = l;
-  }
-  const times = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = nowMs();
-    last = await step();
-    times.push(nowMs() - t0);
-    if (warmup === 0 && i === 0) first = last;
-  }
-  return { ms: median(times), min_ms: Math.min(...times), first_loss: first, final_loss: last };
 }
 
 async function benchTrainOnBatch(tf, args, x, yInt) {
@@ -287,8 +161,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
 
   // Keep stdout for the single JSON line; route any library chatter to stderr.
-  const origLog = console.log;
-  console.log = (...a) => console.error(...a);
+  const restoreLog = quietConsoleLog();
 
   const tf = require('@tensorflow/tfjs');
   let backend = args.backend;
@@ -299,16 +172,9 @@ async function main() {
   let wasmInfo = '';
   let variants;
   if (backend === 'wasm') {
-    const wasm = require('@tensorflow/tfjs-backend-wasm');
-    const wasmDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
-    wasm.setWasmPaths(wasmDir + path.sep);  // load the .wasm binaries from disk
-    if (typeof wasm.setThreadsCount === 'function') wasm.setThreadsCount(args.threads);
-    const ok = await tf.setBackend('wasm');
-    await tf.ready();
-    if (!ok || tf.getBackend() !== 'wasm') throw new Error(`could not initialise the wasm backend (got ${tf.getBackend()})`);
-    threads = typeof wasm.getThreadsCount === 'function' ? wasm.getThreadsCount() : 1;
-    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    wasmInfo = `, backend-wasm ${wasm.version_wasm}, simd=${simd}`;
+    const w = await setUpWasm(tf, args.threads);
+    threads = w.threads;
+    wasmInfo = `, backend-wasm ${w.wasm.version_wasm}, simd=${w.simd}`;
     if (registerWasmConvBackpropFilter(tf)) {
       convDw = 'Conv2DBackpropFilter registered for wasm by this benchmark: Transpose + Conv2D wasm kernels (the wasm backend ships none)';
     }
@@ -340,7 +206,7 @@ async function main() {
   const names = Object.keys(variants);
   const best = names.reduce((a, b) => (variants[b].ms < variants[a].ms ? b : a));
   const head = variants[best];
-  const version = (tf.version && tf.version.tfjs) || tf.version_core;
+  const version = tfjsVersion(tf);
   const out = {
     peer: `tfjs-${backend}`,
     backend,
@@ -362,11 +228,8 @@ async function main() {
     conv_dx: convDx,
     fallback,
   };
-  console.log = origLog;
+  restoreLog();
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-main().catch((e) => {
-  process.stderr.write(`tfjs_nn: ${e && e.stack ? e.stack : e}\n`);
-  process.exit(1);
-});
+runMain('tfjs_nn', main);

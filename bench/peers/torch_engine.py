@@ -22,27 +22,16 @@ Workloads:
 Usage: torch_engine.py --threads N [--reps R] [--json]
 """
 
-import argparse
-import json
-import statistics
+import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_common import arg_parser, emit, median_ms, parse_args, set_up  # noqa: E402
+
 ADD_LOOP = 100_000
-
-
-def median_ms(fn, warmup, reps):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
 
 
 def bench_add(reps):
@@ -115,23 +104,12 @@ def bench_mlp(reps):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--reps", type=int, default=15,
-                    help="timed repetitions for matmul/conv/mlp")
+    ap = arg_parser(__doc__, "timed repetitions for matmul/conv/mlp")
     ap.add_argument("--add-reps", type=int, default=3,
                     help="timed repetitions of the 100k-addition loop")
-    ap.add_argument("--json", action="store_true",
-                    help="print the JSON line (always done; kept for CLI symmetry)")
-    args = ap.parse_args()
+    args = parse_args(ap)
 
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set / parallel work has started
+    set_up(args.threads)
 
     results = {}
     results["add"] = bench_add(args.add_reps)
@@ -145,8 +123,7 @@ def main():
         "version": torch.__version__,
         "results": results,
     }
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
+    emit(out)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ counters are left out.
 Usage: torch_nn.py --threads N [--reps R] [--warmup W] [--batch B] [--json]
 """
 
-import argparse
-import json
+import os
 import statistics
 import sys
 import time
@@ -38,6 +37,9 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_common import arg_parser, emit, parse_args, set_up  # noqa: E402
 
 MEAN, STD = 0.2860, 0.3530
 
@@ -74,24 +76,14 @@ def make_model(channels=(32, 64, 64), hidden=128, dropout=0.3, classes=10):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--reps", type=int, default=15, help="timed steps")
+    ap = arg_parser(__doc__, "timed steps")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--json", action="store_true",
-                    help="print the JSON line (always done; kept for CLI symmetry)")
-    args = ap.parse_args()
+    args = parse_args(ap)
     if args.threads < 1 or args.reps < 1 or args.warmup < 0 or args.batch < 1:
         ap.error("--threads, --reps and --batch must be positive, --warmup >= 0")
 
-    torch.manual_seed(0)
-    torch.set_num_threads(args.threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass  # already set / parallel work has started
+    set_up(args.threads)
 
     model = make_model()
     model.train()
@@ -139,8 +131,7 @@ def main():
         "step": "opt.zero_grad(set_to_none=True); F.cross_entropy(model(x), y).backward(); opt.step()",
         "layout": "NCHW",
     }
-    sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
+    emit(out)
 
 
 if __name__ == "__main__":
