@@ -10,6 +10,7 @@ commands:
                                 train the Fashion-MNIST reference convnet (run folder runs/NAME)
   eval classifier [--checkpoint PATH] [--json]
                                 test accuracy and log loss of a classifier checkpoint
+  typicality ood [--epochs N]   PixelCNN on Fashion-MNIST vs MNIST: likelihood vs typicality test (AUROC)
   bench engine|nn [--json]      benchmarks against Python PyTorch and TensorFlow.js
   typicality [--json] [--seed N] [--samples N] [--out DIR]
                                 the typicality posts' numbers and figures (run folder runs/typicality)
@@ -33,6 +34,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'typicality': {
       const { runTypicality } = await import('./typicality');
+      if (rest[0] === 'ood') {
+        // train the PixelCNN, run the OOD experiment, then re-render the report with its curves
+        const { runOod } = await import('./ood');
+        const code = await runOod(rest.slice(1));
+        return code === 0 ? runTypicality([]) : code;
+      }
       return runTypicality(rest);
     }
     case undefined: case '-h': case '--help': case 'help':

@@ -3,6 +3,7 @@
 // checks the "too likely" case (greedy completions, a blank image). Writes runs/typicality/ood.json.
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../tensor/safetensors';
 import { Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope } from '../tensor';
 import { DataLoader, fashionMnist, mnistDigits, saveImageGrid } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
@@ -183,7 +184,7 @@ export async function runOod(args: string[]): Promise<number> {
     table, tooLikely, roc, histograms,
   };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
-  fs.writeFileSync(outFile, JSON.stringify(report, null, 1));
+  writeFileAtomic(outFile, Buffer.from(JSON.stringify(report, null, 1), 'utf8'));
 
   console.log(`\nĤ = ${fix(H)} bits/dim (mean over ${bpdTrain.length} training images); alpha = ${cfg.alpha}, K = ${cfg.bootstrap} bootstrap batches`);
   console.log('method        M   AUROC   threshold  FPR     TPR     batches (in/ood)');

@@ -3,3 +3,5 @@ export * from './gamma';
 export * from './lambertw';
 export * from './closed_forms';
 export * from './decoding';
+export * from './ood';
+export * from './pixelcnn';
