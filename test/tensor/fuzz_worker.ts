@@ -5,12 +5,15 @@
 // writes one `RESULT {json}` line.
 //
 //   node dist/test/tensor/fuzz_worker.js [--seed N] [--dispatch-rounds R] [--raw-rounds R] [--only NAME]
+//   node dist/test/tensor/fuzz_worker.js --replay MODE:STATE:OP     one call, from a CALL line
+//   node dist/test/tensor/fuzz_worker.js --regressions              inputs that used to crash
+// (exploring: --skip a,b and --filter REGEX; FUZZ_LOG_ERRORS=1 prints every error to stderr)
 //
 // Every size is bounded (at most 4 dims, sizes at most 5) so that no op allocates much or runs long;
 // "huge" integers are at least 2^44, so that any allocation they size fails at once instead of
 // committing gigabytes. See HUGE_INT_EXEMPT for the ops whose integer arguments are loop counts.
 import * as fs from 'fs';
-import { Tensor, Generator, functions, tensor, scope, memory, Scope } from '../../src/tensor';
+import { Tensor, Generator, functions, tensor, memory, Scope } from '../../src/tensor';
 import { OPS, OpOverload } from '../../src/tensor/generated/ops';
 import { native } from '../../src/tensor/native';
 
@@ -605,5 +608,4 @@ function main(): void {
   out('RESULT ' + JSON.stringify(stats));
 }
 
-void scope;
 main();
