@@ -1,0 +1,216 @@
+// Samplers for a denoiser in EDM form (Karras et al. 2022): x = x0 + sigma * eps and
+// D(x, sigma) ~ E[x0 | x]. Every sampler shares one signature, k-diffusion style:
+// sampleX(model, x, sigmas, opts) with x the initial noise already scaled by sigmas[0] and sigmas
+// decreasing to a final 0. The step to sigma = 0 always returns the denoised estimate, so no
+// residual noise is left. Randomness comes only from opts.generator.
+import { Generator, Tensor, functions as torch, noGrad, scope, tensor } from '../tensor';
+
+/** D(x, sigma) ~ E[x0 | x]; sigma is (B,). */
+export type Denoiser = (x: Tensor, sigma: Tensor, extra?: Record<string, unknown>) => Tensor;
+
+export interface StepInfo {
+  i: number;
+  /** The state at the start of step i (valid only during the callback). */
+  x: Tensor;
+  sigma: number;
+  sigmaNext: number;
+  /** D(x, sigma) evaluated in step i (valid only during the callback). */
+  denoised: Tensor;
+}
+
+export interface SamplerOptions {
+  /** Called once per step; keep() what must outlive it. */
+  callback?: (info: StepInfo) => void;
+  generator?: Generator;
+  extra?: Record<string, unknown>;
+}
+
+export type Sampler<O extends SamplerOptions = SamplerOptions> = (model: Denoiser, x: Tensor, sigmas: Tensor, opts?: O) => Tensor;
+
+export interface CorrectorOptions {
+  steps?: number;
+  snr?: number;
+  generator?: Generator;
+  extra?: Record<string, unknown>;
+}
+
+export type Corrector = (model: Denoiser, x: Tensor, sigma: number, opts?: CorrectorOptions) => Tensor;
+
+function sigmaList(sigmas: Tensor): number[] {
+  const s = Array.from(sigmas.dataSync());
+  for (let i = 1; i < s.length; i++) {
+    if (!(s[i] < s[i - 1])) throw new Error(`sigmas must be strictly decreasing: sigmas[${i}] = ${s[i]} after ${s[i - 1]}`);
+  }
+  if (s.length && s[s.length - 1] < 0) throw new Error('sigmas must be non-negative');
+  return s;
+}
+
+function denoise(model: Denoiser, x: Tensor, sigma: number, extra?: Record<string, unknown>): Tensor {
+  const s = torch.full([x.shape[0]], sigma, { dtype: x.dtype, device: x.device }); // (B,)
+  return model(x, s, extra);
+}
+
+const noiseLike = (x: Tensor, generator?: Generator): Tensor =>
+  torch.randn(x.shape, { generator: generator ?? null, dtype: x.dtype, device: x.device });
+
+/**
+ * Runs `step` for every pair (sigmas[i], sigmas[i+1]), each inside its own scope; the state is any
+ * set of tensors carried between steps (x first), the previous one freed once the next exists.
+ */
+function integrate<S extends Tensor[]>(x0: Tensor, sigmas: Tensor, init: S, step: (i: number, s: number, sNext: number, state: S) => S): Tensor {
+  return noGrad(() => {
+    const s = sigmaList(sigmas);
+    let state = init;
+    for (let i = 0; i + 1 < s.length; i++) {
+      const next = scope(() => step(i, s[i], s[i + 1], state));
+      for (const t of state) if (t !== x0 && !next.includes(t)) t.dispose();
+      state = next;
+    }
+    return state[0] === x0 ? x0.clone() : state[0];
+  });
+}
+
+/** Probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma; EDM (Karras et al. 2022), eq. 3 with sigma(t) = t. */
+const slope = (x: Tensor, denoised: Tensor, sigma: number): Tensor => x.sub(denoised).div(sigma);
+
+/** Euler on the probability-flow ODE: EDM (Karras et al. 2022), Algorithm 1 without the Heun correction. */
+export function sampleEuler(model: Denoiser, x: Tensor, sigmas: Tensor, opts: SamplerOptions = {}): Tensor {
+  return integrate(x, sigmas, [x], (i, s, sNext, [xi]) => {
+    const denoised = denoise(model, xi, s, opts.extra);
+    opts.callback?.({ i, x: xi, sigma: s, sigmaNext: sNext, denoised });
+    if (sNext === 0) return [denoised];
+    return [xi.add(slope(xi, denoised, s).mul(sNext - s))]; // EDM (Karras et al. 2022), Algorithm 1 line 5
+  });
+}
+
+export interface AncestralOptions extends SamplerOptions {
+  /** 1: DDPM's posterior (ancestral sampling); 0: deterministic (DDIM). */
+  eta?: number;
+  /** Scale of the fresh noise (EDM's S_noise). */
+  sNoise?: number;
+}
+
+/**
+ * Splits the step sigma -> sigmaNext into a deterministic move to sigmaDown and fresh noise of std
+ * sigmaUp, sigmaDown^2 + sigmaUp^2 = sigmaNext^2. With eta = 1 the step samples the DDPM posterior
+ * q(x_next | x, x0 = D): mean D + (sigmaNext/sigma)^2 (x - D), variance sigmaNext^2 (sigma^2 - sigmaNext^2) / sigma^2.
+ */
+export function ancestralSplit(sigma: number, sigmaNext: number, eta = 1): { sigmaDown: number; sigmaUp: number } {
+  if (sigmaNext === 0 || eta === 0) return { sigmaDown: sigmaNext, sigmaUp: 0 };
+  // DDIM (Song et al. 2021), eq. 16 written for x / sqrt(alpha_bar), where sigma^2 = (1 - alpha_bar) / alpha_bar
+  const sigmaUp = Math.min(sigmaNext, eta * Math.sqrt((sigmaNext ** 2 * (sigma ** 2 - sigmaNext ** 2)) / sigma ** 2));
+  return { sigmaDown: Math.sqrt(sigmaNext ** 2 - sigmaUp ** 2), sigmaUp };
+}
+
+/** Ancestral sampling: DDPM (Ho et al. 2020) in EDM form at eta = 1 (k-diffusion's Euler ancestral). */
+export function sampleEulerAncestral(model: Denoiser, x: Tensor, sigmas: Tensor, opts: AncestralOptions = {}): Tensor {
+  const eta = opts.eta ?? 1;
+  const sNoise = opts.sNoise ?? 1;
+  return integrate(x, sigmas, [x], (i, s, sNext, [xi]) => {
+    const denoised = denoise(model, xi, s, opts.extra);
+    opts.callback?.({ i, x: xi, sigma: s, sigmaNext: sNext, denoised });
+    if (sNext === 0) return [denoised];
+    const { sigmaDown, sigmaUp } = ancestralSplit(s, sNext, eta);
+    // DDIM (Song et al. 2021), eq. 12: x_next = D + sigmaDown * eps_hat + sigmaUp * z, eps_hat = (x - D) / sigma
+    const xNext = denoised.add(xi.sub(denoised).mul(sigmaDown / s));
+    return [sigmaUp > 0 ? xNext.add(noiseLike(xi, opts.generator).mul(sigmaUp * sNoise)) : xNext];
+  });
+}
+
+/** DDPM ancestral sampling (Ho et al. 2020), as the EDM-form ancestral step with eta = 1. */
+export const sampleDdpm: Sampler<SamplerOptions & { sNoise?: number }> = (model, x, sigmas, opts = {}) =>
+  sampleEulerAncestral(model, x, sigmas, { ...opts, eta: 1 });
+
+/** DDIM (Song et al. 2021), eq. 12 in EDM form; eta = 0 (default) is deterministic and equals Euler on the PF ODE. */
+export const sampleDdim: Sampler<SamplerOptions & { eta?: number }> = (model, x, sigmas, opts = {}) =>
+  sampleEulerAncestral(model, x, sigmas, { ...opts, eta: opts.eta ?? 0 });
+
+export interface HeunOptions extends SamplerOptions {
+  /** Total stochasticity, spread over the steps (EDM's S_churn); 0: deterministic. */
+  sChurn?: number;
+  sTmin?: number;
+  sTmax?: number;
+  sNoise?: number;
+}
+
+/** EDM (Karras et al. 2022), Algorithm 2: stochastic churn, Euler step, Heun correction except on the step to 0. */
+export function sampleHeun(model: Denoiser, x: Tensor, sigmas: Tensor, opts: HeunOptions = {}): Tensor {
+  const { sChurn = 0, sTmin = 0, sTmax = Infinity, sNoise = 1 } = opts;
+  const steps = sigmas.shape[0] - 1;
+  return integrate(x, sigmas, [x], (i, s, sNext, [xi]) => {
+    const gamma = s >= sTmin && s <= sTmax ? Math.min(sChurn / steps, Math.SQRT2 - 1) : 0; // Algorithm 2 line 4
+    const sHat = s * (1 + gamma); // line 5
+    const xHat = gamma > 0 ? xi.add(noiseLike(xi, opts.generator).mul(sNoise * Math.sqrt(sHat ** 2 - s ** 2))) : xi; // line 6
+    const denoised = denoise(model, xHat, sHat, opts.extra);
+    opts.callback?.({ i, x: xi, sigma: s, sigmaNext: sNext, denoised });
+    if (sNext === 0) return [denoised];
+    const d = slope(xHat, denoised, sHat); // line 7
+    const xEuler = xHat.add(d.mul(sNext - sHat)); // line 8
+    const dNext = slope(xEuler, denoise(model, xEuler, sNext, opts.extra), sNext); // line 10
+    return [xHat.add(d.add(dNext).mul(0.5 * (sNext - sHat)))]; // line 11
+  });
+}
+
+/**
+ * DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) in t = -log sigma (the half-log-SNR of the VE form);
+ * first order on the first step and on the step to 0.
+ */
+export function sampleDpmpp2m(model: Denoiser, x: Tensor, sigmas: Tensor, opts: SamplerOptions = {}): Tensor {
+  const s = sigmaList(sigmas);
+  return integrate(x, sigmas, [x] as Tensor[], (i, sigma, sNext, [xi, prevDenoised]) => {
+    const denoised = denoise(model, xi, sigma, opts.extra);
+    opts.callback?.({ i, x: xi, sigma, sigmaNext: sNext, denoised });
+    if (sNext === 0) return [denoised];
+    const h = Math.log(sigma) - Math.log(sNext); // h = t_next - t
+    let d = denoised;
+    if (prevDenoised) {
+      const r = (Math.log(s[i - 1]) - Math.log(sigma)) / h; // r = h_prev / h
+      d = denoised.mul(1 + 1 / (2 * r)).sub(prevDenoised.mul(1 / (2 * r))); // Lu et al. 2022, Algorithm 2: D = (1 + 1/2r) x0_i - 1/2r x0_{i-1}
+    }
+    // x_next = (sigma_next / sigma) x - expm1(-h) D   (exact solution of the linear part, Lu et al. 2022 eq. 9)
+    return [xi.mul(sNext / sigma).add(d.mul(-Math.expm1(-h))), denoised];
+  });
+}
+
+/**
+ * Langevin MCMC at a fixed sigma (Song et al. 2021, Algorithm 5, the corrector): with the score
+ * (D(x, sigma) - x) / sigma^2, it leaves p_sigma = p_data * N(0, sigma^2) (approximately) invariant.
+ * The step size is set per sample from the signal-to-noise ratio snr = ||z|| ... as in the paper.
+ */
+export function langevinCorrector(model: Denoiser, x: Tensor, sigma: number, opts: CorrectorOptions = {}): Tensor {
+  const { steps = 1, snr = 0.16 } = opts;
+  if (sigma <= 0 || steps <= 0) return x.clone();
+  return noGrad(() => {
+    let xi = x;
+    for (let j = 0; j < steps; j++) {
+      const next = scope(() => {
+        const score = denoise(model, xi, sigma, opts.extra).sub(xi).div(sigma ** 2); // score = (D - x) / sigma^2
+        const z = noiseLike(xi, opts.generator);
+        const perSample = [xi.shape[0], ...xi.shape.slice(1).map(() => 1)];
+        const norm = (t: Tensor) => t.flatten(1).square().sum(1).sqrt().reshape(perSample); // (B, 1, ...)
+        const eps = norm(z).div(norm(score)).square().mul(2 * snr ** 2); // Song et al. 2021, Algorithm 5 line 5
+        return xi.add(score.mul(eps)).add(z.mul(eps.mul(2).sqrt())); // line 6
+      });
+      if (xi !== x) xi.dispose();
+      xi = next;
+    }
+    return xi;
+  });
+}
+
+/**
+ * Predictor-corrector sampling (Song et al. 2021, Algorithm 1/2): each predictor step sigma_i ->
+ * sigma_{i+1} is followed by the corrector at sigma_{i+1} (none at 0). The predictor runs one step
+ * at a time, so a multistep predictor falls back to its first-order step.
+ */
+export function predictorCorrector<O extends SamplerOptions>(predictor: Sampler<O>, corrector: Corrector, correctorOpts: Omit<CorrectorOptions, 'generator' | 'extra'> = {}): Sampler<O> {
+  return (model, x, sigmas, opts = {} as O) => {
+    const callback = opts.callback;
+    return integrate(x, sigmas, [x], (i, s, sNext, [xi]) => {
+      const pair = tensor([s, sNext], { dtype: 'float64' });
+      const predicted = predictor(model, xi, pair, { ...opts, callback: callback && ((info: StepInfo) => callback({ ...info, i })) });
+      if (sNext === 0) return [predicted];
+      return [corrector(model, predicted, sNext, { ...correctorOpts, generator: opts.generator, extra: opts.extra })];
+    });
+  };
+}
