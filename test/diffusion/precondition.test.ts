@@ -18,7 +18,7 @@ test('EDM coefficients at known σ', () => {
   close(noise[0], 0.25 * Math.log(0.5), 1e-15, 'c_noise = ¼ ln σ');
   assert.ok(skip[1] > 0.9999 && out[1] < 0.002, 'σ → 0: D → x');
   assert.ok(skip[2] < 1e-4 && Math.abs(out[2] - 0.5) < 1e-4, 'σ → ∞: D → σ_d·F');
-  // c_skip² σ_d² ... the effective target has unit variance: c_out² + c_skip²σ² ... (Eq. 7 derivation)
+  // Unit input variance, and c_out² equals the variance of the effective target (EDM, Appendix B.6)
   for (let i = 0; i < 4; i++) {
     const s = [0.5, 0.002, 80, 1][i];
     close(cin[i] * cin[i] * (s * s + 0.25), 1, 1e-12, 'Var(c_in·x) = 1');
