@@ -175,7 +175,7 @@ export function sampleDpmpp2m(model: Denoiser, x: Tensor, sigmas: Tensor, opts: 
 /**
  * Langevin MCMC at a fixed sigma (Song et al. 2021, Algorithm 5, the corrector): with the score
  * (D(x, sigma) - x) / sigma^2, it leaves p_sigma = p_data * N(0, sigma^2) (approximately) invariant.
- * The step size is set per sample from the signal-to-noise ratio snr = ||z|| ... as in the paper.
+ * The step size eps = 2 (snr ||z|| / ||score||)^2 makes the noise-to-drift ratio snr.
  */
 export function langevinCorrector(model: Denoiser, x: Tensor, sigma: number, opts: CorrectorOptions = {}): Tensor {
   const { steps = 1, snr = 0.16 } = opts;
@@ -186,10 +186,11 @@ export function langevinCorrector(model: Denoiser, x: Tensor, sigma: number, opt
       const next = scope(() => {
         const score = denoise(model, xi, sigma, opts.extra).sub(xi).div(sigma ** 2); // score = (D - x) / sigma^2
         const z = noiseLike(xi, opts.generator);
-        const perSample = [xi.shape[0], ...xi.shape.slice(1).map(() => 1)];
-        const norm = (t: Tensor) => t.flatten(1).square().sum(1).sqrt().reshape(perSample); // (B, 1, ...)
-        const eps = norm(z).div(norm(score)).square().mul(2 * snr ** 2); // Song et al. 2021, Algorithm 5 line 5
-        return xi.add(score.mul(eps)).add(z.mul(eps.mul(2).sqrt())); // line 6
+        // batch means of the per-sample norms, as in the paper's code: one step size for the batch, which
+        // per-sample norms in few dimensions would make heavy-tailed
+        const norm = (t: Tensor) => t.flatten(1).square().sum(1).sqrt().mean().item();
+        const eps = 2 * (snr * norm(z) / norm(score)) ** 2; // Song et al. 2021, Algorithm 5 line 5
+        return xi.add(score.mul(eps)).add(z.mul(Math.sqrt(2 * eps))); // line 6
       });
       if (xi !== x) xi.dispose();
       xi = next;
