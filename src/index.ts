@@ -4,5 +4,7 @@ export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
 export * as train from './train';
+export * as diffusion from './diffusion';
+export * as typicality from './typicality';
 export { conv, setConvImplementation } from './conv/conv';
 export type { ConvArgs, ConvImplementation } from './conv/conv';

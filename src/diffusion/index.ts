@@ -1,0 +1,8 @@
+// Diffusion models (Dieleman, "Perspectives on diffusion", 2022): schedules, parameterisations,
+// preconditioning, objectives and samplers, as flat functions with one signature per family.
+export * from './schedules';
+export * from './parameterisation';
+export * from './objectives';
+export * from './samplers';
+export { precondition, edmPrecondition, edmCoefficients, epsCoefficients } from './precondition';
+export type { RawNetwork, Coefficients, CoefficientFn } from './precondition';
