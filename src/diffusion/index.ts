@@ -6,3 +6,4 @@ export * from './objectives';
 export * from './samplers';
 export { precondition, edmPrecondition, edmCoefficients, epsCoefficients } from './precondition';
 export type { RawNetwork, Coefficients, CoefficientFn } from './precondition';
+export * from './unet';
