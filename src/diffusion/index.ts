@@ -4,6 +4,7 @@ export * from './schedules';
 export * from './parameterisation';
 export * from './objectives';
 export * from './samplers';
+export * from './guidance';
 export { precondition, edmPrecondition, edmCoefficients, epsCoefficients } from './precondition';
 export type { RawNetwork, Coefficients, CoefficientFn } from './precondition';
 export * from './unet';
