@@ -8,3 +8,4 @@ export * from './guidance';
 export { precondition, edmPrecondition, edmCoefficients, epsCoefficients } from './precondition';
 export type { RawNetwork, Coefficients, CoefficientFn } from './precondition';
 export * from './unet';
+export * from './likelihood';
