@@ -86,7 +86,7 @@ test('Hutchinson divergence is unbiased for a non-diagonal Jacobian (gaussian an
     const exact = (D - W.diagonal().sum().item()) / sigma;
     const ex = driftDivergence(linear, x, sigma, null);
     assert.ok(maxAbs(ex.divergence, torch.full([3], exact, { dtype: 'float64' })) < 1e-10);
-    const J = torch.eye(D, { dtype: 'float64' }).sub(W).div(sigma); // df/dx (as x -> x J^T ... symmetric use below)
+    const J = torch.eye(D, { dtype: 'float64' }).sub(W).div(sigma); // df/dx is (I - W^T) / sigma; the variances below are transpose-invariant
     const frob2 = J.square().sum().item();
     const offDiag2 = frob2 - J.diagonal().square().sum().item();
     for (const [kind, variance] of [['gaussian', 2 * frob2], ['rademacher', 2 * offDiag2]] as const) {
