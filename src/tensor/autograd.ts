@@ -4,23 +4,21 @@ import { native } from './native';
 import { keep, scope } from './memory';
 import { Tensor } from './tensor';
 
-/** Runs fn with gradient recording off (`torch.no_grad()`). */
-export function noGrad<R>(fn: () => R): R {
-  const prev = native.SetGradEnabled(false);
+function withGradMode<R>(enabled: boolean, fn: () => R): R {
+  const prev = native.SetGradEnabled(enabled);
   try {
     return fn();
   } finally {
     native.SetGradEnabled(prev);
   }
 }
+/** Runs fn with gradient recording off (`torch.no_grad()`). */
+export function noGrad<R>(fn: () => R): R {
+  return withGradMode(false, fn);
+}
 /** Runs fn with gradient recording on (`torch.enable_grad()`). */
 export function enableGrad<R>(fn: () => R): R {
-  const prev = native.SetGradEnabled(true);
-  try {
-    return fn();
-  } finally {
-    native.SetGradEnabled(prev);
-  }
+  return withGradMode(true, fn);
 }
 export function isGradEnabled(): boolean {
   const prev = native.SetGradEnabled();
