@@ -10,10 +10,10 @@ commands:
                                 train the Fashion-MNIST reference convnet (run folder runs/NAME)
   eval classifier [--checkpoint PATH] [--json]
                                 test accuracy and log loss of a classifier checkpoint
-  typicality ood [--epochs N]   PixelCNN on Fashion-MNIST vs MNIST: likelihood vs typicality test (AUROC)
-  bench engine|nn [--json]      benchmarks against Python PyTorch and TensorFlow.js
   typicality [--json] [--seed N] [--samples N] [--out DIR]
                                 the typicality posts' numbers and figures (run folder runs/typicality)
+  typicality ood [--epochs N]   PixelCNN on Fashion-MNIST vs MNIST: likelihood vs typicality test (AUROC)
+  bench engine|nn [--json]      benchmarks against Python PyTorch and TensorFlow.js
 `;
 
 async function main(argv: string[]): Promise<number> {
