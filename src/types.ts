@@ -6,10 +6,6 @@ export const DTYPE_CODES = {
 export type DType = keyof typeof DTYPE_CODES;
 export const DTYPE_NAMES: Record<number, DType> = Object.fromEntries(
   Object.entries(DTYPE_CODES).map(([k, v]) => [v, k as DType])) as Record<number, DType>;
-export const DTYPE_ITEMSIZE: Record<DType, number> = {
-  uint8: 1, int8: 1, int16: 2, int32: 4, int64: 8, float16: 2, float32: 4, float64: 8,
-  complex64: 8, complex128: 16, bool: 1, bfloat16: 2,
-};
 export const isFloating = (d: DType) => d === 'float16' || d === 'float32' || d === 'float64' || d === 'bfloat16';
 export const isComplex = (d: DType) => d === 'complex64' || d === 'complex128';
 

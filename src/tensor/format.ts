@@ -1,6 +1,7 @@
 // toString() in PyTorch's style: values with a shared width, '...' past 1000 elements
 // (3 items kept at each edge), then shape, dtype, device and grad information.
 import type { Tensor } from './tensor';
+import { isFloating } from '../types';
 
 const EDGE = 3;
 const THRESHOLD = 1000;
@@ -18,7 +19,7 @@ export function formatTensor(t: Tensor): string {
   const shape = t.shape;
   const dtype = t.dtype;
   const numel = shape.reduce((a, b) => a * b, 1);
-  const floating = dtype.startsWith('float') || dtype === 'bfloat16';
+  const floating = isFloating(dtype);
   const summarize = numel > THRESHOLD;
   let values: number[] = [];
   if (dtype.startsWith('complex')) {

@@ -206,7 +206,6 @@ export class Tensor {
           this.indexPut_(view.indices, v);
         } finally {
           if (v !== value) v.dispose();
-          view.dispose();
         }
       } else if (value instanceof Tensor) {
         if (flips.length) {
@@ -245,11 +244,9 @@ export class Tensor {
 }
 
 // ---------------------------------------------------------------- indexing helpers
+/** Tensor indices for `index_put_` (pure advanced indexing in iset). */
 class AdvancedIndex {
-  constructor(public indices: (Tensor | null)[], private owned: Tensor[]) {}
-  dispose(): void {
-    for (const t of this.owned) t.dispose();
-  }
+  constructor(public indices: (Tensor | null)[]) {}
 }
 
 function scalarLike(v: number, like: Tensor): Tensor {
@@ -264,7 +261,6 @@ function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false, flips: numb
     (n, s) => n + (s instanceof Tensor && s.dtype === 'bool' ? s.ndim : 1), 0);
   if (spec.filter((s) => s === '...').length > 1) throw new TypeError('i(): at most one "..." is allowed');
   if (consumed > shape.length) throw new RangeError(`i(): too many indices (${consumed}) for a ${shape.length}-d tensor`);
-  const temps: Tensor[] = [];
   let cur = x.alias();
   let dim = 0; // current dimension in `cur`
   const adv: (Tensor | null)[] = [];
@@ -301,16 +297,15 @@ function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false, flips: numb
           // negative step: indices start, start+step, ... (Python semantics), gathered with index_select
           const st = start === null || start === undefined ? size - 1 : start < 0 ? Math.max(start + size, -1) : Math.min(start, size - 1);
           const sp = stop === null || stop === undefined ? -1 : stop < 0 ? Math.max(stop + size, -1) : Math.min(stop, size - 1);
-          const picked = range(st, sp, step!);
+          // the same elements as a positive-step slice, in reverse order
+          const n = st > sp ? Math.floor((st - sp - 1) / -step!) + 1 : 0;
+          const slice = n === 0 ? cur.slice(dim, 0, 0, 1) : cur.slice(dim, st + (n - 1) * step!, st + 1, -step!);
           if (forWrite) {
-            // a writable view: the same elements as a positive-step slice, in reverse order (see iset)
-            const n = picked.length;
-            next = n === 0 ? cur.slice(dim, 0, 0, 1) : cur.slice(dim, picked[n - 1], picked[0] + 1, -step!);
+            next = slice; // a writable view; iset flips the value instead
             flips.push(dim);
           } else {
-            const idx = Tensor.fromArray(picked, [], 'int64');
-            temps.push(idx);
-            next = cur.indexSelect(dim, idx);
+            next = slice.flip([dim]);
+            slice.dispose();
           }
         }
         cur.dispose();
@@ -332,20 +327,15 @@ function indexTensor(x: Tensor, spec: IndexSpec[], forWrite = false, flips: numb
         throw new TypeError('iset(): mixing tensor indices with numbers/slices is not supported; use iset with tensors and ":" only');
       }
       cur.dispose();
-      return new AdvancedIndex(adv, []);
+      return new AdvancedIndex(adv);
     }
     const out = cur.index(adv);
     cur.dispose();
     return out;
-  } finally {
-    for (const t of temps) t.dispose();
+  } catch (e) {
+    cur.dispose(); // a bad index must not leak the partial view
+    throw e;
   }
-}
-
-function range(start: number, stop: number, step: number): number[] {
-  const out: number[] = [];
-  for (let v = start; step > 0 ? v < stop : v > stop; v += step) out.push(v);
-  return out;
 }
 
 // ---------------------------------------------------------------- creation from JS data
