@@ -2,14 +2,15 @@
 const SUITES: Record<string, string> = {
   engine: 'tensor engine vs Python PyTorch and TensorFlow.js: add loop, matmul, conv fwd+bwd, MLP step',
   nn: 'one training step of the Fashion-MNIST convnet (Adam) vs PyTorch torch.nn and TF.js tfjs-layers',
+  diffusion: 'one training step and one sampling step of the class-conditional U-Net (EDM) vs the same U-Net in PyTorch',
 };
 
 const USAGE = `usage: refinery bench <suite> [options]
 
 suites:
-${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(8)} ${v}`).join('\n')}
+${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(9)} ${v}`).join('\n')}
 
-run \`refinery bench <suite> --help\` (engine, nn) for the options of a suite
+run \`refinery bench <suite> --help\` (engine, nn, diffusion) for the options of a suite
 `;
 
 export async function runBench(args: string[]): Promise<number> {
@@ -24,13 +25,15 @@ export async function runBench(args: string[]): Promise<number> {
   }
   const run = sub === 'nn'
     ? (await import('../../bench/nn')).runNnCommand
-    : (await import('../../bench/engine')).runEngineCommand;
+    : sub === 'diffusion'
+      ? (await import('../../bench/diffusion')).runDiffusionCommand
+      : (await import('../../bench/engine')).runEngineCommand;
   try {
     return run(rest);
   } catch (e) {
     // option errors: report them plainly (other failures propagate to main's handler)
     const msg = e instanceof Error ? e.message : String(e);
-    if (/^(--|bench (engine|nn):)/.test(msg)) {
+    if (/^(--|bench (engine|nn|diffusion):)/.test(msg)) {
       process.stderr.write(`refinery bench: ${msg}\n`);
       return 2;
     }
