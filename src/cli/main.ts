@@ -10,6 +10,17 @@ commands:
                                 train the Fashion-MNIST reference convnet (run folder runs/NAME)
   eval classifier [--checkpoint PATH] [--json]
                                 test accuracy and log loss of a classifier checkpoint
+  train diffusion [--max-minutes 20] [--steps N] [--prediction edm|eps|x0] [--weighting edm|eps|x0|min-snr|likelihood]
+                  [--noise lognormal|loguniform|uniform-t|likelihood-is] [--cond-drop 0.1] [--ema 0.999]
+                  [--batch-size 64] [--lr 2e-3] [--channels 32] [--res-blocks 1] [--guidance 0,1,2,3,5]
+                  [--name NAME] [--resume] [--out PATH]
+                                class-conditional diffusion model on Fashion-MNIST; grids + report in runs/NAME
+  sample [--checkpoint PATH] [--guidance 3] [--sampler heun|euler|euler-ancestral|ddpm|ddim|dpmpp-2m|pc]
+         [--steps 18 | --nfe N] [--class 7] [--n 64] [--seed 0] [--temperature T] [--threshold 0.995] [--out samples.png]
+                                sample a PNG grid (default checkpoint: ${'checkpoints/fashion-diffusion.safetensors'})
+  eval diffusion [--checkpoint PATH] [--n 1000] [--guidance 0,1,3] [--temperature 1,2] [--sampler heun,euler]
+                 [--nfe 10,20,50] [--unconditional] [--bpd N] [--grids DIR] [--json]
+                                classifier-FID, class adherence, within-class diversity (and bits/dim)
   typicality [--json] [--seed N] [--samples N] [--out DIR]
                                 the typicality posts' numbers and figures (run folder runs/typicality)
   typicality ood [--epochs N]   PixelCNN on Fashion-MNIST vs MNIST: likelihood vs typicality test (AUROC)
@@ -24,9 +35,17 @@ async function main(argv: string[]): Promise<number> {
     case 'train':
     case 'eval': {
       const [what, ...more] = rest;
-      if (what !== 'classifier') throw new Error(`refinery ${cmd}: unknown target "${what ?? ''}"; valid: classifier`);
+      if (what === 'diffusion') {
+        const dm = await import('./diffusion');
+        return cmd === 'train' ? dm.trainDiffusion(more) : dm.evalDiffusion(more);
+      }
+      if (what !== 'classifier') throw new Error(`refinery ${cmd}: unknown target "${what ?? ''}"; valid: classifier, diffusion`);
       const c = await import('./classifier');
       return cmd === 'train' ? c.trainClassifier(more) : c.evalClassifier(more);
+    }
+    case 'sample': {
+      const dm = await import('./diffusion');
+      return dm.sampleCommand(rest);
     }
     case 'bench': {
       const { runBench } = await import('./bench');

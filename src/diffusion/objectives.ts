@@ -91,3 +91,32 @@ export function diffusionLoss(model: Model, x0: Tensor, opts: DiffusionLossOptio
   const perExample = dims.length ? denoised.sub(x0).square().mean(dims) : denoised.sub(x0).square(); // (B,)
   return weighting(sigma).mul(perExample).mean(); // EDM (Karras et al. 2022), Eq. 8
 }
+
+/**
+ * The likelihood weighting with importance sampling (Song et al. 2021, §5 "variance reduction"):
+ * t is drawn with density q(t) ∝ g(t)²/σ_t² instead of uniformly on [tMin, tMax], and each sample is
+ * reweighted by u(t)/q(t) so that the expected loss is unchanged. For a VP schedule
+ * d log σ_edm²/dt = β(t)·(1 + σ²)/σ² = g²/σ_t², so q is exactly log-uniform in the EDM σ over
+ * [σ(tMin), σ(tMax)], and the reweighted x0-space weight λ_lik·u/q reduces to (2·ln(σmax/σmin)/(tMax − tMin))/σ²:
+ * a constant times the ε-MSE weight (Kingma et al. 2021: the ELBO is an integral over log-SNR with
+ * uniform ε weight). Returned as a sampler and the matching weighting, for diffusionLoss.
+ */
+export function likelihoodImportance(schedule: Schedule, { tMin = 1e-3, tMax = 1 }: { tMin?: number; tMax?: number } = {}): { sigmaSampler: SigmaSampler; weighting: Weighting; sigmaMin: number; sigmaMax: number } {
+  if (schedule.kind !== 'vp') throw new Error(`likelihoodImportance: needs a VP schedule, got '${schedule.kind}'`);
+  if (!(tMin > 0 && tMax > tMin && tMax <= 1)) throw new RangeError(`likelihoodImportance: need 0 < tMin < tMax <= 1, got tMin=${tMin}, tMax=${tMax}`);
+  const sigmaMin = edmSigma(schedule, tMin).item() as number;
+  const sigmaMax = edmSigma(schedule, tMax).item() as number;
+  const zSigma = Math.log(sigmaMax / sigmaMin);
+  const lik = likelihoodWeighting(schedule);
+  return {
+    sigmaMin,
+    sigmaMax,
+    sigmaSampler: logUniformSigmas({ sigmaMin, sigmaMax }),
+    // λ_lik(σ) · u_σ(σ) / q_σ(σ), with u_σ = (dt/dσ)/(tMax − tMin), dt/dσ = 2σ/(g²(1 + σ²)) for VP, q_σ = 1/(σ·zSigma)
+    weighting: (sigma) => {
+      const t = schedule.tFromSigma(sigma);
+      const dtds = sigma.mul(2).div(schedule.g2(t).mul(sigma.square().add(1)));
+      return lik(sigma).mul(dtds).mul(sigma).mul(zSigma / (tMax - tMin));
+    },
+  };
+}

@@ -82,6 +82,12 @@ export interface TrainOptions<B> {
    */
   epochGenerators?: Record<string, Generator>;
 
+  /**
+   * Time budget of this call in seconds: once spent, training ends as if the step budget were
+   * reached ("completed", `stoppedBy: 'time'`; a later `resume` continues). The progress bar's total
+   * then is the number of steps the budget is expected to allow, so its ETA is the time left.
+   */
+  maxSeconds?: number;
   /** Checked after every step; true stops like Ctrl-C (checkpoint, then return "interrupted"). */
   shouldStop?: (ctx: TrainContext) => boolean;
   /** Stop on SIGINT/SIGTERM (default true); a second signal exits at once. */
@@ -99,6 +105,8 @@ export interface TrainResult {
   checkpoint: string;
   /** The step the run resumed from, or null when it started from scratch. */
   resumedFrom: number | null;
+  /** 'time' when `maxSeconds` ended the run. */
+  stoppedBy?: 'time';
   run: Run;
 }
 
@@ -238,6 +246,18 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   const stepsDone = () => o.steps !== undefined && step >= o.steps;
   const epochsDone = () => o.epochs !== undefined && epoch >= o.epochs;
   let status: TrainResult['status'] = 'completed';
+  if (o.maxSeconds !== undefined && !(o.maxSeconds > 0)) throw new RangeError(`train: maxSeconds must be a positive number, got ${o.maxSeconds}`);
+  const startTime = performance.now(), startStep = step;
+  let timeUp = false;
+  const timeBudget = () => {
+    if (o.maxSeconds === undefined) return;
+    const elapsed = (performance.now() - startTime) / 1000;
+    if (elapsed >= o.maxSeconds) timeUp = true;
+    else if (progress && step > startStep) {
+      const expected = step + Math.round(((step - startStep) / elapsed) * (o.maxSeconds - elapsed));
+      progress.setTotal(total === undefined ? expected : Math.min(total, expected));
+    }
+  };
   let lastYield = performance.now();
   let ok = false;
   try {
@@ -256,8 +276,10 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           step++;
           batchInEpoch++;
           if (step % logEvery === 0) log();
+          timeBudget();
           progress?.update(1, { epoch });
           if (typeof o.evalEvery === 'number' && step % o.evalEvery === 0) evaluate();
+          if (timeUp) break outer;
           // signal handlers run only when the event loop gets a turn
           if (signals.length && performance.now() - lastYield >= 10) {
             await new Promise<void>((resolve) => setImmediate(resolve));
@@ -304,7 +326,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   }
   const where = `step ${step}, epoch ${epoch}`;
   if (status === 'interrupted') stream.write(`interrupted at ${where}: checkpoint ${lastCheckpoint}; resume: true continues it\n`);
-  return { status, step, epoch, batchInEpoch, checkpoint: lastCheckpoint, resumedFrom, run };
+  return { status, step, epoch, batchInEpoch, checkpoint: lastCheckpoint, resumedFrom, run, ...(timeUp ? { stoppedBy: "time" as const } : {}) };
 }
 
 /**

@@ -40,7 +40,7 @@ export interface ProgressOptions {
 const SMOOTHING = 0.3;
 
 export class Progress {
-  readonly total: number | undefined;
+  total: number | undefined;
   readonly label: string;
   readonly unit: string;
   private readonly stream: ProgressStream;
@@ -84,6 +84,12 @@ export class Progress {
     this.sampleCount = this.count;
     this.nextPercent = this.percentAfter(this.count);
     this.lastDraw = this.tty ? -Infinity : this.start;
+  }
+
+  /** Changes the expected total (e.g. an estimate that firms up as work proceeds). */
+  setTotal(total: number | undefined): void {
+    if (total !== undefined && !(Number.isFinite(total) && total >= 0)) throw new RangeError(`Progress: total must be a non-negative number, got ${total}`);
+    this.total = total;
   }
 
   /** Advances by `n` units and merges `fields` into the displayed ones. */

@@ -1,0 +1,187 @@
+// A class-conditional image diffusion model as the CLI trains, saves, loads and samples it: a U-Net,
+// the output parameterisation (EDM preconditioning, ε- or x0-prediction) that makes it a denoiser,
+// and sampling with any sampler, classifier-free guidance, score temperature or classifier guidance.
+import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
+import { loadCheckpoint } from '../train/checkpoint';
+import { Progress } from '../train/progress';
+import { CoefficientFn, Denoiser as FlexDenoiser, edmCoefficients, epsCoefficients, precondition } from './precondition';
+import { Denoiser, SamplerOptions, StepInfo, sampleDdim, sampleDdpm, sampleDpmpp2m, sampleEuler, sampleEulerAncestral, sampleHeun, langevinCorrector, predictorCorrector } from './samplers';
+import { classifierFreeGuidance, classifierGuidance, dynamicThresholding, scoreTemperature } from './guidance';
+import { karrasSigmas } from './schedules';
+import { UNet, UNetConfig } from './unet';
+
+/** What the network's output means: 'edm' (Karras et al. 2022 preconditioning), 'eps' or 'x0'. */
+export type Prediction = 'edm' | 'eps' | 'x0';
+export const PREDICTIONS: readonly Prediction[] = ['edm', 'eps', 'x0'];
+
+export type UNetShape = Omit<UNetConfig, 'generator' | 'dropoutGenerator'>;
+
+export interface DiffusionModelConfig {
+  unet: UNetShape;
+  prediction: Prediction;
+  /** σ_data of the EDM preconditioning (the data are images in [-1, 1]). */
+  sigmaData: number;
+}
+
+export const DEFAULT_DIFFUSION_MODEL: DiffusionModelConfig = {
+  unet: { inChannels: 1, outChannels: 1, channels: 32, channelMult: [1, 2, 2], numResBlocks: 1, imageSize: 28, numClasses: 10, dropout: 0 },
+  prediction: 'edm',
+  sigmaData: 0.5,
+};
+
+/**
+ * x0-prediction in EDM form: D = F(c_in·x, c_noise), c_skip = 0, c_out = 1, with the same
+ * c_in = 1/sqrt(σ² + 1) (the VP-scaled input) and c_noise = ¼ ln σ as epsCoefficients, so that the
+ * ε- and x0-predicting networks differ only in what their output means.
+ */
+export function x0Coefficients(): CoefficientFn {
+  return (sigma) => ({
+    cSkip: torch.zerosLike(sigma),
+    cOut: torch.onesLike(sigma),
+    cIn: sigma.square().add(1).rsqrt(),
+    cNoise: sigma.log().mul(0.25),
+  });
+}
+
+export function coefficientsFor(prediction: Prediction, sigmaData: number): CoefficientFn {
+  switch (prediction) {
+    case 'edm': return edmCoefficients({ sigmaData });
+    case 'eps': return epsCoefficients();
+    case 'x0': return x0Coefficients();
+    default: throw new TypeError(`prediction: expected one of ${PREDICTIONS.join(', ')}, got ${JSON.stringify(prediction)}`);
+  }
+}
+
+/** The denoiser D(x, σ, { labels }) of a U-Net under the config's parameterisation. */
+export function denoiserOf(net: UNet, cfg: Pick<DiffusionModelConfig, 'prediction' | 'sigmaData'>): FlexDenoiser {
+  return precondition((xIn, cNoise, extra) => net.forward(xIn, cNoise, extra), coefficientsFor(cfg.prediction, cfg.sigmaData));
+}
+
+export function buildUNet(cfg: DiffusionModelConfig, generator?: Generator): UNet {
+  return new UNet({ ...cfg.unet, generator });
+}
+
+/** Loads a checkpoint written by `refinery train diffusion` (EMA weights and config in its metadata). */
+export function loadDiffusionModel(file: string): { net: UNet; config: DiffusionModelConfig; denoiser: FlexDenoiser; meta: Record<string, unknown> } {
+  const { config } = loadCheckpoint(file, {}) as { config: { kind?: string; model?: DiffusionModelConfig } & Record<string, unknown> | null };
+  if (!config || config.kind !== 'diffusion' || !config.model) throw new Error(`--checkpoint: ${file} is not a diffusion checkpoint written by 'refinery train diffusion'`);
+  const net = buildUNet(config.model);
+  loadCheckpoint(file, { model: net });
+  net.eval();
+  return { net, config: config.model, denoiser: denoiserOf(net, config.model), meta: config };
+}
+
+export type SamplerName = 'euler' | 'euler-ancestral' | 'ddpm' | 'ddim' | 'heun' | 'dpmpp-2m' | 'pc';
+export const SAMPLERS: readonly SamplerName[] = ['euler', 'euler-ancestral', 'ddpm', 'ddim', 'heun', 'dpmpp-2m', 'pc'];
+
+/** Network evaluations a sampler spends for `steps` noise levels (Heun: 2 per step except the last; pc: 2 per step). */
+export function samplerNfe(sampler: SamplerName, steps: number): number {
+  if (sampler === 'heun') return 2 * steps - 1;
+  if (sampler === 'pc') return 2 * steps - 1;
+  return steps;
+}
+
+/** The number of steps that spends at most `nfe` evaluations (at least 1). */
+export function stepsForNfe(sampler: SamplerName, nfe: number): number {
+  return sampler === 'heun' || sampler === 'pc' ? Math.max(1, Math.floor((nfe + 1) / 2)) : Math.max(1, nfe);
+}
+
+export interface GenerateOptions {
+  /** Class of each sample; -1 or null for unconditional. */
+  labels: number[];
+  /** Classifier-free guidance scale γ (0 unconditional, 1 conditional; default 1). */
+  guidance?: number;
+  /** Guide only for σ in this interval. */
+  guidanceInterval?: [number, number];
+  /** Multiply the (conditional) score by this factor instead (score temperature; default none). */
+  temperature?: number;
+  /** Classifier guidance: log p(y | x_σ) of a noise-conditional classifier for the labels, and its scale; the model runs unconditionally. */
+  classifier?: { logProb: (labels: Tensor) => (x: Tensor, sigma: Tensor) => Tensor; scale: number };
+  /** Imagen's dynamic thresholding percentile (e.g. 0.995). */
+  threshold?: number;
+  sampler?: SamplerName;
+  steps?: number;
+  sigmaMin?: number;
+  sigmaMax?: number;
+  rho?: number;
+  /** Heun's S_churn (default 0). */
+  churn?: number;
+  /** DDIM's eta (default 0). */
+  eta?: number;
+  seed?: number;
+  /** Images per batch (default 100). */
+  batchSize?: number;
+  /** Image shape (C, H, W) (default 1×28×28). */
+  shape?: [number, number, number];
+  progress?: boolean | string;
+  /** Called with each step of the FIRST batch (e.g. for a trajectory strip). */
+  callback?: (info: StepInfo) => void;
+}
+
+/** The guided denoiser for one batch of labels. */
+export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptions): Denoiser {
+  const gamma = o.guidance ?? 1;
+  let d: Denoiser;
+  const conditional: Denoiser = (x, s, extra) => model(x, s, { ...extra, labels });
+  if (o.classifier) {
+    const uncond: Denoiser = (x, s, extra) => model(x, s, { ...extra, labels: null });
+    d = classifierGuidance(uncond, o.classifier.logProb(labels), { scale: o.classifier.scale });
+  } else if (o.temperature !== undefined) {
+    d = scoreTemperature(conditional, o.temperature);
+  } else if (gamma === 1) {
+    d = conditional;
+  } else if (gamma === 0) {
+    d = (x, s, extra) => model(x, s, { ...extra, labels: null });
+  } else {
+    d = classifierFreeGuidance(model, { scale: gamma, key: 'labels', cond: labels, nullCond: tensor([-1], { dtype: 'int64' }), interval: o.guidanceInterval });
+  }
+  if (o.threshold !== undefined) d = dynamicThresholding(d, { percentile: o.threshold });
+  return d;
+}
+
+/** Draws images in [-1, 1] (N, C, H, W) for the given labels, batch by batch, deterministically from the seed. */
+export function generate(model: Denoiser, o: GenerateOptions): Tensor {
+  const sampler = o.sampler ?? 'heun';
+  if (!SAMPLERS.includes(sampler)) throw new TypeError(`sampler: expected one of ${SAMPLERS.join(', ')}, got ${JSON.stringify(sampler)}`);
+  const steps = o.steps ?? 18;
+  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps: expected a positive integer, got ${steps}`);
+  const n = o.labels.length;
+  if (n < 1) throw new RangeError('labels: need at least one sample');
+  const batchSize = o.batchSize ?? 100;
+  const shape = o.shape ?? [1, 28, 28];
+  const sigmas = karrasSigmas(steps, { sigmaMin: o.sigmaMin ?? 0.002, sigmaMax: o.sigmaMax ?? 80, rho: o.rho ?? 7 });
+  const generator = new Generator(o.seed ?? 0);
+  const batches = Math.ceil(n / batchSize);
+  const bar = o.progress ? new Progress({ total: batches * steps, label: typeof o.progress === 'string' ? o.progress : 'sampling', unit: 'step' }) : null;
+  const out: Tensor[] = [];
+  try {
+    for (let b = 0; b < batches; b++) {
+      const ids = o.labels.slice(b * batchSize, (b + 1) * batchSize);
+      const img = noGrad(() => scope(() => {
+        const labels = tensor(ids.map((l) => (l === null || l < 0 ? -1 : l)), { dtype: 'int64' });
+        const d = guidedDenoiser(model, labels, o);
+        const x = torch.randn([ids.length, ...shape], { generator }).mul(o.sigmaMax ?? 80);
+        const opts: SamplerOptions & Record<string, unknown> = {
+          generator,
+          callback: (info: StepInfo) => { if (b === 0) o.callback?.(info); bar?.update(1); },
+        };
+        switch (sampler) {
+          case 'euler': return sampleEuler(d, x, sigmas, opts);
+          case 'euler-ancestral': return sampleEulerAncestral(d, x, sigmas, opts);
+          case 'ddpm': return sampleDdpm(d, x, sigmas, opts);
+          case 'ddim': return sampleDdim(d, x, sigmas, { ...opts, eta: o.eta ?? 0 });
+          case 'heun': return sampleHeun(d, x, sigmas, { ...opts, sChurn: o.churn ?? 0 });
+          case 'dpmpp-2m': return sampleDpmpp2m(d, x, sigmas, opts);
+          case 'pc': return predictorCorrector(sampleEuler, langevinCorrector, { steps: 1 })(d, x, sigmas, opts);
+        }
+      }));
+      out.push(keep(img.clamp(-1, 1)));
+      img.dispose();
+    }
+  } finally {
+    bar?.close();
+  }
+  const all = out.length === 1 ? out[0] : torch.cat(out, 0);
+  if (out.length > 1) out.forEach((t) => t.dispose());
+  return all;
+}
