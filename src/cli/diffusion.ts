@@ -15,6 +15,8 @@ import { bitsPerDim } from '../diffusion/likelihood';
 import { FeatureStats, featureStats, frechetDistance, withinClassDiversity } from '../diffusion/metrics';
 import { FashionClassifier } from '../vision/classifier';
 import { REFERENCE_CHECKPOINT, loadClassifier } from './classifier';
+import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier } from './noisy_classifier';
+import { noisyClassifierLogProb } from '../diffusion/noisy_classifier';
 import { intFlag, parseFlags } from './args';
 
 export const WEIGHTINGS = ['edm', 'eps', 'x0', 'min-snr', 'likelihood'] as const;
@@ -305,6 +307,14 @@ export function sampleCommand(args: string[]): number {
   return 0;
 }
 
+/** --classifier-guidance S: the unconditional model steered by the noise-conditional classifier (--noisy-classifier PATH). */
+function classifierOption(flags: Record<string, string | true>, scale: number): GenerateOptions['classifier'] {
+  const file = typeof flags['noisy-classifier'] === 'string' ? flags['noisy-classifier'] : NOISY_CLASSIFIER_CHECKPOINT;
+  if (!fs.existsSync(file)) throw new Error(`--noisy-classifier: no such file ${file} (train one with 'refinery train noisy-classifier')`);
+  const clf = loadNoisyClassifier(file);
+  return { logProb: (labels) => noisyClassifierLogProb(clf, labels), scale };
+}
+
 function sampleOptions(flags: Record<string, string | true>, labels: number[]): GenerateOptions & { sampler: SamplerName; steps: number; guidance: number } {
   const sampler = choiceFlag<SamplerName>(flags, 'sampler', 'heun', SAMPLERS);
   const steps = flags.nfe !== undefined ? stepsForNfe(sampler, intFlag(flags, 'nfe', 35)) : intFlag(flags, 'steps', 18);
@@ -317,6 +327,8 @@ function sampleOptions(flags: Record<string, string | true>, labels: number[]): 
     eta: flags.eta === undefined ? undefined : numFlag(flags, 'eta', 0, (v) => v >= 0, 'a non-negative number'),
     seed: numFlag(flags, 'seed', 0, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
     batchSize: intFlag(flags, 'batch-size', 100),
+    classifier: flags['classifier-guidance'] === undefined || String(flags['classifier-guidance']).includes(',') ? undefined
+      : classifierOption(flags, numFlag(flags, 'classifier-guidance', 1, (v) => v >= 0, 'a non-negative classifier-guidance scale')),
   };
 }
 
@@ -405,27 +417,31 @@ export function evalDiffusion(args: string[]): number {
   const temperatures = flags.temperature === undefined ? [undefined] : listFlag(flags, 'temperature', []);
   const samplers = flags.sampler === undefined ? [base.sampler] : String(flags.sampler).split(',').map((s) => choiceFlag<SamplerName>({ sampler: s.trim() }, 'sampler', 'heun', SAMPLERS));
   const nfes = flags.nfe === undefined ? [null] : listFlag(flags, 'nfe', []);
+  const cgScales: (number | undefined)[] = flags['classifier-guidance'] === undefined ? [undefined] : listFlag(flags, 'classifier-guidance', []);
+  const cgOption = cgScales[0] === undefined ? undefined : classifierOption(flags, 1);
   const gridDir = typeof flags.grids === 'string' ? flags.grids : null;
   const rows: EvalRow[] = [];
-  for (const sampler of samplers) for (const nfe of nfes) for (const guidance of guidances) for (const temperature of temperatures) {
+  for (const sampler of samplers) for (const nfe of nfes) for (const guidance of guidances) for (const temperature of temperatures) for (const cg of cgScales) {
     const steps = nfe === null ? base.steps : stepsForNfe(sampler, nfe);
-    const opts: GenerateOptions = { ...base, sampler, steps, guidance, temperature };
-    const setting = { sampler, steps, guidance: temperature === undefined ? guidance : undefined, temperature };
+    const cgOpt = cg === undefined ? undefined : { ...cgOption!, scale: cg };
+    const opts: GenerateOptions = { ...base, sampler, steps, guidance, temperature, classifier: cgOpt };
+    const setting = { sampler, steps, guidance: temperature === undefined && cg === undefined ? guidance : undefined, temperature, classifierGuidance: cg };
     const t0 = performance.now();
-    const imgs = generate(denoiser, { ...opts, progress: flags.json ? false : `${sampler} ${steps} steps ${temperature === undefined ? `γ=${guidance}` : `T=${temperature}`}` });
+    const what = cg !== undefined ? `classifier γ=${cg}` : temperature === undefined ? `γ=${guidance}` : `T=${temperature}`;
+    const imgs = generate(denoiser, { ...opts, progress: flags.json ? false : `${sampler} ${steps} steps ${what}` });
     const seconds = (performance.now() - t0) / 1000;
     const m = sampleMetrics(classifier, imgs, labels, clfPath);
     if (gridDir) {
-      const tag = `${sampler}-${steps}-${temperature === undefined ? `g${guidance}` : `t${temperature}`}`;
+      const tag = `${sampler}-${steps}-${cg !== undefined ? `cg${cg}` : temperature === undefined ? `g${guidance}` : `t${temperature}`}`;
       // the first 8 samples of each class, one class per row
       const idx = classGridLabels(8).map((c, k) => c + 10 * (k % 8));
       saveImageGrid(path.join(gridDir, `${tag}.png`), scope(() => toUnit(imgs.indexSelect(0, tensor(idx.filter((i) => i < n), { dtype: 'int64' })))), { nrow: 8 });
     }
     imgs.dispose();
-    const row: EvalRow = { setting, nfe: samplerNfe(sampler, steps) * (temperature === undefined && guidance !== 0 && guidance !== 1 ? 2 : 1), seconds, ...m };
+    const row: EvalRow = { setting, nfe: samplerNfe(sampler, steps) * (temperature === undefined && cg === undefined && guidance !== 0 && guidance !== 1 ? 2 : 1), seconds, ...m };
     rows.push(row);
     if (flags.json) console.log(JSON.stringify({ checkpoint: ckpt, ...row }));
-    else console.log(`${sampler.padEnd(15)} steps ${String(steps).padStart(3)} ${temperature === undefined ? `γ ${String(guidance).padEnd(4)}` : `T ${String(temperature).padEnd(4)}`} FID ${m.fid.toFixed(2).padStart(7)}  adherence ${(100 * m.adherence).toFixed(1).padStart(5)}%  diversity ${m.diversity.toFixed(3)} (test set ${m.referenceDiversity.toFixed(3)})  ${seconds.toFixed(0)} s`);
+    else console.log(`${sampler.padEnd(15)} steps ${String(steps).padStart(3)} ${what.padEnd(16)} FID ${m.fid.toFixed(2).padStart(7)}  adherence ${(100 * m.adherence).toFixed(1).padStart(5)}%  diversity ${m.diversity.toFixed(3)} (test set ${m.referenceDiversity.toFixed(3)})  ${seconds.toFixed(0)} s`);
   }
   if (flags.bpd !== undefined) {
     const count = intFlag(flags, 'bpd', 64);

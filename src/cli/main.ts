@@ -15,11 +15,14 @@ commands:
                   [--batch-size 64] [--lr 2e-3] [--channels 32] [--res-blocks 1] [--guidance 0,1,2,3,5]
                   [--name NAME] [--resume] [--out PATH]
                                 class-conditional diffusion model on Fashion-MNIST; grids + report in runs/NAME
+  train noisy-classifier [--steps 3000] [--max-minutes M] [--name NAME] [--resume] [--out PATH]
+                                noise-conditional Fashion-MNIST classifier for classifier guidance
   sample [--checkpoint PATH] [--guidance 3] [--sampler heun|euler|euler-ancestral|ddpm|ddim|dpmpp-2m|pc]
-         [--steps 18 | --nfe N] [--class 7] [--n 64] [--seed 0] [--temperature T] [--threshold 0.995] [--out samples.png]
+         [--steps 18 | --nfe N] [--class 7] [--n 64] [--seed 0] [--temperature T] [--threshold 0.995]
+         [--classifier-guidance S [--noisy-classifier PATH]] [--out samples.png]
                                 sample a PNG grid (default checkpoint: ${'checkpoints/fashion-diffusion.safetensors'})
   eval diffusion [--checkpoint PATH] [--n 1000] [--guidance 0,1,3] [--temperature 1,2] [--sampler heun,euler]
-                 [--nfe 10,20,50] [--unconditional] [--bpd N] [--grids DIR] [--json]
+                 [--nfe 10,20,50] [--classifier-guidance 0,1,3] [--unconditional] [--bpd N] [--grids DIR] [--json]
                                 classifier-FID, class adherence, within-class diversity (and bits/dim)
   typicality [--json] [--seed N] [--samples N] [--out DIR]
                                 the typicality posts' numbers and figures (run folder runs/typicality)
@@ -35,11 +38,15 @@ async function main(argv: string[]): Promise<number> {
     case 'train':
     case 'eval': {
       const [what, ...more] = rest;
+      if (what === 'noisy-classifier' && cmd === 'train') {
+        const nc = await import('./noisy_classifier');
+        return nc.trainNoisyClassifierCommand(more);
+      }
       if (what === 'diffusion') {
         const dm = await import('./diffusion');
         return cmd === 'train' ? dm.trainDiffusion(more) : dm.evalDiffusion(more);
       }
-      if (what !== 'classifier') throw new Error(`refinery ${cmd}: unknown target "${what ?? ''}"; valid: classifier, diffusion`);
+      if (what !== 'classifier') throw new Error(`refinery ${cmd}: unknown target "${what ?? ''}"; valid: classifier, diffusion, noisy-classifier (train)`);
       const c = await import('./classifier');
       return cmd === 'train' ? c.trainClassifier(more) : c.evalClassifier(more);
     }

@@ -9,3 +9,6 @@ export { precondition, edmPrecondition, edmCoefficients, epsCoefficients } from 
 export type { RawNetwork, Coefficients, CoefficientFn } from './precondition';
 export * from './unet';
 export * from './likelihood';
+export * from './noisy_classifier';
+export * from './model';
+export * from './metrics';
