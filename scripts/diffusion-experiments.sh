@@ -32,10 +32,12 @@ fi
 
 if [[ $part == guidance || $part == all ]]; then
   ck=${CHECKPOINT:-checkpoints/fashion-diffusion.safetensors}
-  # 1. classifier-free guidance scale
-  refinery eval diffusion --checkpoint "$ck" --n "$N" --guidance 0,1,2,3,5 --sampler heun --steps 18 --grids "$out/grids/cfg" --json | tee "$out/cfg.jsonl"
+  # 1. classifier-free guidance scale (plus the same metrics for N real training images: the floor)
+  refinery eval diffusion --checkpoint "$ck" --n "$N" --floor --guidance 0,1,2,3,5 --sampler heun --steps 18 --grids "$out/grids/cfg" --json | tee "$out/cfg.jsonl"
   # 2. score temperature (the conditional score times gamma), same sampler and noise
   refinery eval diffusion --checkpoint "$ck" --n "$N" --temperature 1,2,3,5 --sampler heun --steps 18 --grids "$out/grids/temperature" --json | tee "$out/temperature.jsonl"
+  # classifier guidance: the unconditional model steered by the noise-conditional classifier
+  refinery eval diffusion --checkpoint "$ck" --n "$N" --classifier-guidance 0,1,2,4 --sampler heun --steps 18 --grids "$out/grids/classifier" --json | tee "$out/classifier.jsonl"
   # 3. samplers at 10, 20 and 50 network evaluations (conditional, gamma = 1)
-  refinery eval diffusion --checkpoint "$ck" --n "$N" --guidance 1 --sampler euler,heun,dpmpp-2m,ddpm --nfe 10,20,50 --grids "$out/grids/samplers" --json | tee "$out/samplers.jsonl"
+  refinery eval diffusion --checkpoint "$ck" --n "$N" --guidance 1 --sampler euler,heun,dpmpp-2m --nfe 10,20,50 --grids "$out/grids/samplers" --json | tee "$out/samplers.jsonl"
 fi

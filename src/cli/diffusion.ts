@@ -181,8 +181,12 @@ export async function trainDiffusion(args: string[]): Promise<number> {
   const previewEvery = intFlag(flags, 'preview-every', 500);
   const guidances = listFlag(flags, 'guidance', [0, 1, 2, 3, 5]);
   const sampleSteps = intFlag(flags, 'sample-steps', 18);
-  const name = typeof flags.name === 'string' ? flags.name : 'diffusion';
   const runsDir = typeof flags['runs-dir'] === 'string' ? flags['runs-dir'] : 'runs';
+  let name = typeof flags.name === 'string' ? flags.name : 'diffusion';
+  // without --name, a fresh run never collides with an earlier one: diffusion, diffusion-2, ...
+  if (typeof flags.name !== 'string' && !flags.resume) {
+    for (let k = 2; fs.existsSync(path.join(runsDir, name, 'config.json')); k++) name = `diffusion-${k}`;
+  }
   const objective = objectiveOf(cfg); // validates the combination before any work
 
   manualSeed(cfg.seed);
@@ -442,6 +446,17 @@ export function evalDiffusion(args: string[]): number {
     rows.push(row);
     if (flags.json) console.log(JSON.stringify({ checkpoint: ckpt, ...row }));
     else console.log(`${sampler.padEnd(15)} steps ${String(steps).padStart(3)} ${what.padEnd(16)} FID ${m.fid.toFixed(2).padStart(7)}  adherence ${(100 * m.adherence).toFixed(1).padStart(5)}%  diversity ${m.diversity.toFixed(3)} (test set ${m.referenceDiversity.toFixed(3)})  ${seconds.toFixed(0)} s`);
+  }
+  if (flags.floor) {
+    // the same metrics for n real training images: FID's small-sample floor, the classifier's own adherence, real diversity
+    const train = fashionMinusOne('train');
+    const idx = torch.randperm(train.images.shape[0], { generator: new Generator(0) }).narrow(0, 0, n);
+    const imgs = train.images.indexSelect(0, idx);
+    const lab = Array.from(train.labels.indexSelect(0, idx).dataSync() as ArrayLike<number | bigint>, Number);
+    const m = sampleMetrics(classifier, imgs, lab, clfPath);
+    if (flags.json) console.log(JSON.stringify({ checkpoint: 'real training images', setting: { real: true }, nfe: 0, seconds: 0, ...m }));
+    else console.log(`real train images (${n})         FID ${m.fid.toFixed(2).padStart(7)}  adherence ${(100 * m.adherence).toFixed(1).padStart(5)}%  diversity ${m.diversity.toFixed(3)}`);
+    imgs.dispose(); idx.dispose(); train.images.dispose(); train.labels.dispose();
   }
   if (flags.bpd !== undefined) {
     const count = intFlag(flags, 'bpd', 64);
