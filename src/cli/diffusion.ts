@@ -326,6 +326,7 @@ function sampleOptions(flags: Record<string, string | true>, labels: number[]): 
     labels, sampler, steps,
     guidance: numFlag(flags, 'guidance', 3, (v) => v >= 0, 'a non-negative guidance scale'),
     temperature: flags.temperature === undefined ? undefined : numFlag(flags, 'temperature', 1, (v) => v > 0, 'a positive score scale'),
+    clip: Boolean(flags.clip),
     threshold: flags.threshold === undefined ? undefined : numFlag(flags, 'threshold', 0.995, (v) => v > 0 && v < 1, 'a percentile in (0, 1)'),
     churn: flags.churn === undefined ? undefined : numFlag(flags, 'churn', 0, (v) => v >= 0, 'a non-negative number'),
     eta: flags.eta === undefined ? undefined : numFlag(flags, 'eta', 0, (v) => v >= 0, 'a non-negative number'),
@@ -425,7 +426,9 @@ export function evalDiffusion(args: string[]): number {
   const cgOption = cgScales[0] === undefined ? undefined : classifierOption(flags, 1);
   const gridDir = typeof flags.grids === 'string' ? flags.grids : null;
   const rows: EvalRow[] = [];
-  for (const sampler of samplers) for (const nfe of nfes) for (const guidance of guidances) for (const temperature of temperatures) for (const cg of cgScales) {
+  const sampling = !flags['bpd-only'];
+  if (!sampling && flags.bpd === undefined) throw new Error('--bpd-only: give --bpd N too');
+  if (sampling) for (const sampler of samplers) for (const nfe of nfes) for (const guidance of guidances) for (const temperature of temperatures) for (const cg of cgScales) {
     const steps = nfe === null ? base.steps : stepsForNfe(sampler, nfe);
     const cgOpt = cg === undefined ? undefined : { ...cgOption!, scale: cg };
     const opts: GenerateOptions = { ...base, sampler, steps, guidance, temperature, classifier: cgOpt };

@@ -18,11 +18,12 @@ commands:
   train noisy-classifier [--steps 3000] [--max-minutes M] [--name NAME] [--resume] [--out PATH]
                                 noise-conditional Fashion-MNIST classifier for classifier guidance
   sample [--checkpoint PATH] [--guidance 3] [--sampler heun|euler|euler-ancestral|ddpm|ddim|dpmpp-2m|pc]
-         [--steps 18 | --nfe N] [--class 7] [--n 64] [--seed 0] [--temperature T] [--threshold 0.995]
+         [--steps 18 | --nfe N] [--class 7] [--n 64] [--seed 0] [--temperature T] [--threshold 0.995] [--clip]
          [--classifier-guidance S [--noisy-classifier PATH]] [--out samples.png]
                                 sample a PNG grid (default checkpoint: ${'checkpoints/fashion-diffusion.safetensors'})
   eval diffusion [--checkpoint PATH] [--n 1000] [--guidance 0,1,3] [--temperature 1,2] [--sampler heun,euler]
-                 [--nfe 10,20,50] [--classifier-guidance 0,1,3] [--unconditional] [--bpd N] [--grids DIR] [--json]
+                 [--nfe 10,20,50] [--classifier-guidance 0,1,3] [--unconditional] [--floor] [--bpd N [--bpd-only]]
+                 [--grids DIR] [--json]
                                 classifier-FID, class adherence, within-class diversity (and bits/dim)
   typicality [--json] [--seed N] [--samples N] [--out DIR]
                                 the typicality posts' numbers and figures (run folder runs/typicality)

@@ -99,6 +99,8 @@ export interface GenerateOptions {
   classifier?: { logProb: (labels: Tensor) => (x: Tensor, sigma: Tensor) => Tensor; scale: number };
   /** Imagen's dynamic thresholding percentile (e.g. 0.995). */
   threshold?: number;
+  /** Static thresholding: clamp D(x, σ) to [-1, 1] at every step (DDPM's clip_denoised). */
+  clip?: boolean;
   sampler?: SamplerName;
   steps?: number;
   sigmaMin?: number;
@@ -136,6 +138,10 @@ export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptio
     d = classifierFreeGuidance(model, { scale: gamma, key: 'labels', cond: labels, nullCond: tensor([-1], { dtype: 'int64' }), interval: o.guidanceInterval });
   }
   if (o.threshold !== undefined) d = dynamicThresholding(d, { percentile: o.threshold });
+  if (o.clip) {
+    const inner = d;
+    d = (x, s, extra) => inner(x, s, extra).clamp(-1, 1);
+  }
   return d;
 }
 
@@ -154,6 +160,7 @@ export function generate(model: Denoiser, o: GenerateOptions): Tensor {
   const batches = Math.ceil(n / batchSize);
   const bar = o.progress ? new Progress({ total: batches * steps, label: typeof o.progress === 'string' ? o.progress : 'sampling', unit: 'step' }) : null;
   const out: Tensor[] = [];
+  keep(sigmas);
   try {
     for (let b = 0; b < batches; b++) {
       const ids = o.labels.slice(b * batchSize, (b + 1) * batchSize);
@@ -180,6 +187,7 @@ export function generate(model: Denoiser, o: GenerateOptions): Tensor {
     }
   } finally {
     bar?.close();
+    sigmas.dispose();
   }
   const all = out.length === 1 ? out[0] : torch.cat(out, 0);
   if (out.length > 1) out.forEach((t) => t.dispose());
