@@ -417,10 +417,12 @@ export function evalDiffusion(args: string[]): number {
   const n = intFlag(flags, 'n', 1000);
   const unconditional = Boolean(flags.unconditional);
   const labels = Array.from({ length: n }, (_, i) => (unconditional ? -1 : i % 10));
-  const base = sampleOptions(flags, labels);
-  const guidances = listFlag(flags, 'guidance', [base.guidance]);
+  // the list-valued flags are swept below; the rest are shared by every row
+  const guidances = listFlag(flags, 'guidance', [3]);
   const temperatures = flags.temperature === undefined ? [undefined] : listFlag(flags, 'temperature', []);
-  const samplers = flags.sampler === undefined ? [base.sampler] : String(flags.sampler).split(',').map((s) => choiceFlag<SamplerName>({ sampler: s.trim() }, 'sampler', 'heun', SAMPLERS));
+  const samplers = flags.sampler === undefined ? ['heun' as SamplerName] : String(flags.sampler).split(',').map((s) => choiceFlag<SamplerName>({ sampler: s.trim() }, 'sampler', 'heun', SAMPLERS));
+  const { guidance: _g, temperature: _t, sampler: _s, nfe: _n, 'classifier-guidance': _c, ...shared } = flags;
+  const base = sampleOptions({ ...shared, sampler: samplers[0] }, labels);
   const nfes = flags.nfe === undefined ? [null] : listFlag(flags, 'nfe', []);
   const cgScales: (number | undefined)[] = flags['classifier-guidance'] === undefined ? [undefined] : listFlag(flags, 'classifier-guidance', []);
   const cgOption = cgScales[0] === undefined ? undefined : classifierOption(flags, 1);
