@@ -21,3 +21,17 @@ export function intFlag(flags: Record<string, string | true>, name: string, dflt
   if (v === true || !Number.isInteger(n) || n <= 0) throw new Error(`--${name}: expected a positive integer, got ${String(v)}`);
   return n;
 }
+
+/**
+ * A file shipped with the package (e.g. `checkpoints/...`), found from any working directory: the
+ * path as given when it exists there, else relative to the package root (dist/src/cli -> ../../..).
+ */
+export function shippedFile(rel: string): string {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const fs = require('fs') as typeof import('fs');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const path = require('path') as typeof import('path');
+  if (fs.existsSync(rel)) return rel;
+  const fromRoot = path.resolve(__dirname, '..', '..', '..', rel);
+  return fs.existsSync(fromRoot) ? fromRoot : rel;
+}

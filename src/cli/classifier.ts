@@ -7,7 +7,7 @@ import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
 import { train, loadCheckpoint, saveCheckpoint } from '../train';
 import { ClassifierConfig, DEFAULT_CLASSIFIER, FashionClassifier, evaluate } from '../vision/classifier';
-import { intFlag, parseFlags } from './args';
+import { intFlag, parseFlags, shippedFile } from './args';
 
 export interface ClassifierTrainConfig {
   model: ClassifierConfig;
@@ -86,7 +86,7 @@ export async function trainClassifier(args: string[]): Promise<number> {
 
 export function evalClassifier(args: string[]): number {
   const { flags } = parseFlags(args);
-  const ckpt = typeof flags.checkpoint === 'string' ? flags.checkpoint : REFERENCE_CHECKPOINT;
+  const ckpt = typeof flags.checkpoint === 'string' ? flags.checkpoint : shippedFile(REFERENCE_CHECKPOINT);
   if (!fs.existsSync(ckpt)) throw new Error(`--checkpoint: no such file ${ckpt}`);
   const model = loadClassifier(ckpt);
   const test = fashionMnist('test');

@@ -17,7 +17,7 @@ import { FashionClassifier } from '../vision/classifier';
 import { REFERENCE_CHECKPOINT, loadClassifier } from './classifier';
 import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier } from './noisy_classifier';
 import { noisyClassifierLogProb } from '../diffusion/noisy_classifier';
-import { intFlag, parseFlags } from './args';
+import { intFlag, parseFlags, shippedFile } from './args';
 
 export const WEIGHTINGS = ['edm', 'eps', 'x0', 'min-snr', 'likelihood'] as const;
 export const NOISES = ['lognormal', 'loguniform', 'uniform-t', 'likelihood-is'] as const;
@@ -294,7 +294,7 @@ function trajectoryStrip(model: ReturnType<typeof denoiserOf>, file: string, ste
 
 export function sampleCommand(args: string[]): number {
   const { flags } = parseFlags(args);
-  const ckpt = typeof flags.checkpoint === 'string' ? flags.checkpoint : DIFFUSION_CHECKPOINT;
+  const ckpt = typeof flags.checkpoint === 'string' ? flags.checkpoint : shippedFile(DIFFUSION_CHECKPOINT);
   if (!fs.existsSync(ckpt)) throw new Error(`--checkpoint: no such file ${ckpt}`);
   const { denoiser } = loadDiffusionModel(ckpt);
   const n = intFlag(flags, 'n', 64);
@@ -313,7 +313,7 @@ export function sampleCommand(args: string[]): number {
 
 /** --classifier-guidance S: the unconditional model steered by the noise-conditional classifier (--noisy-classifier PATH). */
 function classifierOption(flags: Record<string, string | true>, scale: number): GenerateOptions['classifier'] {
-  const file = typeof flags['noisy-classifier'] === 'string' ? flags['noisy-classifier'] : NOISY_CLASSIFIER_CHECKPOINT;
+  const file = typeof flags['noisy-classifier'] === 'string' ? flags['noisy-classifier'] : shippedFile(NOISY_CLASSIFIER_CHECKPOINT);
   if (!fs.existsSync(file)) throw new Error(`--noisy-classifier: no such file ${file} (train one with 'refinery train noisy-classifier')`);
   const clf = loadNoisyClassifier(file);
   return { logProb: (labels) => noisyClassifierLogProb(clf, labels), scale };
@@ -408,9 +408,9 @@ interface EvalRow extends SampleMetrics {
  */
 export function evalDiffusion(args: string[]): number {
   const { flags } = parseFlags(args);
-  const ckpt = typeof flags.checkpoint === 'string' ? flags.checkpoint : DIFFUSION_CHECKPOINT;
+  const ckpt = typeof flags.checkpoint === 'string' ? flags.checkpoint : shippedFile(DIFFUSION_CHECKPOINT);
   if (!fs.existsSync(ckpt)) throw new Error(`--checkpoint: no such file ${ckpt}`);
-  const clfPath = typeof flags.classifier === 'string' ? flags.classifier : REFERENCE_CHECKPOINT;
+  const clfPath = typeof flags.classifier === 'string' ? flags.classifier : shippedFile(REFERENCE_CHECKPOINT);
   if (!fs.existsSync(clfPath)) throw new Error(`--classifier: no such file ${clfPath}`);
   const { denoiser, meta } = loadDiffusionModel(ckpt);
   const classifier = loadClassifier(clfPath);
