@@ -19,10 +19,16 @@ if [[ $part == ablation || $part == all ]]; then
   # and the weighting differ. "uniform": the uniform eps-MSE of DDPM with t ~ U[0.001, 1] (VP linear);
   # "likelihood": Song et al.'s likelihood weighting, importance-sampled (log-uniform sigma).
   STEPS=${ABLATION_STEPS:-1000}
-  for pred in eps x0; do
-    for w in uniform likelihood; do
+  # control: EDM preconditioning, weighting and log-normal noise levels, same budget
+  for pred in eps x0 edm; do
+    for w in uniform likelihood edm; do
+      [[ ($pred == edm) == ($w == edm) ]] || continue
       name=ablation-$pred-$w
-      if [[ $w == uniform ]]; then obj=(--weighting eps --noise uniform-t); else obj=(--weighting likelihood --noise likelihood-is); fi
+      case $w in
+        uniform) obj=(--weighting eps --noise uniform-t) ;;
+        likelihood) obj=(--weighting likelihood --noise likelihood-is) ;;
+        edm) obj=(--weighting edm --noise lognormal) ;;
+      esac
       if [[ ! -f $out/$name.safetensors ]]; then
         refinery train diffusion --name "$name" --prediction "$pred" "${obj[@]}" --channels 16 --steps "$STEPS" \
           --max-minutes 60 --preview-every 500 --guidance 1 --out "$out/$name.safetensors"
