@@ -22,7 +22,7 @@ if [[ $part == ablation || $part == all ]]; then
   # control: EDM preconditioning, weighting and log-normal noise levels, same budget
   for pred in eps x0 edm; do
     for w in uniform likelihood edm; do
-      [[ ($pred == edm) == ($w == edm) ]] || continue
+      if [[ $pred == edm && $w != edm ]] || [[ $pred != edm && $w == edm ]]; then continue; fi
       name=ablation-$pred-$w
       case $w in
         uniform) obj=(--weighting eps --noise uniform-t) ;;
