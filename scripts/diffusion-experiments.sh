@@ -52,7 +52,7 @@ if [[ $part == others || $part == all ]]; then
   refinery eval diffusion --checkpoint "$ck" --n 500 --floor --temperature 1,2,3,5 --sampler heun --steps 18 --grids "$out/grids/temperature" --json | tee "$out/temperature.jsonl"
   refinery eval diffusion --checkpoint "$ck" --n 500 --guidance 3 --sampler heun --steps 18 --json | tee -a "$out/temperature.jsonl"
   # classifier guidance: the unconditional model steered by the noise-conditional classifier
-  refinery eval diffusion --checkpoint "$ck" --n 500 --classifier-guidance 0,1,2,4 --sampler heun --steps 18 --grids "$out/grids/classifier" --json | tee "$out/classifier.jsonl"
+  refinery eval diffusion --checkpoint "$ck" --n 500 --classifier-guidance 0,1,2,4,8,16 --sampler heun --steps 18 --grids "$out/grids/classifier" --json | tee "$out/classifier.jsonl"
   # 3. samplers at 10, 20 and 50 network evaluations (conditional, gamma = 1)
   refinery eval diffusion --checkpoint "$ck" --n 500 --guidance 1 --sampler euler,heun,dpmpp-2m --nfe 10,20,50 --grids "$out/grids/samplers" --json | tee "$out/samplers.jsonl"
 fi
