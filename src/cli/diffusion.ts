@@ -437,7 +437,7 @@ export function evalDiffusion(args: string[]): number {
     const setting = { sampler, steps, guidance: temperature === undefined && cg === undefined ? guidance : undefined, temperature, classifierGuidance: cg };
     const t0 = performance.now();
     const what = cg !== undefined ? `classifier γ=${cg}` : temperature === undefined ? `γ=${guidance}` : `T=${temperature}`;
-    const imgs = generate(denoiser, { ...opts, progress: flags.json ? false : `${sampler} ${steps} steps ${what}` });
+    const imgs = generate(denoiser, { ...opts, progress: `${sampler} ${steps} steps ${what}` }); // progress goes to stderr, JSON to stdout
     const seconds = (performance.now() - t0) / 1000;
     const m = sampleMetrics(classifier, imgs, labels, clfPath);
     if (gridDir) {
