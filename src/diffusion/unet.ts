@@ -76,9 +76,20 @@ export class ResBlock extends Module {
   /** x (B, inC, H, W), emb (B, embDim) already passed through SiLU -> (B, outC, H, W). */
   forward(x: Tensor, emb: Tensor): Tensor {
     return scope(() => {
-      let h = this.conv1(F.silu(this.norm1(x)));
-      h = this.conv2(this.dropout(F.silu(this.norm2(h, emb))));
-      return (this.skip ? this.skip(x) : x).add(h);
+      // each intermediate is freed as soon as the next exists (autograd keeps what backward needs),
+      // so a no-grad forward holds two activations at a time, as Python's refcounting would
+      const step = (t: Tensor, f: (t: Tensor) => Tensor): Tensor => {
+        const out = f(t);
+        if (out !== t) t.dispose();
+        return out;
+      };
+      let h = step(this.norm1(x), (t) => F.silu(t));
+      h = step(h, (t) => this.conv1(t));
+      h = step(h, (t) => this.norm2(t, emb));
+      h = step(h, (t) => F.silu(t));
+      h = step(h, (t) => this.dropout(t));
+      h = step(h, (t) => this.conv2(t));
+      return step(h, (t) => (this.skip ? this.skip(x) : x).add(t));
     });
   }
 }
