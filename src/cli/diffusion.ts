@@ -139,12 +139,12 @@ function labelledGrid(src: string, title: string, rows: readonly string[], cell:
     + `<img src="${src}" style="image-rendering:pixelated;width:auto;height:${rows.length * cell + 2}px"></div></figure>`;
 }
 
-function writeDiffusionReport(dir: string, status: string, sections: { heading: string; html: string }[]): void {
+function writeDiffusionReport(dir: string, status: string, sections: { heading: string; html: string }[], step?: number): void {
   const records = readMetrics(path.join(dir, 'metrics.jsonl'));
   let config: unknown;
   try { config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')); } catch { config = undefined; }
   const media = fs.existsSync(path.join(dir, 'samples')) ? fs.readdirSync(path.join(dir, 'samples')).filter((f) => f.endsWith('.png')).sort().map((f) => `samples/${f}`) : [];
-  const html = renderReport({ title: path.basename(dir), status, records, config, media, sections });
+  const html = renderReport({ title: path.basename(dir), status, step, records, config, media, sections });
   fs.writeFileSync(path.join(dir, 'index.html.tmp'), html);
   fs.renameSync(path.join(dir, 'index.html.tmp'), path.join(dir, 'index.html'));
 }
@@ -271,7 +271,7 @@ export async function trainDiffusion(args: string[]): Promise<number> {
   sections.push({ heading: `Samples: Heun, ${sampleSteps} steps (${samplerNfe('heun', sampleSteps)} evaluations), one row per class, same noise in every grid`, html: blocks.join('') });
   const traj = trajectoryStrip(emaDenoiser, path.join(dir, 'trajectory.png'), sampleSteps);
   sections.push({ heading: 'Denoising trajectory (γ = 3): the estimate D(x, σ) at each step, σ from 80 down to 0', html: `<img src="trajectory.png" style="image-rendering:pixelated;width:100%;max-width:${traj}px">` });
-  writeDiffusionReport(dir, timeUp ? 'completed (time limit)' : 'completed', sections);
+  writeDiffusionReport(dir, timeUp ? 'completed (time limit)' : 'completed', sections, result.step);
   console.log(`grids at guidance ${guidances.join(', ')} and the report: ${path.join(dir, 'index.html')}`);
   evalX.dispose(); evalLabels.dispose(); evalNoise.dispose();
   return 0;
