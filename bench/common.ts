@@ -131,7 +131,7 @@ export type PeerFailure = {
 export interface PeerSpawn {
   which: 'pytorch' | 'tfjs';
   /** Which benchmark: the peer scripts are bench/peers/torch_<bench>.py and tfjs_<bench>.js. */
-  bench: 'engine' | 'nn';
+  bench: 'engine' | 'nn' | 'unet';
   root: string;
   python?: string;
   /** Flags for both peers. */
@@ -342,6 +342,8 @@ export function threadsFlag(flags: Record<string, string | true>): number {
 /** Runs a `bench <name>` command: prints the usage, or the report as a table or one JSON line. */
 export function runBenchCommand<O extends { json: boolean; help: boolean }, R>(
   args: string[], parse: (args: string[]) => O, usage: string, run: (opts: O) => R, format: (report: R) => string,
+  /** The exit code for a finished report (default 0), e.g. 1 when the systems did not run the same model. */
+  exitCode: (report: R) => number = () => 0,
 ): number {
   const opts = parse(args);
   if (opts.help) {
@@ -350,7 +352,42 @@ export function runBenchCommand<O extends { json: boolean; help: boolean }, R>(
   }
   const report = run(opts);
   process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : format(report) + '\n');
-  return 0;
+  return exitCode(report);
+}
+
+/** Trainable parameters and non-trainable floating-point state of one system's model. */
+export interface ParamCounts {
+  trainable: number;
+  nonTrainable: number;
+  /** TF.js's model.countParams() (trainable + non-trainable), where the system reports one. */
+  countParams?: number;
+}
+
+/** Each system's parameter counts against the ones computed from the architecture. */
+export interface ParamCheck<S extends string = string> {
+  /** Trainable parameters of each system that ran (null where it did not). */
+  trainable: Record<S, number | null>;
+  nonTrainable: Record<S, number | null>;
+  /** The counts computed from the architecture. */
+  expected: ParamCounts;
+  /** Whether every system that ran reports the expected counts (null when none ran). */
+  match: boolean | null;
+}
+
+/** Compares the counts of the systems that ran (`available`) with `expected`. */
+export function checkParamCounts<S extends string>(
+  names: readonly S[], systems: Record<S, { available: boolean; params?: ParamCounts }>, expected: ParamCounts,
+): ParamCheck<S> {
+  const trainable = {} as Record<S, number | null>;
+  const nonTrainable = {} as Record<S, number | null>;
+  let match: boolean | null = null;
+  for (const s of names) {
+    const p = systems[s]?.available ? systems[s].params : undefined;
+    trainable[s] = p ? p.trainable : null;
+    nonTrainable[s] = p ? p.nonTrainable : null;
+    if (p) match = (match ?? true) && p.trainable === expected.trainable && p.nonTrainable === expected.nonTrainable;
+  }
+  return { trainable, nonTrainable, expected, match };
 }
 
 /** The body of `if (require.main === module)` for a runner. */

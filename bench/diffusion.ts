@@ -27,7 +27,8 @@ import { intFlag } from '../src/cli/args';
 import {
   type SystemRun, type PeerSpawn, type TargetStatus, findRepoRoot, median, defaultThreads, refineryVersion, num, hostInfo,
   noteBusyHost, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs, fmtMs, fmtX, fmtStatus, describeSystem,
-  tableLines, parseBenchFlags, threadsFlag, lastFlags, benchMain,
+  tableLines, parseBenchFlags, threadsFlag, lastFlags, benchMain, runBenchCommand, checkParamCounts,
+  type ParamCounts, type ParamCheck as ParamCheckOf,
 } from './common';
 
 /** The systems of this suite (no TF.js peer). */
@@ -54,11 +55,6 @@ export function benchConfig(numResBlocks = DEFAULT_RES_BLOCKS): UNetConfig {
   return { inChannels: 1, outChannels: 1, channels: 32, channelMult: [1, 2, 2], numResBlocks, imageSize: 28, numClasses: 10 };
 }
 
-export interface ParamCounts {
-  trainable: number;
-  /** Fixed floating-point tensors (the Fourier frequencies). */
-  nonTrainable: number;
-}
 
 export interface WorkloadTiming {
   /** Median wall time of one step, milliseconds. */
@@ -83,14 +79,7 @@ export interface DiffusionSystemResult extends SystemRun {
   params?: ParamCounts;
 }
 
-export interface ParamCheck {
-  trainable: Record<DiffusionSystem, number | null>;
-  nonTrainable: Record<DiffusionSystem, number | null>;
-  /** The counts computed from the architecture. */
-  expected: ParamCounts;
-  /** Whether every system that ran reports the expected counts (null when none ran). */
-  match: boolean | null;
-}
+export type ParamCheck = ParamCheckOf<DiffusionSystem>;
 
 export interface WorkloadComparison {
   refineryMs: number | null;
@@ -330,7 +319,7 @@ export function runPytorch(opts: DiffusionOptions = {}): DiffusionSystemResult {
   const r = spawnPeer({
     which: 'pytorch',
     // the peer script is bench/peers/torch_<bench>.py; common.ts types `bench` as its two suites
-    bench: 'unet' as PeerSpawn['bench'],
+    bench: 'unet',
     root: o.root, python: opts.python,
     args: ['--threads', String(o.threads), '--reps', String(o.reps), '--warmup', String(o.warmup),
       '--batch', String(o.batch), '--sample-batch', String(o.sampleBatch), '--sigma', String(o.sigma),
@@ -366,17 +355,7 @@ export function compare(systems: Record<DiffusionSystem, DiffusionSystemResult>)
 }
 
 export function checkParams(systems: Record<DiffusionSystem, DiffusionSystemResult>, cfg: UNetConfig = benchConfig()): ParamCheck {
-  const expected = expectedParams(cfg);
-  const trainable = {} as Record<DiffusionSystem, number | null>;
-  const nonTrainable = {} as Record<DiffusionSystem, number | null>;
-  let match: boolean | null = null;
-  for (const s of DIFFUSION_SYSTEMS) {
-    const p = systems[s]?.available ? systems[s].params : undefined;
-    trainable[s] = p ? p.trainable : null;
-    nonTrainable[s] = p ? p.nonTrainable : null;
-    if (p) match = (match ?? true) && p.trainable === expected.trainable && p.nonTrainable === expected.nonTrainable;
-  }
-  return { trainable, nonTrainable, expected, match };
+  return checkParamCounts(DIFFUSION_SYSTEMS, systems, expectedParams(cfg));
 }
 
 /** Runs the selected systems one after the other (Refinery, then PyTorch) and compares them. */
@@ -514,19 +493,12 @@ export function parseDiffusionArgs(args: string[]): DiffusionOptions & { json: b
  * exit code, 1 when the two systems' parameter counts do not match the architecture's.
  */
 export function runDiffusionCommand(args: string[]): number {
-  const opts = parseDiffusionArgs(args);
-  if (opts.help) {
-    process.stdout.write(DIFFUSION_USAGE);
-    return 0;
-  }
-  const report = runDiffusionBench(opts);
-  process.stdout.write(opts.json ? JSON.stringify(report) + '\n' : formatTable(report) + '\n');
-  if (report.params.match === false) {
+  return runBenchCommand(args, parseDiffusionArgs, DIFFUSION_USAGE, runDiffusionBench, formatTable, (report) => {
+    if (report.params.match !== false) return 0;
     process.stderr.write(`bench diffusion: PARAMETER COUNTS DIFFER (refinery ${report.params.trainable.refinery}, ` +
       `pytorch ${report.params.trainable.pytorch}, expected ${report.params.expected.trainable}): not the same U-Net\n`);
     return 1;
-  }
-  return 0;
+  });
 }
 
 if (require.main === module) benchMain(runDiffusionCommand);

@@ -23,7 +23,7 @@ import {
   SYSTEMS, type SystemName, type Comparison, type SystemRun, findRepoRoot, median, defaultThreads, refineryVersion, num,
   hostInfo, noteBusyHost, tfjsThreadsNote, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs,
   fmtMs, fmtX, fmtStatus, describeSystem, tableLines, parseBenchFlags, convDxFlag, threadsFlag, lastFlags,
-  runBenchCommand, benchMain,
+  runBenchCommand, benchMain, checkParamCounts, type ParamCounts, type ParamCheck as ParamCheckOf,
 } from './common';
 
 export { SYSTEMS, type SystemName };
@@ -42,14 +42,6 @@ export const TARGET = {
   minSpeedupVsTfjs: 3,
 };
 
-/** Trainable parameters and non-trainable floating-point state (BatchNorm running statistics). */
-export interface ParamCounts {
-  trainable: number;
-  nonTrainable: number;
-  /** TF.js's model.countParams() (trainable + non-trainable), where the system reports one. */
-  countParams?: number;
-}
-
 export interface NnSystemResult extends SystemRun {
   /** Median wall time of one training step, milliseconds. */
   ms?: number;
@@ -64,15 +56,7 @@ export interface NnSystemResult extends SystemRun {
 
 export type NnComparison = Comparison;
 
-export interface ParamCheck {
-  /** Trainable parameters of each system that ran (null where it did not). */
-  trainable: Record<SystemName, number | null>;
-  nonTrainable: Record<SystemName, number | null>;
-  /** The count computed from the architecture. */
-  expected: { trainable: number; nonTrainable: number };
-  /** Whether every system that ran reports the expected counts (null when none ran). */
-  match: boolean | null;
-}
+export type ParamCheck = ParamCheckOf<SystemName>;
 
 export interface NnReport {
   bench: 'nn';
@@ -249,17 +233,7 @@ export function compare(systems: Record<SystemName, NnSystemResult>): NnComparis
 }
 
 export function checkParams(systems: Record<SystemName, NnSystemResult>): ParamCheck {
-  const expected = expectedParams();
-  const trainable = {} as Record<SystemName, number | null>;
-  const nonTrainable = {} as Record<SystemName, number | null>;
-  let match: boolean | null = null;
-  for (const s of SYSTEMS) {
-    const p = systems[s]?.available ? systems[s].params : undefined;
-    trainable[s] = p ? p.trainable : null;
-    nonTrainable[s] = p ? p.nonTrainable : null;
-    if (p) match = (match ?? true) && p.trainable === expected.trainable && p.nonTrainable === expected.nonTrainable;
-  }
-  return { trainable, nonTrainable, expected, match };
+  return checkParamCounts(SYSTEMS, systems, expectedParams());
 }
 
 /** Runs the selected systems one after the other (Refinery, then PyTorch, then TF.js) and compares them. */
