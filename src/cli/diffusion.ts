@@ -7,7 +7,7 @@ import { Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed,
 import { DataLoader, FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '../data';
 import { Adam, EMA, clipGradNorm, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
-import { OptimizerLike, Run, loadCheckpoint, renderReport, readMetrics, saveCheckpoint, train } from '../train';
+import { OptimizerLike, loadCheckpoint, saveCheckpoint, train, writeReport } from '../train';
 import { DEFAULT_DIFFUSION_MODEL, DiffusionModelConfig, GenerateOptions, PREDICTIONS, Prediction, SAMPLERS, SamplerName, buildUNet, denoiserOf, generate, loadDiffusionModel, samplerNfe, stepsForNfe } from '../diffusion/model';
 import { SigmaSampler, Weighting, diffusionLoss, edmWeighting, epsWeighting, likelihoodImportance, likelihoodWeighting, logNormalSigmas, logUniformSigmas, minSnrWeighting, uniformTimeSigmas, uniformWeighting } from '../diffusion/objectives';
 import { vpLinearSchedule } from '../diffusion/schedules';
@@ -16,7 +16,7 @@ import { FeatureStats, featureStats, frechetDistance, withinClassDiversity } fro
 import { FashionClassifier } from '../vision/classifier';
 import { REFERENCE_CHECKPOINT, loadClassifier } from './classifier';
 import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier } from './noisy_classifier';
-import { noisyClassifierLogProb } from '../diffusion/noisy_classifier';
+import { noisyClassifierLogProb, toSymmetric } from '../diffusion/noisy_classifier';
 import { intFlag, parseFlags, shippedFile } from './args';
 
 export const WEIGHTINGS = ['edm', 'eps', 'x0', 'min-snr', 'likelihood'] as const;
@@ -117,7 +117,7 @@ class AdamWithEma implements OptimizerLike {
 /** Fashion-MNIST images as float32 in [-1, 1]. */
 function fashionMinusOne(split: 'train' | 'test'): { images: Tensor; labels: Tensor } {
   const d = fashionMnist(split);
-  const images = scope(() => d.images.float().div(127.5).sub(1));
+  const images = toSymmetric(d.images);
   d.images.dispose();
   return { images, labels: d.labels };
 }
@@ -139,15 +139,6 @@ function labelledGrid(src: string, title: string, rows: readonly string[], cell:
     + `<img src="${src}" style="image-rendering:pixelated;width:auto;height:${rows.length * cell + 2}px"></div></figure>`;
 }
 
-function writeDiffusionReport(dir: string, status: string, sections: { heading: string; html: string }[], step?: number): void {
-  const records = readMetrics(path.join(dir, 'metrics.jsonl'));
-  let config: unknown;
-  try { config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')); } catch { config = undefined; }
-  const media = fs.existsSync(path.join(dir, 'samples')) ? fs.readdirSync(path.join(dir, 'samples')).filter((f) => f.endsWith('.png')).sort().map((f) => `samples/${f}`) : [];
-  const html = renderReport({ title: path.basename(dir), status, step, records, config, media, sections });
-  fs.writeFileSync(path.join(dir, 'index.html.tmp'), html);
-  fs.renameSync(path.join(dir, 'index.html.tmp'), path.join(dir, 'index.html'));
-}
 
 export async function trainDiffusion(args: string[]): Promise<number> {
   const { flags } = parseFlags(args);
@@ -271,7 +262,8 @@ export async function trainDiffusion(args: string[]): Promise<number> {
   sections.push({ heading: `Samples: Heun, ${sampleSteps} steps (${samplerNfe('heun', sampleSteps)} evaluations), one row per class, same noise in every grid`, html: blocks.join('') });
   const traj = trajectoryStrip(emaDenoiser, path.join(dir, 'trajectory.png'), sampleSteps);
   sections.push({ heading: 'Denoising trajectory (γ = 3): the estimate D(x, σ) at each step, σ from 80 down to 0', html: `<img src="trajectory.png" style="image-rendering:pixelated;width:100%;max-width:${traj}px">` });
-  writeDiffusionReport(dir, timeUp ? 'completed (time limit)' : 'completed', sections, result.step);
+  // the grids and trajectory are in the sections; the Media section keeps only the training previews
+  writeReport(dir, { status: timeUp ? 'completed (time limit)' : 'completed', step: result.step, sections, media: (found) => found.filter((f) => f.startsWith('samples/')) });
   console.log(`grids at guidance ${guidances.join(', ')} and the report: ${path.join(dir, 'index.html')}`);
   evalX.dispose(); evalLabels.dispose(); evalNoise.dispose();
   return 0;

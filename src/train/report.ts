@@ -22,7 +22,12 @@ const SKIP_DIRS = new Set(['checkpoints', 'node_modules']);
 const MAX_MEDIA = 200;
 
 /** Writes `dir/index.html` atomically from the folder's metrics.jsonl, config.json and media; returns its path. */
-export function writeReport(dir: string, opts: ReportOptions = {}): string {
+export function writeReport(dir: string, opts: ReportOptions & {
+  /** Extra sections after the metrics (see renderReport). */
+  sections?: { heading: string; html: string }[];
+  /** Chooses which of the media found in the folder the Media section lists (e.g. those the sections do not show). */
+  media?: (found: string[]) => string[];
+} = {}): string {
   const records = readMetrics(path.join(dir, 'metrics.jsonl'));
   let config: unknown;
   try {
@@ -30,7 +35,8 @@ export function writeReport(dir: string, opts: ReportOptions = {}): string {
   } catch {
     config = undefined;
   }
-  const html = renderReport({ ...opts, title: opts.title ?? path.basename(dir), records, config, media: findMedia(dir) });
+  const found = findMedia(dir);
+  const html = renderReport({ ...opts, title: opts.title ?? path.basename(dir), records, config, media: opts.media ? opts.media(found) : found });
   const out = path.join(dir, 'index.html');
   writeFileAtomic(out, Buffer.from(html, 'utf8'));
   return out;
