@@ -22,6 +22,34 @@ export function intFlag(flags: Record<string, string | true>, name: string, dflt
   return n;
 }
 
+/** `--name X` as a number satisfying `check` (described by `what` in the error), or `dflt` when absent. */
+export function numberFlag<D extends number | undefined>(
+  flags: Record<string, string | true>, name: string, dflt: D, check: (v: number) => boolean = () => true, what = 'a number',
+): number | D {
+  const v = flags[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v === true || !Number.isFinite(n) || !check(n)) throw new Error(`--${name}: expected ${what}, got ${String(v)}`);
+  return n;
+}
+
+/** `--name X` with X one of `choices`, or `dflt` when absent. */
+export function choiceFlag<T extends string>(flags: Record<string, string | true>, name: string, dflt: T, choices: readonly T[]): T {
+  const v = flags[name];
+  if (v === undefined) return dflt;
+  if (v === true || !choices.includes(v as T)) throw new Error(`--${name}: expected one of ${choices.join(', ')}, got ${String(v)}`);
+  return v as T;
+}
+
+/** `--name 1,2,3` as numbers, or `dflt` when absent. */
+export function numberListFlag(flags: Record<string, string | true>, name: string, dflt: number[]): number[] {
+  const v = flags[name];
+  if (v === undefined) return dflt;
+  const out = String(v).split(',').map((x) => Number(x.trim()));
+  if (v === true || !out.length || out.some((n) => !Number.isFinite(n))) throw new Error(`--${name}: expected a comma-separated list of numbers, got ${String(v)}`);
+  return out;
+}
+
 /**
  * A file shipped with the package (e.g. `checkpoints/...`), found from any working directory: the
  * path as given when it exists there, else relative to the package root (dist/src/cli -> ../../..).

@@ -17,7 +17,7 @@ import { FashionClassifier } from '../vision/classifier';
 import { REFERENCE_CHECKPOINT, loadClassifier } from './classifier';
 import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier } from './noisy_classifier';
 import { noisyClassifierLogProb, toSymmetric } from '../diffusion/noisy_classifier';
-import { intFlag, parseFlags, shippedFile } from './args';
+import { choiceFlag, intFlag, numberFlag, numberListFlag, parseFlags, shippedFile } from './args';
 
 export const WEIGHTINGS = ['edm', 'eps', 'x0', 'min-snr', 'likelihood'] as const;
 export const NOISES = ['lognormal', 'loguniform', 'uniform-t', 'likelihood-is'] as const;
@@ -46,28 +46,8 @@ export const DEFAULT_DIFFUSION_TRAIN: DiffusionTrainConfig = {
 /** The shipped model (README): `refinery sample` uses it when no --checkpoint is given. */
 export const DIFFUSION_CHECKPOINT = 'checkpoints/fashion-diffusion.safetensors';
 
-function numFlag(flags: Record<string, string | true>, name: string, dflt: number, check: (v: number) => boolean, what: string): number {
-  const v = flags[name];
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (v === true || !Number.isFinite(n) || !check(n)) throw new Error(`--${name}: expected ${what}, got ${String(v)}`);
-  return n;
-}
 
-function choiceFlag<T extends string>(flags: Record<string, string | true>, name: string, dflt: T, choices: readonly T[]): T {
-  const v = flags[name];
-  if (v === undefined) return dflt;
-  if (v === true || !choices.includes(v as T)) throw new Error(`--${name}: expected one of ${choices.join(', ')}, got ${String(v)}`);
-  return v as T;
-}
 
-function listFlag(flags: Record<string, string | true>, name: string, dflt: number[]): number[] {
-  const v = flags[name];
-  if (v === undefined) return dflt;
-  const out = String(v).split(',').map((s) => Number(s.trim()));
-  if (v === true || !out.length || out.some((n) => !Number.isFinite(n))) throw new Error(`--${name}: expected a comma-separated list of numbers, got ${String(v)}`);
-  return out;
-}
 
 /** The loss weighting and noise-level distribution of a training config. */
 export function objectiveOf(cfg: Pick<DiffusionTrainConfig, 'weighting' | 'noise' | 'model'>): { weighting: Weighting; sigmaSampler: SigmaSampler } {
@@ -149,28 +129,28 @@ export async function trainDiffusion(args: string[]): Promise<number> {
     model: {
       ...d.model,
       prediction,
-      sigmaData: numFlag(flags, 'sigma-data', d.model.sigmaData, (v) => v > 0, 'a positive number'),
+      sigmaData: numberFlag(flags, 'sigma-data', d.model.sigmaData, (v) => v > 0, 'a positive number'),
       unet: {
         ...d.model.unet,
         channels: intFlag(flags, 'channels', d.model.unet.channels),
         numResBlocks: intFlag(flags, 'res-blocks', d.model.unet.numResBlocks ?? 1),
-        dropout: numFlag(flags, 'dropout', d.model.unet.dropout ?? 0, (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+        dropout: numberFlag(flags, 'dropout', d.model.unet.dropout ?? 0, (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
       },
     },
     weighting: choiceFlag<WeightingName>(flags, 'weighting', d.weighting, WEIGHTINGS),
     noise: choiceFlag<NoiseName>(flags, 'noise', d.noise, NOISES),
     batchSize: intFlag(flags, 'batch-size', d.batchSize),
-    lr: numFlag(flags, 'lr', d.lr, (v) => v > 0, 'a positive number'),
-    warmup: numFlag(flags, 'warmup', d.warmup, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
-    emaDecay: numFlag(flags, 'ema', d.emaDecay, (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
-    condDrop: numFlag(flags, 'cond-drop', d.condDrop, (v) => v >= 0 && v <= 1, 'a probability in [0, 1]'),
-    gradClip: numFlag(flags, 'grad-clip', d.gradClip, (v) => v >= 0, 'a non-negative number'),
-    seed: numFlag(flags, 'seed', d.seed, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
+    lr: numberFlag(flags, 'lr', d.lr, (v) => v > 0, 'a positive number'),
+    warmup: numberFlag(flags, 'warmup', d.warmup, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
+    emaDecay: numberFlag(flags, 'ema', d.emaDecay, (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
+    condDrop: numberFlag(flags, 'cond-drop', d.condDrop, (v) => v >= 0 && v <= 1, 'a probability in [0, 1]'),
+    gradClip: numberFlag(flags, 'grad-clip', d.gradClip, (v) => v >= 0, 'a non-negative number'),
+    seed: numberFlag(flags, 'seed', d.seed, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
   };
-  const maxMinutes = numFlag(flags, 'max-minutes', 20, (v) => v > 0, 'a positive number of minutes');
+  const maxMinutes = numberFlag(flags, 'max-minutes', 20, (v) => v > 0, 'a positive number of minutes');
   const maxSteps = intFlag(flags, 'steps', 1_000_000);
   const previewEvery = intFlag(flags, 'preview-every', 500);
-  const guidances = listFlag(flags, 'guidance', [0, 1, 2, 3, 5]);
+  const guidances = numberListFlag(flags, 'guidance', [0, 1, 2, 3, 5]);
   const sampleSteps = intFlag(flags, 'sample-steps', 18);
   const runsDir = typeof flags['runs-dir'] === 'string' ? flags['runs-dir'] : 'runs';
   let name = typeof flags.name === 'string' ? flags.name : 'diffusion';
@@ -290,7 +270,7 @@ export function sampleCommand(args: string[]): number {
   if (!fs.existsSync(ckpt)) throw new Error(`--checkpoint: no such file ${ckpt}`);
   const { denoiser } = loadDiffusionModel(ckpt);
   const n = intFlag(flags, 'n', 64);
-  const cls = flags.class === undefined ? null : numFlag(flags, 'class', 0, (v) => Number.isInteger(v) && v >= -1 && v < 10, 'a class index 0..9 (or -1 for unconditional)');
+  const cls = flags.class === undefined ? null : numberFlag(flags, 'class', 0, (v) => Number.isInteger(v) && v >= -1 && v < 10, 'a class index 0..9 (or -1 for unconditional)');
   const labels = cls === null ? Array.from({ length: n }, (_, i) => i % 10) : new Array(n).fill(cls);
   const gen = sampleOptions(flags, labels);
   const out = typeof flags.out === 'string' ? flags.out : 'samples.png';
@@ -316,16 +296,16 @@ function sampleOptions(flags: Record<string, string | true>, labels: number[]): 
   const steps = flags.nfe !== undefined ? stepsForNfe(sampler, intFlag(flags, 'nfe', 35)) : intFlag(flags, 'steps', 18);
   return {
     labels, sampler, steps,
-    guidance: numFlag(flags, 'guidance', 3, (v) => v >= 0, 'a non-negative guidance scale'),
-    temperature: flags.temperature === undefined ? undefined : numFlag(flags, 'temperature', 1, (v) => v > 0, 'a positive score scale'),
+    guidance: numberFlag(flags, 'guidance', 3, (v) => v >= 0, 'a non-negative guidance scale'),
+    temperature: flags.temperature === undefined ? undefined : numberFlag(flags, 'temperature', 1, (v) => v > 0, 'a positive score scale'),
     clip: Boolean(flags.clip),
-    threshold: flags.threshold === undefined ? undefined : numFlag(flags, 'threshold', 0.995, (v) => v > 0 && v < 1, 'a percentile in (0, 1)'),
-    churn: flags.churn === undefined ? undefined : numFlag(flags, 'churn', 0, (v) => v >= 0, 'a non-negative number'),
-    eta: flags.eta === undefined ? undefined : numFlag(flags, 'eta', 0, (v) => v >= 0, 'a non-negative number'),
-    seed: numFlag(flags, 'seed', 0, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
+    threshold: flags.threshold === undefined ? undefined : numberFlag(flags, 'threshold', 0.995, (v) => v > 0 && v < 1, 'a percentile in (0, 1)'),
+    churn: flags.churn === undefined ? undefined : numberFlag(flags, 'churn', 0, (v) => v >= 0, 'a non-negative number'),
+    eta: flags.eta === undefined ? undefined : numberFlag(flags, 'eta', 0, (v) => v >= 0, 'a non-negative number'),
+    seed: numberFlag(flags, 'seed', 0, (v) => Number.isInteger(v) && v >= 0, 'a non-negative integer'),
     batchSize: intFlag(flags, 'batch-size', 100),
     classifier: flags['classifier-guidance'] === undefined || String(flags['classifier-guidance']).includes(',') ? undefined
-      : classifierOption(flags, numFlag(flags, 'classifier-guidance', 1, (v) => v >= 0, 'a non-negative classifier-guidance scale')),
+      : classifierOption(flags, numberFlag(flags, 'classifier-guidance', 1, (v) => v >= 0, 'a non-negative classifier-guidance scale')),
   };
 }
 
@@ -410,13 +390,13 @@ export function evalDiffusion(args: string[]): number {
   const unconditional = Boolean(flags.unconditional);
   const labels = Array.from({ length: n }, (_, i) => (unconditional ? -1 : i % 10));
   // the list-valued flags are swept below; the rest are shared by every row
-  const guidances = listFlag(flags, 'guidance', [3]);
-  const temperatures = flags.temperature === undefined ? [undefined] : listFlag(flags, 'temperature', []);
+  const guidances = numberListFlag(flags, 'guidance', [3]);
+  const temperatures = flags.temperature === undefined ? [undefined] : numberListFlag(flags, 'temperature', []);
   const samplers = flags.sampler === undefined ? ['heun' as SamplerName] : String(flags.sampler).split(',').map((s) => choiceFlag<SamplerName>({ sampler: s.trim() }, 'sampler', 'heun', SAMPLERS));
   const { guidance: _g, temperature: _t, sampler: _s, nfe: _n, 'classifier-guidance': _c, ...shared } = flags;
   const base = sampleOptions({ ...shared, sampler: samplers[0] }, labels);
-  const nfes = flags.nfe === undefined ? [null] : listFlag(flags, 'nfe', []);
-  const cgScales: (number | undefined)[] = flags['classifier-guidance'] === undefined ? [undefined] : listFlag(flags, 'classifier-guidance', []);
+  const nfes = flags.nfe === undefined ? [null] : numberListFlag(flags, 'nfe', []);
+  const cgScales: (number | undefined)[] = flags['classifier-guidance'] === undefined ? [undefined] : numberListFlag(flags, 'classifier-guidance', []);
   const cgOption = cgScales[0] === undefined ? undefined : classifierOption(flags, 1);
   const gridDir = typeof flags.grids === 'string' ? flags.grids : null;
   const rows: EvalRow[] = [];

@@ -11,7 +11,7 @@ import { numParams } from '../nn';
 import { train, loadCheckpoint, saveCheckpoint } from '../train';
 import { SigmaSampler, logNormalSigmas, logUniformSigmas } from '../diffusion/objectives';
 import { DEFAULT_NOISY_CLASSIFIER, NoisyClassifier, NoisyClassifierConfig, evaluateNoisy, toSymmetric } from '../diffusion/noisy_classifier';
-import { intFlag, parseFlags } from './args';
+import { intFlag, numberFlag, parseFlags } from './args';
 
 /** How training noise levels are drawn. */
 export type NoisySigmaDistribution =
@@ -226,13 +226,6 @@ function describeSigma(s: NoisySigmaDistribution): string {
   return s.dist === 'loguniform' ? `log-uniform [${s.min}, ${s.max}]` : `log-normal (P_mean ${s.pMean}, P_std ${s.pStd})`;
 }
 
-function numFlag(flags: Record<string, string | true>, name: string): number | undefined {
-  const v = flags[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v === true || !Number.isFinite(n)) throw new Error(`--${name}: expected a number, got ${String(v)}`);
-  return n;
-}
 
 /**
  * refinery train noisy-classifier [--steps N] [--batch-size N] [--lr X] [--seed N] [--name NAME]
@@ -248,7 +241,7 @@ export async function trainNoisyClassifierCommand(args: string[]): Promise<numbe
   const config: TrainNoisyClassifierOptions['config'] = {
     steps: intFlag(flags, 'steps', DEFAULT_NOISY_TRAIN.steps),
     batchSize: intFlag(flags, 'batch-size', DEFAULT_NOISY_TRAIN.batchSize),
-    lr: numFlag(flags, 'lr') ?? DEFAULT_NOISY_TRAIN.lr,
+    lr: numberFlag(flags, 'lr', DEFAULT_NOISY_TRAIN.lr),
     seed: flags.seed !== undefined ? Number(flags.seed) : DEFAULT_NOISY_TRAIN.seed,
     subset: flags.subset !== undefined ? intFlag(flags, 'subset', 1) : null,
   };
@@ -264,7 +257,7 @@ export async function trainNoisyClassifierCommand(args: string[]): Promise<numbe
     else if (flags.sigma === 'lognormal') config.sigma = { dist: 'lognormal', pMean: -1.2, pStd: 1.2 };
     else throw new Error(`--sigma: expected loguniform (ln sigma uniform over [ln 0.002, ln 80]) or lognormal (EDM: P_mean -1.2, P_std 1.2), got ${String(flags.sigma)}`);
   }
-  const maxMinutes = numFlag(flags, 'max-minutes');
+  const maxMinutes = numberFlag(flags, 'max-minutes', undefined);
   if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new Error(`--max-minutes: expected a positive number, got ${String(flags['max-minutes'])}`);
   if (flags.out === true) throw new Error('--out: expected a file name');
   if (typeof flags.out === 'string' && !flags.out.endsWith('.safetensors')) throw new Error(`--out: expected a .safetensors file name, got ${flags.out}`);
