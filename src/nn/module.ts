@@ -1,7 +1,7 @@
 // Modules: a layer is a small class whose public fields are its tensors, sub-layers and
 // hyperparameters; calling it runs `forward`. Structure is derived by walking fields
 // (tinygrad's state dicts, equinox's modules): nothing is registered.
-import { Tensor, noGrad } from '../tensor';
+import { Tensor, checkShape, noGrad } from '../tensor';
 import { Expr, Parameter, Tag } from './param';
 
 export interface Module {
@@ -146,10 +146,7 @@ export function loadStateDict(root: Module, state: Record<string, Tensor>, opts:
     for (const [k, t] of own) {
       const src = state[k];
       if (!src) continue;
-      const a = t.shape, b = src.shape;
-      if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
-        throw new Error(`loadStateDict: ${k} has shape [${a.join(', ')}] but the state has [${b.join(', ')}]`);
-      }
+      checkShape('loadStateDict', k, src, t, "the module's tensor");
       t.copy_(src);
     }
   });

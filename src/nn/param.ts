@@ -1,7 +1,7 @@
 // Parameters in the Lasagne spirit: a layer parameter is a learnable tensor (Parameter), a fixed
 // tensor, or an expression over learnable tensors re-evaluated on every forward
 // (Sander Dieleman & Jan Schlüter, "arbitrary expressions as layer parameters", 2015).
-import { Tensor, DType, Generator, fromBytes, noGrad } from '../tensor';
+import { Tensor, DType, Generator, checkShape, fromBytes, noGrad } from '../tensor';
 import { native } from '../tensor/native';
 
 export type Tag = 'trainable' | 'regularizable' | string;
@@ -75,10 +75,7 @@ export function makeParam(spec: ParamSpec, shape: number[], name: string,
   opts: { tags?: Iterable<Tag>; generator?: Generator; dtype?: DType } = {}): ParamLike | null {
   if (spec === null) return null;
   if (spec instanceof Tensor) {
-    const s = spec.shape;
-    if (s.length !== shape.length || s.some((d, k) => d !== shape[k])) {
-      throw new TypeError(`${name}: expected a tensor of shape [${shape.join(', ')}], got [${s.join(', ')}]`);
-    }
+    checkShape(name, 'the given tensor', spec, shape);
     return spec;
   }
   if (spec instanceof Expr) return spec;

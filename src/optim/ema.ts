@@ -1,6 +1,6 @@
 // Exponential moving average of the weights (Polyak averaging, as in Polyak & Juditsky 1992), the
 // form used for evaluation and sampling in diffusion models: shadow <- d * shadow + (1 - d) * w.
-import { Tensor, noGrad, scope, tensor } from '../tensor';
+import { Tensor, checkShape, noGrad, scope, tensor } from '../tensor';
 import { Parameter } from '../nn/param';
 import { ParamSource, resolveParams } from './optimizer';
 
@@ -47,7 +47,7 @@ export class EMA {
     const ps = resolveParams(target, 'EMA.copyTo', {});
     if (ps.length !== this.params.length) throw new Error(`EMA.copyTo: the target has ${ps.length} parameters, the average ${this.params.length}`);
     noGrad(() => ps.forEach((p, i) => {
-      checkShape(`EMA.copyTo: parameter ${i}`, p, this.shadow[i]);
+      checkShape('EMA.copyTo', `parameter ${i} of the target`, p, this.shadow[i], 'the shape of its average');
       p.copy_(this.shadow[i]);
     }));
   }
@@ -74,7 +74,7 @@ export class EMA {
     const missing = [...expected].filter((k) => !(state[k] instanceof Tensor));
     const unexpected = Object.keys(state).filter((k) => !expected.has(k));
     if (missing.length || unexpected.length) throw new Error(`EMA.loadStateDict: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
-    this.shadow.forEach((s, i) => checkShape(`EMA.loadStateDict: shadow.${i}`, s, state[`shadow.${i}`]));
+    this.shadow.forEach((s, i) => checkShape('EMA.loadStateDict', `shadow.${i}`, state[`shadow.${i}`], s, `the shape of parameter ${i}`));
     noGrad(() => this.shadow.forEach((s, i) => s.copy_(state[`shadow.${i}`])));
     this.stepCount = state.step.item();
   }
@@ -82,9 +82,4 @@ export class EMA {
   dispose(): void {
     for (const s of this.shadow) s.dispose();
   }
-}
-
-function checkShape(what: string, a: Tensor, b: Tensor): void {
-  const x = a.shape, y = b.shape;
-  if (x.length !== y.length || x.some((d, k) => d !== y[k])) throw new Error(`${what} has shape [${x.join(', ')}], expected [${y.join(', ')}]`);
 }

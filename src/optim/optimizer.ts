@@ -1,7 +1,7 @@
 // The optimizer base: which parameters, which of them are decayed, the learning rate as a function
 // of the step, and the per-parameter state (tensors kept outside every scope, updated in place).
 // Subclasses write one `update` with the paper's equations; nothing else is hidden here.
-import { Tensor, noGrad, scope, tensor } from '../tensor';
+import { Tensor, checkShape, noGrad, scope, tensor } from '../tensor';
 import { Module, params as moduleParams } from '../nn/module';
 import { Parameter } from '../nn/param';
 import type { Schedule } from './schedules';
@@ -122,10 +122,7 @@ export abstract class Optimizer {
       if (this.counterNames.includes(m[1])) {
         counters.set(key, t.item());
       } else if (this.bufferNames.includes(m[1])) {
-        const ps = this.params[i].shape, ts = t.shape;
-        if (ps.length !== ts.length || ps.some((d, k) => d !== ts[k])) {
-          throw new Error(`loadStateDict: ${key} has shape [${ts.join(', ')}] but parameter ${i} has [${ps.join(', ')}]`);
-        }
+        checkShape('loadStateDict', key, t, this.params[i], `the shape of parameter ${i}`);
         buffers.set(key, [i, t]);
       } else {
         throw new Error(`loadStateDict: unexpected entry ${key} (this optimizer keeps ${[...this.counterNames, ...this.bufferNames].join(', ') || 'no per-parameter state'})`);

@@ -7,4 +7,5 @@ export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult
 export * as F from './functional';
 export { setNumThreads, getNumThreads, torchVersion, cudaDeviceCount, cudaIsAvailable } from './runtime';
 export * from './safetensors';
+export { checkShape, sameShape, formatShape } from './shape';
 export * from '../types';

@@ -417,9 +417,9 @@ test('initialization: deterministic from an explicit generator, with the documen
 }));
 
 test('parameter specs: wrong shapes and bad hyperparameters are reported by name', () => scope(() => {
-  assert.throws(() => new nn.Linear(3, 2, { W: torch.zeros([3, 2]) }), /Linear\.W: expected a tensor of shape \[2, 3\], got \[3, 2\]/);
+  assert.throws(() => new nn.Linear(3, 2, { W: torch.zeros([3, 2]) }), /Linear\.W: the given tensor has shape \[3, 2\], expected \[2, 3\]/);
   const enc = new nn.Linear(3, 2);
-  assert.throws(() => new nn.Linear(3, 2, { W: expr((w) => w.t(), enc.W) }), /Linear\.W \(expression\): expected shape \[2, 3\], got \[3, 2\]/);
+  assert.throws(() => new nn.Linear(3, 2, { W: expr((w) => w.t(), enc.W) }), /Linear\.W: the expression's value has shape \[3, 2\], expected \[2, 3\]/);
   assert.throws(() => new nn.Conv2d(3, 4, 3, { groups: 2 }), /must be divisible by groups/);
   assert.throws(() => new nn.Conv2d(3, 4, 3, { padding: 'causal' as never }), /padding must be/);
   assert.throws(() => new nn.MultiheadAttention(6, 4), /divisible by numHeads/);

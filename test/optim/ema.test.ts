@@ -2,7 +2,7 @@
 // state dict round trip, no leaks.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { Tensor, memory, noGrad, scope, tensor } from '../../src/tensor';
+import { Tensor, functions as torch, memory, noGrad, scope, tensor } from '../../src/tensor';
 import { Module, Parameter } from '../../src/nn';
 import { EMA } from '../../src/optim';
 
@@ -75,7 +75,7 @@ test('EMA copyTo (into the model or an evaluation copy) and swap', () => {
   assert.deepEqual(m.w.dataSync(), [2, 3], 'copyTo() writes into the tracked parameters');
   assert.equal(m.w.requiresGrad, true);
   assert.throws(() => ema.copyTo([m.w]), /target has 1 parameters, the average 2/);
-  assert.throws(() => ema.copyTo(new Pair([0, 0, 0], [0])), /shape \[3\], expected \[2\]/);
+  assert.throws(() => ema.copyTo(new Pair([0, 0, 0], [0])), /EMA\.copyTo: parameter 0 of the target has shape \[3\], expected \[2\] \(the shape of its average\)/);
 });
 
 test('EMA stateDict round trip continues identically', () => {
@@ -97,6 +97,8 @@ test('EMA stateDict round trip continues identically', () => {
     assert.deepEqual(emaB.shadow[0].dataSync(), emaA.shadow[0].dataSync());
   }
   scope(() => assert.throws(() => emaB.loadStateDict({ step: tensor(1) }), /missing \[shadow.0, shadow.1\]/));
+  scope(() => assert.throws(() => emaB.loadStateDict({ step: tensor(1), 'shadow.0': torch.zeros([3]), 'shadow.1': torch.zeros([1]) }),
+    /EMA\.loadStateDict: shadow\.0 has shape \[3\], expected \[2\] \(the shape of parameter 0\)/));
 });
 
 test('EMA: no tensor leaks across updates, swaps and state dicts', () => {

@@ -216,7 +216,7 @@ test('loadStateDict rejects entries that do not fit', () => {
     assert.throws(() => opt.loadStateDict({}), /no `step`/);
     assert.throws(() => opt.loadStateDict({ step: tensor(1), 'exp_avg.0': torch.zeros([3, 2]) }), /unexpected entry exp_avg.0/);
     assert.throws(() => opt.loadStateDict({ step: tensor(1), 'momentum_buffer.5': torch.zeros([3, 2]) }), /unexpected entry momentum_buffer.5/);
-    assert.throws(() => opt.loadStateDict({ step: tensor(1), 'momentum_buffer.0': torch.zeros([2, 3]) }), /shape \[2, 3\] but parameter 0 has \[3, 2\]/);
+    assert.throws(() => opt.loadStateDict({ step: tensor(1), 'momentum_buffer.0': torch.zeros([2, 3]) }), /loadStateDict: momentum_buffer\.0 has shape \[2, 3\], expected \[3, 2\] \(the shape of parameter 0\)/);
   });
   assert.equal(opt.stepCount, 0, 'a rejected state leaves the optimizer as it was');
 });

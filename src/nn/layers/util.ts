@@ -1,6 +1,6 @@
 // Plumbing shared by the layer classes: how a layer turns the specs in its options into tensors
 // with the right tags, fixed tensors that no scope frees, and int-or-tuple hyperparameters.
-import { DType, Generator, Tensor, noGrad, scope } from '../../tensor';
+import { DType, Generator, Tensor, checkShape, noGrad, scope } from '../../tensor';
 import { Expr, Initializer, ParamLike, ParamSpec, Tag, makeParam, value } from '../param';
 
 /** Options every layer with tensors accepts: the generator its initializers draw from, and the dtype. */
@@ -49,7 +49,7 @@ export function fixed(spec: ParamSpec | undefined, def: Initializer, shape: numb
     }
     return s(shape, { generator: o.generator, dtype: o.dtype });
   });
-  checkShape(t.shape, shape, name);
+  checkShape(name, "the initializer's result", t, shape);
   return t.keep();
 }
 
@@ -58,15 +58,9 @@ export function buffer(make: () => Tensor): Tensor {
   return noGrad(make).keep();
 }
 
-function checkShape(got: number[], want: number[], name: string): void {
-  if (got.length !== want.length || got.some((d, k) => d !== want[k])) {
-    throw new TypeError(`${name}: expected shape [${want.join(', ')}], got [${got.join(', ')}]`);
-  }
-}
-
 function checkExprShape(e: Expr, shape: number[], name: string): void {
   const got = scope(() => noGrad(() => value(e).shape));
-  checkShape(got, shape, `${name} (expression)`);
+  checkShape(name, "the expression's value", got, shape);
 }
 
 /** `3` -> `[3, 3]` for a 2-d layer; a list must have `n` entries. */
