@@ -8,7 +8,9 @@ import { DataLoader, FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '
 import { Adam, EMA, clipGradNorm, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
 import { OptimizerLike, loadCheckpoint, saveCheckpoint, train, writeReport } from '../train';
-import { DEFAULT_DIFFUSION_MODEL, DiffusionModelConfig, GenerateOptions, PREDICTIONS, Prediction, SAMPLERS, SamplerName, buildUNet, denoiserOf, generate, loadDiffusionModel, samplerNfe, stepsForNfe } from '../diffusion/model';
+import { DEFAULT_DIFFUSION_MODEL, DiffusionModelConfig, GenerateOptions, PREDICTIONS, Prediction, buildUNet, denoiserOf, generate, loadDiffusionModel } from '../diffusion/model';
+import { SAMPLER_NAMES, SamplerName, samplerNfe, stepsForNfe } from '../diffusion/samplers';
+import { denoiseAt } from '../diffusion/denoiser';
 import { SigmaSampler, Weighting, diffusionLoss, edmWeighting, epsWeighting, likelihoodImportance, likelihoodWeighting, logNormalSigmas, logUniformSigmas, minSnrWeighting, uniformTimeSigmas, uniformWeighting } from '../diffusion/objectives';
 import { vpLinearSchedule } from '../diffusion/schedules';
 import { bitsPerDim } from '../diffusion/likelihood';
@@ -206,7 +208,7 @@ export async function trainDiffusion(args: string[]): Promise<number> {
       const out: Record<string, number> = {};
       evalSigmas.forEach((s, i) => {
         const x = evalX.add(evalNoise.select(0, i).mul(s));
-        const den = emaDenoiser(x, s, { labels: evalLabels });
+        const den = denoiseAt(emaDenoiser, x, s, { labels: evalLabels });
         out[`mse@sigma=${s}`] = den.sub(evalX).square().mean().item() as number;
       });
       // a preview grid: 4 samples of each class at guidance 3
@@ -292,7 +294,7 @@ function classifierOption(flags: Record<string, string | true>, scale: number): 
 }
 
 function sampleOptions(flags: Record<string, string | true>, labels: number[]): GenerateOptions & { sampler: SamplerName; steps: number; guidance: number } {
-  const sampler = choiceFlag<SamplerName>(flags, 'sampler', 'heun', SAMPLERS);
+  const sampler = choiceFlag<SamplerName>(flags, 'sampler', 'heun', SAMPLER_NAMES);
   const steps = flags.nfe !== undefined ? stepsForNfe(sampler, intFlag(flags, 'nfe', 35)) : intFlag(flags, 'steps', 18);
   return {
     labels, sampler, steps,
@@ -392,7 +394,7 @@ export function evalDiffusion(args: string[]): number {
   // the list-valued flags are swept below; the rest are shared by every row
   const guidances = numberListFlag(flags, 'guidance', [3]);
   const temperatures = flags.temperature === undefined ? [undefined] : numberListFlag(flags, 'temperature', []);
-  const samplers = flags.sampler === undefined ? ['heun' as SamplerName] : String(flags.sampler).split(',').map((s) => choiceFlag<SamplerName>({ sampler: s.trim() }, 'sampler', 'heun', SAMPLERS));
+  const samplers = flags.sampler === undefined ? ['heun' as SamplerName] : String(flags.sampler).split(',').map((s) => choiceFlag<SamplerName>({ sampler: s.trim() }, 'sampler', 'heun', SAMPLER_NAMES));
   const { guidance: _g, temperature: _t, sampler: _s, nfe: _n, 'classifier-guidance': _c, ...shared } = flags;
   const base = sampleOptions({ ...shared, sampler: samplers[0] }, labels);
   const nfes = flags.nfe === undefined ? [null] : numberListFlag(flags, 'nfe', []);

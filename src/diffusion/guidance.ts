@@ -3,7 +3,10 @@
 // returns another Denoiser, so that any sampler in ./samplers runs it unchanged. In this form the
 // score is (D - x) / sigma^2 (Tweedie), so a change of score by delta is a change of D by sigma^2 * delta.
 import { Generator, Tensor, enableGrad, functions as torch, grad, tensor } from '../tensor';
-import type { Denoiser } from './samplers';
+import type { Denoiser } from './denoiser';
+
+/** log p(y | x_σ) of a noise-aware classifier for fixed target labels: x (B, ...), σ (B,) -> (B,). */
+export type NoisyLogProb = (x: Tensor, sigma: Tensor) => Tensor;
 
 /** (B,) -> (B, 1, ..., 1), broadcasting against a tensor of rank `ndim`. */
 const perSample = (v: Tensor, ndim: number): Tensor => v.reshape([v.shape[0], ...new Array(Math.max(0, ndim - 1)).fill(1)]);
@@ -83,7 +86,7 @@ export interface ClassifierGuidanceOptions {
  * classifier's (B,) log p(y | x) for the target labels; its gradient is taken with grad() inside
  * enableGrad, so the wrapper works under the samplers' noGrad.
  */
-export function classifierGuidance(model: Denoiser, logProbFn: (x: Tensor, sigma: Tensor) => Tensor, opts: ClassifierGuidanceOptions): Denoiser {
+export function classifierGuidance(model: Denoiser, logProbFn: NoisyLogProb, opts: ClassifierGuidanceOptions): Denoiser {
   const { scale } = opts;
   return (x, sigma, extra) => {
     const denoised = model(x, sigma, extra);

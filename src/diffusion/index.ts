@@ -3,6 +3,7 @@
 export * from './schedules';
 export * from './parameterisation';
 export * from './objectives';
+export * from './denoiser';
 export * from './samplers';
 export * from './guidance';
 export { precondition, edmPrecondition, edmCoefficients, epsCoefficients } from './precondition';

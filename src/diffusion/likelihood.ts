@@ -15,7 +15,7 @@
 // held fixed along the whole trajectory (FFJORD, Grathwohl et al. 2019), so the estimate of
 // log p is unbiased. Everything is evaluated with vector-Jacobian products via autograd.grad.
 import { Generator, Tensor, enableGrad, functions as torch, grad, noGrad, scope } from '../tensor';
-import type { Denoiser } from './samplers';
+import { Conditioning, Denoiser, denoiseAt } from './denoiser';
 
 export type DivergenceMethod = 'hutchinson' | 'exact';
 export type HutchinsonProbe = 'gaussian' | 'rademacher';
@@ -29,7 +29,7 @@ export interface DivergenceOptions {
   probes?: number;
   /** Source of the probes (and of dequantisation noise in bitsPerDim). */
   generator?: Generator;
-  extra?: Record<string, unknown>;
+  extra?: Conditioning;
 }
 
 export interface LikelihoodOptions extends DivergenceOptions {
@@ -98,11 +98,10 @@ export function hutchinsonProbes(x: Tensor, probes: number, kind: HutchinsonProb
  * (B,): exact when `probes` is null (one vector-Jacobian product per dimension), else the mean of
  * v^T (df/dx) v over the K probes of `probes` (K, ...x.shape).
  */
-export function driftDivergence(model: Denoiser, x: Tensor, sigma: number, probes: Tensor | null, extra?: Record<string, unknown>): { drift: Tensor; divergence: Tensor } {
+export function driftDivergence(model: Denoiser, x: Tensor, sigma: number, probes: Tensor | null, extra?: Conditioning): { drift: Tensor; divergence: Tensor } {
   return enableGrad(() => {
     const xg = x.detach().requiresGrad_();
-    const s = torch.full([x.shape[0]], sigma, { dtype: x.dtype, device: x.device });
-    const f = xg.sub(model(xg, s, extra)).div(sigma);
+    const f = xg.sub(denoiseAt(model, xg, sigma, extra)).div(sigma);
     const b = x.shape[0];
     const d = x.numel() / b;
     let div: Tensor;

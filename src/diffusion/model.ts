@@ -4,9 +4,10 @@
 import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
 import { loadCheckpoint } from '../train/checkpoint';
 import { Progress } from '../train/progress';
-import { CoefficientFn, Denoiser as FlexDenoiser, edmCoefficients, epsCoefficients, precondition } from './precondition';
-import { Denoiser, SamplerOptions, StepInfo, sampleDdim, sampleDdpm, sampleDpmpp2m, sampleEuler, sampleEulerAncestral, sampleHeun, langevinCorrector, predictorCorrector } from './samplers';
-import { classifierFreeGuidance, classifierGuidance, dynamicThresholding, scoreTemperature } from './guidance';
+import type { Denoiser } from './denoiser';
+import { CoefficientFn, edmCoefficients, epsCoefficients, precondition } from './precondition';
+import { SamplerName, StepInfo, TableSamplerOptions, samplerInfo } from './samplers';
+import { NoisyLogProb, classifierFreeGuidance, classifierGuidance, dynamicThresholding, scoreTemperature } from './guidance';
 import { karrasSigmas } from './schedules';
 import { UNet, UNetConfig } from './unet';
 
@@ -53,7 +54,7 @@ export function coefficientsFor(prediction: Prediction, sigmaData: number): Coef
 }
 
 /** The denoiser D(x, σ, { labels }) of a U-Net under the config's parameterisation. */
-export function denoiserOf(net: UNet, cfg: Pick<DiffusionModelConfig, 'prediction' | 'sigmaData'>): FlexDenoiser {
+export function denoiserOf(net: UNet, cfg: Pick<DiffusionModelConfig, 'prediction' | 'sigmaData'>): Denoiser {
   return precondition((xIn, cNoise, extra) => net.forward(xIn, cNoise, extra), coefficientsFor(cfg.prediction, cfg.sigmaData));
 }
 
@@ -62,28 +63,13 @@ export function buildUNet(cfg: DiffusionModelConfig, generator?: Generator): UNe
 }
 
 /** Loads a checkpoint written by `refinery train diffusion` (EMA weights and config in its metadata). */
-export function loadDiffusionModel(file: string): { net: UNet; config: DiffusionModelConfig; denoiser: FlexDenoiser; meta: Record<string, unknown> } {
+export function loadDiffusionModel(file: string): { net: UNet; config: DiffusionModelConfig; denoiser: Denoiser; meta: Record<string, unknown> } {
   const { config } = loadCheckpoint(file, {}) as { config: { kind?: string; model?: DiffusionModelConfig } & Record<string, unknown> | null };
   if (!config || config.kind !== 'diffusion' || !config.model) throw new Error(`--checkpoint: ${file} is not a diffusion checkpoint written by 'refinery train diffusion'`);
   const net = buildUNet(config.model);
   loadCheckpoint(file, { model: net });
   net.eval();
   return { net, config: config.model, denoiser: denoiserOf(net, config.model), meta: config };
-}
-
-export type SamplerName = 'euler' | 'euler-ancestral' | 'ddpm' | 'ddim' | 'heun' | 'dpmpp-2m' | 'pc';
-export const SAMPLERS: readonly SamplerName[] = ['euler', 'euler-ancestral', 'ddpm', 'ddim', 'heun', 'dpmpp-2m', 'pc'];
-
-/** Network evaluations a sampler spends for `steps` noise levels (Heun: 2 per step except the last; pc: 2 per step). */
-export function samplerNfe(sampler: SamplerName, steps: number): number {
-  if (sampler === 'heun') return 2 * steps - 1;
-  if (sampler === 'pc') return 2 * steps - 1;
-  return steps;
-}
-
-/** The number of steps that spends at most `nfe` evaluations (at least 1). */
-export function stepsForNfe(sampler: SamplerName, nfe: number): number {
-  return sampler === 'heun' || sampler === 'pc' ? Math.max(1, Math.floor((nfe + 1) / 2)) : Math.max(1, nfe);
 }
 
 export interface GenerateOptions {
@@ -96,7 +82,7 @@ export interface GenerateOptions {
   /** Multiply the (conditional) score by this factor instead (score temperature; default none). */
   temperature?: number;
   /** Classifier guidance: log p(y | x_σ) of a noise-conditional classifier for the labels, and its scale; the model runs unconditionally. */
-  classifier?: { logProb: (labels: Tensor) => (x: Tensor, sigma: Tensor) => Tensor; scale: number };
+  classifier?: { logProb: (labels: Tensor) => NoisyLogProb; scale: number };
   /** Imagen's dynamic thresholding percentile (e.g. 0.995). */
   threshold?: number;
   /** Static thresholding: clamp D(x, σ) to [-1, 1] at every step (DDPM's clip_denoised). */
@@ -108,7 +94,7 @@ export interface GenerateOptions {
   rho?: number;
   /** Heun's S_churn (default 0). */
   churn?: number;
-  /** DDIM's eta (default 0). */
+  /** DDIM's eta (default 0) and Euler-ancestral's (default 1); the other samplers ignore it. */
   eta?: number;
   seed?: number;
   /** Images per batch (default 100). */
@@ -147,8 +133,7 @@ export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptio
 
 /** Draws images in [-1, 1] (N, C, H, W) for the given labels, batch by batch, deterministically from the seed. */
 export function generate(model: Denoiser, o: GenerateOptions): Tensor {
-  const sampler = o.sampler ?? 'heun';
-  if (!SAMPLERS.includes(sampler)) throw new TypeError(`sampler: expected one of ${SAMPLERS.join(', ')}, got ${JSON.stringify(sampler)}`);
+  const sample = samplerInfo(o.sampler ?? 'heun').fn;
   const steps = o.steps ?? 18;
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps: expected a positive integer, got ${steps}`);
   const n = o.labels.length;
@@ -168,19 +153,13 @@ export function generate(model: Denoiser, o: GenerateOptions): Tensor {
         const labels = tensor(ids.map((l) => (l === null || l < 0 ? -1 : l)), { dtype: 'int64' });
         const d = guidedDenoiser(model, labels, o);
         const x = torch.randn([ids.length, ...shape], { generator }).mul(o.sigmaMax ?? 80);
-        const opts: SamplerOptions & Record<string, unknown> = {
+        const opts: TableSamplerOptions = {
           generator,
+          eta: o.eta,
+          sChurn: o.churn,
           callback: (info: StepInfo) => { if (b === 0) o.callback?.(info); bar?.update(1); },
         };
-        switch (sampler) {
-          case 'euler': return sampleEuler(d, x, sigmas, opts);
-          case 'euler-ancestral': return sampleEulerAncestral(d, x, sigmas, opts);
-          case 'ddpm': return sampleDdpm(d, x, sigmas, opts);
-          case 'ddim': return sampleDdim(d, x, sigmas, { ...opts, eta: o.eta ?? 0 });
-          case 'heun': return sampleHeun(d, x, sigmas, { ...opts, sChurn: o.churn ?? 0 });
-          case 'dpmpp-2m': return sampleDpmpp2m(d, x, sigmas, opts);
-          case 'pc': return predictorCorrector(sampleEuler, langevinCorrector, { steps: 1 })(d, x, sigmas, opts);
-        }
+        return sample(d, x, sigmas, opts);
       }));
       out.push(keep(img.clamp(-1, 1)));
       img.dispose();

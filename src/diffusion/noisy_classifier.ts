@@ -15,6 +15,7 @@ import { AdaptiveGroupNorm } from '../nn/layers/conditioning';
 import { FourierFeatures } from '../nn/layers/noise_embedding';
 import { heNormal } from '../nn/init';
 import type { InitOptions } from '../nn/layers/util';
+import type { NoisyLogProb } from './guidance';
 
 export interface NoisyClassifierConfig {
   /** Input channels (1 for Fashion-MNIST). */
@@ -188,7 +189,7 @@ function labelBatch(labels: Tensor | number[] | number, batch: number, classes: 
  * The log-probability function for `classifierGuidance`: (x, sigma) -> (B,) log p(y | x_sigma) =
  * log_softmax(clf(x, sigma))[y], for target labels y (one per sample, or one for the whole batch).
  */
-export function noisyClassifierLogProb(clf: NoisyClassifier, labels: Tensor | number[] | number): (x: Tensor, sigma: Tensor) => Tensor {
+export function noisyClassifierLogProb(clf: NoisyClassifier, labels: Tensor | number[] | number): NoisyLogProb {
   // plain labels are checked now, tensors at each call
   if (typeof labels === 'number' || Array.isArray(labels)) scope(() => { labelBatch(labels, Array.isArray(labels) ? labels.length : 1, clf.config.classes); });
   return (x, sigma) => scope(() => {

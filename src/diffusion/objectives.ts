@@ -3,6 +3,7 @@
 // weighting is one function of the EDM noise level σ giving λ in x0 space (SNR = 1/σ²); an ε-space
 // weighting w becomes λ = w·SNR since ‖ε̂ − ε‖² = ‖x̂0 − x0‖²/σ².
 import { Generator, Tensor, functions as torch } from '../tensor';
+import type { Conditioning, Denoiser } from './denoiser';
 import { Parameterisation, appendDims, toDenoised } from './parameterisation';
 import { Schedule, edmSigma } from './schedules';
 
@@ -63,24 +64,22 @@ export function uniformTimeSigmas(schedule: Schedule, { tMin = 1e-3, tMax = 1 }:
   return (n, generator) => edmSigma(schedule, torch.rand([n], { generator, dtype: 'float64' }).mul(tMax - tMin).add(tMin));
 }
 
-/** A model in EDM form returning a prediction of the given parameterisation (a Denoiser when 'x0'). */
-export type Model = (x: Tensor, sigma: Tensor | number, extra?: Record<string, unknown>) => Tensor;
-
 export interface DiffusionLossOptions {
   sigmaSampler?: SigmaSampler;
   weighting?: Weighting;
   generator: Generator;
   /** What the model predicts; it is converted to x0 before the loss (default 'x0'). */
   parameterisation?: Parameterisation;
-  extra?: Record<string, unknown>;
+  extra?: Conditioning;
 }
 
 /**
  * The weighted denoising loss (EDM, Karras et al. 2022, Eq. 8): σ ~ sigmaSampler, n ~ N(0, I),
  * x = x0 + σ·n, loss = mean_b λ(σ_b)·mean_i (D(x, σ)_bi − x0_bi)². Returns a scalar tensor with grad.
- * Defaults: log-normal σ and the EDM weighting.
+ * Defaults: log-normal σ and the EDM weighting. `model` is a Denoiser; with a `parameterisation`
+ * other than 'x0' it is a network of the same signature whose output means that prediction.
  */
-export function diffusionLoss(model: Model, x0: Tensor, opts: DiffusionLossOptions): Tensor {
+export function diffusionLoss(model: Denoiser, x0: Tensor, opts: DiffusionLossOptions): Tensor {
   const { sigmaSampler = logNormalSigmas(), weighting = edmWeighting(), generator, parameterisation = 'x0', extra } = opts;
   const batch = x0.shape[0];
   const sigma = sigmaSampler(batch, generator).to(x0.dtype); // (B,)

@@ -1,13 +1,11 @@
 // Preconditioning (EDM, Karras et al. 2022, §5 and Table 1): one small wrapper that turns a raw
 // network F(x_in, c_noise) into a denoiser D(x, σ) = c_skip(σ)·x + c_out(σ)·F(c_in(σ)·x, c_noise(σ)).
 import { Tensor, functions as torch } from '../tensor';
+import type { Conditioning, Denoiser } from './denoiser';
 import { appendDims } from './parameterisation';
 
-/** The shared signature samplers take: a denoiser of x = x0 + σ·n returning its estimate of x0. */
-export type Denoiser = (x: Tensor, sigma: Tensor | number, extra?: Record<string, unknown>) => Tensor;
-
-/** A raw network: the scaled input, the (B,) noise conditioning, and whatever else it needs. */
-export type RawNetwork = (xIn: Tensor, cNoise: Tensor, extra?: Record<string, unknown>) => Tensor;
+/** A raw network: the scaled input, the (B,) noise conditioning, and the denoiser's conditioning. */
+export type RawNetwork = (xIn: Tensor, cNoise: Tensor, cond?: Conditioning) => Tensor;
 
 /** The four preconditioning coefficients at σ, each shaped like σ. */
 export interface Coefficients {
@@ -55,9 +53,7 @@ export function epsCoefficients(): CoefficientFn {
 export function precondition(network: RawNetwork, coefficients: CoefficientFn = edmCoefficients()): Denoiser {
   return (x, sigma, extra) => {
     const batch = x.shape[0];
-    const s = typeof sigma === 'number'
-      ? torch.full([batch], sigma, { dtype: x.dtype })
-      : sigma.ndim === 0 ? sigma.to(x.dtype).expand([batch]) : sigma.to(x.dtype); // (B,)
+    const s = sigma.ndim === 0 ? sigma.to(x.dtype).expand([batch]) : sigma.to(x.dtype); // (B,)
     const c = coefficients(s);
     const cSkip = appendDims(c.cSkip, x.ndim) as Tensor, cOut = appendDims(c.cOut, x.ndim) as Tensor, cIn = appendDims(c.cIn, x.ndim) as Tensor;
     const f = network(x.mul(cIn), c.cNoise, extra); // same shape as x

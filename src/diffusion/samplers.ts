@@ -4,9 +4,7 @@
 // decreasing to a final 0. The step to sigma = 0 always returns the denoised estimate, so no
 // residual noise is left. Randomness comes only from opts.generator.
 import { Generator, Tensor, functions as torch, noGrad, scope, tensor } from '../tensor';
-
-/** D(x, sigma) ~ E[x0 | x]; sigma is (B,). */
-export type Denoiser = (x: Tensor, sigma: Tensor, extra?: Record<string, unknown>) => Tensor;
+import { Conditioning, Denoiser, denoiseAt as denoise } from './denoiser';
 
 export interface StepInfo {
   i: number;
@@ -22,7 +20,7 @@ export interface SamplerOptions {
   /** Called once per step; keep() what must outlive it. */
   callback?: (info: StepInfo) => void;
   generator?: Generator;
-  extra?: Record<string, unknown>;
+  extra?: Conditioning;
 }
 
 export type Sampler<O extends SamplerOptions = SamplerOptions> = (model: Denoiser, x: Tensor, sigmas: Tensor, opts?: O) => Tensor;
@@ -31,7 +29,7 @@ export interface CorrectorOptions {
   steps?: number;
   snr?: number;
   generator?: Generator;
-  extra?: Record<string, unknown>;
+  extra?: Conditioning;
 }
 
 export type Corrector = (model: Denoiser, x: Tensor, sigma: number, opts?: CorrectorOptions) => Tensor;
@@ -43,11 +41,6 @@ function sigmaList(sigmas: Tensor): number[] {
   }
   if (s.length && s[s.length - 1] < 0) throw new Error('sigmas must be non-negative');
   return s;
-}
-
-function denoise(model: Denoiser, x: Tensor, sigma: number, extra?: Record<string, unknown>): Tensor {
-  const s = torch.full([x.shape[0]], sigma, { dtype: x.dtype, device: x.device }); // (B,)
-  return model(x, s, extra);
 }
 
 const noiseLike = (x: Tensor, generator?: Generator): Tensor =>
@@ -214,4 +207,65 @@ export function predictorCorrector<O extends SamplerOptions>(predictor: Sampler<
       return [corrector(model, predicted, sNext, { ...correctorOpts, generator: opts.generator, extra: opts.extra })];
     });
   };
+}
+
+/** The options every sampler in SAMPLERS accepts; each uses the ones that concern it. */
+export interface TableSamplerOptions extends SamplerOptions {
+  /** DDIM's and Euler-ancestral's eta (see AncestralOptions); ignored by the others. */
+  eta?: number;
+  /** Heun's S_churn (see HeunOptions); ignored by the others. */
+  sChurn?: number;
+}
+
+/** One entry of the sampler table. */
+export interface SamplerInfo {
+  fn: Sampler<TableSamplerOptions>;
+  /** Denoiser evaluations per step, except the last step (the step to σ = 0). */
+  evalsPerStep: number;
+  /** Denoiser evaluations on the last step. */
+  evalsLastStep: number;
+  /** Order of the deterministic update (global error O(h^order)). */
+  order: number;
+  /** Whether it draws fresh noise (from opts.generator) at default options. */
+  stochastic: boolean;
+  description: string;
+}
+
+/** Euler-Maruyama predictor + one Langevin corrector step (Song et al. 2021, Algorithm 2 with the PF-ODE Euler predictor). */
+const samplePc: Sampler<TableSamplerOptions> = predictorCorrector(sampleEuler, langevinCorrector, { steps: 1 });
+
+/**
+ * The sampler table: every named sampler, its cost in denoiser evaluations per step, its order and
+ * whether it is stochastic. Everything that offers a choice of sampler (generate(), the CLI, eval)
+ * reads it here.
+ */
+export const SAMPLERS = {
+  euler: { fn: sampleEuler, evalsPerStep: 1, evalsLastStep: 1, order: 1, stochastic: false, description: 'Euler on the probability-flow ODE (EDM Algorithm 1 without the correction)' },
+  'euler-ancestral': { fn: sampleEulerAncestral, evalsPerStep: 1, evalsLastStep: 1, order: 1, stochastic: true, description: 'ancestral sampling, k-diffusion\'s Euler ancestral (eta 1 by default)' },
+  ddpm: { fn: sampleDdpm, evalsPerStep: 1, evalsLastStep: 1, order: 1, stochastic: true, description: 'DDPM ancestral sampling (Ho et al. 2020)' },
+  ddim: { fn: sampleDdim, evalsPerStep: 1, evalsLastStep: 1, order: 1, stochastic: false, description: 'DDIM (Song et al. 2021); deterministic at eta 0 (the default)' },
+  heun: { fn: sampleHeun, evalsPerStep: 2, evalsLastStep: 1, order: 2, stochastic: false, description: 'Heun, EDM Algorithm 2 (Karras et al. 2022); S_churn > 0 adds noise' },
+  'dpmpp-2m': { fn: sampleDpmpp2m, evalsPerStep: 1, evalsLastStep: 1, order: 2, stochastic: false, description: 'DPM-Solver++(2M) (Lu et al. 2022), multistep' },
+  pc: { fn: samplePc, evalsPerStep: 2, evalsLastStep: 1, order: 1, stochastic: true, description: 'predictor-corrector: Euler + one Langevin step (Song et al. 2021)' },
+} as const satisfies Record<string, SamplerInfo>;
+
+export type SamplerName = keyof typeof SAMPLERS;
+export const SAMPLER_NAMES = Object.keys(SAMPLERS) as readonly SamplerName[];
+
+/** The table entry for `name`, or an error that lists the names. */
+export function samplerInfo(name: string): SamplerInfo {
+  if (!Object.prototype.hasOwnProperty.call(SAMPLERS, name)) throw new TypeError(`sampler: expected one of ${SAMPLER_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+  return SAMPLERS[name as SamplerName];
+}
+
+/** Denoiser evaluations a sampler spends on `steps` steps (a grid of steps + 1 sigmas ending at 0). */
+export function samplerNfe(sampler: SamplerName, steps: number): number {
+  const s = samplerInfo(sampler);
+  return steps < 1 ? 0 : (steps - 1) * s.evalsPerStep + s.evalsLastStep;
+}
+
+/** The most steps that spend at most `nfe` evaluations (at least 1). */
+export function stepsForNfe(sampler: SamplerName, nfe: number): number {
+  const s = samplerInfo(sampler);
+  return Math.max(1, 1 + Math.floor((nfe - s.evalsLastStep) / s.evalsPerStep));
 }

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Generator, Tensor, functions as torch, noGrad, scope, tensor } from '../../src/tensor';
-import { Denoiser, sampleEuler } from '../../src/diffusion/samplers';
+import type { Denoiser } from '../../src/diffusion/denoiser';
+import { sampleEuler } from '../../src/diffusion/samplers';
 import { classifierFreeGuidance, classifierGuidance, dynamicThresholding, inpaint, scoreTemperature } from '../../src/diffusion/guidance';
 
 const MU = [-1.5, 1.0];

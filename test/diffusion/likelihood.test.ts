@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Generator, Tensor, functions as torch, memory, scope, tensor } from '../../src/tensor';
-import { Denoiser } from '../../src/diffusion/samplers';
+import type { Denoiser } from '../../src/diffusion/denoiser';
 import {
   bitsPerDim, driftDivergence, hutchinsonProbes, likelihoodSigmas, logLikelihood, logLikelihoodParts, uniformDequantise,
 } from '../../src/diffusion/likelihood';

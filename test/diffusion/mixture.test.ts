@@ -9,8 +9,9 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../../src/tensor';
+import type { Denoiser } from '../../src/diffusion/denoiser';
 import {
-  Denoiser, Sampler, StepInfo, langevinCorrector, predictorCorrector,
+  Sampler, StepInfo, langevinCorrector, predictorCorrector,
   sampleDdim, sampleDdpm, sampleDpmpp2m, sampleEuler, sampleEulerAncestral, sampleHeun,
 } from '../../src/diffusion/samplers';
 import { karrasSigmas } from '../../src/diffusion/schedules';

@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Generator, Tensor, functions as torch, memory, scope, tensor } from '../../src/tensor';
 import { featureStats, frechetDistance, meanPairwiseDistance, sqrtPsd, withinClassDiversity } from '../../src/diffusion/metrics';
-import { coefficientsFor, denoiserOf, generate, loadDiffusionModel, samplerNfe, stepsForNfe, x0Coefficients } from '../../src/diffusion/model';
+import { coefficientsFor, denoiserOf, generate, loadDiffusionModel, x0Coefficients } from '../../src/diffusion/model';
 import { likelihoodImportance, likelihoodWeighting } from '../../src/diffusion/objectives';
 import { edmSigma, vpLinearSchedule } from '../../src/diffusion/schedules';
 import { UNet } from '../../src/diffusion/unet';
@@ -111,14 +111,6 @@ test('prediction coefficients: edm, eps (D = x − σF) and x0 (D = F) denoisers
     close(edm.cSkip.dataSync()[1], 0.25 / 1.25, 1e-12, 'edm c_skip(1)');
     assert.throws(() => coefficientsFor('v' as never, 0.5), /prediction: expected one of edm, eps, x0/);
   });
-});
-
-test('NFE bookkeeping: Heun spends 2 evaluations per step but the last', () => {
-  assert.equal(samplerNfe('heun', 18), 35);
-  assert.equal(samplerNfe('euler', 20), 20);
-  assert.equal(stepsForNfe('heun', 20), 10);
-  assert.equal(samplerNfe('heun', stepsForNfe('heun', 50)), 49);
-  assert.equal(stepsForNfe('dpmpp-2m', 10), 10);
 });
 
 const tinyNet = () => new UNet({ inChannels: 1, outChannels: 1, channels: 8, channelMult: [1, 2], numResBlocks: 1, imageSize: 28, attentionResolutions: [14], numHeads: 2, numClasses: 10, generator: new Generator(3) });

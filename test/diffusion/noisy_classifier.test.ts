@@ -10,7 +10,7 @@ import { Generator, Tensor, enableGrad, functions as torch, grad, memory, noGrad
 import { numParams } from '../../src/nn';
 import { fashionMnist } from '../../src/data';
 import { classifierGuidance } from '../../src/diffusion/guidance';
-import type { Denoiser } from '../../src/diffusion/samplers';
+import type { Denoiser } from '../../src/diffusion/denoiser';
 import { NoisyClassifier, evaluateNoisy, noisyClassifierLogProb, toSymmetric } from '../../src/diffusion/noisy_classifier';
 import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier, trainNoisyClassifier } from '../../src/cli/noisy_classifier';
 

@@ -36,8 +36,8 @@ test('preconditioned zero network is c_skip·x; ε-coefficients are the ε → x
   const expected = x.mul(edmCoefficients()(sigma).cSkip.reshape([3, 1, 1]));
   assert.ok(D(x, sigma).sub(expected).abs().max().item() < 1e-15);
   assert.deepEqual(seenNoise!.shape, [3]);
-  // scalar σ is broadcast to the batch
-  close(D(x, 0.5).sub(x.mul(0.5)).abs().max().item(), 0, 1e-15, 'number σ');
+  // a 0-d σ is one level for the whole batch
+  close(D(x, tensor(0.5, { dtype: 'float64' })).sub(x.mul(0.5)).abs().max().item(), 0, 1e-15, '0-d σ');
   assert.deepEqual(seenNoise!.shape, [3]);
   // An ε-network under ε-coefficients equals toDenoised('eps', …) on c_in-scaled input
   const epsNet = (xIn: Tensor) => xIn.sin();

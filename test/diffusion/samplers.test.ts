@@ -4,10 +4,12 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Generator, Tensor, functions as torch, keep, memory, scope, tensor } from '../../src/tensor';
+import type { Denoiser } from '../../src/diffusion/denoiser';
 import {
-  Denoiser, Sampler, StepInfo, ancestralSplit, langevinCorrector, predictorCorrector,
-  sampleDdim, sampleDdpm, sampleDpmpp2m, sampleEuler, sampleEulerAncestral, sampleHeun,
+  SAMPLERS, SAMPLER_NAMES, Sampler, StepInfo, ancestralSplit, langevinCorrector, predictorCorrector,
+  sampleDdim, sampleDdpm, sampleDpmpp2m, sampleEuler, sampleEulerAncestral, sampleHeun, samplerInfo, samplerNfe, stepsForNfe,
 } from '../../src/diffusion/samplers';
+import { karrasSigmas } from '../../src/diffusion/schedules';
 
 const MU = 0.5;
 const S = 0.7;
@@ -46,12 +48,8 @@ const stochastic: [string, Sampler<any>, object][] = [
   ['heun churn', sampleHeun, { sChurn: 40, sTmin: 0.05, sTmax: 50 }],
   ['pc(euler, langevin)', predictorCorrector(sampleEuler, langevinCorrector, { steps: 1, snr: 0.1 }), {}],
 ];
-const deterministic: [string, Sampler<any>, number][] = [
-  ['euler', sampleEuler, 1],
-  ['ddim eta=0', sampleDdim, 1],
-  ['heun', sampleHeun, 2],
-  ['dpm++2m', sampleDpmpp2m, 2],
-];
+// the table's deterministic samplers with their stated order (checked against the convergence rate below)
+const deterministic: [string, Sampler<any>, number][] = SAMPLER_NAMES.filter((n) => !SAMPLERS[n].stochastic).map((n) => [n, SAMPLERS[n].fn, SAMPLERS[n].order]);
 
 test('every sampler draws N(mu, s^2) from sigma_max noise', () => {
   scope(() => {
@@ -175,4 +173,61 @@ test('sampling frees every temporary', () => {
 
 test('sigmas must decrease', () => {
   assert.throws(() => scope(() => sampleEuler(gaussianDenoiser, noise(2, 2, 1), tensor([1, 2, 0], { dtype: 'float64' }))), /strictly decreasing/);
+});
+
+/** The denoiser wrapped to count its calls. */
+function counted(model: Denoiser): { d: Denoiser; calls: () => number } {
+  let n = 0;
+  return { d: (x, sigma, cond) => { n++; return model(x, sigma, cond); }, calls: () => n };
+}
+
+test('the sampler table: the stated cost per step is the number of denoiser calls, for every sampler and step count', () => {
+  assert.deepEqual([...SAMPLER_NAMES].sort(), ['ddim', 'ddpm', 'dpmpp-2m', 'euler', 'euler-ancestral', 'heun', 'pc']);
+  assert.deepEqual(deterministic.map(([n, , o]) => [n, o]), [['euler', 1], ['ddim', 1], ['heun', 2], ['dpmpp-2m', 2]]);
+  scope(() => {
+    const xT = noise(3, 2, 5);
+    for (const name of SAMPLER_NAMES) {
+      const info = SAMPLERS[name];
+      for (const steps of [1, 2, 3, 7]) {
+        // at default options, and with the options that make the deterministic ones stochastic (same cost)
+        for (const opts of [{}, { eta: 0.5, sChurn: 10 }]) {
+          const { d, calls } = counted(gaussianDenoiser);
+          info.fn(d, xT, karrasSigmas(steps, { sigmaMin: SIGMA_MIN, sigmaMax: SIGMA_MAX }), { ...opts, generator: new Generator(0) });
+          assert.equal(calls(), (steps - 1) * info.evalsPerStep + info.evalsLastStep, `${name}, ${steps} steps, ${JSON.stringify(opts)}`);
+          assert.equal(calls(), samplerNfe(name, steps), `${name}, ${steps} steps: samplerNfe`);
+        }
+      }
+    }
+  });
+  // the figures a user sees in the CLI: Heun 18 steps = 35 evaluations
+  assert.equal(samplerNfe('heun', 18), 35);
+  assert.equal(samplerNfe('euler', 20), 20);
+});
+
+test('stepsForNfe is the most steps within an evaluation budget', () => {
+  for (const name of SAMPLER_NAMES) {
+    for (let nfe = 1; nfe <= 40; nfe++) {
+      const steps = stepsForNfe(name, nfe);
+      assert.ok(steps >= 1, `${name} nfe ${nfe}`);
+      assert.ok(steps === 1 || samplerNfe(name, steps) <= nfe, `${name}: ${steps} steps cost ${samplerNfe(name, steps)} > ${nfe}`);
+      assert.ok(samplerNfe(name, steps + 1) > nfe, `${name}: ${steps + 1} steps would fit in ${nfe}`);
+    }
+  }
+  assert.equal(stepsForNfe('heun', 20), 10);
+  assert.equal(samplerNfe('heun', stepsForNfe('heun', 50)), 49);
+  assert.equal(stepsForNfe('dpmpp-2m', 10), 10);
+});
+
+test('the table says which samplers are stochastic: only those depend on the generator', () => {
+  scope(() => {
+    const xT = noise(8, 4, 6);
+    for (const name of SAMPLER_NAMES) {
+      const run = (seed: number) => SAMPLERS[name].fn(gaussianDenoiser, xT, karras(5), { generator: new Generator(seed) });
+      const diff = maxAbs(run(1), run(2));
+      if (SAMPLERS[name].stochastic) assert.ok(diff > 1e-3, `${name} is stochastic: two seeds differ (${diff})`);
+      else assert.equal(diff, 0, `${name} is deterministic`);
+    }
+  });
+  assert.throws(() => samplerInfo('rk45'), /sampler: expected one of euler, euler-ancestral, ddpm, ddim, heun, dpmpp-2m, pc, got "rk45"/);
+  assert.throws(() => samplerInfo('toString'), /sampler: expected one of/);
 });
