@@ -45,6 +45,11 @@ export class DataLoader<T extends Record<string, Tensor>> {
     const { batchSize, shuffle = false, seed = 0, dropLast = false } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`DataLoader: seed must be a non-negative integer, got ${seed}`);
+    if (typeof shuffle !== 'boolean') throw new TypeError(`DataLoader: shuffle must be a boolean, got ${JSON.stringify(shuffle)}`);
+    if (typeof dropLast !== 'boolean') throw new TypeError(`DataLoader: dropLast must be a boolean, got ${JSON.stringify(dropLast)}`);
+    if (dropLast && batchSize > this.numSamples) {
+      throw new RangeError(`DataLoader: batchSize ${batchSize} exceeds the ${this.numSamples} examples with dropLast, so no batch would be complete; use a batchSize of at most ${this.numSamples} or dropLast: false`);
+    }
     this.batchSize = batchSize;
     this.shuffle = shuffle;
     this.seed = seed;

@@ -135,11 +135,18 @@ export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptio
 export function generate(model: Denoiser, o: GenerateOptions): Tensor {
   const sample = samplerInfo(o.sampler ?? 'heun').fn;
   const steps = o.steps ?? 18;
-  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps: expected a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`generate: steps must be a positive integer, got ${steps}`);
+  if (!Array.isArray(o.labels)) throw new TypeError(`generate: labels must be an array of class ids (-1 or null for unconditional), got ${typeof o.labels}`);
   const n = o.labels.length;
-  if (n < 1) throw new RangeError('labels: need at least one sample');
+  if (n < 1) throw new RangeError('generate: labels must hold at least one sample, got none');
   const batchSize = o.batchSize ?? 100;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`generate: batchSize must be a positive integer, got ${batchSize}`);
   const shape = o.shape ?? [1, 28, 28];
+  if (shape.length !== 3 || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new RangeError(`generate: shape must be [C, H, W] of positive integers, got ${JSON.stringify(shape)}`);
+  const gamma = o.guidance ?? 1;
+  if (!Number.isFinite(gamma)) throw new RangeError(`generate: guidance must be a finite number, got ${gamma}`);
+  if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) throw new RangeError(`generate: temperature must be a positive number, got ${o.temperature}`);
+  if (o.threshold !== undefined && !(o.threshold > 0 && o.threshold <= 1)) throw new RangeError(`generate: threshold (a percentile) must lie in (0, 1], got ${o.threshold}`);
   const sigmas = karrasSigmas(steps, { sigmaMin: o.sigmaMin ?? 0.002, sigmaMax: o.sigmaMax ?? 80, rho: o.rho ?? 7 });
   const generator = new Generator(o.seed ?? 0);
   const batches = Math.ceil(n / batchSize);

@@ -261,11 +261,13 @@ export function samplerInfo(name: string): SamplerInfo {
 /** Denoiser evaluations a sampler spends on `steps` steps (a grid of steps + 1 sigmas ending at 0). */
 export function samplerNfe(sampler: SamplerName, steps: number): number {
   const s = samplerInfo(sampler);
-  return steps < 1 ? 0 : (steps - 1) * s.evalsPerStep + s.evalsLastStep;
+  if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`samplerNfe: steps must be a positive integer, got ${steps}`);
+  return (steps - 1) * s.evalsPerStep + s.evalsLastStep;
 }
 
 /** The most steps that spend at most `nfe` evaluations (at least 1). */
 export function stepsForNfe(sampler: SamplerName, nfe: number): number {
   const s = samplerInfo(sampler);
+  if (!Number.isInteger(nfe) || nfe < 1) throw new RangeError(`stepsForNfe: nfe (denoiser evaluations) must be a positive integer, got ${nfe}`);
   return Math.max(1, 1 + Math.floor((nfe - s.evalsLastStep) / s.evalsPerStep));
 }

@@ -139,6 +139,8 @@ function checkSteps(n: number): void {
  */
 export function karrasSigmas(n: number, { sigmaMin = 0.002, sigmaMax = 80, rho = 7 }: { sigmaMin?: number; sigmaMax?: number; rho?: number } = {}): Tensor {
   checkSteps(n);
+  if (!(sigmaMin > 0 && sigmaMax > sigmaMin && Number.isFinite(sigmaMax))) throw new RangeError(`karrasSigmas: need 0 < sigmaMin < sigmaMax < Infinity, got sigmaMin ${sigmaMin} and sigmaMax ${sigmaMax}`);
+  if (!(rho > 0 && Number.isFinite(rho))) throw new RangeError(`karrasSigmas: rho must be a positive number, got ${rho}`);
   const a = sigmaMax ** (1 / rho);
   const b = sigmaMin ** (1 / rho);
   const out: number[] = [];

@@ -4,7 +4,7 @@
 // resolution, stride-2 conv downsampling, nearest + conv upsampling, concatenated skips, and a
 // zero-initialised output conv. Its call signature is a RawNetwork, so `edmPrecondition(unet)` is
 // a Denoiser.
-import { F, Generator, Tensor, functions as torch, scope, tensor } from '../tensor';
+import { F, Generator, Tensor, checkShape, functions as torch, scope, tensor } from '../tensor';
 import { Module } from '../nn/module';
 import { Conv2d } from '../nn/layers/conv';
 import { Linear } from '../nn/layers/linear';
@@ -207,6 +207,14 @@ export class UNet extends Module {
     if (!channelMult.length || channelMult.some((m) => !Number.isInteger(m) || m <= 0)) throw new TypeError(`UNet: channelMult must be a non-empty list of positive integers, got ${JSON.stringify(channelMult)}`);
     if (!Number.isInteger(config.numResBlocks) || config.numResBlocks < 1) throw new TypeError(`UNet: numResBlocks must be >= 1, got ${config.numResBlocks}`);
     if (config.numClasses !== null && (!Number.isInteger(config.numClasses) || config.numClasses <= 0)) throw new TypeError(`UNet: numClasses must be a positive integer, got ${config.numClasses}`);
+    for (const [k, v] of [['numHeads', config.numHeads], ['numGroups', config.numGroups]] as const) {
+      if (!Number.isInteger(v) || v <= 0) throw new RangeError(`UNet: ${k} must be a positive integer, got ${v}`);
+    }
+    if (config.noiseEmbedding !== 'fourier' && config.noiseEmbedding !== 'sinusoidal') throw new TypeError(`UNet: noiseEmbedding must be 'fourier' or 'sinusoidal', got ${JSON.stringify(config.noiseEmbedding)}`);
+    // the Fourier noise embedding has channels / 2 random frequencies, each giving a cos and a sin feature
+    if (config.noiseEmbedding === 'fourier' && config.channels % 2) throw new RangeError(`UNet: channels must be even with noiseEmbedding 'fourier' (a cos and a sin per frequency), got ${config.channels}`);
+    if (!(config.fourierScale > 0 && Number.isFinite(config.fourierScale))) throw new RangeError(`UNet: fourierScale must be a positive number, got ${config.fourierScale}`);
+    if (!(config.dropout >= 0 && config.dropout < 1)) throw new RangeError(`UNet: dropout must lie in [0, 1), got ${config.dropout}`);
     this.config = config;
 
     const g = cfg.generator;
@@ -282,7 +290,9 @@ export class UNet extends Module {
         if (labels === undefined || labels === null) ids = torch.full([B], nul, { dtype: 'int64' });
         else {
           const l = Array.isArray(labels) ? tensor(labels, { dtype: 'int64' }) : labels.to('int64');
-          if (l.ndim !== 1 || l.shape[0] !== B) throw new TypeError(`UNet: labels must have shape [${B}], got [${l.shape.join(', ')}]`);
+          checkShape('UNet', 'labels', l, [B], 'one class per sample');
+          const lo = l.numel() ? (l.min().item() as number) : 0, hi = l.numel() ? (l.max().item() as number) : 0;
+          if (lo < -1 || hi > nul) throw new RangeError(`UNet: labels must be classes in 0..${nul - 1}, or -1 or ${nul} for no label, got ${lo < -1 ? lo : hi}`);
           ids = l.maskedFill(l.lt(0), nul); // −1 -> the null class
         }
         emb = emb.add(this.classEmbed(ids));

@@ -35,7 +35,9 @@ export function cosineWithWarmup(opts: { base: number; warmup: number; total: nu
   const { base, warmup, total } = opts;
   const final = opts.final ?? 0;
   if (!(Number.isInteger(warmup) && warmup >= 0)) throw new RangeError(`cosineWithWarmup: warmup must be an integer >= 0, got ${warmup}`);
-  if (!(total > warmup)) throw new RangeError(`cosineWithWarmup: total (${total}) must exceed warmup (${warmup})`);
+  if (!(total > warmup)) {
+    throw new RangeError(`cosineWithWarmup: total (the number of steps, ${total}) must be greater than warmup (${warmup}), leaving at least one step of cosine decay`);
+  }
   return (step) => {
     if (step < warmup) return (base * (step + 1)) / warmup;
     const progress = Math.min(1, (step - warmup) / (total - warmup));

@@ -295,7 +295,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       } finally {
         if (!exhausted) it.return?.();
       }
-      if (startBatch === 0 && batchInEpoch === 0) throw new Error(`train: data(${epoch}, 0) yielded no batches`);
+      if (startBatch === 0 && batchInEpoch === 0) throw new Error(`train: data(${epoch}, 0) yielded no batches (is the dataset empty?)`);
       if (o.evalEvery === 'epoch') evaluate();
       epoch++;
       batchInEpoch = 0;

@@ -138,6 +138,12 @@ test('constructor validation', () => {
   assert.throws(() => new DataLoader(data, { batchSize: 0 }), /batchSize must be a positive integer, got 0/);
   assert.throws(() => new DataLoader(data, { batchSize: 1.5 }), /batchSize must be a positive integer/);
   assert.throws(() => new DataLoader(data, { batchSize: 2, seed: -1 }), /seed must be a non-negative integer/);
+  assert.throws(() => new DataLoader(data, { batchSize: 11, dropLast: true }),
+    (e: Error) => e instanceof RangeError && e.message === 'DataLoader: batchSize 11 exceeds the 10 examples with dropLast, so no batch would be complete; use a batchSize of at most 10 or dropLast: false');
+  assert.equal(new DataLoader(data, { batchSize: 10, dropLast: true }).length, 1, 'a batch of all the examples is complete');
+  assert.equal(new DataLoader(data, { batchSize: 11 }).length, 1, 'without dropLast the one short batch is kept');
+  assert.throws(() => new DataLoader(data, { batchSize: 2, dropLast: 'yes' as never }), /DataLoader: dropLast must be a boolean, got "yes"/);
+  assert.throws(() => new DataLoader(data, { batchSize: 2, shuffle: 1 as never }), /DataLoader: shuffle must be a boolean, got 1/);
   assert.throws(() => new DataLoader({}, { batchSize: 2 }), /at least one tensor/);
   assert.throws(() => new DataLoader({ x: [1, 2] as never }, { batchSize: 2 }), /data.x is not a Tensor/);
   other.dispose();

@@ -137,7 +137,20 @@ test('generate: deterministic per seed, in [-1, 1], every guidance path, bad sam
     a.dispose(); b.dispose(); c.dispose();
     assert.equal(memory().liveTensors, before, 'no tensors leak');
     assert.throws(() => generate(d, { labels: [0], sampler: 'rk45' as never }), /sampler: expected one of/);
-    assert.throws(() => generate(d, { labels: [0], steps: 0 }), /steps: expected a positive integer/);
+    assert.throws(() => generate(d, { labels: [0], steps: 0 }), /generate: steps must be a positive integer, got 0/);
+  });
+});
+
+test('generate: each bad option is named with its value', () => {
+  scope(() => {
+    const d = denoiserOf(tinyNet(), { prediction: 'edm', sigmaData: 0.5 });
+    assert.throws(() => generate(d, { labels: [] }), /generate: labels must hold at least one sample/);
+    assert.throws(() => generate(d, { labels: [0], batchSize: 0 }), /generate: batchSize must be a positive integer, got 0/);
+    assert.throws(() => generate(d, { labels: [0], shape: [28, 28] as never }), /generate: shape must be \[C, H, W\] of positive integers, got \[28,28\]/);
+    assert.throws(() => generate(d, { labels: [0], guidance: NaN }), /generate: guidance must be a finite number, got NaN/);
+    assert.throws(() => generate(d, { labels: [0], temperature: 0 }), /generate: temperature must be a positive number, got 0/);
+    assert.throws(() => generate(d, { labels: [0], threshold: 99.5 }), /generate: threshold \(a percentile\) must lie in \(0, 1\], got 99.5/);
+    assert.throws(() => generate(d, { labels: [0], sigmaMin: 100 }), /karrasSigmas: need 0 < sigmaMin < sigmaMax/);
   });
 });
 

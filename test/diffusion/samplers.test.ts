@@ -216,6 +216,9 @@ test('stepsForNfe is the most steps within an evaluation budget', () => {
   assert.equal(stepsForNfe('heun', 20), 10);
   assert.equal(samplerNfe('heun', stepsForNfe('heun', 50)), 49);
   assert.equal(stepsForNfe('dpmpp-2m', 10), 10);
+  assert.throws(() => stepsForNfe('heun', 0), /stepsForNfe: nfe \(denoiser evaluations\) must be a positive integer, got 0/);
+  assert.throws(() => stepsForNfe('heun', 2.5), /got 2.5/);
+  assert.throws(() => samplerNfe('euler', 0), /samplerNfe: steps must be a positive integer, got 0/);
 });
 
 test('the table says which samplers are stochastic: only those depend on the generator', () => {

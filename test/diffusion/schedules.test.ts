@@ -82,6 +82,9 @@ test('karrasSigmas: endpoints, final zero, ρ-spacing (EDM Eq. 5)', () => {
   [5, 4, 3, 2, 1, 0].forEach((v, i) => close(lin[i], v, 1e-12, `linear ${i}`));
   assert.deepEqual(karrasSigmas(1, { sigmaMax: 3 }).dataSync(), [3, 0]);
   assert.throws(() => karrasSigmas(0), /n ≥ 1/);
+  assert.throws(() => karrasSigmas(5, { sigmaMin: 80, sigmaMax: 1 }), /karrasSigmas: need 0 < sigmaMin < sigmaMax < Infinity, got sigmaMin 80 and sigmaMax 1/);
+  assert.throws(() => karrasSigmas(5, { sigmaMin: 0 }), /got sigmaMin 0 and sigmaMax 80/);
+  assert.throws(() => karrasSigmas(5, { rho: 0 }), /karrasSigmas: rho must be a positive number, got 0/);
 });
 
 test('vpSigmas, veSigmas, uniformLogSnrSigmas, scheduleSigmas end at 0 and decrease', () => {

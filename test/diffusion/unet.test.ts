@@ -54,8 +54,25 @@ test('labels −1, null and missing all select the learnable null class', () => 
     assert.equal(nullEmb.sub(e([4, 4])).abs().max().item(), 0, 'index numClasses is the null class');
     assert.ok(nullEmb.sub(e([0, 3])).abs().max().item() > 0, 'real classes differ from the null class');
     assert.deepEqual((net.classEmbed!.W as Tensor).shape, [5, 32]);
-    assert.throws(() => e([1, 2, 3]), /labels must have shape/);
+    assert.throws(() => e([1, 2, 3]), /UNet: labels has shape \[3\], expected \[2\] \(one class per sample\)/);
+    assert.throws(() => e([0, 5]), /UNet: labels must be classes in 0\.\.3, or -1 or 4 for no label, got 5/);
+    assert.throws(() => e([-2, 0]), /UNet: labels must be classes in 0\.\.3, or -1 or 4 for no label, got -2/);
   });
+});
+
+test('configuration errors name the option, the value and what is expected', () => {
+  const bad: [Partial<UNetConfig>, RegExp][] = [
+    [{ channels: 1 }, /^UNet: channels must be even with noiseEmbedding 'fourier' \(a cos and a sin per frequency\), got 1$/],
+    [{ channels: 0 }, /^UNet: channels must be a positive integer, got 0$/],
+    [{ numHeads: 0 }, /^UNet: numHeads must be a positive integer, got 0$/],
+    [{ numGroups: 2.5 }, /^UNet: numGroups must be a positive integer, got 2.5$/],
+    [{ noiseEmbedding: 'gaussian' as never }, /^UNet: noiseEmbedding must be 'fourier' or 'sinusoidal', got "gaussian"$/],
+    [{ fourierScale: -1 }, /^UNet: fourierScale must be a positive number, got -1$/],
+    [{ dropout: 1 }, /^UNet: dropout must lie in \[0, 1\), got 1$/],
+  ];
+  for (const [o, re] of bad) assert.throws(() => tiny(o), (e: Error) => re.test(e.message), JSON.stringify(o));
+  // an odd channel count is fine with the sinusoidal embedding (it pads with a zero feature)
+  scope(() => assert.deepEqual(tiny({ channels: 9, noiseEmbedding: 'sinusoidal', numGroups: 3 }).embedding(tensor([0.1])).shape, [1, 36]));
 });
 
 test('parameter counts and state-dict names', () => {

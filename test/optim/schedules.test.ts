@@ -33,6 +33,8 @@ test('cosineWithWarmup: linear warm-up, cosine decay to final, then final', () =
   for (let k = 10; k < 110; k++) assert.ok(s(k + 1) <= s(k), 'monotone after warm-up');
   const noWarmup = cosineWithWarmup({ base: 2, warmup: 0, total: 4 });
   assert.deepEqual([0, 2, 4, 5].map(noWarmup), [2, 1, 0, 0]);
-  assert.throws(() => cosineWithWarmup({ base: 1, warmup: 10, total: 10 }), /must exceed warmup/);
+  assert.throws(() => cosineWithWarmup({ base: 1, warmup: 10, total: 10 }), /cosineWithWarmup: total \(the number of steps, 10\) must be greater than warmup \(10\)/);
+  assert.throws(() => cosineWithWarmup({ base: 1, warmup: 200, total: 0 }), /total \(the number of steps, 0\) must be greater than warmup \(200\)/);
+  assert.throws(() => cosineWithWarmup({ base: 1, warmup: 0, total: NaN }), /total \(the number of steps, NaN\)/);
   assert.throws(() => cosineWithWarmup({ base: 1, warmup: -1, total: 10 }), /warmup must be an integer/);
 });
