@@ -1,7 +1,7 @@
 // refinery train classifier / refinery eval classifier: the Fashion-MNIST reference convnet.
 import * as fs from 'fs';
 import * as path from 'path';
-import { F, Generator, Tensor, getNumThreads, manualSeed } from '../tensor';
+import { F, Generator, Tensor, getNumThreads, assertWritable, manualSeed } from '../tensor';
 import { DataLoader, fashionMnist, saveImageGrid } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
@@ -38,6 +38,7 @@ export async function trainClassifier(args: string[]): Promise<number> {
   if (!(cfg.lr > 0)) throw new Error(`--lr: expected a positive number, got ${String(flags.lr)}`);
   const name = typeof flags.name === 'string' ? flags.name : 'classifier';
   const runsDir = typeof flags['runs-dir'] === 'string' ? flags['runs-dir'] : 'runs';
+  if (typeof flags.out === 'string') assertWritable(flags.out, '--out', { createDir: true });
 
   manualSeed(cfg.seed);
   const initGen = new Generator(cfg.seed);

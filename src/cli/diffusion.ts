@@ -3,7 +3,7 @@
 // reference classifier (classifier-FID, class adherence, within-class diversity, bits/dim).
 import * as fs from 'fs';
 import * as path from 'path';
-import { Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope, tensor } from '../tensor';
+import { Generator, assertWritable, Tensor, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope, tensor } from '../tensor';
 import { DataLoader, FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '../data';
 import { Adam, EMA, clipGradNorm, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
@@ -161,6 +161,7 @@ export async function trainDiffusion(args: string[]): Promise<number> {
     for (let k = 2; fs.existsSync(path.join(runsDir, name, 'config.json')); k++) name = `diffusion-${k}`;
   }
   const objective = objectiveOf(cfg); // validates the combination before any work
+  if (typeof flags.out === 'string') assertWritable(flags.out, '--out', { createDir: true });
 
   manualSeed(cfg.seed);
   const initGen = new Generator(cfg.seed);
@@ -276,6 +277,7 @@ export function sampleCommand(args: string[]): number {
   const labels = cls === null ? Array.from({ length: n }, (_, i) => i % 10) : new Array(n).fill(cls);
   const gen = sampleOptions(flags, labels);
   const out = typeof flags.out === 'string' ? flags.out : 'samples.png';
+  assertWritable(out, '--out', { createDir: true });
   const t0 = performance.now();
   const imgs = generate(denoiser, { ...gen, progress: 'sampling' });
   const nrow = cls === null ? 10 : Math.ceil(Math.sqrt(n));
@@ -401,6 +403,7 @@ export function evalDiffusion(args: string[]): number {
   const cgScales: (number | undefined)[] = flags['classifier-guidance'] === undefined ? [undefined] : numberListFlag(flags, 'classifier-guidance', []);
   const cgOption = cgScales[0] === undefined ? undefined : classifierOption(flags, 1);
   const gridDir = typeof flags.grids === 'string' ? flags.grids : null;
+  if (gridDir) assertWritable(path.join(gridDir, 'grid.png'), '--grids', { createDir: true });
   const rows: EvalRow[] = [];
   const sampling = !flags['bpd-only'];
   if (!sampling && flags.bpd === undefined) throw new Error('--bpd-only: give --bpd N too');

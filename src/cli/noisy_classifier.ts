@@ -4,7 +4,7 @@
 // loop (run folder, progress, metrics.jsonl, checkpoints, resume, Ctrl-C).
 import * as fs from 'fs';
 import * as path from 'path';
-import { F, Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed } from '../tensor';
+import { F, Generator, Tensor, functions as torch, getNumThreads, keep, assertWritable, manualSeed } from '../tensor';
 import { DataLoader, fashionMnist } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
@@ -261,6 +261,7 @@ export async function trainNoisyClassifierCommand(args: string[]): Promise<numbe
   if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new Error(`--max-minutes: expected a positive number, got ${String(flags['max-minutes'])}`);
   if (flags.out === true) throw new Error('--out: expected a file name');
   if (typeof flags.out === 'string' && !flags.out.endsWith('.safetensors')) throw new Error(`--out: expected a .safetensors file name, got ${flags.out}`);
+  if (typeof flags.out === 'string') assertWritable(flags.out, '--out', { createDir: true });
   if (flags.name === true) throw new Error('--name: expected a run name');
   const r = await trainNoisyClassifier({
     config,

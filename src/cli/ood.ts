@@ -3,8 +3,7 @@
 // checks the "too likely" case (greedy completions, a blank image). Writes runs/typicality/ood.json.
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../tensor/safetensors';
-import { Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope } from '../tensor';
+import { Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope, writeFileAtomic } from '../tensor';
 import { DataLoader, fashionMnist, mnistDigits, saveImageGrid } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';

@@ -3,8 +3,7 @@
 // printed and written to a run folder (results.json, index.html with inline SVG plots).
 import * as fs from 'fs';
 import * as path from 'path';
-import { Generator, scope } from '../tensor';
-import { writeFileAtomic } from '../tensor/safetensors_format';
+import { Generator, scope, writeFileAtomic } from '../tensor';
 import { barPlot, linePlot, renderReport } from '../train/report';
 import {
   MIRAGE_TYPICAL_RADIUS_LIMIT, chiCdf, coinTable, gaussianAnnulusMass, gaussianEntropy, gaussianTypicalSet,

@@ -1,4 +1,4 @@
-// safetensors byte layer: encoding, decoding and atomic file writes.
+// safetensors byte layer: encoding and decoding, and files written and read tensor by tensor.
 //
 // Layout: u64 little-endian header length N, N bytes of UTF-8 JSON header
 // (space-padded so that 8 + N is a multiple of 8), then the data buffer.
@@ -12,8 +12,7 @@
 // This file has no dependency on the Tensor class; safetensors.ts adds that.
 
 import * as fs from 'fs';
-import * as path from 'path';
-import * as crypto from 'crypto';
+import { MAX_IO, writeFileAtomic } from './files';
 
 export type SafeDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -72,17 +71,26 @@ function checkMetadata(meta: unknown): Record<string, string> {
 // ---------------------------------------------------------------------------
 // Writing
 
-export function serialize(tensors: Record<string, RawTensor>, metadata?: Record<string, string>): Buffer {
+/** Where each tensor goes: the 8-byte length plus padded JSON header, and the data offsets. */
+export interface Layout {
+  /** The first 8 + N bytes of the file. */
+  header: Buffer;
+  /** Tensors in file order with their [begin, end) offsets in the data buffer. */
+  entries: { name: string; begin: number; end: number }[];
+  /** Bytes of the data buffer (the sum of the tensors' sizes; may exceed 4 GiB). */
+  dataBytes: number;
+}
+
+/**
+ * The header and data layout of a file holding tensors of these dtypes and shapes; it needs no
+ * tensor data, so files of any size can be planned and then written tensor by tensor.
+ */
+export function layout(tensors: Record<string, { dtype: SafeDType; shape: number[] }>, metadata?: Record<string, string>): Layout {
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
     if (name === METADATA_KEY) fail(`tensor name ${JSON.stringify(METADATA_KEY)} is reserved`);
     if (!isDType(t.dtype)) fail(`tensor ${JSON.stringify(name)}: unknown dtype ${JSON.stringify(t.dtype)}`);
     if (!isShape(t.shape)) fail(`tensor ${JSON.stringify(name)}: shape must be an array of non-negative safe integers`);
-    if (!(t.data instanceof Uint8Array)) fail(`tensor ${JSON.stringify(name)}: data must be a Uint8Array`);
-    const need = byteSize(t.shape, t.dtype);
-    if (BigInt(t.data.length) !== need) {
-      fail(`tensor ${JSON.stringify(name)}: data has ${t.data.length} bytes but shape [${t.shape}] of ${t.dtype} needs ${need}`);
-    }
   }
   entries.sort(([a, ta], [b, tb]) => ITEM_SIZE[tb.dtype] - ITEM_SIZE[ta.dtype] || (a < b ? -1 : a > b ? 1 : 0));
 
@@ -93,30 +101,57 @@ export function serialize(tensors: Record<string, RawTensor>, metadata?: Record<
     const meta = checkMetadata(metadata);
     if (Object.keys(meta).length > 0) parts.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(meta)}`);
   }
-  let offset = 0;
+  let offset = 0n;
+  const out: Layout['entries'] = [];
   for (const [name, t] of entries) {
-    const end = offset + t.data.length;
-    const info = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, end] };
-    parts.push(`${JSON.stringify(name)}:${JSON.stringify(info)}`);
+    const end = offset + byteSize(t.shape, t.dtype);
+    if (end > BigInt(Number.MAX_SAFE_INTEGER)) fail(`tensor ${JSON.stringify(name)}: the data would end at byte ${end}, beyond 2^53`);
+    const [b, e] = [Number(offset), Number(end)];
+    parts.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [b, e] })}`);
+    out.push({ name, begin: b, end: e });
     offset = end;
   }
   const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
   const headerLen = json.length + ((8 - ((8 + json.length) % 8)) % 8);
   if (headerLen > MAX_HEADER_BYTES) fail(`header would be ${headerLen} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+  const header = Buffer.alloc(8 + headerLen, 0x20);
+  header.writeBigUInt64LE(BigInt(headerLen), 0);
+  json.copy(header, 8);
+  return { header, entries: out, dataBytes: Number(offset) };
+}
 
-  const out = Buffer.alloc(8 + headerLen + offset, 0x20);
-  out.writeBigUInt64LE(BigInt(headerLen), 0);
-  json.copy(out, 8);
-  let pos = 8 + headerLen;
-  for (const [, t] of entries) {
-    out.set(t.data, pos);
-    pos += t.data.length;
+function checkData(tensors: Record<string, RawTensor>): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!isDType(t.dtype)) fail(`tensor ${JSON.stringify(name)}: unknown dtype ${JSON.stringify(t.dtype)}`);
+    if (!isShape(t.shape)) fail(`tensor ${JSON.stringify(name)}: shape must be an array of non-negative safe integers`);
+    if (!(t.data instanceof Uint8Array)) fail(`tensor ${JSON.stringify(name)}: data must be a Uint8Array`);
+    const need = byteSize(t.shape, t.dtype);
+    if (BigInt(t.data.length) !== need) {
+      fail(`tensor ${JSON.stringify(name)}: data has ${t.data.length} bytes but shape [${t.shape}] of ${t.dtype} needs ${need}`);
+    }
   }
+}
+
+/** The whole file in one Buffer (so under 4 GiB); `saveRaw` writes files of any size. */
+export function serialize(tensors: Record<string, RawTensor>, metadata?: Record<string, string>): Buffer {
+  checkData(tensors);
+  const { header, entries, dataBytes } = layout(tensors, metadata);
+  const out = Buffer.alloc(header.length + dataBytes);
+  header.copy(out, 0);
+  for (const e of entries) out.set(tensors[e.name].data, header.length + e.begin);
   return out;
 }
 
 // ---------------------------------------------------------------------------
 // Reading
+
+/** A tensor's entry in a header; `begin`/`end` are offsets into the data buffer. */
+export interface TensorInfo {
+  dtype: SafeDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 
 /** Tensor `data` in the result are views into `buf`, not copies. */
 export function deserialize(buf: Uint8Array): { tensors: Record<string, RawTensor>; metadata: Record<string, string> } {
@@ -125,21 +160,33 @@ export function deserialize(buf: Uint8Array): { tensors: Record<string, RawTenso
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   if (n > BigInt(buf.length - 8)) fail(`header length ${n} is beyond the end of the file (${buf.length - 8} bytes after the length)`);
   const headerLen = Number(n);
+  const dataStart = 8 + headerLen;
+  const { infos, metadata } = parseHeader(buf.subarray(8, dataStart), buf.length - dataStart);
+  const tensors: Record<string, RawTensor> = {};
+  for (const [name, i] of Object.entries(infos)) {
+    setOwn(tensors, name, { dtype: i.dtype, shape: i.shape, data: new Uint8Array(buf.buffer, buf.byteOffset + dataStart + i.begin, i.end - i.begin) });
+  }
+  return { tensors, metadata };
+}
 
+/**
+ * Validates a header (the N bytes after the length) against a data buffer of `dataLen` bytes:
+ * every entry well formed, and the tensors tiling the buffer exactly. `truncated`, when given,
+ * words the error for tensors that end beyond the buffer (a file cut short).
+ */
+function parseHeader(bytes: Uint8Array, dataLen: number, truncated?: (dataEnd: number) => string): { infos: Record<string, TensorInfo>; metadata: Record<string, string> } {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf.subarray(8, 8 + headerLen));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
     fail('header is not valid UTF-8');
   }
   const header = parseJson(text);
   if (!(header instanceof Map)) fail('header is not a JSON object');
 
-  const dataStart = 8 + headerLen;
-  const dataLen = buf.length - dataStart;
   let metadata: Record<string, string> = {};
   const spans: { name: string; begin: number; end: number }[] = [];
-  const tensors: Record<string, RawTensor> = {};
+  const infos: Record<string, TensorInfo> = {};
 
   for (const [name, entry] of header) {
     if (name === METADATA_KEY) {
@@ -164,11 +211,12 @@ export function deserialize(buf: Uint8Array): { tensors: Record<string, RawTenso
     if (BigInt(end - begin) !== need) {
       fail(`${what}: data_offsets span ${end - begin} bytes but shape [${shape}] of ${dtype} needs ${need}`);
     }
-    if (end > dataLen) fail(`${what}: data_offsets end ${end} is beyond the ${dataLen}-byte data buffer`);
-
     spans.push({ name, begin, end });
-    setOwn(tensors, name, { dtype, shape, data: new Uint8Array(buf.buffer, buf.byteOffset + dataStart + begin, end - begin) });
+    setOwn(infos, name, { dtype, shape, begin, end });
   }
+  const dataEnd = spans.reduce((m, s) => Math.max(m, s.end), 0);
+  if (truncated && dataEnd > dataLen) fail(truncated(dataEnd));
+  for (const s of spans) if (s.end > dataLen) fail(`tensor ${JSON.stringify(s.name)}: data_offsets end ${s.end} is beyond the ${dataLen}-byte data buffer`);
 
   // The tensors must tile the data buffer exactly: no overlap, no gap, nothing left over.
   spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
@@ -182,7 +230,7 @@ export function deserialize(buf: Uint8Array): { tensors: Record<string, RawTenso
   }
   if (cursor !== dataLen) fail(`data buffer has ${dataLen - cursor} trailing bytes that belong to no tensor`);
 
-  return { tensors, metadata };
+  return { infos, metadata };
 }
 
 // Strict RFC 8259 parser. JSON.parse silently keeps the last of duplicate keys;
@@ -295,72 +343,118 @@ function parseJson(text: string): unknown {
 }
 
 // ---------------------------------------------------------------------------
-// Files
-
-/**
- * Replace `file` so that readers see either the old or the new contents, never
- * a partial write, even across a crash: write a temp file in the same
- * directory, fsync it, rename it over `file`, then fsync the directory.
- */
-export function writeFileAtomic(file: string, data: Uint8Array): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx');
-    let done = 0;
-    while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // the original error is the one worth reporting
-      }
-    }
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  syncDir(dir);
-}
-
-function syncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch (err) {
-    // Windows cannot open directories and some filesystems cannot fsync them;
-    // the rename has already happened, so only report real I/O failures.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (!['EISDIR', 'EINVAL', 'ENOTSUP', 'EPERM', 'EACCES'].includes(code ?? '')) throw err;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
+// Files: written and read tensor by tensor, so that a file may exceed one Buffer (4 GiB); a
+// single tensor is still one Uint8Array, so each must stay under 4 GiB.
 
 export function saveRaw(file: string, tensors: Record<string, RawTensor>, metadata?: Record<string, string>): void {
-  writeFileAtomic(file, serialize(tensors, metadata));
+  checkData(tensors);
+  const { header, entries } = layout(tensors, metadata);
+  writeFileAtomic(file, (write) => {
+    write(header);
+    for (const e of entries) write(tensors[e.name].data);
+  });
 }
 
-export function loadRaw(file: string): { tensors: Record<string, RawTensor>; metadata: Record<string, string> } {
-  // Read into a fresh, unshared ArrayBuffer so tensor views keep the alignment the writer gave them.
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    const buf = new Uint8Array(size);
-    let done = 0;
-    while (done < size) {
-      const n = fs.readSync(fd, buf, done, size - done, done);
-      if (n === 0) fail(`${file} shrank while being read`);
-      done += n;
+/** An open safetensors file: its validated header, and reads of one tensor at a time. */
+export class SafetensorsFile {
+  readonly path: string;
+  readonly metadata: Record<string, string>;
+  /** Entries by name, in the header's order. */
+  readonly tensors: Readonly<Record<string, TensorInfo>>;
+  /** Where the data buffer starts in the file (8 + header length). */
+  readonly dataStart: number;
+  private fd: number | null;
+
+  private constructor(file: string, fd: number, dataStart: number, tensors: Record<string, TensorInfo>, metadata: Record<string, string>) {
+    this.path = file;
+    this.fd = fd;
+    this.dataStart = dataStart;
+    this.tensors = tensors;
+    this.metadata = metadata;
+  }
+
+  /**
+   * Opens `file` and validates its header against its size (without reading the data). Errors
+   * name the file and say what is wrong: missing, a directory, not a safetensors file, truncated.
+   */
+  static open(file: string): SafetensorsFile {
+    const bad = (msg: string): never => fail(`${file}: ${msg}`);
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') bad('no such file');
+      if (code === 'EISDIR') bad('is a directory, not a safetensors file');
+      bad(`cannot open it: ${(err as Error).message}`);
     }
-    return deserialize(buf);
+    try {
+      const st = fs.fstatSync(fd!);
+      if (st.isDirectory()) bad('is a directory, not a safetensors file');
+      const size = st.size;
+      if (size < 8) bad(`not a safetensors file: it is ${size} bytes, shorter than the 8-byte header length`);
+      const first = readExactly(fd!, 8, 0, file);
+      const n = Buffer.from(first).readBigUInt64LE(0);
+      if (n > BigInt(MAX_HEADER_BYTES)) {
+        const ascii = /^[\x20-\x7e\t\r\n]{8}$/.test(Buffer.from(first).toString('latin1')) ? ` (it starts with the text ${JSON.stringify(Buffer.from(first).toString('latin1'))})` : '';
+        bad(`not a safetensors file: its first 8 bytes give a header length of ${n}, over the ${MAX_HEADER_BYTES}-byte limit${ascii}`);
+      }
+      const headerLen = Number(n);
+      if (8 + headerLen > size) bad(`truncated: the header says it is ${headerLen} bytes, the file has ${size - 8} after the length`);
+      const dataStart = 8 + headerLen;
+      const dataLen = size - dataStart;
+      let parsed: ReturnType<typeof parseHeader>;
+      try {
+        parsed = parseHeader(readExactly(fd!, headerLen, 8, file), dataLen,
+          (end) => `truncated: the header says the data is ${end} bytes (file size ${dataStart + end}), the file has ${dataLen} (file size ${size})`);
+      } catch (err) {
+        bad((err as Error).message.replace(/^safetensors: /, ''));
+      }
+      return new SafetensorsFile(file, fd!, dataStart, parsed!.infos, parsed!.metadata);
+    } catch (err) {
+      fs.closeSync(fd!);
+      throw err;
+    }
+  }
+
+  /** The bytes of one tensor, read from the file into a fresh (aligned) buffer. */
+  read(name: string): RawTensor {
+    if (this.fd === null) fail(`${this.path}: read after close`);
+    const info = Object.prototype.hasOwnProperty.call(this.tensors, name) ? this.tensors[name] : undefined;
+    if (!info) fail(`${this.path}: no tensor ${JSON.stringify(name)}`);
+    const n = info.end - info.begin;
+    if (n > MAX_TENSOR_BYTES) fail(`${this.path}: tensor ${JSON.stringify(name)} is ${n} bytes; tensors of ${MAX_TENSOR_BYTES} bytes (4 GiB) or more cannot be read into one buffer`);
+    return { dtype: info.dtype, shape: info.shape, data: readExactly(this.fd, n, this.dataStart + info.begin, this.path) };
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** The largest typed array V8 makes (and so the largest tensor a file read can return). */
+export const MAX_TENSOR_BYTES = 2 ** 32 - 1;
+
+function readExactly(fd: number, n: number, position: number, file: string): Uint8Array {
+  const buf = new Uint8Array(n);
+  let done = 0;
+  while (done < n) {
+    const got = fs.readSync(fd, buf, done, Math.min(n - done, MAX_IO), position + done);
+    if (got === 0) fail(`${file}: truncated: ended after ${position + done} bytes while reading`);
+    done += got;
+  }
+  return buf;
+}
+
+/** Reads and fully validates `file`, one tensor at a time (each in its own aligned buffer). */
+export function loadRaw(file: string): { tensors: Record<string, RawTensor>; metadata: Record<string, string> } {
+  const f = SafetensorsFile.open(file);
+  try {
+    const tensors: Record<string, RawTensor> = {};
+    for (const name of Object.keys(f.tensors)) setOwn(tensors, name, f.read(name));
+    return { tensors, metadata: f.metadata };
   } finally {
-    fs.closeSync(fd);
+    f.close();
   }
 }

@@ -5,7 +5,7 @@
 // written as the strings "NaN", "Infinity", "-Infinity", since JSON has no literal for them.
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../tensor/safetensors_format';
+import { writeFileAtomic } from '../tensor';
 
 /** One line of metrics.jsonl: when (step, epoch, Unix time in seconds) and named values. */
 export interface MetricRecord {

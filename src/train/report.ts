@@ -3,7 +3,7 @@
 // the config. Regenerated while the run goes on (it then reloads itself once a minute).
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../tensor/safetensors_format';
+import { writeFileAtomic } from '../tensor';
 import { MetricRecord, metricNames, readMetrics } from './metrics';
 
 export interface ReportOptions {

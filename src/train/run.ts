@@ -6,7 +6,7 @@
 // Resuming checks that the config is the one the run was started with.
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeFileAtomic } from '../tensor/safetensors_format';
+import { writeFileAtomic } from '../tensor';
 import { Checkpoints } from './checkpoint';
 import { MetricsWriter, readMetrics, MetricRecord } from './metrics';
 import { writeReport, ReportOptions } from './report';

@@ -4,8 +4,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import {
-  RawTensor, SafeDType, serialize, deserialize, writeFileAtomic, saveRaw, loadRaw,
+  RawTensor, SafeDType, SafetensorsFile, layout, serialize, deserialize, saveRaw, loadRaw,
 } from '../../src/tensor/safetensors_format';
+import { writeFileAtomic } from '../../src/tensor/files';
 
 // The real module object, so tests can patch it underneath the code under test.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -430,5 +431,90 @@ test('we read what Python (torch) writes', (t) => {
   const theirs = fs.readFileSync(target);
   const dataOf = (b: Buffer) => b.subarray(8 + Number(b.readBigUInt64LE(0)));
   assert.deepEqual(dataOf(ours), dataOf(theirs));
+  fs.rmSync(dir, { recursive: true });
+});
+
+// --- files: errors that name the file, and files over 4 GiB read tensor by tensor ---
+
+test('a directory, a text file, a missing file and truncated files are refused with the path and the reason', () => {
+  const dir = tmpDir();
+  assert.throws(() => loadRaw(dir), new RegExp(`${escape(dir)}: is a directory, not a safetensors file`));
+  const missing = path.join(dir, 'nope.safetensors');
+  assert.throws(() => loadRaw(missing), new RegExp(`${escape(missing)}: no such file`));
+  const text = path.join(dir, 'notes.txt');
+  fs.writeFileSync(text, 'just some words, not tensors\n');
+  // "just som" read as a little-endian u64 is 7885648055778899306
+  assert.throws(() => loadRaw(text), new RegExp(`${escape(text)}: not a safetensors file: its first 8 bytes give a header length of 7885648055778899306, over the 100000000-byte limit \\(it starts with the text "just som"\\)`));
+  const tiny = path.join(dir, 'tiny');
+  fs.writeFileSync(tiny, 'abc');
+  assert.throws(() => loadRaw(tiny), /tiny: not a safetensors file: it is 3 bytes, shorter than the 8-byte header length/);
+
+  const good = serialize(sampleRaw(), SAMPLE_META);
+  const cut = path.join(dir, 'cut.safetensors');
+  fs.writeFileSync(cut, good.subarray(0, good.length - 5));
+  const headerLen = Number(good.readBigUInt64LE(0));
+  const dataLen = good.length - 8 - headerLen;
+  assert.throws(() => loadRaw(cut), new RegExp(`${escape(cut)}: truncated: the header says the data is ${dataLen} bytes \\(file size ${good.length}\\), the file has ${dataLen - 5} \\(file size ${good.length - 5}\\)`));
+  fs.writeFileSync(cut, good.subarray(0, 20));
+  assert.throws(() => loadRaw(cut), new RegExp(`truncated: the header says it is ${headerLen} bytes, the file has 12 after the length`));
+  // the reasons of the byte layer keep their words, prefixed with the file
+  fs.writeFileSync(cut, Buffer.concat([Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('[]')]));
+  assert.throws(() => loadRaw(cut), /cut\.safetensors: header is not a JSON object/);
+  fs.rmSync(dir, { recursive: true });
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+test('a sparse file of more than 4 GiB: header offsets past 2^32 are read exactly, a 4 GiB tensor is refused clearly', () => {
+  // Only the header and the 8-byte tail tensor occupy disk; the 4 GiB "big" tensor is a hole.
+  const dir = tmpDir();
+  const file = path.join(dir, 'big.safetensors');
+  const bigBytes = 2 ** 32 + 24;
+  const plan = layout({ big: { dtype: 'U8', shape: [bigBytes] }, z_tail: { dtype: 'U8', shape: [8] } }, { note: 'sparse' });
+  assert.deepEqual(plan.entries, [{ name: 'big', begin: 0, end: bigBytes }, { name: 'z_tail', begin: bigBytes, end: bigBytes + 8 }]);
+  const tail = Uint8Array.of(1, 2, 3, 4, 250, 251, 252, 253);
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, plan.header, 0, plan.header.length, 0);
+    fs.ftruncateSync(fd, plan.header.length + plan.dataBytes);
+    fs.writeSync(fd, tail, 0, tail.length, plan.header.length + bigBytes);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const f = SafetensorsFile.open(file);
+  try {
+    assert.equal(f.dataStart, plan.header.length);
+    assert.deepEqual(f.metadata, { note: 'sparse' });
+    assert.deepEqual(f.tensors.z_tail, { dtype: 'U8', shape: [8], begin: bigBytes, end: bigBytes + 8 });
+    assert.deepEqual([...f.read('z_tail').data], [...tail]);
+    assert.throws(() => f.read('big'), /tensor "big" is 4294967320 bytes; tensors of 4294967295 bytes \(4 GiB\) or more cannot be read into one buffer/);
+    assert.throws(() => f.read('nope'), /no tensor "nope"/);
+  } finally {
+    f.close();
+  }
+  assert.throws(() => loadRaw(file), /tensor "big" is 4294967320 bytes/);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('saveRaw writes the header and then each tensor, never the whole file as one buffer', (t) => {
+  const dir = tmpDir();
+  const target = path.join(dir, 'streamed.safetensors');
+  const realWrite = fs.writeSync;
+  const sizes: number[] = [];
+  fs.writeSync = ((fd: number, buf: Uint8Array, off: number, len: number) => {
+    sizes.push(len);
+    return realWrite(fd, buf, off, len);
+  }) as typeof fs.writeSync;
+  t.after(() => {
+    fs.writeSync = realWrite;
+  });
+  const raw = { a: { dtype: 'F32' as const, shape: [1000], data: new Uint8Array(4000).fill(1) }, b: { dtype: 'U8' as const, shape: [3000], data: new Uint8Array(3000).fill(2) } };
+  saveRaw(target, raw, { k: 'v' });
+  fs.writeSync = realWrite;
+  const { header } = layout(raw, { k: 'v' });
+  assert.deepEqual(sizes, [header.length, 4000, 3000]);
+  assert.deepEqual(fs.readFileSync(target), serialize(raw, { k: 'v' }));
   fs.rmSync(dir, { recursive: true });
 });
