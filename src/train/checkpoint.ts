@@ -11,6 +11,7 @@ import * as path from 'path';
 import { Generator, Tensor, loadFile, saveFile, scope, writeFileAtomic } from '../tensor';
 import { Module, loadStateDict, stateDict } from '../nn/module';
 import type { Parameter } from '../nn/param';
+import { processAlive } from './lock';
 
 /** What the training code needs from an optimizer (src/optim's optimizers have this shape). */
 export interface OptimizerLike {
@@ -232,15 +233,5 @@ export class Checkpoints {
       const m = TEMP_RE.exec(f);
       if (m && !processAlive(Number(m[1]))) fs.rmSync(path.join(this.dir, f), { force: true });
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

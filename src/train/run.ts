@@ -3,11 +3,13 @@
 //   runs/<name>/metrics.jsonl    scalars over time (metrics.ts)
 //   runs/<name>/checkpoints/     step-*.safetensors and `latest` (checkpoint.ts)
 //   runs/<name>/index.html       the report (report.ts), beside PNG grids, WAV files, ...
-// Resuming checks that the config is the one the run was started with.
+// Resuming checks that the config is the one the run was started with. A run folder is locked
+// (runs/<name>/.lock, lock.ts) while a process uses it.
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../tensor';
 import { Checkpoints } from './checkpoint';
+import { lockFolder } from './lock';
 import { MetricsWriter, readMetrics, MetricRecord } from './metrics';
 import { writeReport, ReportOptions } from './report';
 
@@ -37,7 +39,10 @@ export class Run {
   readonly checkpoints: Checkpoints;
   private writer: MetricsWriter | null = null;
 
-  private constructor(name: string, dir: string, config: unknown, resumed: boolean, keep: number | undefined) {
+  private readonly unlock: () => void;
+
+  private constructor(name: string, dir: string, config: unknown, resumed: boolean, keep: number | undefined, unlock: () => void) {
+    this.unlock = unlock;
     this.name = name;
     this.dir = dir;
     this.config = config;
@@ -45,41 +50,54 @@ export class Run {
     this.checkpoints = new Checkpoints(path.join(dir, 'checkpoints'), { keep });
   }
 
-  /** Creates `root/name/` with config.json, or opens it to resume (checking the config). */
+  /**
+   * Creates `root/name/` with config.json, or opens it to resume (checking the config). The folder
+   * is locked for this process until `close()` (or the process exits): a second process opening
+   * the same run, to resume it or to start it anew, gets an error naming the process that holds it.
+   */
   static open(o: RunOptions): Run {
     const name = checkRunName(o.name);
     const dir = path.resolve(o.root ?? 'runs', name);
     const config = canonical(o.config ?? {});
     const configPath = path.join(dir, 'config.json');
-    if (o.overwrite) fs.rmSync(dir, { recursive: true, force: true });
-    const exists = fs.existsSync(configPath);
-    if (exists && !o.resume) {
-      throw new Error(`run "${name}" already exists at ${dir}: pass resume: true to continue it, ` +
-        `overwrite: true to start it over, or choose another name`);
-    }
     fs.mkdirSync(dir, { recursive: true });
-    if (exists) {
-      const old = canonical(JSON.parse(fs.readFileSync(configPath, 'utf8')));
-      const diffs = configDiff(old, config);
-      if (diffs.length) {
-        const allow = o.allowConfigChange;
-        const allowed = allow === true || (Array.isArray(allow) && diffs.every((d) => allow.some((k) => d.key === k || d.key.startsWith(k + '.'))));
-        const list = diffs.map((d) => `${d.key}: ${d.old} -> ${d.new}`).join('; ');
-        if (!allowed) {
-          throw new Error(`run "${name}": the config differs from the one it was started with (${configPath}): ${list}. ` +
-            `Resume with the same config, or accept the change with allowConfigChange: [${diffs.map((d) => JSON.stringify(d.key)).join(', ')}] (or true)`);
+    // every check below happens under the lock, so that check-then-create is atomic
+    const unlock = lockFolder(dir, `run "${name}" (${dir})`);
+    try {
+      if (o.overwrite) {
+        for (const f of fs.readdirSync(dir)) if (f !== '.lock') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+      }
+      const exists = fs.existsSync(configPath);
+      if (exists && !o.resume) {
+        throw new Error(`run "${name}" already exists at ${dir}: pass resume: true to continue it, ` +
+          `overwrite: true to start it over, or choose another name`);
+      }
+      if (exists) {
+        const old = canonical(JSON.parse(fs.readFileSync(configPath, 'utf8')));
+        const diffs = configDiff(old, config);
+        if (diffs.length) {
+          const allow = o.allowConfigChange;
+          const allowed = allow === true || (Array.isArray(allow) && diffs.every((d) => allow.some((k) => d.key === k || d.key.startsWith(k + '.'))));
+          const list = diffs.map((d) => `${d.key}: ${d.old} -> ${d.new}`).join('; ');
+          if (!allowed) {
+            throw new Error(`run "${name}": the config differs from the one it was started with (${configPath}): ${list}. ` +
+              `Resume with the same config, or accept the change with allowConfigChange: [${diffs.map((d) => JSON.stringify(d.key)).join(', ')}] (or true)`);
+          }
+          // keep the config the run was started with beside the new one
+          const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+          let copy = path.join(dir, `config.${stamp}.json`);
+          for (let k = 2; fs.existsSync(copy); k++) copy = path.join(dir, `config.${stamp}-${k}.json`);
+          fs.copyFileSync(configPath, copy);
+          writeFileAtomic(configPath, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
         }
-        // keep the config the run was started with beside the new one
-        const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
-        let copy = path.join(dir, `config.${stamp}.json`);
-        for (let k = 2; fs.existsSync(copy); k++) copy = path.join(dir, `config.${stamp}-${k}.json`);
-        fs.copyFileSync(configPath, copy);
+      } else {
         writeFileAtomic(configPath, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
       }
-    } else {
-      writeFileAtomic(configPath, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
+      return new Run(name, dir, config, exists, o.keepCheckpoints, unlock);
+    } catch (err) {
+      unlock();
+      throw err;
     }
-    return new Run(name, dir, config, exists, o.keepCheckpoints);
   }
 
   get configPath(): string {
@@ -117,9 +135,11 @@ export class Run {
     return writeReport(this.dir, { title: this.name, ...opts });
   }
 
+  /** Closes the metrics writer and releases the run folder's lock. */
   close(): void {
     this.writer?.close();
     this.writer = null;
+    this.unlock();
   }
 }
 

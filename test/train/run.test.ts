@@ -76,3 +76,82 @@ test('configDiff lists dotted keys with JSON values', () => {
     { key: 'b.d', old: '(absent)', new: '"x"' },
   ]);
 });
+
+// --- the run folder's lock, with real child processes ---
+
+const CHILD = path.join(__dirname, 'lock_child.js');
+
+function startChild(root: string, name: string, resume: boolean): Promise<{ child: import('child_process').ChildProcess; line: string }> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { spawn } = require('child_process') as typeof import('child_process');
+  const child = spawn(process.execPath, [CHILD, root, name, resume ? '1' : '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve({ child, line: out.trim() });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => { if (!out.includes('\n')) reject(new Error(`child exited with ${code} before answering`)); });
+  });
+}
+
+function exited(child: import('child_process').ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.on('exit', () => resolve())));
+}
+
+test('a run held by another process: resume and a new run of that name are refused naming the pid; a killed holder\'s lock is taken over', async () => {
+  const root = tmpRoot();
+  const { child, line } = await startChild(root, 'busy', false);
+  assert.equal(line, 'ok');
+  const lock = path.join(root, 'busy', '.lock');
+  assert.equal(JSON.parse(fs.readFileSync(lock, 'utf8')).pid, child.pid);
+  const inUse = new RegExp(`run "busy" \\(.*busy\\) is in use by process ${child.pid} \\(since .*\\): wait for it to finish or stop it`);
+  assert.throws(() => Run.open({ root, name: 'busy', config: { a: 1 }, resume: true }), inUse);
+  assert.throws(() => Run.open({ root, name: 'busy', config: { a: 1 } }), inUse);
+  assert.throws(() => Run.open({ root, name: 'busy', config: { a: 1 }, overwrite: true }), inUse);
+  assert.ok(fs.existsSync(path.join(root, 'busy', 'config.json')), 'a refused overwrite deletes nothing');
+
+  child.kill('SIGKILL');
+  await exited(child);
+  assert.ok(fs.existsSync(lock), 'kill -9 leaves the lock behind');
+  const run = Run.open({ root, name: 'busy', config: { a: 1 }, resume: true });
+  assert.equal(run.resumed, true);
+  assert.equal(JSON.parse(fs.readFileSync(lock, 'utf8')).pid, process.pid);
+  // re-entrant within this process; released by the last close()
+  const again = Run.open({ root, name: 'busy', config: { a: 1 }, resume: true });
+  again.close();
+  assert.ok(fs.existsSync(lock));
+  run.close();
+  assert.ok(!fs.existsSync(lock));
+  fs.rmSync(root, { recursive: true });
+});
+
+test('a holder that exits normally removes its lock; a lock whose pid now names another process is stale', async () => {
+  const root = tmpRoot();
+  const { child, line } = await startChild(root, 'r', false);
+  assert.equal(line, 'ok');
+  child.stdin!.end();
+  await exited(child);
+  assert.ok(!fs.existsSync(path.join(root, 'r', '.lock')));
+  assert.equal(Run.open({ root, name: 'r', config: { a: 1 }, resume: true }).resumed, true);
+
+  // a lock naming a live process (the parent of this one) but another start time: pid reuse
+  if (fs.existsSync(`/proc/${process.ppid}/stat`)) {
+    fs.mkdirSync(path.join(root, 'reused'));
+    fs.writeFileSync(path.join(root, 'reused', '.lock'), JSON.stringify({ pid: process.ppid, host: os.hostname(), procStart: '1', since: 'then' }));
+    assert.equal(Run.open({ root, name: 'reused', config: {} }).resumed, false);
+  }
+  fs.rmSync(root, { recursive: true });
+});
+
+test('two processes starting the same new run at once: exactly one gets it', async () => {
+  const root = tmpRoot();
+  const both = await Promise.all([startChild(root, 'race', false), startChild(root, 'race', false)]);
+  const lines = both.map((b) => b.line);
+  assert.equal(lines.filter((l) => l === 'ok').length, 1, lines.join('\n'));
+  assert.match(lines.find((l) => l !== 'ok')!, /error: run "race" (\(.*\) is in use by process \d+|already exists)/);
+  for (const b of both) b.child.stdin!.end();
+  await Promise.all(both.map((b) => exited(b.child)));
+  fs.rmSync(root, { recursive: true });
+});
