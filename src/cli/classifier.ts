@@ -5,8 +5,8 @@ import { F, Generator, Tensor, getNumThreads, assertWritable, manualSeed } from 
 import { DataLoader, fashionMnist, saveImageGrid } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
-import { train, loadCheckpoint, saveCheckpoint } from '../train';
-import { ClassifierConfig, DEFAULT_CLASSIFIER, FashionClassifier, evaluate } from '../vision/classifier';
+import { train, loadModel, saveCheckpoint } from '../train';
+import { CLASSIFIER_INPUT, CLASSIFIER_KIND, ClassifierConfig, DEFAULT_CLASSIFIER, FashionClassifier, evaluate } from '../vision/classifier';
 import { intFlag, parseFlags, shippedFile } from './args';
 
 export interface ClassifierTrainConfig {
@@ -78,7 +78,7 @@ export async function trainClassifier(args: string[]): Promise<number> {
   const r = evaluate(model, testSet.images, testSet.labels);
   const minutes = (Date.now() - t0) / 60000;
   const out = typeof flags.out === 'string' ? flags.out : path.join(result.run.dir, 'classifier.safetensors');
-  saveCheckpoint(out, { model, step: result.step, config: { kind: 'fashion-classifier', model: cfg.model, train: cfg, testAccuracy: r.accuracy, testLogLoss: r.logLoss } });
+  saveCheckpoint(out, { model, step: result.step, config: { kind: CLASSIFIER_KIND, model: cfg.model, input: CLASSIFIER_INPUT, train: cfg, testAccuracy: r.accuracy, testLogLoss: r.logLoss } });
   // a picture of what it sees: the first test images, misclassified ones last
   saveImageGrid(path.join(result.run.dir, 'test-samples.png'), testSet.images.narrow(0, 0, 64), { nrow: 16 });
   console.log(`test accuracy ${(100 * r.accuracy).toFixed(2)}%, log loss ${r.logLoss.toFixed(4)}, ${minutes.toFixed(1)} min; model saved to ${out}`);
@@ -101,9 +101,6 @@ export function evalClassifier(args: string[]): number {
 
 /** Loads a classifier checkpoint written by `refinery train classifier` (config in its metadata). */
 export function loadClassifier(file: string): FashionClassifier {
-  const { config } = loadCheckpoint(file, {}) as { config: { kind?: string; model?: ClassifierConfig } | null };
-  if (!config || config.kind !== 'fashion-classifier' || !config.model) throw new Error(`${file}: not a fashion-classifier checkpoint`);
-  const model = new FashionClassifier(config.model);
-  loadCheckpoint(file, { model });
-  return model.eval();
+  // a throwaway generator for the initial weights: loading leaves the global one alone
+  return loadModel(file, CLASSIFIER_KIND, (c: ClassifierConfig) => new FashionClassifier(c, { generator: new Generator(0) }), DEFAULT_CLASSIFIER).model;
 }

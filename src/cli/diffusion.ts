@@ -7,8 +7,8 @@ import { Generator, assertWritable, Tensor, functions as torch, getNumThreads, k
 import { DataLoader, FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '../data';
 import { Adam, EMA, clipGradNorm, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
-import { OptimizerLike, loadCheckpoint, saveCheckpoint, train, writeReport } from '../train';
-import { DEFAULT_DIFFUSION_MODEL, DiffusionModelConfig, GenerateOptions, PREDICTIONS, Prediction, buildUNet, denoiserOf, generate, loadDiffusionModel } from '../diffusion/model';
+import { OptimizerLike, saveCheckpoint, train, writeReport } from '../train';
+import { DEFAULT_DIFFUSION_MODEL, DIFFUSION_INPUT, DIFFUSION_KIND, DiffusionModelConfig, GenerateOptions, PREDICTIONS, Prediction, buildUNet, denoiserOf, generate, loadDiffusionModel } from '../diffusion/model';
 import { SAMPLER_NAMES, SamplerName, samplerNfe, stepsForNfe } from '../diffusion/samplers';
 import { denoiseAt } from '../diffusion/denoiser';
 import { SigmaSampler, Weighting, diffusionLoss, edmWeighting, epsWeighting, likelihoodImportance, likelihoodWeighting, logNormalSigmas, logUniformSigmas, minSnrWeighting, uniformTimeSigmas, uniformWeighting } from '../diffusion/objectives';
@@ -83,16 +83,15 @@ class AdamWithEma implements OptimizerLike {
     this.adam.step();
     this.ema.update();
   }
+  // the EMA is saved as an object of its own (train's `objects`), not as optimizer state
   stateDict(): Record<string, Tensor> {
-    const out: Record<string, Tensor> = { ...this.adam.stateDict() };
-    for (const [k, v] of Object.entries(this.ema.stateDict())) out[`ema.${k}`] = v;
-    return out;
+    return this.adam.stateDict();
   }
   loadStateDict(state: Record<string, Tensor>) {
-    const adam: Record<string, Tensor> = {}, ema: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(state)) (k.startsWith('ema.') ? ema : adam)[k.startsWith('ema.') ? k.slice(4) : k] = v;
+    // runs checkpointed before the EMA had its own name kept it here, as "ema.<key>" (restored separately)
+    const adam: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(state)) if (!k.startsWith('ema.')) adam[k] = v;
     this.adam.loadStateDict(adam);
-    this.ema.loadStateDict(ema);
   }
 }
 
@@ -191,7 +190,7 @@ export async function trainDiffusion(args: string[]): Promise<number> {
   console.log(`refinery train diffusion: U-Net ${numParams(net).toLocaleString('en-US')} parameters, ${cfg.model.prediction}-prediction, ${cfg.weighting} weighting, ${cfg.noise} noise levels, batch ${cfg.batchSize}, `
     + `cond. dropout ${cfg.condDrop}, EMA ${cfg.emaDecay}; at most ${maxMinutes} min${maxSteps < 1_000_000 ? ` or ${maxSteps} steps` : ''}, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
   const result = await train({
-    run: name, runsDir, config: cfg, resume: Boolean(flags.resume), model: net, optimizer,
+    run: name, runsDir, config: cfg, resume: Boolean(flags.resume), model: net, optimizer, objects: { ema },
     allowConfigChange: false,
     data: (epoch, startBatch) => loader.epoch(epoch, { startBatch }),
     stepFn: (batch: { images: Tensor; labels: Tensor }) => {
@@ -228,7 +227,7 @@ export async function trainDiffusion(args: string[]): Promise<number> {
   const dir = result.run.dir;
   ema.copyTo(emaNet);
   const out = typeof flags.out === 'string' ? flags.out : path.join(dir, 'model.safetensors');
-  saveCheckpoint(out, { model: emaNet, step: result.step, config: { kind: 'diffusion', model: cfg.model, train: cfg, steps: result.step, minutes: (Date.now() - t0) / 60000 } });
+  saveCheckpoint(out, { model: emaNet, step: result.step, config: { kind: DIFFUSION_KIND, model: cfg.model, input: DIFFUSION_INPUT, train: cfg, steps: result.step, minutes: (Date.now() - t0) / 60000 } });
   console.log(`${timeUp ? `time limit (${maxMinutes} min) reached` : 'done'} after ${result.step} steps; EMA weights saved to ${out}`);
 
   // labelled grids at several guidance scales, same noise and labels for each

@@ -8,9 +8,9 @@ import { F, Generator, Tensor, functions as torch, getNumThreads, keep, assertWr
 import { DataLoader, fashionMnist } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
-import { train, loadCheckpoint, saveCheckpoint } from '../train';
+import { train, loadModel, saveCheckpoint } from '../train';
 import { SigmaSampler, logNormalSigmas, logUniformSigmas } from '../diffusion/objectives';
-import { DEFAULT_NOISY_CLASSIFIER, NoisyClassifier, NoisyClassifierConfig, evaluateNoisy, toSymmetric } from '../diffusion/noisy_classifier';
+import { DEFAULT_NOISY_CLASSIFIER, NOISY_CLASSIFIER_KIND, NoisyClassifier, NoisyClassifierConfig, evaluateNoisy, toSymmetric } from '../diffusion/noisy_classifier';
 import { intFlag, numberFlag, parseFlags } from './args';
 
 /** How training noise levels are drawn. */
@@ -208,7 +208,7 @@ export async function trainNoisyClassifier(opts: TrainNoisyClassifierOptions = {
     if (out) {
       saveCheckpoint(out, {
         model, step: result.step,
-        config: { kind: 'noisy-classifier', model: cfg.model, train: cfg, status, minutes, testImages: nEval, testAccuracy: accuracy },
+        config: { kind: NOISY_CLASSIFIER_KIND, model: cfg.model, train: cfg, status, minutes, testImages: nEval, testAccuracy: accuracy },
       });
     }
     say(`test accuracy (${nEval} images) by sigma: ${accuracy.map((a) => `${a.sigma}: ${(100 * a.accuracy).toFixed(2)}%`).join(', ')}`);
@@ -278,9 +278,6 @@ export async function trainNoisyClassifierCommand(args: string[]): Promise<numbe
 /** Loads weights written by trainNoisyClassifier / `refinery train noisy-classifier` (config in the metadata), in eval mode. */
 export function loadNoisyClassifier(file: string): NoisyClassifier {
   if (!fs.existsSync(file)) throw new Error(`loadNoisyClassifier: no such file ${file}`);
-  const { config } = loadCheckpoint(file, { restoreDefaultGenerator: false }) as { config: { kind?: string; model?: NoisyClassifierConfig } | null };
-  if (!config || config.kind !== 'noisy-classifier' || !config.model) throw new Error(`${file}: not a noisy-classifier checkpoint`);
-  const model = new NoisyClassifier(config.model);
-  loadCheckpoint(file, { model, restoreDefaultGenerator: false });
-  return model.eval();
+  // a throwaway generator for the initial weights: loading leaves the global one alone
+  return loadModel(file, NOISY_CLASSIFIER_KIND, (c: NoisyClassifierConfig) => new NoisyClassifier(c, { generator: new Generator(0) }), DEFAULT_NOISY_CLASSIFIER).model;
 }

@@ -2,7 +2,7 @@
 // the output parameterisation (EDM preconditioning, ε- or x0-prediction) that makes it a denoiser,
 // and sampling with any sampler, classifier-free guidance, score temperature or classifier guidance.
 import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
-import { loadCheckpoint } from '../train/checkpoint';
+import { loadModel } from '../train/checkpoint';
 import { Progress } from '../train/progress';
 import type { Denoiser } from './denoiser';
 import { CoefficientFn, edmCoefficients, epsCoefficients, precondition } from './precondition';
@@ -62,14 +62,20 @@ export function buildUNet(cfg: DiffusionModelConfig, generator?: Generator): UNe
   return new UNet({ ...cfg.unet, generator });
 }
 
-/** Loads a checkpoint written by `refinery train diffusion` (EMA weights and config in its metadata). */
+/** The `kind` in the config of a diffusion model's checkpoint. */
+export const DIFFUSION_KIND = 'diffusion';
+/** What the denoiser takes and returns, as checkpoints record it (`config.input`). */
+export const DIFFUSION_INPUT = { range: [-1, 1], note: 'images scaled to [-1, 1] (x * 2 - 1 of [0, 1] pixels); the denoiser D(x, sigma, labels) returns the same scale' };
+
+/**
+ * Loads a checkpoint written by `refinery train diffusion` (EMA weights and config in its metadata),
+ * or a PyTorch state dict of its twin (python/refinery_twins.py), without touching any generator.
+ */
 export function loadDiffusionModel(file: string): { net: UNet; config: DiffusionModelConfig; denoiser: Denoiser; meta: Record<string, unknown> } {
-  const { config } = loadCheckpoint(file, {}) as { config: { kind?: string; model?: DiffusionModelConfig } & Record<string, unknown> | null };
-  if (!config || config.kind !== 'diffusion' || !config.model) throw new Error(`--checkpoint: ${file} is not a diffusion checkpoint written by 'refinery train diffusion'`);
-  const net = buildUNet(config.model);
-  loadCheckpoint(file, { model: net });
-  net.eval();
-  return { net, config: config.model, denoiser: denoiserOf(net, config.model), meta: config };
+  // a throwaway generator for the initial weights: loading leaves the global one alone
+  let model: DiffusionModelConfig = DEFAULT_DIFFUSION_MODEL;
+  const { model: net, config } = loadModel(file, DIFFUSION_KIND, (c: DiffusionModelConfig) => buildUNet((model = c), new Generator(0)), DEFAULT_DIFFUSION_MODEL);
+  return { net, config: model, denoiser: denoiserOf(net, model), meta: config };
 }
 
 export interface GenerateOptions {

@@ -52,6 +52,9 @@ export const DEFAULT_NOISY_CLASSIFIER: NoisyClassifierConfig = {
 /** Noise levels below this are treated as this for c_noise (ln 0 = -inf); c_in is exact. */
 export const MIN_SIGMA = 1e-4;
 
+/** The `kind` in the config of a noisy classifier's checkpoint. */
+export const NOISY_CLASSIFIER_KIND = 'noisy-classifier';
+
 function groupsFor(c: number, max: number): number {
   for (let g = Math.min(max, c); g > 1; g--) if (c % g === 0) return g;
   return 1;

@@ -1,8 +1,9 @@
 // Training: the loop, checkpoints, run folders, metrics, reports, progress.
 export { train } from './loop';
 export type { TrainOptions, TrainResult, TrainContext, StepOutput, MetricValue } from './loop';
-export { saveCheckpoint, loadCheckpoint, Checkpoints } from './checkpoint';
-export type { OptimizerLike, CheckpointState, LoadedCheckpoint } from './checkpoint';
+export { saveCheckpoint, loadCheckpoint, loadModel, Checkpoint, Checkpoints } from './checkpoint';
+export type { OptimizerLike, CheckpointState, CheckpointObject, RestoreTargets, Stateful } from './checkpoint';
+export { lockFolder } from './lock';
 export { Run, configDiff } from './run';
 export type { RunOptions } from './run';
 export { MetricsWriter, readMetrics, truncateMetrics, metricNames } from './metrics';

@@ -5,7 +5,7 @@
 // window), so an interrupted and resumed run computes exactly what an uninterrupted one does.
 import { Generator, Tensor, functions as torch, keep, noGrad, scope } from '../tensor';
 import type { Module } from '../nn/module';
-import { OptimizerLike, loadCheckpoint } from './checkpoint';
+import { CheckpointObject, OptimizerLike, loadCheckpoint } from './checkpoint';
 import { Progress, ProgressOptions, formatNumber } from './progress';
 import { Run } from './run';
 
@@ -39,6 +39,11 @@ export interface TrainOptions<B> {
 
   model: Module;
   optimizer: OptimizerLike;
+  /**
+   * Further stateful objects saved in every checkpoint and restored on resume, by name: an EMA of
+   * the weights (`{ ema }`), a second model. Updating them is the caller's business.
+   */
+  objects?: Record<string, CheckpointObject>;
   /**
    * The batches of `epoch`, from batch `startBatch` on. Their order must be reproducible: derive it
    * from (seed, epoch) as DataLoader does (`(e, s) => loader.epoch(e, { startBatch: s })`), or draw it
@@ -148,11 +153,19 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
 
   const latest = o.resume ? run.checkpoints.latest() : null;
   if (latest) {
-    const ck = loadCheckpoint(latest, { model: o.model, optimizer: o.optimizer, generators: { ...generators, ...epochGenerators } });
-    ({ step, epoch, batchInEpoch } = ck);
-    const loop = ck.extra.loop as LoopState | undefined;
-    lastEval = loop?.lastEvalStep ?? -1;
-    window.restore(loop?.window ?? [], ck.tensors);
+    const ck = loadCheckpoint(latest);
+    try {
+      ck.restore({
+        model: o.model, optimizer: o.optimizer, objects: o.objects,
+        generators: { default: Generator.default(), ...generators, ...epochGenerators },
+      });
+      ({ step, epoch, batchInEpoch } = ck);
+      const loop = ck.extra.loop as LoopState | undefined;
+      lastEval = loop?.lastEvalStep ?? -1;
+      window.restore(loop?.window ?? [], ck.takeTensors());
+    } finally {
+      ck.dispose();
+    }
     resumedFrom = step;
     lastCheckpoint = latest;
   }
@@ -215,7 +228,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   const checkpoint = () => {
     const w = window.state();
     lastCheckpoint = run.checkpoints.save({
-      model: o.model, optimizer: o.optimizer, step, epoch, batchInEpoch,
+      model: o.model, optimizer: o.optimizer, objects: o.objects, step, epoch, batchInEpoch,
       generators: { ...generators, ...epochStart },
       config: run.config,
       extra: { loop: { lastEvalStep: lastEval, window: w.counts } satisfies LoopState },

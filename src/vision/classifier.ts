@@ -11,6 +11,8 @@ export interface ClassifierConfig {
   classes: number;
 }
 export const DEFAULT_CLASSIFIER: ClassifierConfig = { channels: [32, 64, 64], hidden: 128, dropout: 0.3, classes: 10 };
+/** The `kind` in the config of a classifier's checkpoint. */
+export const CLASSIFIER_KIND = 'fashion-classifier';
 
 /**
  * (N, 1, 28, 28) images in [0, 1] -> (N, classes) logits:
@@ -55,6 +57,8 @@ export class FashionClassifier extends Module {
 // Fashion-MNIST training-set pixel mean and std (of [0, 1] pixels).
 export const FASHION_MEAN = 0.2860;
 export const FASHION_STD = 0.3530;
+/** What forward() expects and does to its input first, as checkpoints record it (`config.input`). */
+export const CLASSIFIER_INPUT = { range: [0, 1], mean: [FASHION_MEAN], std: [FASHION_STD], note: '(x - mean) / std inside forward(); uint8 input is divided by 255 first' };
 function normalize(x: Tensor): Tensor {
   const f = x.dtype === 'uint8' ? x.float().div(255) : x;
   const out = f.sub(FASHION_MEAN).div(FASHION_STD);

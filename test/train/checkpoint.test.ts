@@ -6,8 +6,10 @@ import { strict as assert } from 'node:assert';
 import * as os from 'os';
 import * as path from 'path';
 import { Generator, Tensor, functions as torch, loadFile, manualSeed, memory, saveFile, scope } from '../../src/tensor';
-import { Checkpoints, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint';
+import { Checkpoints, RestoreTargets, loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint';
 import { setup, weightBytes } from './fixture';
+import { EMA } from '../../src/optim';
+import { stateDict } from '../../src/nn/module';
 
 // The real module object, so tests can patch it underneath the code under test.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -29,6 +31,16 @@ function trainSteps(s: ReturnType<typeof setup>, n: number): void {
     });
   }
   batches.return?.();
+}
+
+/** Reads `file` once, restores `targets`, frees what it read. */
+function restoreFrom(file: string, targets: RestoreTargets): void {
+  const ck = loadCheckpoint(file);
+  try {
+    ck.restore(targets);
+  } finally {
+    ck.dispose();
+  }
 }
 
 const draw = (g?: Generator) => scope(() => torch.randn([5], g ? { generator: g } : {}).tolist());
@@ -65,16 +77,19 @@ test('round trip: weights, optimizer state, counters, config, extra, and generat
   const b = setup(7);
   assert.notDeepEqual(weightBytes(b.model), savedWeights);
   draw(); // move the default generator away from the saved state
-  const info = loadCheckpoint(file, { model: b.model, optimizer: b.optimizer, generators: { dropout: b.dropout } });
+  const info = loadCheckpoint(file);
+  info.restore({ model: b.model, optimizer: b.optimizer, generators: { default: Generator.default(), dropout: b.dropout } });
   assert.deepEqual(weightBytes(b.model), savedWeights);
   assert.equal(info.step, 3);
   assert.equal(info.epoch, 1);
   assert.equal(info.batchInEpoch, 2);
   assert.deepEqual(info.config, { lr: 0.1, layers: [4, 16, 3] });
   assert.deepEqual(info.extra, { note: 'hi' });
-  assert.deepEqual(Object.keys(info.tensors), ['t']);
-  assert.deepEqual(info.tensors.t.tolist(), [0, 1, 2, 3]);
-  info.tensors.t.dispose();
+  const extra = info.takeTensors();
+  info.dispose();
+  assert.deepEqual(Object.keys(extra), ['t']);
+  assert.deepEqual(extra.t.tolist(), [0, 1, 2, 3]);
+  extra.t.dispose();
   assert.equal(b.optimizer.stepCount, 3);
   assert.deepEqual(draw(b.dropout), nextDropout, 'dropout generator restored');
   assert.deepEqual(draw(), nextDefault, 'default generator restored');
@@ -82,13 +97,13 @@ test('round trip: weights, optimizer state, counters, config, extra, and generat
   // the next update is the saved run's: momentum buffers and generators restored
   const c = setup(0); // the same data as the twin's batch; its own weights and momentum moved elsewhere
   trainSteps(c, 5);
-  loadCheckpoint(file, { model: c.model, optimizer: c.optimizer, generators: { dropout: c.dropout } });
+  restoreFrom(file, { model: c.model, optimizer: c.optimizer, generators: { default: Generator.default(), dropout: c.dropout } });
   oneStep(c);
   assert.deepEqual(weightBytes(c.model), afterOneMore);
 
   // loading frees everything it read (the optimizer copies its state into its own buffers)
   const live = memory().liveTensors;
-  loadCheckpoint(file, { model: c.model, optimizer: c.optimizer, generators: { dropout: c.dropout } }).tensors.t.dispose();
+  restoreFrom(file, { model: c.model, optimizer: c.optimizer, generators: { dropout: c.dropout } });
   assert.equal(memory().liveTensors, live);
 });
 
@@ -118,14 +133,24 @@ test('loading checks: model mismatch, missing generator state, not a checkpoint'
   const a = setup(0);
   saveCheckpoint(file, { model: a.model, step: 0 });
   const b = setup(1);
-  assert.throws(() => loadCheckpoint(file, { model: b.model, optimizer: b.optimizer }), /holds no optimizer state/);
-  assert.throws(() => loadCheckpoint(file, { model: b.model, generators: { dropout: b.dropout } }), /no state for generator "dropout" \(it has: default\)/);
   const wider = setup(1);
   wider.model.b2 = scope(() => wider.model.b2.repeat(2)) as typeof wider.model.b2;
-  assert.throws(() => loadCheckpoint(file, { model: wider.model }), /loadStateDict: b2 has shape \[3\], expected \[6\] \(the module's tensor\)/);
   const plain = path.join(dir, 'plain.safetensors');
-  saveFile(plain, { x: torch.zeros([1]) });
-  assert.throws(() => loadCheckpoint(plain, { model: b.model }), /not a Refinery checkpoint/);
+  scope(() => saveFile(plain, { x: torch.zeros([1]) }));
+  const live = memory().liveTensors; // every failed load below frees what it read
+
+  assert.throws(() => restoreFrom(file, { model: b.model, optimizer: b.optimizer }), /holds no optimizer state \(it has: model\)/);
+  assert.throws(() => restoreFrom(file, { model: b.model, generators: { dropout: b.dropout } }), /no state for generator "dropout" \(it has: default\)/);
+  assert.throws(() => restoreFrom(file, { objects: { ema: b.optimizer } }), /holds no "ema" state \(it has: model\)/);
+  assert.throws(() => restoreFrom(file, { model: wider.model }), /loadStateDict: b2 has shape \[3\], expected \[6\] \(the module's tensor\)/);
+  // a file without Refinery's metadata is read as a PyTorch state dict: its names must be the model's
+  assert.throws(() => restoreFrom(plain, { model: b.model }), /plain\.safetensors: loadPytorchStateDict: missing \[w1, b1, w2, b2\], unexpected \[x\]/);
+  assert.throws(() => restoreFrom(plain, { generators: { default: Generator.default() } }), /holds no state for generator "default" \(it has: none\)/);
+  // a kind is checked when the file records one
+  saveCheckpoint(file, { model: a.model, step: 0, config: { kind: 'mlp' } });
+  assert.throws(() => loadCheckpoint(file, 'fashion-classifier'), /ckpt\.safetensors is not a fashion-classifier checkpoint \(its config says kind "mlp"\)/);
+  loadCheckpoint(file, 'mlp').dispose();
+  assert.equal(memory().liveTensors, live);
 });
 
 test('atomic: a write interrupted midway leaves the previous checkpoint and the latest pointer intact', () => {
@@ -155,8 +180,10 @@ test('atomic: a write interrupted midway leaves the previous checkpoint and the 
   assert.deepEqual(fs.readdirSync(dir).sort(), ['latest', 'step-00000002.safetensors'], 'no partial or temp file left');
   assert.equal(ckpts.latest(), first);
   const b = setup(5);
-  const info = loadCheckpoint(ckpts.latest()!, { model: b.model, optimizer: b.optimizer, generators: { dropout: b.dropout } });
+  const info = loadCheckpoint(ckpts.latest()!);
+  info.restore({ model: b.model, optimizer: b.optimizer, generators: { dropout: b.dropout } });
   assert.equal(info.step, 2);
+  info.dispose();
   assert.deepEqual(weightBytes(b.model), savedWeights);
 });
 
@@ -215,4 +242,77 @@ print(json.dumps({'w1': get('model.w1', torch.float32).tolist(), 'randn': torch.
   assert.deepEqual(out.w1, a.model.w1.tolist());
   assert.deepEqual(out.randn, expected);
   assert.deepEqual(out.config, { hidden: 16 });
+});
+
+test('a named set of objects: an EMA saved under its own name beside model and optimizer, restored exactly', () => {
+  const file = path.join(tmpDir(), 'ckpt.safetensors');
+  const a = setup(0);
+  const ema = new EMA(a.model, { decay: 0.9 });
+  trainSteps(a, 2);
+  ema.update();
+  ema.update();
+  saveCheckpoint(file, { model: a.model, optimizer: a.optimizer, objects: { ema }, step: 2 });
+  const { tensors, metadata } = loadFile(file);
+  assert.deepEqual(JSON.parse(metadata.objects), { model: 'module', optim: 'optimizer', ema: 'state' });
+  assert.deepEqual(Object.keys(tensors).filter((k) => k.startsWith('ema.')).sort(), ['ema.shadow.0', 'ema.shadow.1', 'ema.shadow.2', 'ema.shadow.3', 'ema.step']);
+  assert.ok(!Object.keys(tensors).some((k) => k.startsWith('optim.ema')), 'the EMA does not pose as optimizer state');
+  for (const t of Object.values(tensors)) t.dispose();
+
+  const b = setup(3);
+  const emaB = new EMA(b.model, { decay: 0.9 });
+  restoreFrom(file, { model: b.model, optimizer: b.optimizer, objects: { ema: emaB } });
+  assert.equal(emaB.stepCount, 2);
+  emaB.shadow.forEach((s, i) => assert.deepEqual(s.toBytes(), ema.shadow[i].toBytes()));
+  assert.throws(() => saveCheckpoint(file, { model: a.model, objects: { rng: ema }, step: 0 }), /object name "rng" must be a word without dots and not one of model, optim, rng, extra/);
+  assert.throws(() => saveCheckpoint(file, { model: a.model, objects: { 'a.b': ema }, step: 0 }), /object name "a\.b"/);
+
+  // a run checkpointed before objects had names kept its EMA inside the optimizer's state
+  const old = path.join(tmpDir(), 'old.safetensors');
+  scope(() => {
+    const flat: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(stateDict(a.model))) flat[`model.${k}`] = v;
+    for (const [k, v] of Object.entries(a.optimizer.stateDict())) flat[`optim.${k}`] = v;
+    for (const [k, v] of Object.entries(ema.stateDict())) flat[`optim.ema.${k}`] = v;
+    flat['rng.default'] = Generator.default().getState();
+    saveFile(old, flat, { format: 'pt', refinery_checkpoint: '1', step: '2', optim_step_count: '2' });
+  });
+  const c = setup(4);
+  const emaC = new EMA(c.model, { decay: 0.9 });
+  restoreFrom(old, { model: c.model, objects: { ema: emaC } });
+  emaC.shadow.forEach((s, i) => assert.deepEqual(s.toBytes(), ema.shadow[i].toBytes()));
+  ema.dispose(); emaB.dispose(); emaC.dispose();
+});
+
+test('loading a shipped model for inference reads its file once and leaves the global generator alone', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { loadClassifier } = require('../../src/cli/classifier');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { loadNoisyClassifier } = require('../../src/cli/noisy_classifier');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { loadDiffusionModel } = require('../../src/diffusion/model');
+  const root = path.resolve(__dirname, '../../..');
+  const cases: [string, (f: string) => unknown][] = [
+    ['fashion-classifier', loadClassifier],
+    ['noisy-classifier', loadNoisyClassifier],
+    ['fashion-diffusion', loadDiffusionModel],
+  ];
+  for (const [name, load] of cases) {
+    const file = path.join(root, 'checkpoints', `${name}.safetensors`);
+    manualSeed(123);
+    const expected = draw();
+    manualSeed(123);
+    const realOpen = fs.openSync;
+    let opens = 0;
+    fs.openSync = ((p: import('fs').PathLike, ...rest: unknown[]) => {
+      if (path.resolve(String(p)) === file) opens++;
+      return (realOpen as (...a: unknown[]) => number)(p, ...rest);
+    }) as typeof fs.openSync;
+    try {
+      load(file);
+    } finally {
+      fs.openSync = realOpen;
+    }
+    assert.equal(opens, 1, `${name}: read once`);
+    assert.deepEqual(draw(), expected, `${name}: the global generator is where it was`);
+  }
 });
