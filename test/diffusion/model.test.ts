@@ -10,7 +10,9 @@ import { Generator, Tensor, functions as torch, memory, scope, tensor } from '..
 import { featureStats, frechetDistance, meanPairwiseDistance, sqrtPsd, withinClassDiversity } from '../../src/diffusion/metrics';
 import { coefficientsFor, denoiserOf, generate, loadDiffusionModel, x0Coefficients } from '../../src/diffusion/model';
 import { likelihoodImportance, likelihoodWeighting } from '../../src/diffusion/objectives';
-import { edmSigma, vpLinearSchedule } from '../../src/diffusion/schedules';
+import { precondition } from '../../src/diffusion/precondition';
+import { edmSigma, karrasSigmas, vpLinearSchedule } from '../../src/diffusion/schedules';
+import { modules } from '../../src/nn/module';
 import { UNet } from '../../src/diffusion/unet';
 import { PNG } from 'pngjs';
 
@@ -115,20 +117,64 @@ test('prediction coefficients: edm, eps (D = x − σF) and x0 (D = F) denoisers
 
 const tinyNet = () => new UNet({ inChannels: 1, outChannels: 1, channels: 8, channelMult: [1, 2], numResBlocks: 1, imageSize: 28, attentionResolutions: [14], numHeads: 2, numClasses: 10, generator: new Generator(3) });
 
+/** tinyNet with a non-zero output layer (a zero-initialised one would denoise to 0 whatever the noise), optionally in float64. */
+function noisyNet(dtype: 'float32' | 'float64'): UNet {
+  const net = tinyNet();
+  (net.outConv.W as Tensor).requiresGrad_(false).normal_(0, 0.05, { generator: new Generator(5) });
+  // UNet has no dtype option: swap each module's tensor fields for float64 copies
+  if (dtype === 'float64') for (const m of modules(net)) for (const [k, v] of Object.entries(m)) if (v instanceof Tensor) (m as unknown as Record<string, Tensor>)[k] = v.detach().to('float64');
+  return net;
+}
+
 test('generate: deterministic per seed, in [-1, 1], every guidance path, bad sampler named', () => {
   scope(() => {
-    const net = tinyNet();
-    const noiseOut = new Generator(5);
-    (net.outConv.W as Tensor).requiresGrad_(false).normal_(0, 0.05, { generator: noiseOut });
-    const d = denoiserOf(net, { prediction: 'edm', sigmaData: 0.5 });
+    const d = denoiserOf(noisyNet('float32'), { prediction: 'edm', sigmaData: 0.5 });
+    // The same network in float64. The sampler follows it: float32 noise plus a float64 D promotes x to float64.
+    // Records max |F| and the max |x| evaluated at σ_min, for the float32 bound below.
+    const net64 = noisyNet('float64');
+    let fMax = 0, xAtMin = 0;
+    const d64 = precondition((xIn, cNoise, extra) => {
+      const F = net64.forward(xIn, cNoise, extra);
+      fMax = Math.max(fMax, F.abs().max().item() as number);
+      return F;
+    }, coefficientsFor('edm', 0.5));
+    const model64 = (x: Tensor, s: Tensor, extra?: Record<string, unknown>) => {
+      if (s.dataSync()[0] <= 0.002 * (1 + 1e-6)) xAtMin = Math.max(xAtMin, x.abs().max().item() as number);
+      return d64(x.to('float64'), s, extra);
+    };
     const before = memory().liveTensors;
-    const a = generate(d, { labels: [0, 1, 2, -1], guidance: 3, steps: 3, seed: 7 });
-    const b = generate(d, { labels: [0, 1, 2, -1], guidance: 3, steps: 3, seed: 7, batchSize: 3 });
+    const opts = { labels: [0, 1, 2, -1], guidance: 3, steps: 3, seed: 7 };
+    const a = generate(d, opts);
+    const b = generate(d, { ...opts, batchSize: 3 });
     assert.deepEqual(a.shape, [4, 1, 28, 28]);
-    assert.ok(scope(() => a.sub(b).abs().max().item()) < 1e-5, 'same seed, same samples, whatever the batching');
+    const [batching64, errA, errB] = scope(() => {
+      const ref = generate(model64, opts);
+      const ref3 = generate(model64, { ...opts, batchSize: 3 });
+      assert.equal(ref.dtype, 'float64');
+      const diffs = [ref.sub(ref3).abs().max().item(), a.sub(ref).abs().max().item(), b.sub(ref).abs().max().item()] as number[];
+      ref.dispose(); ref3.dispose(); // generate keeps its result (one batch) from enclosing scopes
+      return diffs;
+    });
+    // Batching changes only the order of the network's sums (libtorch picks kernels by batch size), so the
+    // same seed must give the same samples up to rounding; a batching bug (noise, labels or generator draws
+    // given to the wrong sample) changes them by O(1). In float64 the bound below with ε64 = 2^-52 for ε32
+    // is ≈ 8e-11 (0 to 3e-13 measured); 1e-9 leaves room for any kernel.
+    assert.ok(batching64 < 1e-9, `float64: same seed, same samples whatever the batching (max diff ${batching64})`);
+    // In float32 each run carries rounding: Heun's correction x_{i+1} = x + (σ−σ')/2·(d + (x' − D(x'))/σ')
+    // (EDM Alg. 2, l. 10-11) multiplies an error in D(x') by A_i = (σ−σ')/(2σ'); A = Σ A_i = 628 + 15 + ...
+    // for σ = 80, 2.5, 0.002 and is dominated by the last correction, where D(x') ≈ x': CFG forms
+    // (1+γ)·D_c − γ·D_u and then x' − D(x'), rounding ≤ (2+2γ)·ε32·|x'|; the network's error δF enters as
+    // c_out·δF/σ' ≈ δF per branch, ≤ (1+2γ)·K·ε32·|F| after guidance, with K = 32 ulps for fp32 sums of ≤ 196
+    // terms (√196 = 14; 10-13 ulps measured with AVX-512, AVX2 and scalar kernels at 1-3 threads).
+    // (Errors at earlier evaluations move the samples 50-600x less than at the last, by perturbing each.)
+    const sig = scope(() => Array.from(karrasSigmas(3).dataSync())), gamma = 3, K = 32, eps32 = 2 ** -23;
+    let A = 0;
+    for (let i = 0; i + 1 < sig.length; i++) if (sig[i + 1] > 0) A += (sig[i] - sig[i + 1]) / (2 * sig[i + 1]);
+    const tol32 = eps32 * A * ((2 + 2 * gamma) * xAtMin + (1 + 2 * gamma) * K * fMax); // ≈ 0.04 (|x'| ≈ 14, |F| ≈ 1.9); 2.5e-4 measured
+    assert.ok(errA <= tol32 && errB <= tol32, `float32, unbatched and batched, within the float32 bound of float64: ${errA}, ${errB} (tol ${tol32})`);
     assert.ok(scope(() => a.abs().max().item()) <= 1, 'clamped to [-1, 1]');
-    const c = generate(d, { labels: [0, 1, 2, -1], guidance: 3, steps: 3, seed: 8 });
-    assert.ok(scope(() => a.sub(c).abs().max().item()) > 1e-3, 'another seed, other samples');
+    const c = generate(d, { ...opts, seed: 8 });
+    assert.ok(scope(() => a.sub(c).abs().max().item()) > 10 * tol32, 'another seed, other samples');
     for (const o of [{ guidance: 0 }, { guidance: 1 }, { temperature: 2 }, { threshold: 0.995 }, { clip: true }, { sampler: 'dpmpp-2m' as const }, { sampler: 'pc' as const }, { sampler: 'ddim' as const, eta: 0.5 }]) {
       const s = generate(d, { labels: [3, 4], steps: 2, seed: 1, ...o });
       assert.equal(s.shape[0], 2, JSON.stringify(o));
