@@ -55,6 +55,14 @@ SKIP_NAMES = {
 # bad input instead of raising (found by test/tensor/fuzz.test.ts). Keyed by "name" or "name.overload";
 # {arg} stands for the converted argument. A failing TORCH_CHECK becomes a JS Error naming the op.
 _FINITE = 'guard_lapack_finite({%s}, "%s");'
+_FRACTIONAL = (
+    'TORCH_CHECK({self}.dim() == %(d)d + 1 || {self}.dim() == %(d)d + 2, "%(op)s: expected a %(d1)d-d or %(d2)d-d input, got sizes ", {self}.sizes()); '
+    'TORCH_CHECK({random_samples}.dim() == 3 && {random_samples}.size(0) == ({self}.dim() == %(d)d + 2 ? {self}.size(0) : 1) '
+    '&& {random_samples}.size(1) == {self}.size(-%(d)d - 1) && {random_samples}.size(2) == %(d)d, "%(op)s: random_samples must have sizes '
+    '[N, C, %(d)d] = [", {self}.dim() == %(d)d + 2 ? {self}.size(0) : 1, ", ", {self}.size(-%(d)d - 1), ", %(d)d], got ", {random_samples}.sizes()); '
+    'if ({random_samples}.numel() && {random_samples}.is_floating_point()) {{ auto mm = at::aminmax({random_samples}.detach()); '
+    'double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>(); '
+    'TORCH_CHECK(lo >= 0 && hi <= 1, "%(op)s: random_samples must be in [0, 1], got values in [", lo, ", ", hi, "]"); }}')
 GUARDS = {
     # empty list: reads tensors[0]
     'align_tensors': 'TORCH_CHECK(!{tensors}.empty(), "align_tensors: expected a non-empty list of tensors");',
@@ -81,6 +89,13 @@ GUARDS = {
     'adaptive_max_pool3d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 3, true, "adaptive_max_pool3d_backward");',
     'max_pool2d_with_indices_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 2, false, "max_pool2d_with_indices_backward");',
     'max_pool3d_with_indices_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 3, false, "max_pool3d_with_indices_backward");',
+    # random_samples (one value in [0, 1) per plane and pooled dimension) read as [N, C, d] whatever its
+    # size; values far outside [0, 1] (or NaN) overflow the int conversion of the pooling intervals
+    'fractional_max_pool2d': _FRACTIONAL % {'d': 2, 'd1': 3, 'd2': 4, 'op': 'fractional_max_pool2d'},
+    'fractional_max_pool3d': _FRACTIONAL % {'d': 3, 'd1': 4, 'd2': 5, 'op': 'fractional_max_pool3d'},
+    # indices read as if of grad_output's sizes
+    'fractional_max_pool2d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 2, true, "fractional_max_pool2d_backward");',
+    'fractional_max_pool3d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 3, true, "fractional_max_pool3d_backward");',
     'ctc_loss.IntList': 'guard_index_values({targets}, {log_probs}.size(-1), "targets", "ctc_loss");',
     'ctc_loss.Tensor': 'guard_index_values({targets}, {log_probs}.size(-1), "targets", "ctc_loss");',
     'embedding_backward': 'if ({scale_grad_by_freq}) guard_index_values({indices}, {num_weights}, "indices", "embedding_backward");',

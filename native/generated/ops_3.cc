@@ -590,6 +590,7 @@ static Napi::Value op1061(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
   std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   const at::Tensor& a3 = arg_tensor(info, 3);
+  TORCH_CHECK(a0.dim() == 2 + 1 || a0.dim() == 2 + 2, "fractional_max_pool2d: expected a 3-d or 4-d input, got sizes ", a0.sizes()); TORCH_CHECK(a3.dim() == 3 && a3.size(0) == (a0.dim() == 2 + 2 ? a0.size(0) : 1) && a3.size(1) == a0.size(-2 - 1) && a3.size(2) == 2, "fractional_max_pool2d: random_samples must have sizes [N, C, 2] = [", a0.dim() == 2 + 2 ? a0.size(0) : 1, ", ", a0.size(-2 - 1), ", 2], got ", a3.sizes()); if (a3.numel() && a3.is_floating_point()) { auto mm = at::aminmax(a3.detach()); double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>(); TORCH_CHECK(lo >= 0 && hi <= 1, "fractional_max_pool2d: random_samples must be in [0, 1], got values in [", lo, ", ", hi, "]"); }
   return to_js(info.Env(), at::fractional_max_pool2d(a0, a1, a2, a3));
   OP_CATCH("fractional_max_pool2d", "self:T,kernel_size:IA,output_size:IA,random_samples:T")
 }
@@ -602,6 +603,7 @@ static Napi::Value op1062(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a2 = arg_int_list(info, 2, 2, false);
   std::vector<int64_t> a3 = arg_int_list(info, 3, 2, false);
   const at::Tensor& a4 = arg_tensor(info, 4);
+  guard_pool_indices(a0, a1, a4, 2, true, "fractional_max_pool2d_backward");
   return to_js(info.Env(), at::fractional_max_pool2d_backward(a0, a1, a2, a3, a4));
   OP_CATCH("fractional_max_pool2d_backward", "grad_output:T,self:T,kernel_size:IA,output_size:IA,indices:T")
 }
@@ -613,6 +615,7 @@ static Napi::Value op1063(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
   std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   const at::Tensor& a3 = arg_tensor(info, 3);
+  TORCH_CHECK(a0.dim() == 3 + 1 || a0.dim() == 3 + 2, "fractional_max_pool3d: expected a 4-d or 5-d input, got sizes ", a0.sizes()); TORCH_CHECK(a3.dim() == 3 && a3.size(0) == (a0.dim() == 3 + 2 ? a0.size(0) : 1) && a3.size(1) == a0.size(-3 - 1) && a3.size(2) == 3, "fractional_max_pool3d: random_samples must have sizes [N, C, 3] = [", a0.dim() == 3 + 2 ? a0.size(0) : 1, ", ", a0.size(-3 - 1), ", 3], got ", a3.sizes()); if (a3.numel() && a3.is_floating_point()) { auto mm = at::aminmax(a3.detach()); double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>(); TORCH_CHECK(lo >= 0 && hi <= 1, "fractional_max_pool3d: random_samples must be in [0, 1], got values in [", lo, ", ", hi, "]"); }
   return to_js(info.Env(), at::fractional_max_pool3d(a0, a1, a2, a3));
   OP_CATCH("fractional_max_pool3d", "self:T,kernel_size:IA,output_size:IA,random_samples:T")
 }
@@ -625,6 +628,7 @@ static Napi::Value op1064(const Napi::CallbackInfo& info) {
   std::vector<int64_t> a2 = arg_int_list(info, 2, 3, false);
   std::vector<int64_t> a3 = arg_int_list(info, 3, 3, false);
   const at::Tensor& a4 = arg_tensor(info, 4);
+  guard_pool_indices(a0, a1, a4, 3, true, "fractional_max_pool3d_backward");
   return to_js(info.Env(), at::fractional_max_pool3d_backward(a0, a1, a2, a3, a4));
   OP_CATCH("fractional_max_pool3d_backward", "grad_output:T,self:T,kernel_size:IA,output_size:IA,indices:T")
 }

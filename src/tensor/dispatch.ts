@@ -3,6 +3,7 @@
 import { DTYPE_CODES, DTYPE_NAMES, MEMORY_FORMAT_CODES } from '../types';
 import type { OpOverload } from './generated/ops';
 import { native } from './native';
+import { checkDevice, checkDtype, didYouMean, isDevice, isDtype, show } from './options';
 
 export interface TensorLike {
   _id: number;
@@ -24,7 +25,6 @@ export function registerClasses(t: TensorClass, g: new (...a: never[]) => Genera
 }
 
 const NO = Symbol('nomatch');
-const DEVICE_RE = /^(cpu|cuda|mps|meta)(:\d+)?$/;
 const isInt = (v: unknown) => (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
 
 export function isOptions(v: unknown): v is Record<string, unknown> {
@@ -72,15 +72,15 @@ function convert(kind: string, v: unknown): unknown {
     case 'S': case 'S?':
       return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? v : NO;
     case 'ST': case 'ST?':
-      return typeof v === 'string' && v in DTYPE_CODES ? DTYPE_CODES[v as keyof typeof DTYPE_CODES] : NO;
+      return isDtype(v) ? DTYPE_CODES[v] : NO;
     case 'STR': case 'STR?':
       return typeof v === 'string' ? v : NO;
     case 'G?':
       return v instanceof GeneratorCtor ? v._handle : NO;
     case 'MF': case 'MF?':
-      return typeof v === 'string' && v in MEMORY_FORMAT_CODES ? MEMORY_FORMAT_CODES[v as keyof typeof MEMORY_FORMAT_CODES] : NO;
+      return typeof v === 'string' && Object.prototype.hasOwnProperty.call(MEMORY_FORMAT_CODES, v) ? MEMORY_FORMAT_CODES[v as keyof typeof MEMORY_FORMAT_CODES] : NO;
     case 'DV': case 'DV?':
-      return typeof v === 'string' && DEVICE_RE.test(v) ? v : NO;
+      return isDevice(v) ? v : NO;
     default:
       return NO;
   }
@@ -105,12 +105,12 @@ function match(ov: OpOverload, self: unknown, args: unknown[], n: number, kw: Re
       let dt = null, dev = null;
       if (kw) {
         if (kw.dtype !== undefined) {
-          if (typeof kw.dtype !== 'string' || !(kw.dtype in DTYPE_CODES)) return NO;
-          dt = DTYPE_CODES[kw.dtype as keyof typeof DTYPE_CODES];
+          if (!isDtype(kw.dtype)) return NO;
+          dt = DTYPE_CODES[kw.dtype];
           used++;
         }
         if (kw.device !== undefined) {
-          if (typeof kw.device !== 'string' || !DEVICE_RE.test(kw.device)) return NO;
+          if (!isDevice(kw.device)) return NO;
           dev = kw.device;
           used++;
         }
@@ -210,9 +210,35 @@ export function callOp(name: string, overloads: OpOverload[], self: unknown, arg
       return out;
     }
   }
+  if (kw) diagnoseOptions(name, overloads, method, kw);
   const given = [...(method ? ['self'] : []), ...args.map(describeArg)].join(', ');
   const sigs = overloads.filter((o) => (method ? o.m : o.f)).map((o) => '  ' + signature(name, o, method)).join('\n');
   throw new TypeError(`${name}(): no overload accepts (${given}); expected one of:\n${sigs}`);
+}
+
+// When no overload matched: a misspelt option, dtype, device or memory format is named as such
+// rather than listed among the overloads.
+function diagnoseOptions(name: string, overloads: OpOverload[], method: boolean, kw: Record<string, unknown>): void {
+  const fn = `${name}()`;
+  const known = new Set<string>();
+  for (const ov of overloads) {
+    if (method ? !ov.m : !ov.f) continue;
+    for (const a of ov.a) {
+      if (a[1] === 'TO') ['dtype', 'device', 'requiresGrad'].forEach((k) => known.add(k));
+      else if (!(method && a[0] === 'self')) known.add(a[0]);
+    }
+  }
+  for (const k of Object.keys(kw)) {
+    if (kw[k] !== undefined && !known.has(k)) {
+      throw new TypeError(`${fn}: unknown option '${k}'${didYouMean(k, [...known])}; expected one of ${[...known].join(', ')}`);
+    }
+  }
+  if (kw.dtype !== undefined && !isDtype(kw.dtype)) checkDtype(fn, kw.dtype);
+  if (kw.device !== undefined && !isDevice(kw.device)) checkDevice(fn, kw.device);
+  const mf = kw.memoryFormat;
+  if (mf !== undefined && mf !== null && !(typeof mf === 'string' && Object.prototype.hasOwnProperty.call(MEMORY_FORMAT_CODES, mf))) {
+    throw new TypeError(`${fn}: unknown memoryFormat ${show(mf)}; expected one of ${Object.keys(MEMORY_FORMAT_CODES).join(', ')}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 // The Tensor class: one libtorch handle per JS object, PyTorch names in camelCase.
 // Op methods (add, matmul, conv2d, ...) are generated from ATen's declarations and installed
 // below; this file holds what generation cannot express.
-import { DTYPE_CODES, DTYPE_NAMES, DType, Device, MemoryFormat, isComplex } from '../types';
+import { DTYPE_CODES, DTYPE_NAMES, DType, Device, MemoryFormat, isComplex, isFloating } from '../types';
 import { callOp, compileOp, isOptions, registerClasses } from './dispatch';
 import { backwardPass } from './autograd';
 import { OPS, TensorMethods, TorchFunctions } from './generated/ops';
 import { formatTensor } from './format';
 import { keep, release, track } from './memory';
 import { native } from './native';
+import { DTYPES, checkDevice, checkDtype, checkOptions, didYouMean, isDtype, isDevice, show } from './options';
 
 export type NestedArray = number | boolean | NestedArray[];
 export type IndexSpec = number | null | '...' | ':' | [number | null, (number | null)?, (number | null)?] | Tensor;
@@ -131,8 +132,11 @@ export class Tensor {
   to(target: DType | Device | Tensor | { dtype?: DType; device?: Device; copy?: boolean; nonBlocking?: boolean; memoryFormat?: MemoryFormat }): Tensor {
     let o: { dtype?: DType; device?: Device; copy?: boolean; nonBlocking?: boolean; memoryFormat?: MemoryFormat };
     if (target instanceof Tensor) o = { dtype: target.dtype, device: target.device };
-    else if (typeof target === 'string') o = target in DTYPE_CODES ? { dtype: target as DType } : { device: target };
-    else o = target;
+    else if (isDtype(target)) o = { dtype: target };
+    else if (isDevice(target)) o = { device: target };
+    else if (typeof target === 'string') {
+      throw new TypeError(`to(): unknown dtype or device ${show(target)}${didYouMean(target, DTYPES)}; expected a dtype (${DTYPES.join(', ')}) or a device ('cpu', 'cuda' or 'cuda:N')`);
+    } else o = checkOptions('to()', target, TO_OPTIONS);
     return callOp('to', OPS.to, this, [o]) as Tensor;
   }
   float(): Tensor { return this.to('float32'); }
@@ -170,7 +174,18 @@ export class Tensor {
     const id = native.Grad(this._handle);
     return id === null ? null : new Tensor(id);
   }
+  /** Assigning checks what PyTorch's Python setter checks: a tensor of this shape, dtype and device, not this tensor. */
   set grad(g: Tensor | null) {
+    if (g !== null) {
+      if (!(g instanceof Tensor)) throw new TypeError(`grad: expected a Tensor or null, got ${show(g)}`);
+      // a tensor sharing this one's memory (itself, a detach() or a second handle) would have
+      // backward() accumulate into the weights themselves
+      if (g === this || g.isSetTo(this)) throw new Error("grad: can't assign a tensor as its own grad (the assigned tensor shares its memory)");
+      const [s, gs] = [this.shape, g.shape];
+      if (s.length !== gs.length || s.some((d, k) => d !== gs[k])) throw new RangeError(`grad: assigned grad has data of a different size: [${gs.join(', ')}] for a tensor of shape [${s.join(', ')}]`);
+      if (g.dtype !== this.dtype) throw new TypeError(`grad: assigned grad has data of a different type: ${g.dtype} for a ${this.dtype} tensor`);
+      if (g.device !== this.device) throw new TypeError(`grad: assigned grad has data on a different device: ${g.device} for a tensor on ${this.device}`);
+    }
     native.SetGrad(this._handle, g === null ? null : g._handle);
   }
   retainGrad(): this {
@@ -343,23 +358,89 @@ const TYPED: [new (...a: never[]) => ArrayBufferView, DType][] = [
   [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [Int16Array, 'int16'],
   [Int8Array, 'int8'], [Uint8Array, 'uint8'], [BigInt64Array, 'int64'],
 ];
+const MAX_DIMS = 64; // as libtorch; also stops a self-referencing array
 
-function flatten(data: NestedArray, shape: number[], out: (number | boolean)[], depth: number): void {
+/** The shape of nested arrays, read along their first elements (flatten checks every element against it). */
+function nestedShape(data: NestedArray): number[] {
+  const shape: number[] = [];
+  for (let d = data; Array.isArray(d); d = d[0]) {
+    if (shape.length === MAX_DIMS) throw new RangeError(`tensor(): nested arrays deeper than ${MAX_DIMS} levels`);
+    shape.push(d.length);
+    if (d.length === 0) break;
+  }
+  return shape;
+}
+
+// Ragged data is an error naming where it differs, as torch.tensor's "expected sequence of length 1 at dim 1 (got 2)".
+function flatten(data: NestedArray, shape: number[], out: (number | boolean)[], path: number[]): void {
+  const dim = path.length;
   if (Array.isArray(data)) {
-    if (shape.length === depth) shape.push(data.length);
-    else if (shape[depth] !== data.length) throw new TypeError(`tensor(): ragged nested array at depth ${depth} (expected length ${shape[depth]}, got ${data.length})`);
-    for (const d of data) flatten(d, shape, out, depth + 1);
+    if (dim === shape.length) {
+      throw new TypeError(`tensor(): ragged nested array: expected a number at index [${path.join(', ')}] (dim ${dim}), got a sequence of length ${data.length}`);
+    }
+    if (data.length !== shape[dim]) {
+      throw new TypeError(`tensor(): ragged nested array: expected sequence of length ${shape[dim]} at dim ${dim} (got ${data.length}) at index [${path.join(', ')}]`);
+    }
+    for (let k = 0; k < data.length; k++) {
+      path.push(k);
+      flatten(data[k], shape, out, path);
+      path.pop();
+    }
+  } else if (dim !== shape.length) {
+    throw new TypeError(`tensor(): ragged nested array: expected sequence of length ${shape[dim]} at dim ${dim} (got ${show(data)}) at index [${path.join(', ')}]`);
+  } else if (typeof data !== 'number' && typeof data !== 'boolean') {
+    throw new TypeError(`tensor(): expected numbers or booleans, got ${show(data)} at index [${path.join(', ')}]`);
   } else {
-    if (depth !== shape.length) throw new TypeError('tensor(): ragged nested array');
-    if (typeof data !== 'number' && typeof data !== 'boolean') throw new TypeError(`tensor(): expected numbers or booleans, got ${typeof data}`);
     out.push(data);
   }
 }
 
-export interface CreateOptions {
-  dtype?: DType;
-  device?: Device;
-  requiresGrad?: boolean;
+/** Where element `flat` of a row-major tensor of `shape` sits: "[1, 0]". */
+function indexPath(flat: number, shape: number[]): string {
+  const idx: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx.unshift(flat % shape[d]);
+    flat = Math.floor(flat / shape[d]);
+  }
+  return `[${idx.join(', ')}]`;
+}
+
+// The integer dtypes' ranges as doubles ([lo, hi], hi for int64 the largest double below 2^63).
+// A value outside, NaN or an infinity raises (torch.tensor raises "value cannot be converted to type
+// uint8 without overflow"; it wraps negatives to uint8, we raise for those too); a non-integer within
+// the range truncates toward zero, as in PyTorch.
+const INT_RANGE: Partial<Record<DType, [number, number, string]>> = {
+  uint8: [0, 255, '[0, 255]'], int8: [-128, 127, '[-128, 127]'], int16: [-32768, 32767, '[-32768, 32767]'],
+  int32: [-2147483648, 2147483647, '[-2147483648, 2147483647]'],
+  int64: [-(2 ** 63), 2 ** 63 - 1024, '[-9223372036854775808, 9223372036854775807]'],
+};
+const TYPED_RANGE: Partial<Record<DType, [number, number]>> = {
+  uint8: [0, 255], int8: [-128, 127], int16: [-32768, 32767], int32: [-2147483648, 2147483647], int64: [-(2 ** 63), 2 ** 63 - 1],
+};
+
+function overflow(v: number | bigint, at: string, dtype: DType, inferred: boolean): RangeError {
+  const hint = inferred ? "; the dtype was inferred from integer values: pass { dtype: 'float32' } (or 'float64') for floating-point data" : '';
+  return new RangeError(`tensor(): value ${typeof v === 'bigint' ? `${v}n` : v} at index ${at} cannot be converted to ${dtype} without overflow (range ${INT_RANGE[dtype]![2]})${hint}`);
+}
+
+/** Checks that every value fits an integer dtype; nothing to do for the other dtypes. */
+function checkValues(values: ArrayLike<number | boolean | bigint>, shape: number[], dtype: DType, inferred = false): void {
+  const range = INT_RANGE[dtype];
+  if (!range) return;
+  const n = values.length;
+  if (n && typeof values[0] === 'bigint') {
+    const lo = BigInt(TYPED_RANGE[dtype]![0]), hi = BigInt(TYPED_RANGE[dtype]![1]);
+    for (let i = 0; i < n; i++) {
+      const v = values[i] as bigint;
+      if (v < lo || v > hi) throw overflow(v, indexPath(i, shape), dtype, inferred);
+    }
+    return;
+  }
+  const [lo, hi] = range;
+  for (let i = 0; i < n; i++) {
+    const v = +(values[i] as number);
+    if (!(v >= lo && v <= hi)) throw overflow(v, indexPath(i, shape), dtype, inferred);
+  }
 }
 
 function encode(values: ArrayLike<number | boolean>, dtype: DType): ArrayBufferView {
@@ -367,10 +448,13 @@ function encode(values: ArrayLike<number | boolean>, dtype: DType): ArrayBufferV
   switch (dtype) {
     case 'float32': return Float32Array.from(src, Number);
     case 'float64': return Float64Array.from(src, Number);
+    // in range (checkValues): ToInt32/ToInt16/... truncate toward zero
     case 'int32': return Int32Array.from(src, Number);
     case 'int16': return Int16Array.from(src, Number);
     case 'int8': return Int8Array.from(src, Number);
-    case 'uint8': case 'bool': return Uint8Array.from(src, Number);
+    case 'uint8': return Uint8Array.from(src, Number);
+    // nonzero (NaN included) is true, as in PyTorch
+    case 'bool': return Uint8Array.from(src, (v) => (v !== 0 && (v as unknown) !== false ? 1 : 0));
     case 'int64': return BigInt64Array.from(src, (v) => BigInt(Math.trunc(Number(v))));
     default: throw new TypeError(`cannot encode ${dtype} directly`);
   }
@@ -383,6 +467,7 @@ export declare namespace Tensor {
 }
 Tensor.fromArray = (values, shape, dtype) => {
   const s = shape.length === 0 && values.length !== 1 ? [values.length] : shape;
+  checkValues(values, s, dtype);
   const direct = dtype === 'float16' || dtype === 'bfloat16' || isComplex(dtype) ? 'float64' : dtype;
   const t = new Tensor(native.FromBytes(encode(values, direct), s, DTYPE_CODES[direct]));
   if (direct === dtype) return t;
@@ -391,26 +476,62 @@ Tensor.fromArray = (values, shape, dtype) => {
   return c;
 };
 
-/** Creates a tensor from a number, nested arrays or a TypedArray (copied), like `torch.tensor`. */
+export interface CreateOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+const TENSOR_OPTIONS = { dtype: 'dtype', device: 'device', requiresGrad: 'boolean', shape: 'any' } as const;
+const TO_OPTIONS = { dtype: 'dtype', device: 'device', copy: 'boolean', nonBlocking: 'boolean', memoryFormat: 'any' } as const;
+
+function checkShape(shape: number[], n: number): void {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new TypeError(`tensor(): option shape must be a list of non-negative integers, got ${show(shape)}`);
+  }
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size !== n) throw new RangeError(`tensor(): shape [${shape.join(', ')}] holds ${size} elements but the data has ${n}`);
+}
+
+/**
+ * Creates a tensor from a number, nested arrays or a TypedArray (copied), like `torch.tensor`.
+ * Integers infer int64, other numbers float32, booleans bool. Ragged arrays, values that do not
+ * fit an integer dtype (NaN and infinities included) and unknown options raise before anything
+ * is allocated; a TypedArray of the requested dtype is copied without a per-element check.
+ */
 export function tensor(data: NestedArray | ArrayBufferView, opts: CreateOptions & { shape?: number[] } = {}): Tensor {
+  checkOptions('tensor()', opts, TENSOR_OPTIONS);
+  const dtype = opts.dtype;
   let t: Tensor;
   if (ArrayBuffer.isView(data)) {
     const entry = TYPED.find(([C]) => data instanceof C);
-    if (!entry) throw new TypeError('tensor(): unsupported TypedArray');
-    const n = (data as unknown as ArrayLike<number>).length;
-    t = new Tensor(native.FromBytes(data, opts.shape ?? [n], DTYPE_CODES[entry[1]]));
-    if (opts.dtype && opts.dtype !== entry[1]) {
-      const c = t.to(opts.dtype);
+    if (!entry) throw new TypeError(`tensor(): unsupported TypedArray ${data.constructor.name}; expected one of ${TYPED.map(([C]) => C.name).join(', ')}`);
+    const values = data as unknown as ArrayLike<number | bigint>;
+    const shape = opts.shape ?? [values.length];
+    checkShape(shape, values.length);
+    checkRequiresGrad(opts.requiresGrad, dtype ?? entry[1]);
+    if (dtype && dtype !== entry[1]) {
+      const [lo, hi] = TYPED_RANGE[entry[1]] ?? [-Infinity, Infinity];
+      const target = TYPED_RANGE[dtype];
+      if (target && !(lo >= target[0] && hi <= target[1])) checkValues(values as ArrayLike<number>, shape, dtype);
+    }
+    t = new Tensor(native.FromBytes(data, shape, DTYPE_CODES[entry[1]]));
+    if (dtype && dtype !== entry[1]) {
+      const c = t.to(dtype);
       t.dispose();
       t = c;
     }
   } else {
-    const shape: number[] = [];
+    const shape = nestedShape(data);
     const flat: (number | boolean)[] = [];
-    flatten(data, shape, flat, 0);
-    const inferred: DType = flat.length && flat.every((v) => typeof v === 'boolean') ? 'bool'
-      : flat.every((v) => typeof v === 'boolean' || Number.isInteger(v)) && flat.length ? 'int64' : 'float32';
-    t = Tensor.fromArray(flat, opts.shape ?? shape, opts.dtype ?? inferred);
+    flatten(data, shape, flat, []);
+    if (opts.shape !== undefined) checkShape(opts.shape, flat.length);
+    let inferred: DType = 'float32';
+    if (flat.length && flat.every((v) => typeof v === 'boolean')) inferred = 'bool';
+    else if (flat.length && flat.every((v) => typeof v === 'boolean' || Number.isInteger(v))) inferred = 'int64';
+    checkRequiresGrad(opts.requiresGrad, dtype ?? inferred);
+    if (dtype === undefined) checkValues(flat, shape, inferred, true);
+    t = Tensor.fromArray(flat, opts.shape ?? shape, dtype ?? inferred);
     if (opts.shape === undefined && shape.length === 0) {
       const s = t.reshape([]);
       t.dispose();
@@ -426,9 +547,15 @@ export function tensor(data: NestedArray | ArrayBufferView, opts: CreateOptions 
   return t;
 }
 
+function checkRequiresGrad(requiresGrad: boolean | undefined, dtype: DType): void {
+  if (requiresGrad && !isFloating(dtype) && !isComplex(dtype)) {
+    throw new TypeError(`tensor(): only floating-point and complex tensors can require gradients, got dtype ${dtype}`);
+  }
+}
+
 /** A tensor from raw little-endian bytes (copied). */
 export function fromBytes(bytes: Uint8Array, shape: number[], dtype: DType): Tensor {
-  if (!(dtype in DTYPE_CODES)) throw new TypeError(`fromBytes(): unknown dtype ${String(dtype)}`);
+  checkDtype('fromBytes()', dtype);
   return new Tensor(native.FromBytes(bytes, shape, DTYPE_CODES[dtype]));
 }
 

@@ -118,7 +118,10 @@ function makeValues(n: number, dt: DT): Float64Array | BigInt64Array {
   const isFloat = !['int32', 'bool', 'uint8', 'int8', 'int16'].includes(dt);
   for (let k = 0; k < n; k++) {
     if (dt === 'bool') a[k] = randInt(0, 1);
-    else if (!isFloat) a[k] = randInt(-1, 4);
+    else if (!isFloat) {
+      const v = randInt(-1, 4);
+      a[k] = dt === 'uint8' && v < 0 ? v + 256 : v; // tensor() refuses -1 as uint8; 255 is what the cast gave
+    }
     else a[k] = chance(0.03) ? pick([NaN, Infinity, -Infinity, 1e30]) : Math.round((rand() * 6 - 3) * 100) / 100;
   }
   return a;
@@ -513,6 +516,12 @@ function regressions(): void {
     ['ones(2n^62n, 4)', () => f.ones([2n ** 62n, 4n])],
     ['view(2^70n)', () => z([4]).view([2n ** 70n] as never)],
     ['view(NaN)', () => z([4]).view([NaN])],
+    // these read past a too-short random_samples or indices (garbage or an internal assert)
+    ['fractionalMaxPool2d(randomSamples of one element)', () => f.fractionalMaxPool2d(z([2, 3, 8, 8]), 2, 4, z([1]))],
+    ['fractionalMaxPool3d(randomSamples of one element)', () => f.fractionalMaxPool3d(z([2, 3, 8, 8, 8]), 2, 4, z([1]))],
+    ['fractionalMaxPool2d(NaN randomSamples)', () => f.fractionalMaxPool2d(z([1, 1, 8, 8]), 2, 4, f.full([1, 1, 2], NaN))],
+    ['fractionalMaxPool2dBackward(indices of one element)', () => f.fractionalMaxPool2dBackward(z([1, 1, 4, 4]), z([1, 1, 8, 8]), 2, 4, z([1], 'int64'))],
+    ['fractionalMaxPool3dBackward(indices of one element)', () => f.fractionalMaxPool3dBackward(z([1, 1, 4, 4, 4]), z([1, 1, 8, 8, 8]), 2, 4, z([1], 'int64'))],
   ];
   const r = { cases: cases.length, threw: 0, failures: [] as string[] };
   for (const [label, fn] of cases) {

@@ -35,6 +35,6 @@ export class Embedding extends Module {
   }
 
   forward(indices: Tensor): Tensor {
-    return scope(() => F.embedding(indices, value(this.W), { paddingIdx: this.paddingIdx ?? -1 }));
+    return scope(() => F.embedding(indices, value(this.W), { paddingIdx: this.paddingIdx }));
   }
 }
