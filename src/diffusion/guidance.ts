@@ -4,12 +4,11 @@
 // score is (D - x) / sigma^2 (Tweedie), so a change of score by delta is a change of D by sigma^2 * delta.
 import { Generator, Tensor, enableGrad, functions as torch, grad, tensor } from '../tensor';
 import type { Denoiser } from './denoiser';
+import { appendDims } from './parameterisation';
 
 /** log p(y | x_σ) of a noise-aware classifier for fixed target labels: x (B, ...), σ (B,) -> (B,). */
 export type NoisyLogProb = (x: Tensor, sigma: Tensor) => Tensor;
 
-/** (B,) -> (B, 1, ..., 1), broadcasting against a tensor of rank `ndim`. */
-const perSample = (v: Tensor, ndim: number): Tensor => v.reshape([v.shape[0], ...new Array(Math.max(0, ndim - 1)).fill(1)]);
 
 /** A conditioning value repeated to batch size b when it has a leading 1 (or no batch dim given as (1, ...)). */
 function toBatch(v: Tensor, b: number): Tensor {
@@ -59,7 +58,7 @@ export function classifierFreeGuidance(model: Denoiser, opts: ClassifierFreeGuid
     const [uncond, condOut] = out.chunk(2, 0);
     // per-sample gamma: `scale` inside the interval, 1 (the conditional) outside
     const allInside = inside.every(Boolean);
-    const g = allInside ? scale : perSample(tensor(inside.map((v) => (v ? scale : 1)), { dtype: x.dtype, device: x.device }), x.ndim);
+    const g = allInside ? scale : appendDims(tensor(inside.map((v) => (v ? scale : 1)), { dtype: x.dtype, device: x.device }), x.ndim);
     // Dieleman 2022, eq. "(1 - gamma) grad log p(x) + gamma grad log p(x | y)", written for D
     const guided = typeof g === 'number' ? uncond.mul(1 - g).add(condOut.mul(g)) : uncond.mul(g.neg().add(1)).add(condOut.mul(g));
     if (rescale === 0) return guided;
@@ -100,7 +99,7 @@ export function classifierGuidance(model: Denoiser, logProbFn: NoisyLogProb, opt
       return gx.detach();
     });
     // Dieleman 2022: grad log p(x) + gamma grad log p(y | x); score = (D - x) / sigma^2, so D' = D + sigma^2 gamma grad
-    return denoised.add(g.mul(perSample(sigma.square(), x.ndim)).mul(scale));
+    return denoised.add(g.mul(appendDims(sigma.square(), x.ndim)).mul(scale));
   };
 }
 
@@ -132,7 +131,7 @@ export function dynamicThresholding(model: Denoiser, opts: DynamicThresholdingOp
     const b = x0.shape[0];
     // Imagen §2.3: s = percentile of |x0| over each sample's elements, at least the bound
     const q = x0.reshape([b, -1]).abs().quantile(percentile, 1); // (B,)
-    const s = perSample(q.clampMin(bound), x0.ndim);
+    const s = appendDims(q.clampMin(bound), x0.ndim);
     // clip to [-s, s] and rescale to [-bound, bound] (Imagen: divide by s)
     const clipped = x0.clamp(s.neg(), s);
     return bound === 1 ? clipped.div(s) : clipped.mul(bound).div(s);
@@ -166,7 +165,7 @@ export function inpaint(model: Denoiser, opts: InpaintOptions): Denoiser {
     const keep = m.neg().add(1);
     const noise = torch.randn(x.shape, { generator: generator ?? null, dtype: x.dtype, device: x.device });
     // step 1: known region re-noised to sigma (the forward process q(x_sigma | x0 = known))
-    const xKnown = known.add(noise.mul(perSample(sigma, x.ndim)));
+    const xKnown = known.add(noise.mul(appendDims(sigma, x.ndim)));
     const denoised = model(xKnown.mul(m).add(x.mul(keep)), sigma, extra);
     // step 2: replace the prediction with the known values where known
     return known.mul(m).add(denoised.mul(keep));

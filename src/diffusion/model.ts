@@ -117,15 +117,15 @@ export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptio
   const gamma = o.guidance ?? 1;
   let d: Denoiser;
   const conditional: Denoiser = (x, s, extra) => model(x, s, { ...extra, labels });
+  const unconditional: Denoiser = (x, s, extra) => model(x, s, { ...extra, labels: null });
   if (o.classifier) {
-    const uncond: Denoiser = (x, s, extra) => model(x, s, { ...extra, labels: null });
-    d = classifierGuidance(uncond, o.classifier.logProb(labels), { scale: o.classifier.scale });
+    d = classifierGuidance(unconditional, o.classifier.logProb(labels), { scale: o.classifier.scale });
   } else if (o.temperature !== undefined) {
     d = scoreTemperature(conditional, o.temperature);
   } else if (gamma === 1) {
     d = conditional;
   } else if (gamma === 0) {
-    d = (x, s, extra) => model(x, s, { ...extra, labels: null });
+    d = unconditional;
   } else {
     d = classifierFreeGuidance(model, { scale: gamma, key: 'labels', cond: labels, nullCond: tensor([-1], { dtype: 'int64' }), interval: o.guidanceInterval });
   }

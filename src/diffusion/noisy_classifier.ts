@@ -6,12 +6,14 @@
 // the input is scaled by c_in = 1 / sqrt(sigma^2 + sigma_data^2) (unit variance at every sigma), and
 // c_noise = ln(sigma) / 4 is embedded with random Fourier features and modulates every stage
 // through adaptive group norm (FiLM, Perez et al. 2018; the AdaGN of ADM).
-import { F, Generator, Tensor, functions as torch, noGrad, scope, tensor } from '../tensor';
+import { F, Generator, Tensor, functions as torch, scope, tensor } from '../tensor';
 import { isComplex, isFloating } from '../types';
 import { Module } from '../nn/module';
 import { Conv2d } from '../nn/layers/conv';
 import { Linear } from '../nn/layers/linear';
 import { AdaptiveGroupNorm } from '../nn/layers/conditioning';
+import { groupsFor } from '../nn/layers/norm';
+import { ClassifierMetrics, classifierMetrics } from '../train/evaluate';
 import { FourierFeatures } from '../nn/layers/noise_embedding';
 import { heNormal } from '../nn/init';
 import type { InitOptions } from '../nn/layers/util';
@@ -54,11 +56,6 @@ export const MIN_SIGMA = 1e-4;
 
 /** The `kind` in the config of a noisy classifier's checkpoint. */
 export const NOISY_CLASSIFIER_KIND = 'noisy-classifier';
-
-function groupsFor(c: number, max: number): number {
-  for (let g = Math.min(max, c); g > 1; g--) if (c % g === 0) return g;
-  return 1;
-}
 
 function checkConfig(c: NoisyClassifierConfig): void {
   const posInt = (k: string, v: unknown) => {
@@ -211,28 +208,13 @@ export function toSymmetric(images: Tensor): Tensor {
  * Accuracy and mean log loss on labelled images at one fixed noise level, in batches, without
  * gradients: x = x0 + sigma * n with n from `generator` (fixed seed: a reproducible evaluation).
  */
-export function evaluateNoisy(clf: NoisyClassifier, images: Tensor, labels: Tensor, sigma: number, o: { generator?: Generator; batchSize?: number } = {}): { accuracy: number; logLoss: number; n: number } {
-  const batchSize = o.batchSize ?? 1000;
-  const n = images.shape[0];
-  let correct = 0, loss = 0;
-  const wasTraining = clf.training;
-  clf.eval();
-  try {
-    noGrad(() => {
-      for (let i = 0; i < n; i += batchSize) {
-        scope(() => {
-          const m = Math.min(batchSize, n - i);
-          const x0 = toSymmetric(images.narrow(0, i, m));
-          const y = labels.narrow(0, i, m);
-          const x = sigma > 0 ? x0.add(torch.randn(x0.shape, { generator: o.generator ?? null }).mul(sigma)) : x0;
-          const logits = clf(x, sigma) as Tensor;
-          correct += logits.argmax(1).eq(y).sum().item();
-          loss += F.crossEntropy(logits, y, { reduction: 'sum' }).item();
-        });
-      }
-    });
-  } finally {
-    clf.train(wasTraining);
-  }
-  return { accuracy: correct / n, logLoss: loss / n, n };
+export function evaluateNoisy(clf: NoisyClassifier, images: Tensor, labels: Tensor, sigma: number, o: { generator?: Generator; batchSize?: number } = {}): ClassifierMetrics {
+  return classifierMetrics(clf, images, labels, {
+    batchSize: o.batchSize,
+    logits: (batch) => {
+      const x0 = toSymmetric(batch);
+      const x = sigma > 0 ? x0.add(torch.randn(x0.shape, { generator: o.generator ?? null }).mul(sigma)) : x0; // x = x0 + sigma * n
+      return clf(x, sigma) as Tensor;
+    },
+  });
 }

@@ -84,7 +84,7 @@ export function diffusionLoss(model: Denoiser, x0: Tensor, opts: DiffusionLossOp
   const batch = x0.shape[0];
   const sigma = sigmaSampler(batch, generator).to(x0.dtype); // (B,)
   const noise = torch.randn(x0.shape, { generator, dtype: x0.dtype }); // (B, …)
-  const x = x0.add(noise.mul(appendDims(sigma, x0.ndim) as Tensor)); // x = x0 + σ·n
+  const x = x0.add(noise.mul(appendDims(sigma, x0.ndim))); // x = x0 + σ·n
   const denoised = toDenoised(parameterisation, x, model(x, sigma, extra), sigma);
   const dims = x0.shape.map((_, i) => i).slice(1);
   const perExample = dims.length ? denoised.sub(x0).square().mean(dims) : denoised.sub(x0).square(); // (B,)

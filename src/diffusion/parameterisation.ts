@@ -10,6 +10,8 @@ export type Coef = Tensor | number;
 export type Parameterisation = 'eps' | 'x0' | 'v' | 'score';
 
 /** Reshape a (B,) coefficient to (B, 1, …, 1) so that it broadcasts against a tensor of rank `ndim`. */
+export function appendDims(c: Tensor, ndim: number): Tensor;
+export function appendDims(c: Coef, ndim: number): Coef;
 export function appendDims(c: Coef, ndim: number): Coef {
   if (typeof c === 'number' || c.ndim === 0 || c.ndim >= ndim) return c;
   return c.reshape([...c.shape, ...new Array(ndim - c.ndim).fill(1)]);

@@ -55,7 +55,7 @@ export function precondition(network: RawNetwork, coefficients: CoefficientFn = 
     const batch = x.shape[0];
     const s = sigma.ndim === 0 ? sigma.to(x.dtype).expand([batch]) : sigma.to(x.dtype); // (B,)
     const c = coefficients(s);
-    const cSkip = appendDims(c.cSkip, x.ndim) as Tensor, cOut = appendDims(c.cOut, x.ndim) as Tensor, cIn = appendDims(c.cIn, x.ndim) as Tensor;
+    const cSkip = appendDims(c.cSkip, x.ndim), cOut = appendDims(c.cOut, x.ndim), cIn = appendDims(c.cIn, x.ndim);
     const f = network(x.mul(cIn), c.cNoise, extra); // same shape as x
     return x.mul(cSkip).add(f.mul(cOut)); // EDM (Karras et al. 2022), Eq. 7
   };

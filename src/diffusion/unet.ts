@@ -8,7 +8,7 @@ import { F, Generator, Tensor, checkShape, functions as torch, scope, tensor } f
 import { Module } from '../nn/module';
 import { Conv2d } from '../nn/layers/conv';
 import { Linear } from '../nn/layers/linear';
-import { GroupNorm } from '../nn/layers/norm';
+import { GroupNorm, groupsFor } from '../nn/layers/norm';
 import { AdaptiveGroupNorm } from '../nn/layers/conditioning';
 import { MultiheadAttention } from '../nn/layers/attention';
 import { Embedding } from '../nn/layers/embedding';
@@ -45,12 +45,6 @@ export interface UNetConfig {
   generator?: Generator;
   /** Generator of the dropout masks. */
   dropoutGenerator?: Generator;
-}
-
-/** Largest divisor of c not above max. */
-function groupsFor(c: number, max: number): number {
-  for (let g = Math.min(max, c); g > 1; g--) if (c % g === 0) return g;
-  return 1;
 }
 
 /** GroupNorm → SiLU → conv → AdaGN(emb) → SiLU → dropout → conv, plus a (1×1 conv) skip. */

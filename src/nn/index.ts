@@ -14,7 +14,7 @@ export type { PoolOptions } from './layers/pool';
 export { Dropout, GaussianDropout } from './layers/dropout';
 export { Embedding } from './layers/embedding';
 export type { EmbeddingOptions } from './layers/embedding';
-export { LayerNorm, GroupNorm, BatchNorm1d, BatchNorm2d } from './layers/norm';
+export { LayerNorm, GroupNorm, BatchNorm1d, BatchNorm2d, groupsFor } from './layers/norm';
 export type { NormOptions, BatchNormOptions } from './layers/norm';
 export { MultiheadAttention } from './layers/attention';
 export type { MultiheadAttentionOptions, AttentionCallOptions } from './layers/attention';

@@ -11,4 +11,6 @@ export type { MetricRecord } from './metrics';
 export { writeReport, renderReport, linePlot, barPlot } from './report';
 export type { ReportOptions } from './report';
 export { Progress, formatDuration, formatNumber } from './progress';
+export { classifierMetrics } from './evaluate';
+export type { ClassifierMetrics } from './evaluate';
 export type { ProgressOptions, ProgressFields, ProgressStream } from './progress';

@@ -1,7 +1,8 @@
 // The Fashion-MNIST reference classifier. Later issues use its penultimate features as the
 // feature space for generative-model metrics ("classifier-FID"), so its architecture and the
 // committed checkpoint are kept stable (see README).
-import { F, Generator, Tensor, scope, noGrad } from '../tensor';
+import { Generator, Tensor, scope } from '../tensor';
+import { ClassifierMetrics, classifierMetrics } from '../train/evaluate';
 import { BatchNorm2d, Conv2d, Dropout, Linear, MaxPool2d, Module, Sequential, ReLU, Flatten, init } from '../nn';
 
 export interface ClassifierConfig {
@@ -67,25 +68,6 @@ function normalize(x: Tensor): Tensor {
 }
 
 /** Accuracy and mean log loss of `model` over a labelled set, in eval mode, in batches. */
-export function evaluate(model: Module, images: Tensor, labels: Tensor, batchSize = 1000): { accuracy: number; logLoss: number; n: number } {
-  const wasTraining = model.training;
-  model.eval();
-  let correct = 0, loss = 0;
-  const n = images.shape[0];
-  try {
-    noGrad(() => {
-      for (let i = 0; i < n; i += batchSize) {
-        scope(() => {
-          const x = images.narrow(0, i, Math.min(batchSize, n - i));
-          const y = labels.narrow(0, i, Math.min(batchSize, n - i));
-          const logits: Tensor = model(x);
-          correct += logits.argmax(1).eq(y).sum().item();
-          loss += F.crossEntropy(logits, y, { reduction: 'sum' }).item();
-        });
-      }
-    });
-  } finally {
-    model.train(wasTraining);
-  }
-  return { accuracy: correct / n, logLoss: loss / n, n };
+export function evaluate(model: Module, images: Tensor, labels: Tensor, batchSize = 1000): ClassifierMetrics {
+  return classifierMetrics(model, images, labels, { batchSize });
 }

@@ -44,6 +44,12 @@ export class LayerNorm extends Module {
   }
 }
 
+/** The number of GroupNorm groups for `channels`: the largest divisor of it not above `maxGroups` (32 in ADM-style nets). */
+export function groupsFor(channels: number, maxGroups: number): number {
+  for (let g = Math.min(maxGroups, channels); g > 1; g--) if (channels % g === 0) return g;
+  return 1;
+}
+
 /** Normalises each of `numGroups` groups of channels of (N, C, ...) over the group's channels and positions. */
 export class GroupNorm extends Module {
   readonly numGroups: number;
