@@ -27,26 +27,9 @@ if [ ! -f node_modules/.refinery-lock ] || [ "$(cat node_modules/.refinery-lock)
   echo "$lock_sum" > node_modules/.refinery-lock
 fi
 
-# native addon: rebuild when its sources, the build files or LIBTORCH changed
-native_sum=$( (cat native/binding.gyp native/config.js native/src/* native/generated/*; echo "${LIBTORCH:-}") | sha256sum | cut -d' ' -f1)
-stamp=native/build/.refinery-stamp
-if [ ! -f native/build/Release/refinery.node ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$native_sum" ]; then
-  echo "setup: building the native addon (a few minutes the first time)"
-  nodedir=()
-  [ -f /usr/include/node/node_api.h ] && nodedir=(--nodedir=/usr)
-  if ! (cd native && ../node_modules/.bin/node-gyp configure "${nodedir[@]}" --loglevel=warn && ../node_modules/.bin/node-gyp build -j "$(nproc)" --loglevel=warn) > native-build.log 2>&1; then
-    tail -40 native-build.log
-    echo "setup: native build failed (full log: native-build.log)" >&2
-    exit 1
-  fi
-  echo "$native_sum" > "$stamp"
-fi
+# native addon: rebuilt when its sources, the build files or LIBTORCH changed (a stamp in native/build);
+# the same script is the package's npm `install` step, so `npm ci` above may already have built it
+node native/install.js
 
-# TypeScript: rebuild when any source is newer than the build
-ts_sum=$(find src test bench tsconfig.json -type f \( -name '*.ts' -o -name '*.json' \) -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
-if [ ! -f dist/.refinery-stamp ] || [ "$(cat dist/.refinery-stamp)" != "$ts_sum" ]; then
-  echo "setup: compiling TypeScript"
-
-  node_modules/.bin/tsc -p .
-  echo "$ts_sum" > dist/.refinery-stamp
-fi
+# TypeScript: recompiled when any source changed (a stamp in dist); also npm's `prepare` step
+node scripts/build-ts.js

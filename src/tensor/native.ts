@@ -3,14 +3,39 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { OPS_HASH } from './generated/ops';
 
+// What to do when the addon is missing or cannot load: the same instructions as native/install.js.
+const HOW_TO_BUILD =
+  'The addon builds against libtorch when the package installs (`npm rebuild refinery` builds it again; ' +
+  'in a checkout of the repository, `bash scripts/setup.sh`). Install libtorch first: on Debian/Ubuntu ' +
+  '`apt-get install libtorch-dev libopenblas0-pthread`; or any libtorch folder (with include/ and lib/: ' +
+  "the zip from pytorch.org, or the torch folder of a pip wheel) as `LIBTORCH=/path/to/libtorch npm rebuild refinery`.";
+
 function findAddon(): string {
   let dir = __dirname;
   for (let i = 0; i < 6; i++) {
     const p = path.join(dir, 'native', 'build', 'Release', 'refinery.node');
     if (fs.existsSync(p)) return p;
+    if (fs.existsSync(path.join(dir, 'native', 'binding.gyp'))) {
+      throw new Error(`refinery: the native addon is not built (no ${p}). ${HOW_TO_BUILD}`);
+    }
     dir = path.dirname(dir);
   }
-  throw new Error('refinery: native addon not built (run `bash scripts/setup.sh`)');
+  throw new Error(`refinery: the native addon is not built (no native/build/Release/refinery.node above ${__dirname}). ${HOW_TO_BUILD}`);
+}
+
+function loadAddon(): Native {
+  const file = findAddon();
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return require(file) as Native;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    // the libtorch it was built against has moved or gone: say which, and how to rebuild
+    if (/cannot open shared object|undefined symbol|version .* not found/.test(msg)) {
+      throw new Error(`refinery: the native addon ${file} does not load against the installed libtorch (${msg}). ${HOW_TO_BUILD}`);
+    }
+    throw e;
+  }
 }
 
 export interface Native {
@@ -51,8 +76,7 @@ export interface Native {
   CudaDeviceCount(): number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-export const native: Native = require(findAddon());
+export const native: Native = loadAddon();
 if (native.opsHash !== OPS_HASH) {
   throw new Error(`refinery: the native addon binds a different op list (${native.opsHash}) than the TypeScript table (${OPS_HASH}); ` +
     'rebuild with `bash scripts/setup.sh` (after scripts/gen-declarations.sh if you changed libtorch)');
