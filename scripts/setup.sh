@@ -23,7 +23,7 @@ fi
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f node_modules/.refinery-lock ] || [ "$(cat node_modules/.refinery-lock)" != "$lock_sum" ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error --foreground-scripts
   echo "$lock_sum" > node_modules/.refinery-lock
 fi
 
