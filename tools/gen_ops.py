@@ -55,6 +55,8 @@ SKIP_NAMES = {
 # bad input instead of raising (found by test/tensor/fuzz.test.ts). Keyed by "name" or "name.overload";
 # {arg} stands for the converted argument. A failing TORCH_CHECK becomes a JS Error naming the op.
 _FINITE = 'guard_lapack_finite({%s}, "%s");'
+_MARGIN_WEIGHT = ('if ({weight} && {weight}->defined()) TORCH_CHECK({weight}->dim() <= 1 && {weight}->numel() == ({self}.dim() ? {self}.size(-1) : 1), '
+                  '"%s: weight must hold one value per class (", {self}.dim() ? {self}.size(-1) : 1, "), got sizes ", {weight}->sizes());')
 _FRACTIONAL = (
     'TORCH_CHECK({self}.dim() == %(d)d + 1 || {self}.dim() == %(d)d + 2, "%(op)s: expected a %(d1)d-d or %(d2)d-d input, got sizes ", {self}.sizes()); '
     'TORCH_CHECK({random_samples}.dim() == 3 && {random_samples}.size(0) == ({self}.dim() == %(d)d + 2 ? {self}.size(0) : 1) '
@@ -96,6 +98,9 @@ GUARDS = {
     # indices read as if of grad_output's sizes
     'fractional_max_pool2d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 2, true, "fractional_max_pool2d_backward");',
     'fractional_max_pool3d_backward': 'guard_pool_indices({grad_output}, {self}, {indices}, 3, true, "fractional_max_pool3d_backward");',
+    # weight read as one value per class whatever its size
+    'multi_margin_loss': _MARGIN_WEIGHT % 'multi_margin_loss',
+    'multi_margin_loss_backward': _MARGIN_WEIGHT % 'multi_margin_loss_backward',
     'ctc_loss.IntList': 'guard_index_values({targets}, {log_probs}.size(-1), "targets", "ctc_loss");',
     'ctc_loss.Tensor': 'guard_index_values({targets}, {log_probs}.size(-1), "targets", "ctc_loss");',
     'embedding_backward': 'if ({scale_grad_by_freq}) guard_index_values({indices}, {num_weights}, "indices", "embedding_backward");',

@@ -3440,6 +3440,7 @@ static Napi::Value op1002(const Napi::CallbackInfo& info) {
   at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
   c10::optional<at::Tensor> a4 = present(info, 4) ? arg_opt_tensor(info, 4) : c10::optional<at::Tensor>(c10::nullopt);
   int64_t a5 = present(info, 5) ? arg_int(info, 5) : int64_t(at::Reduction::Mean);
+  if (a4 && a4->defined()) TORCH_CHECK(a4->dim() <= 1 && a4->numel() == (a0.dim() ? a0.size(-1) : 1), "multi_margin_loss: weight must hold one value per class (", a0.dim() ? a0.size(-1) : 1, "), got sizes ", a4->sizes());
   return to_js(info.Env(), at::multi_margin_loss(a0, a1, a2, a3, a4, a5));
   OP_CATCH("multi_margin_loss", "self:T,target:T,p:S,margin:S,weight:T?,reduction:I")
 }
@@ -3454,6 +3455,7 @@ static Napi::Value op1003(const Napi::CallbackInfo& info) {
   at::Scalar a4 = arg_scalar(info, 4);
   c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
   int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(at::Reduction::Mean);
+  if (a5 && a5->defined()) TORCH_CHECK(a5->dim() <= 1 && a5->numel() == (a1.dim() ? a1.size(-1) : 1), "multi_margin_loss_backward: weight must hold one value per class (", a1.dim() ? a1.size(-1) : 1, "), got sizes ", a5->sizes());
   return to_js(info.Env(), at::multi_margin_loss_backward(a0, a1, a2, a3, a4, a5, a6));
   OP_CATCH("multi_margin_loss_backward", "grad_output:T,self:T,target:T,p:S,margin:S,weight:T?,reduction:I")
 }

@@ -3,6 +3,7 @@
 import { native } from './native';
 import { keep, scope } from './memory';
 import { Tensor } from './tensor';
+import { checkOptions, show } from './options';
 
 function withGradMode<R>(enabled: boolean, fn: () => R): R {
   const prev = native.SetGradEnabled(enabled);
@@ -49,6 +50,11 @@ export interface GradOptions {
 export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
   const outs = Array.isArray(outputs) ? outputs : [outputs];
   const ins = Array.isArray(inputs) ? inputs : [inputs];
+  for (const [name, list] of [['outputs', outs], ['inputs', ins]] as const) {
+    const bad = list.findIndex((t) => !(t instanceof Tensor));
+    if (bad >= 0) throw new TypeError(`grad(): ${name}[${bad}] must be a Tensor, got ${show(list[bad])}`);
+  }
+  opts = checkOptions('grad()', opts, { gradOutputs: 'any', retainGraph: 'boolean', createGraph: 'boolean', allowUnused: 'boolean' });
   const ids = backwardPass(opts.retainGraph ?? opts.createGraph ?? false, () => native.AutogradGrad(outs.map((t) => t._handle), ins.map((t) => t._handle),
     opts.gradOutputs ? opts.gradOutputs.map((g) => (g ? g._handle : null)) : null,
     opts.retainGraph ?? null, opts.createGraph ?? false, opts.allowUnused ?? false));

@@ -1,5 +1,5 @@
 export { Tensor, Generator, tensor, fromBytes, manualSeed, functions } from './tensor';
-export type { IndexSpec, NestedArray, CreateOptions } from './tensor';
+export type { IndexSpec, NestedArray, CreateOptions, BackwardOptions } from './tensor';
 export { scope, keep, memory, resetPeakMemory, Scope } from './memory';
 export { noGrad, enableGrad, isGradEnabled, grad, applyFunction } from './autograd';
 export type { CustomFunction, FunctionContext, GradOptions } from './autograd';

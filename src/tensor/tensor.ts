@@ -157,6 +157,7 @@ export class Tensor {
     this.requiresGrad_(v);
   }
   requiresGrad_(v = true): this {
+    if (typeof v !== 'boolean') throw new TypeError(`requiresGrad_(): expected a boolean, got ${show(v)}`);
     // libtorch ignores this silently for a non-leaf (its grad_fn still makes it require grad)
     if (!v && !native.IsLeaf(this._handle)) throw new Error('requiresGrad_(false): you can only change requiresGrad of leaf tensors; use detach() for a non-leaf');
     native.RequiresGrad(this._handle, v);
@@ -196,9 +197,19 @@ export class Tensor {
   zeroGrad(): void {
     native.SetGrad(this._handle, null);
   }
-  backward(gradient?: Tensor | null, opts: { retainGraph?: boolean; createGraph?: boolean; inputs?: Tensor[] } = {}): void {
-    backwardPass(opts.retainGraph ?? opts.createGraph ?? false, () => native.Backward([this._handle], gradient ? [gradient._handle] : null,
-      opts.retainGraph ?? null, opts.createGraph ?? false, opts.inputs ? opts.inputs.map((t) => t._handle) : null));
+  /** `backward()`, `backward(gradient, { retainGraph, createGraph, inputs })` or `backward({ retainGraph, ... })`. */
+  backward(gradient?: Tensor | null | BackwardOptions, opts?: BackwardOptions): void {
+    if (isOptions(gradient) && opts === undefined) [gradient, opts] = [null, gradient];
+    if (gradient !== undefined && gradient !== null && !(gradient instanceof Tensor)) {
+      throw new TypeError(`backward(): gradient must be a Tensor or null, got ${show(gradient)}`);
+    }
+    opts = checkOptions('backward()', opts, BACKWARD_OPTIONS);
+    if (opts.inputs !== undefined && !(Array.isArray(opts.inputs) && opts.inputs.every((t) => t instanceof Tensor))) {
+      throw new TypeError(`backward(): option inputs must be a list of Tensors, got ${show(opts.inputs)}`);
+    }
+    const o = opts;
+    backwardPass(o.retainGraph ?? o.createGraph ?? false, () => native.Backward([this._handle], gradient ? [(gradient as Tensor)._handle] : null,
+      o.retainGraph ?? null, o.createGraph ?? false, o.inputs ? o.inputs.map((t) => t._handle) : null));
   }
 
   // ---------------------------------------------------------------- indexing
@@ -257,6 +268,9 @@ export class Tensor {
     return this.toString();
   }
 }
+
+export interface BackwardOptions { retainGraph?: boolean; createGraph?: boolean; inputs?: Tensor[] }
+const BACKWARD_OPTIONS = { retainGraph: 'boolean', createGraph: 'boolean', inputs: 'any' } as const;
 
 // ---------------------------------------------------------------- indexing helpers
 /** Tensor indices for `index_put_` (pure advanced indexing in iset). */

@@ -521,6 +521,8 @@ function regressions(): void {
     ['fractionalMaxPool3d(randomSamples of one element)', () => f.fractionalMaxPool3d(z([2, 3, 8, 8, 8]), 2, 4, z([1]))],
     ['fractionalMaxPool2d(NaN randomSamples)', () => f.fractionalMaxPool2d(z([1, 1, 8, 8]), 2, 4, f.full([1, 1, 2], NaN))],
     ['fractionalMaxPool2dBackward(indices of one element)', () => f.fractionalMaxPool2dBackward(z([1, 1, 4, 4]), z([1, 1, 8, 8]), 2, 4, z([1], 'int64'))],
+    ['multiMarginLoss(weight shorter than the classes)', () => f.multiMarginLoss(z([2, 3]), z([2], 'int64'), 1, 1, z([1]))],
+    ['multiMarginLossBackward(weight shorter than the classes)', () => f.multiMarginLossBackward(z([]), z([2, 3]), z([2], 'int64'), 1, 1, z([1]))],
     ['fractionalMaxPool3dBackward(indices of one element)', () => f.fractionalMaxPool3dBackward(z([1, 1, 4, 4, 4]), z([1, 1, 8, 8, 8]), 2, 4, z([1], 'int64'))],
   ];
   const r = { cases: cases.length, threw: 0, failures: [] as string[] };

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'child_process';
-import { tensor, fromBytes, functions as torch, F, Generator, Tensor, scope } from '../../src/tensor';
+import { tensor, fromBytes, functions as torch, F, Generator, Tensor, scope, grad } from '../../src/tensor';
 import type { DType } from '../../src/types';
 
 const PYTHON = '/usr/bin/python3';
@@ -160,6 +160,23 @@ test('.grad = ...: its own tensor, another size, dtype or a non-tensor are refus
   });
 });
 
+test('backward() and grad(): options checked; backward({ retainGraph }) as PyTorch\'s keyword form', () => {
+  scope(() => {
+    const w = tensor([1, 2], { dtype: 'float32', requiresGrad: true });
+    const y = w.mul(w).sum();
+    y.backward({ retainGraph: true });
+    y.backward(null, { retainGraph: true }); // the graph was kept
+    assert.deepEqual(w.grad!.tolist(), [4, 8]);
+    assert.throws(() => y.backward({ retain_graph: true } as never), /backward\(\): unknown option 'retain_graph'; did you mean 'retainGraph'\?/);
+    assert.throws(() => y.backward(1 as never), /backward\(\): gradient must be a Tensor or null, got 1/);
+    assert.throws(() => w.requiresGrad_('yes' as never), /requiresGrad_\(\): expected a boolean, got 'yes'/);
+    assert.throws(() => y.backward(null, { inputs: w } as never), /option inputs must be a list of Tensors/);
+    assert.throws(() => F.mseLoss(w, w).backward(null, { createGraph: 'yes' } as never), /option createGraph must be a boolean, got 'yes'/);
+    assert.throws(() => grad(y, [w, 3 as never]), /grad\(\): inputs\[1\] must be a Tensor, got 3/);
+    assert.throws(() => grad(y, w, { allow_unused: true } as never), /grad\(\): unknown option 'allow_unused'; did you mean 'allowUnused'\?/);
+  });
+});
+
 // ------------------------------------------------------------------ F.* options
 test('F.dropout takes p positionally as PyTorch does, and checks its range', () => {
   scope(() => {
@@ -270,6 +287,21 @@ y, i = torch.nn.functional.fractional_max_pool2d(x, 2, output_size=4, _random_sa
 print(json.dumps({'y': y.flatten().tolist(), 'idx': i.flatten().tolist()}))`);
     assert.deepEqual(idx.dataSync(), ref.idx);
     assert.deepEqual(y.dataSync(), ref.y); // max pooling selects, so the values are exact
+  });
+});
+
+test('multiMarginLoss: a weight must hold one value per class (libtorch 1.13 reads past a shorter one)', () => {
+  scope(() => {
+    const x = tensor([[0.1, 0.7, -0.3], [1.2, -0.4, 0.5]]);
+    const target = tensor([1, 2]);
+    assert.throws(() => torch.multiMarginLoss(x, target, 1, 1, torch.zeros([1])), /multi_margin_loss: weight must hold one value per class \(3\), got sizes \[1\]/);
+    assert.throws(() => torch.multiMarginLoss(x, target, 1, 1, torch.ones([100])), /weight must hold one value per class \(3\), got sizes \[100\]/);
+    assert.throws(() => torch.multiMarginLossBackward(torch.ones([]), x, target, 1, 1, torch.zeros([1])), /multi_margin_loss_backward: weight must hold one value per class/);
+    const w = tensor([0.5, 2, 1]);
+    // closed form: mean over samples of sum_{j != y} w[y] max(0, 1 - x[y] + x[j]) / C
+    const expected = ((2 * (Math.max(0, 1 - 0.7 + 0.1) + Math.max(0, 1 - 0.7 - 0.3))) + (1 * (Math.max(0, 1 - 0.5 + 1.2) + Math.max(0, 1 - 0.5 - 0.4)))) / 3 / 2;
+    const got = torch.multiMarginLoss(x, target, 1, 1, w).item();
+    assert.ok(Math.abs(got - expected) <= 1e-6 * Math.abs(expected), `${got} vs ${expected}`);
   });
 });
 
