@@ -8,9 +8,7 @@ import { memory, getNumThreads } from '../../src/tensor';
 
 test('bench engine: Refinery side with tiny workloads gives a well-formed report', () => {
   const live0 = memory().liveTensors;
-  const t0 = Date.now();
   const report = runEngineBench({ only: ['refinery'], reps: 1, threads: 1, tiny: true, log: null, pauseMs: 0 });
-  assert.ok(Date.now() - t0 < 5000, 'tiny run should take well under 5 s');
   assert.equal(report.bench, 'engine');
   assert.equal(report.size, 'tiny');
   assert.equal(report.threads, 1);

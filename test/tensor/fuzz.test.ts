@@ -76,7 +76,7 @@ test('fuzz: 5,000+ random dispatcher and raw native calls across the op table ne
   assert.ok(r.ok > r.calls / 10, `only ${r.ok} of ${r.calls} calls succeeded`);
   assert.ok(r.typeErrors > 500 && r.errors > 500 && r.disposedErrors > 100, JSON.stringify(r));
   assert.ok(r.evil > 0, 'some calls used arrays whose getters free tensors during conversion');
-  assert.ok(o.ms < 60_000, `fuzz took ${o.ms} ms`);
+  // no speed claim here (bench/ measures speed): the spawn's 150 s timeout only catches a hang
   console.log(`fuzz: ${r.calls} calls (${r.byMode.dispatch} dispatcher, ${r.byMode.raw} raw, rest hand-written entry points), ` +
     `${r.ok} returned, ${r.typeErrors} TypeError, ${r.rangeErrors} RangeError, ${r.errors} Error (${r.disposedErrors} about disposed tensors), ${o.ms} ms`);
 });

@@ -251,5 +251,5 @@ test('10,000 MLP training steps (64-128-10, batch 32): RSS within 10% of its val
   const mb = (b: number) => (b / 2 ** 20).toFixed(1);
   console.log(`train: ${r.iters} steps in ${r.ms} ms; RSS ${mb(ref.rss)} MiB at step 500, ` +
     `${mb(Math.min(...s.map((x) => x.rss)))}-${mb(Math.max(...s.map((x) => x.rss)))} MiB over the run; ${ref.live} live tensors`);
-  assert.ok(r.ms < 40_000, `10,000 steps took ${r.ms} ms`);
+  // the time is reported, not asserted (bench/ measures speed); the spawn's 120 s timeout catches a hang
 });
