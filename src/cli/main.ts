@@ -29,6 +29,10 @@ commands:
                                 the typicality posts' numbers and figures (run folder runs/typicality)
   typicality ood [--epochs N]   PixelCNN on Fashion-MNIST vs MNIST: likelihood vs typicality test (AUROC)
   bench engine|nn [--json]      benchmarks against Python PyTorch and TensorFlow.js
+  export CHECKPOINT [--format pytorch] [--out PATH]
+                                the model with PyTorch's names, for python/refinery_twins.py (load_state_dict strict)
+  import FILE [--kind KIND] [--out PATH]
+                                a PyTorch state dict of a twin -> a Refinery checkpoint
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -50,6 +54,11 @@ async function main(argv: string[]): Promise<number> {
       if (what !== 'classifier') throw new Error(`refinery ${cmd}: unknown target "${what ?? ''}"; valid: classifier, diffusion, noisy-classifier (train)`);
       const c = await import('./classifier');
       return cmd === 'train' ? c.trainClassifier(more) : c.evalClassifier(more);
+    }
+    case 'export':
+    case 'import': {
+      const ex = await import('./export');
+      return cmd === 'export' ? ex.exportCommand(rest) : ex.importCommand(rest);
     }
     case 'sample': {
       const dm = await import('./diffusion');

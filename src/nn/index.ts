@@ -29,3 +29,4 @@ export { SinusoidalEmbedding, FourierFeatures } from './layers/noise_embedding';
 export { FiLM, AdaptiveGroupNorm } from './layers/conditioning';
 export type { FiLMOptions } from './layers/conditioning';
 export type { InitOptions } from './layers/util';
+export { pytorchNames, pytorchStateDict, loadPytorchStateDict, snakeCase } from './pytorch';

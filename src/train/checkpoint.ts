@@ -18,7 +18,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Generator, Tensor, loadFile, saveFile, scope, writeFileAtomic } from '../tensor';
 import { Module, loadStateDict, stateDict } from '../nn/module';
-import { loadPytorchStateDict } from '../nn/pytorch';
+import { loadPytorchStateDict, pytorchStateDict } from '../nn/pytorch';
 import type { Parameter } from '../nn/param';
 import { processAlive } from './lock';
 
@@ -377,4 +377,18 @@ export class Checkpoints {
       if (m && !processAlive(Number(m[1]))) fs.rmSync(path.join(this.dir, f), { force: true });
     }
   }
+}
+
+/**
+ * Writes `model`'s tensors under PyTorch's names (src/nn/pytorch.ts), for
+ * `twin.load_state_dict(state, strict=True)` on the model's torch.nn twin, with `config` (kind,
+ * model config, input normalisation) as JSON in the metadata. Loaders here read the file back.
+ */
+export function savePytorch(file: string, model: Module, config: unknown, o: { numBatchesTracked?: number } = {}): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  scope(() => saveFile(file, pytorchStateDict(model, o), {
+    format: 'pt',
+    refinery_export: 'pytorch',
+    config: JSON.stringify(config ?? null),
+  }));
 }
