@@ -2,6 +2,7 @@
 // D*(x, σ) = s²/(s² + σ²)·x beating perturbed denoisers under diffusionLoss (Monte Carlo, fixed seed).
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
+import type { Denoiser } from '../../src/diffusion/denoiser';
 import { Generator, Tensor, functions as torch, tensor } from '../../src/tensor';
 import {
   diffusionLoss, edmWeighting, epsWeighting, likelihoodWeighting, logNormalSigmas, logUniformSigmas,
@@ -51,18 +52,15 @@ test('noise-level samplers: distributions, ranges, determinism', () => {
 test('Gaussian data: the optimal denoiser s²/(s²+σ²)·x has the lowest loss; parameterisations agree', () => {
   const s = 1.5, B = 4096, d = 8;
   const x0 = torch.randn([B, d], { generator: new Generator(11), dtype: 'float64' }).mul(s);
-  const shrink = (sigma: Tensor | number) => {
-    const sg = typeof sigma === 'number' ? tensor(sigma, { dtype: 'float64' }) : sigma;
-    return sg.square().add(s * s).reciprocal().mul(s * s).reshape([-1, 1]); // (B, 1)
-  };
-  const optimal = (x: Tensor, sigma: Tensor | number) => x.mul(shrink(sigma));
-  const loss = (D: (x: Tensor, sigma: Tensor | number) => Tensor, weighting = edmWeighting(), sampler = logNormalSigmas()) =>
+  const shrink = (sigma: Tensor) => sigma.square().add(s * s).reciprocal().mul(s * s).reshape([-1, 1]); // (B, 1)
+  const optimal: Denoiser = (x, sigma) => x.mul(shrink(sigma));
+  const loss = (D: Denoiser, weighting = edmWeighting(), sampler = logNormalSigmas()) =>
     diffusionLoss(D, x0, { generator: new Generator(42), weighting, sigmaSampler: sampler }).item();
   for (const [w, sampler] of [[edmWeighting(), logNormalSigmas()], [epsWeighting, logUniformSigmas({ sigmaMin: 0.05, sigmaMax: 20 })], [uniformWeighting, logNormalSigmas()]] as const) {
     const best = loss(optimal, w, sampler);
     for (const factor of [0.9, 0.97, 1.03, 1.1]) assert.ok(best < loss((x, sg) => optimal(x, sg).mul(factor), w, sampler), `scale ${factor}`);
     assert.ok(best < loss((x, sg) => optimal(x, sg).add(0.05), w, sampler), 'bias');
-    assert.ok(best < loss((x, sg) => x.mul(shrink(typeof sg === 'number' ? sg : sg.mul(1.1))), w, sampler), 'wrong σ');
+    assert.ok(best < loss((x, sg) => x.mul(shrink(sg.mul(1.1))), w, sampler), 'wrong σ');
   }
   // Closed form of the minimum with uniform weighting: E_σ[s²σ²/(s² + σ²)] per dimension
   const sig = logNormalSigmas()(B, new Generator(42));
@@ -71,7 +69,7 @@ test('Gaussian data: the optimal denoiser s²/(s²+σ²)·x has the lowest loss;
   // The same denoiser expressed as an ε-model or a v-model gives the same loss
   const x0Loss = loss(optimal);
   for (const kind of ['eps', 'v', 'score'] as const) {
-    const model = (x: Tensor, sigma: Tensor | number) => fromDenoised(kind, x, optimal(x, sigma), sigma);
+    const model: Denoiser = (x, sigma) => fromDenoised(kind, x, optimal(x, sigma), sigma);
     const l = diffusionLoss(model, x0, { generator: new Generator(42), parameterisation: kind }).item();
     close(l, x0Loss, 1e-10 * x0Loss, kind);
   }
