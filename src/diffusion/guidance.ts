@@ -44,6 +44,10 @@ export interface ClassifierFreeGuidanceOptions {
 export function classifierFreeGuidance(model: Denoiser, opts: ClassifierFreeGuidanceOptions): Denoiser {
   const { scale, key = 'cond', nullCond, interval, rescale = 0 } = opts;
   const [lo, hi] = interval ?? [-Infinity, Infinity];
+  if (!Number.isFinite(scale)) throw new RangeError(`classifierFreeGuidance: scale must be a finite number, got ${scale}`);
+  if (!(nullCond instanceof Tensor)) throw new TypeError('classifierFreeGuidance: nullCond (the "no conditioning" value) must be a Tensor');
+  if (!(lo <= hi)) throw new RangeError(`classifierFreeGuidance: interval must be [sigmaLo, sigmaHi] with sigmaLo <= sigmaHi, got ${JSON.stringify(interval)}`);
+  if (!(rescale >= 0 && rescale <= 1)) throw new RangeError(`classifierFreeGuidance: rescale must lie in [0, 1], got ${rescale}`);
   return (x, sigma, extra) => {
     const b = x.shape[0];
     const condRaw = opts.cond ?? (extra?.[key] as Tensor | undefined);
@@ -87,6 +91,7 @@ export interface ClassifierGuidanceOptions {
  */
 export function classifierGuidance(model: Denoiser, logProbFn: NoisyLogProb, opts: ClassifierGuidanceOptions): Denoiser {
   const { scale } = opts;
+  if (!Number.isFinite(scale)) throw new RangeError(`classifierGuidance: scale must be a finite number, got ${scale}`);
   return (x, sigma, extra) => {
     const denoised = model(x, sigma, extra);
     if (scale === 0) return denoised;
@@ -108,6 +113,7 @@ export function classifierGuidance(model: Denoiser, logProbFn: NoisyLogProb, opt
  * multiply the score by gamma (p^gamma, gamma the inverse temperature), i.e. D' = x + gamma (D - x).
  */
 export function scoreTemperature(model: Denoiser, gamma: number): Denoiser {
+  if (!(gamma > 0 && Number.isFinite(gamma))) throw new RangeError(`scoreTemperature: gamma (the inverse temperature) must be a positive number, got ${gamma}`);
   // score' = gamma (D - x) / sigma^2  =>  D' = x + gamma (D - x)
   return (x, sigma, extra) => x.add(model(x, sigma, extra).sub(x).mul(gamma));
 }
@@ -126,6 +132,8 @@ export interface DynamicThresholdingOptions {
  */
 export function dynamicThresholding(model: Denoiser, opts: DynamicThresholdingOptions = {}): Denoiser {
   const { percentile = 0.995, bound = 1 } = opts;
+  if (!(percentile > 0 && percentile <= 1)) throw new RangeError(`dynamicThresholding: percentile must lie in (0, 1], got ${percentile}`);
+  if (!(bound > 0 && Number.isFinite(bound))) throw new RangeError(`dynamicThresholding: bound must be a positive number, got ${bound}`);
   return (x, sigma, extra) => {
     const x0 = model(x, sigma, extra);
     const b = x0.shape[0];
@@ -160,6 +168,7 @@ export interface InpaintOptions {
  */
 export function inpaint(model: Denoiser, opts: InpaintOptions): Denoiser {
   const { known, mask, generator } = opts;
+  if (!(known instanceof Tensor) || !(mask instanceof Tensor)) throw new TypeError('inpaint: known and mask must be Tensors');
   return (x, sigma, extra) => {
     const m = mask.to(x.dtype);
     const keep = m.neg().add(1);

@@ -65,8 +65,8 @@ export interface LikelihoodParts {
  * log sigma, the default) or, given rho, Karras et al. 2022 eq. 5 spacing.
  */
 export function likelihoodSigmas(sigmaMin: number, sigmaMax: number, steps: number, rho?: number): number[] {
-  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new Error(`need 0 < sigmaMin < sigmaMax, got ${sigmaMin}, ${sigmaMax}`);
-  if (!(Number.isInteger(steps) && steps >= 1)) throw new Error(`steps must be a positive integer, got ${steps}`);
+  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) throw new RangeError(`likelihoodSigmas: need 0 < sigmaMin < sigmaMax, got sigmaMin ${sigmaMin} and sigmaMax ${sigmaMax}`);
+  if (!(Number.isInteger(steps) && steps >= 1)) throw new RangeError(`likelihoodSigmas: steps must be a positive integer, got ${steps}`);
   const s = Array.from({ length: steps + 1 }, (_, i) => {
     if (rho === undefined) return Math.exp(Math.log(sigmaMin) + (i / steps) * (Math.log(sigmaMax) - Math.log(sigmaMin)));
     const a = sigmaMin ** (1 / rho);
@@ -90,7 +90,7 @@ export function hutchinsonProbes(x: Tensor, probes: number, kind: HutchinsonProb
   const o = { generator: generator ?? null, dtype: x.dtype, device: x.device };
   if (kind === 'gaussian') return torch.randn(shape, o);
   if (kind === 'rademacher') return torch.randint(0, 2, shape, o).mul(2).sub(1);
-  throw new Error(`unknown Hutchinson probe '${kind}'`);
+  throw new TypeError(`hutchinsonProbes: kind (the hutchinson option) must be 'rademacher' or 'gaussian', got ${JSON.stringify(kind)}`);
 }
 
 /**
@@ -132,14 +132,14 @@ export function driftDivergence(model: Denoiser, x: Tensor, sigma: number, probe
 /** log p(x0) together with its parts; see logLikelihood. */
 export function logLikelihoodParts(model: Denoiser, x0: Tensor, opts: LikelihoodOptions = {}): LikelihoodParts {
   const sig = opts.sigmas ?? likelihoodSigmas(opts.sigmaMin ?? 0.002, opts.sigmaMax ?? 80, opts.steps ?? 64, opts.rho);
-  for (let i = 1; i < sig.length; i++) if (!(sig[i] > sig[i - 1])) throw new Error('sigmas must be strictly increasing');
-  if (!(sig[0] > 0)) throw new Error('sigmas must be positive (the drift is singular at sigma = 0)');
+  for (let i = 1; i < sig.length; i++) if (!(sig[i] > sig[i - 1])) throw new RangeError(`logLikelihood: sigmas must be strictly increasing, got sigmas[${i}] = ${sig[i]} after ${sig[i - 1]}`);
+  if (!(sig[0] > 0)) throw new RangeError(`logLikelihood: sigmas must be positive (the drift is singular at sigma = 0), got sigmas[0] = ${sig[0]}`);
   const solver = opts.solver ?? 'heun';
-  if (solver !== 'heun' && solver !== 'euler') throw new Error(`unknown solver '${solver}'`);
+  if (solver !== 'heun' && solver !== 'euler') throw new TypeError(`logLikelihood: solver must be 'heun' or 'euler', got ${JSON.stringify(solver)}`);
   const method = opts.divergence ?? 'hutchinson';
-  if (method !== 'hutchinson' && method !== 'exact') throw new Error(`unknown divergence '${method}'`);
+  if (method !== 'hutchinson' && method !== 'exact') throw new TypeError(`logLikelihood: divergence must be 'hutchinson' or 'exact', got ${JSON.stringify(method)}`);
   const k = opts.probes ?? 1;
-  if (method === 'hutchinson' && !(Number.isInteger(k) && k >= 1)) throw new Error(`probes must be a positive integer, got ${k}`);
+  if (method === 'hutchinson' && !(Number.isInteger(k) && k >= 1)) throw new RangeError(`logLikelihood: probes must be a positive integer, got ${k}`);
   return noGrad(() => scope(() => {
     const probes = method === 'exact' ? null : hutchinsonProbes(x0, k, opts.hutchinson ?? 'rademacher', opts.generator);
     let x = x0.detach();
@@ -212,9 +212,9 @@ export function uniformDequantise(x: Tensor, bins = 256, generator?: Generator):
  */
 export function bitsPerDim(model: Denoiser, x: Tensor, opts: BitsPerDimOptions = {}): Tensor {
   const bins = opts.bins ?? 256;
-  if (!(Number.isInteger(bins) && bins >= 2)) throw new Error(`bins must be an integer >= 2, got ${bins}`);
+  if (!(Number.isInteger(bins) && bins >= 2)) throw new RangeError(`bitsPerDim: bins must be an integer >= 2, got ${bins}`);
   const mode = opts.dequantise ?? 'uniform';
-  if (mode !== 'uniform' && mode !== 'none') throw new Error(`unknown dequantisation '${mode}'`);
+  if (mode !== 'uniform' && mode !== 'none') throw new TypeError(`bitsPerDim: dequantise must be 'uniform' or 'none', got ${JSON.stringify(mode)}`);
   return scope(() => {
     const xt = mode === 'uniform' ? uniformDequantise(x, bins, opts.generator) : x;
     const d = x.numel() / x.shape[0];

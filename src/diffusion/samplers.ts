@@ -63,6 +63,11 @@ function integrate<S extends Tensor[]>(x0: Tensor, sigmas: Tensor, init: S, step
   });
 }
 
+/** Throws unless the option `name` of sampler `fn` is a finite number >= 0. */
+function nonNegative(fn: string, name: string, v: number): void {
+  if (!(v >= 0 && Number.isFinite(v))) throw new RangeError(`${fn}: ${name} must be a finite number >= 0, got ${v}`);
+}
+
 /** Probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma; EDM (Karras et al. 2022), eq. 3 with sigma(t) = t. */
 const slope = (x: Tensor, denoised: Tensor, sigma: number): Tensor => x.sub(denoised).div(sigma);
 
@@ -99,6 +104,8 @@ export function ancestralSplit(sigma: number, sigmaNext: number, eta = 1): { sig
 export function sampleEulerAncestral(model: Denoiser, x: Tensor, sigmas: Tensor, opts: AncestralOptions = {}): Tensor {
   const eta = opts.eta ?? 1;
   const sNoise = opts.sNoise ?? 1;
+  nonNegative('sampleEulerAncestral', 'eta', eta);
+  nonNegative('sampleEulerAncestral', 'sNoise', sNoise);
   return integrate(x, sigmas, [x], (i, s, sNext, [xi]) => {
     const denoised = denoise(model, xi, s, opts.extra);
     opts.callback?.({ i, x: xi, sigma: s, sigmaNext: sNext, denoised });
@@ -129,6 +136,9 @@ export interface HeunOptions extends SamplerOptions {
 /** EDM (Karras et al. 2022), Algorithm 2: stochastic churn, Euler step, Heun correction except on the step to 0. */
 export function sampleHeun(model: Denoiser, x: Tensor, sigmas: Tensor, opts: HeunOptions = {}): Tensor {
   const { sChurn = 0, sTmin = 0, sTmax = Infinity, sNoise = 1 } = opts;
+  nonNegative('sampleHeun', 'sChurn', sChurn);
+  nonNegative('sampleHeun', 'sNoise', sNoise);
+  if (!(sTmin >= 0 && sTmin <= sTmax)) throw new RangeError(`sampleHeun: need 0 <= sTmin <= sTmax, got sTmin ${sTmin} and sTmax ${sTmax}`);
   const steps = sigmas.shape[0] - 1;
   return integrate(x, sigmas, [x], (i, s, sNext, [xi]) => {
     const gamma = s >= sTmin && s <= sTmax ? Math.min(sChurn / steps, Math.SQRT2 - 1) : 0; // Algorithm 2 line 4
@@ -172,6 +182,8 @@ export function sampleDpmpp2m(model: Denoiser, x: Tensor, sigmas: Tensor, opts: 
  */
 export function langevinCorrector(model: Denoiser, x: Tensor, sigma: number, opts: CorrectorOptions = {}): Tensor {
   const { steps = 1, snr = 0.16 } = opts;
+  if (!Number.isInteger(steps) || steps < 0) throw new RangeError(`langevinCorrector: steps must be an integer >= 0, got ${steps}`);
+  if (!(snr > 0 && Number.isFinite(snr))) throw new RangeError(`langevinCorrector: snr must be a positive number, got ${snr}`);
   if (sigma <= 0 || steps <= 0) return x.clone();
   return noGrad(() => {
     let xi = x;

@@ -218,3 +218,19 @@ test('inpainting (replacement wrapper) ends an Euler run with the known region e
     same(seen!.select(1, 1), points(10).select(1, 1));
   });
 });
+
+test('bad guidance options are named with their value when the wrapper is built', () => {
+  scope(() => {
+    const nullCond = tensor([NULL], f64);
+    const D: Denoiser = (x) => x;
+    assert.throws(() => classifierFreeGuidance(D, { scale: NaN, nullCond }), /classifierFreeGuidance: scale must be a finite number, got NaN/);
+    assert.throws(() => classifierFreeGuidance(D, { scale: 2, nullCond: -1 as never }), /classifierFreeGuidance: nullCond \(the "no conditioning" value\) must be a Tensor/);
+    assert.throws(() => classifierFreeGuidance(D, { scale: 2, nullCond, interval: [3, 1] }), /classifierFreeGuidance: interval must be \[sigmaLo, sigmaHi\] with sigmaLo <= sigmaHi, got \[3,1\]/);
+    assert.throws(() => classifierFreeGuidance(D, { scale: 2, nullCond, rescale: 1.5 }), /classifierFreeGuidance: rescale must lie in \[0, 1\], got 1.5/);
+    assert.throws(() => classifierGuidance(D, (x) => x.sum(1), { scale: Infinity }), /classifierGuidance: scale must be a finite number, got Infinity/);
+    assert.throws(() => scoreTemperature(D, 0), /scoreTemperature: gamma \(the inverse temperature\) must be a positive number, got 0/);
+    assert.throws(() => dynamicThresholding(D, { percentile: 99.5 }), /dynamicThresholding: percentile must lie in \(0, 1\], got 99.5/);
+    assert.throws(() => dynamicThresholding(D, { bound: 0 }), /dynamicThresholding: bound must be a positive number, got 0/);
+    assert.throws(() => inpaint(D, { known: [1] as never, mask: tensor([1]) }), /inpaint: known and mask must be Tensors/);
+  });
+});

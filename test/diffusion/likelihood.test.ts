@@ -163,6 +163,14 @@ test('sigma grid, validation and no leaked tensors', () => {
   const x0 = scope(() => data(2, 30).keep());
   assert.throws(() => logLikelihood(gaussianDenoiser(MU, S), x0, { sigmas: [1, 0.5] }), /increasing/);
   assert.throws(() => logLikelihood(gaussianDenoiser(MU, S), x0, { probes: 0 }), /probes/);
+  const D = gaussianDenoiser(MU, S);
+  assert.throws(() => logLikelihood(D, x0, { sigmas: [0, 1] }), /logLikelihood: sigmas must be positive \(the drift is singular at sigma = 0\), got sigmas\[0\] = 0/);
+  assert.throws(() => logLikelihood(D, x0, { solver: 'rk4' as never }), /logLikelihood: solver must be 'heun' or 'euler', got "rk4"/);
+  assert.throws(() => logLikelihood(D, x0, { divergence: 'trace' as never }), /logLikelihood: divergence must be 'hutchinson' or 'exact', got "trace"/);
+  assert.throws(() => logLikelihood(D, x0, { hutchinson: 'uniform' as never }), /hutchinsonProbes: kind \(the hutchinson option\) must be 'rademacher' or 'gaussian', got "uniform"/);
+  assert.throws(() => logLikelihood(D, x0, { sigmaMin: 1, sigmaMax: 1 }), /likelihoodSigmas: need 0 < sigmaMin < sigmaMax, got sigmaMin 1 and sigmaMax 1/);
+  assert.throws(() => bitsPerDim(D, x0, { bins: 1 }), /bitsPerDim: bins must be an integer >= 2, got 1/);
+  assert.throws(() => bitsPerDim(D, x0, { dequantise: 'gaussian' as never }), /bitsPerDim: dequantise must be 'uniform' or 'none', got "gaussian"/);
   const before = memory().liveTensors;
   scope(() => {
     logLikelihood(gaussianDenoiser(MU, S), x0, { steps: 4, probes: 2, hutchinson: 'gaussian', generator: new Generator(1) });

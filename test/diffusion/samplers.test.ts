@@ -171,6 +171,19 @@ test('sampling frees every temporary', () => {
   });
 });
 
+test('bad sampler options are named with their value', () => {
+  scope(() => {
+    const xT = noise(2, 2, 1), sig = karras(3);
+    assert.throws(() => sampleEulerAncestral(gaussianDenoiser, xT, sig, { eta: -1 }), /sampleEulerAncestral: eta must be a finite number >= 0, got -1/);
+    assert.throws(() => sampleDdim(gaussianDenoiser, xT, sig, { eta: NaN }), /sampleEulerAncestral: eta must be a finite number >= 0, got NaN/);
+    assert.throws(() => sampleDdpm(gaussianDenoiser, xT, sig, { sNoise: -0.5 }), /sNoise must be a finite number >= 0, got -0.5/);
+    assert.throws(() => sampleHeun(gaussianDenoiser, xT, sig, { sChurn: -1 }), /sampleHeun: sChurn must be a finite number >= 0, got -1/);
+    assert.throws(() => sampleHeun(gaussianDenoiser, xT, sig, { sTmin: 5, sTmax: 1 }), /sampleHeun: need 0 <= sTmin <= sTmax, got sTmin 5 and sTmax 1/);
+    assert.throws(() => langevinCorrector(gaussianDenoiser, xT, 1, { steps: 1.5 }), /langevinCorrector: steps must be an integer >= 0, got 1.5/);
+    assert.throws(() => langevinCorrector(gaussianDenoiser, xT, 1, { snr: 0 }), /langevinCorrector: snr must be a positive number, got 0/);
+  });
+});
+
 test('sigmas must decrease', () => {
   assert.throws(() => scope(() => sampleEuler(gaussianDenoiser, noise(2, 2, 1), tensor([1, 2, 0], { dtype: 'float64' }))), /strictly decreasing/);
 });
