@@ -25,7 +25,11 @@ export function registerClasses(t: TensorClass, g: new (...a: never[]) => Genera
 }
 
 const NO = Symbol('nomatch');
-const isInt = (v: unknown) => (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
+// int64 as doubles: [-2^63, 2^63), the largest double below 2^63 being 2^63 - 1024
+const isInt64 = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63)
+  || (typeof v === 'bigint' && v >= -(2n ** 63n) && v < 2n ** 63n);
+const isInt = isInt64;
+const outOfInt64 = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && !isInt64(v)) || (typeof v === 'bigint' && !isInt64(v));
 
 export function isOptions(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
@@ -70,7 +74,7 @@ function convert(kind: string, v: unknown): unknown {
     case 'BA2': case 'BA3': case 'BA4':
       return Array.isArray(v) && v.length === Number(kind[2]) && v.every((x) => typeof x === 'boolean') ? v : NO;
     case 'S': case 'S?':
-      return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? v : NO;
+      return typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'bigint' && isInt64(v)) ? v : NO;
     case 'ST': case 'ST?':
       return isDtype(v) ? DTYPE_CODES[v] : NO;
     case 'STR': case 'STR?':
@@ -211,6 +215,10 @@ export function callOp(name: string, overloads: OpOverload[], self: unknown, arg
     }
   }
   if (kw) diagnoseOptions(name, overloads, method, kw);
+  const big = [...args.slice(0, n), ...Object.values(kw ?? {})].flat().find(outOfInt64);
+  if (big !== undefined) {
+    throw new RangeError(`${name}(): ${typeof big === 'bigint' ? `${big}n` : big} is outside the int64 range [-9223372036854775808, 9223372036854775807]`);
+  }
   const given = [...(method ? ['self'] : []), ...args.map(describeArg)].join(', ');
   const sigs = overloads.filter((o) => (method ? o.m : o.f)).map((o) => '  ' + signature(name, o, method)).join('\n');
   throw new TypeError(`${name}(): no overload accepts (${given}); expected one of:\n${sigs}`);
@@ -249,7 +257,7 @@ const INLINE_CHECK: Record<string, [string, string]> = {
   T: ['v instanceof TC', 'v._handle'],
   Tm: ['v instanceof TC', 'v._handle'],
   'T?': ['v === null || v instanceof TC', 'v === null ? null : v._handle'],
-  I: ["typeof v === 'number' && Number.isInteger(v)", 'v'],
+  I: ['Number.isSafeInteger(v)', 'v'], // larger integers take the slow path's int64 range check
   F: ["typeof v === 'number'", 'v'],
   B: ["typeof v === 'boolean'", 'v'],
   S: ["typeof v === 'number' || typeof v === 'boolean'", 'v'],

@@ -325,6 +325,12 @@ test('dtype and device names: unknown ones are named with the accepted list, whe
     assert.throws(() => tensor([1], { dtype: 'toString' as never }), /tensor\(\): unknown dtype 'toString'/);
     assert.throws(() => x.to('constructor'), /to\(\): unknown dtype or device 'constructor'/);
     assert.throws(() => x.contiguous({ memoryFormat: 'channelLast' as never }), /contiguous\(\): unknown memoryFormat 'channelLast'; expected one of contiguous, preserve, channelsLast, channelsLast3d/);
+    // integers beyond int64 are named, not "argument 0: expected an integer"
+    assert.throws(() => torch.randint(1e20, [2]), /randint\(\): 100000000000000000000 is outside the int64 range \[-9223372036854775808, 9223372036854775807\]/);
+    assert.throws(() => x.view([2n ** 70n] as never), /view\(\): 1180591620717411303424n is outside the int64 range/);
+    assert.throws(() => x.add(2n ** 64n as never), /add\(\): 18446744073709551616n is outside the int64 range/);
+    assert.deepEqual(torch.full([1], 2 ** 62, { dtype: 'int64' }).toTypedArray(), new BigInt64Array([2n ** 62n]));
+    assert.deepEqual(torch.randint(2n ** 60n as never, (2n ** 60n + 1n) as never, [1]).toTypedArray(), new BigInt64Array([2n ** 60n])); // past 2^53: bigints
     // the names that exist keep working
     assert.equal(torch.zeros([2], { dtype: 'bfloat16', device: 'cpu' }).dtype, 'bfloat16');
     assert.equal(x.to('float64').dtype, 'float64');
