@@ -9,6 +9,7 @@ import { formatTensor } from './format';
 import { keep, release, track } from './memory';
 import { native } from './native';
 import { DTYPES, checkDevice, checkDtype, checkOptions, didYouMean, isDtype, isDevice, show } from './options';
+import { checkShape as checkSameShape } from './shape';
 
 export type NestedArray = number | boolean | NestedArray[];
 export type IndexSpec = number | null | '...' | ':' | [number | null, (number | null)?, (number | null)?] | Tensor;
@@ -182,8 +183,7 @@ export class Tensor {
       // a tensor sharing this one's memory (itself, a detach() or a second handle) would have
       // backward() accumulate into the weights themselves
       if (g === this || g.isSetTo(this)) throw new Error("grad: can't assign a tensor as its own grad (the assigned tensor shares its memory)");
-      const [s, gs] = [this.shape, g.shape];
-      if (s.length !== gs.length || s.some((d, k) => d !== gs[k])) throw new RangeError(`grad: assigned grad has data of a different size: [${gs.join(', ')}] for a tensor of shape [${s.join(', ')}]`);
+      checkSameShape('grad', 'the assigned grad', g, this, "the tensor's shape");
       if (g.dtype !== this.dtype) throw new TypeError(`grad: assigned grad has data of a different type: ${g.dtype} for a ${this.dtype} tensor`);
       if (g.device !== this.device) throw new TypeError(`grad: assigned grad has data on a different device: ${g.device} for a tensor on ${this.device}`);
     }

@@ -142,7 +142,7 @@ test('.grad = ...: its own tensor, another size, dtype or a non-tensor are refus
     const w = tensor([1, 2, 3], { dtype: 'float32', requiresGrad: true });
     assert.throws(() => { w.grad = w; }, /can't assign a tensor as its own grad/);
     assert.throws(() => { w.grad = w.detach(); }, /can't assign a tensor as its own grad/); // shares w's memory
-    assert.throws(() => { w.grad = torch.zeros([4]); }, /assigned grad has data of a different size: \[4\] for a tensor of shape \[3\]/);
+    assert.throws(() => { w.grad = torch.zeros([4]); }, /grad: the assigned grad has shape \[4\], expected \[3\] \(the tensor's shape\)/);
     assert.throws(() => { w.grad = torch.zeros([3], { dtype: 'float64' }); }, /assigned grad has data of a different type: float64 for a float32 tensor/);
     assert.throws(() => { w.grad = [1, 2, 3] as never; }, /grad: expected a Tensor or null, got \[1, 2, 3\]/);
     assert.equal(w.grad, null);
