@@ -11,7 +11,17 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <iomanip>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <dlfcn.h>
+#include <sched.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -22,70 +32,152 @@
 
 namespace refinery {
 
-// ---------------------------------------------------------------- handle table
+// ---------------------------------------------------------------- per-environment state
+// Every Node environment (the main thread and each worker thread) has its own handle table and
+// generators, reached through napi instance data: a tensor handle is only valid in the environment
+// that made it, and the tables need no lock because an environment runs on one thread. A handle is
+// tag * 2^32 + slot, with a tag unique to the environment, so that a handle carried to another
+// worker is refused with a clear message instead of naming some other tensor there.
 struct Slot {
   at::Tensor t;
-  int64_t bytes = 0;
-  // Reported to V8 as external memory: only tensors left to the GC backstop are, so that
-  // scope-managed ones (freed deterministically) do not provoke useless full collections.
-  bool accounted = false;
+  int64_t bytes = 0;           // numel * element size: memory()'s liveBytes
+  int64_t external = 0;        // reported to V8 while the GC backstop owns the tensor
+  napi_ref owner = nullptr;    // weak reference to the JS Tensor once it is left to the backstop
+  uint32_t watch_pos = 0;      // index in Instance::watched while owner is set
 };
-static std::vector<Slot> g_slots(1);  // id 0 is never used, so a zeroed handle is invalid
-static std::vector<uint32_t> g_free;
-static int64_t g_live = 0, g_bytes = 0, g_peak = 0;
+
+struct CanaryToken;
+
+struct Instance {
+  napi_env env = nullptr;
+  uint64_t tag = 0;
+  std::thread::id thread;
+  std::vector<Slot> slots = std::vector<Slot>(1);  // slot 0 is never used, so a zeroed handle is invalid
+  std::vector<uint32_t> free_slots;
+  int64_t live = 0, bytes = 0, peak = 0;
+  std::vector<c10::optional<at::Generator>> gens = std::vector<c10::optional<at::Generator>>(1);  // 0: default
+  // GC backstop (see Backstop below)
+  std::vector<uint32_t> watched;
+  size_t watched_after_sweep = 0, added_since_sweep = 0;
+  int64_t external_since_sweep = 0;
+  napi_ref canary = nullptr;
+  std::vector<CanaryToken*> canary_tokens;  // canaries whose finalizer has not run yet
+  bool gc_seen = false;
+  std::unordered_set<std::string> warned;  // libtorch warnings already shown in this thread
+};
+
+constexpr double kTagUnit = 4294967296.0;  // 2^32
+constexpr uint64_t kFirstTag = 256, kTagLimit = uint64_t(1) << 21;  // handles stay below 2^53
+static std::atomic<uint64_t> g_next_tag{kFirstTag};
+// All environments together (memory().processLiveTensors): what worker threads still hold.
+static std::atomic<int64_t> g_process_live{0}, g_process_bytes{0};
+
+static Instance& instance(napi_env env) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok || !data) throw Napi::Error::New(env, "refinery: addon not initialised in this thread");
+  return *static_cast<Instance*>(data);
+}
 
 static int64_t tensor_bytes(const at::Tensor& t) {
   return t.defined() ? static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size()) : 0;
 }
 
-uint32_t put_tensor(napi_env env, at::Tensor t) {
+static double handle_of(const Instance& in, uint32_t slot) {
+  return static_cast<double>(in.tag) * kTagUnit + static_cast<double>(slot);
+}
+
+uint32_t put_slot(Instance& in, at::Tensor t) {
   uint32_t id;
-  if (!g_free.empty()) {
-    id = g_free.back();
-    g_free.pop_back();
+  if (!in.free_slots.empty()) {
+    id = in.free_slots.back();
+    in.free_slots.pop_back();
   } else {
-    id = static_cast<uint32_t>(g_slots.size());
-    g_slots.emplace_back();
+    if (in.slots.size() >= 0xffffffffu) throw std::runtime_error("more than 2^32 live tensors");
+    id = static_cast<uint32_t>(in.slots.size());
+    in.slots.emplace_back();
   }
-  Slot& s = g_slots[id];
+  Slot& s = in.slots[id];
   s.bytes = tensor_bytes(t);
   s.t = std::move(t);
-  s.accounted = false;
-  g_live += 1;
-  g_bytes += s.bytes;
-  if (g_bytes > g_peak) g_peak = g_bytes;
+  in.live += 1;
+  in.bytes += s.bytes;
+  g_process_live.fetch_add(1, std::memory_order_relaxed);
+  g_process_bytes.fetch_add(s.bytes, std::memory_order_relaxed);
+  if (in.bytes > in.peak) in.peak = in.bytes;
   return id;
 }
 
-static bool valid_id(double d) {
-  if (!(d >= 1 && d < static_cast<double>(g_slots.size()))) return false;
-  uint32_t id = static_cast<uint32_t>(d);
-  return id == d && g_slots[id].t.defined();
+double put_tensor(napi_env env, at::Tensor t) {
+  Instance& in = instance(env);
+  return handle_of(in, put_slot(in, std::move(t)));
+}
+
+// The slot a handle names in this environment, or 0 (with why_not saying why) if none.
+static uint32_t slot_of(const Instance& in, double d, const char** why_not = nullptr) {
+  if (!(d >= 1 && d < 9007199254740992.0) || d != std::trunc(d)) {
+    if (why_not) *why_not = "is not a tensor handle";
+    return 0;
+  }
+  uint64_t u = static_cast<uint64_t>(d);
+  uint64_t tag = u >> 32;
+  uint32_t id = static_cast<uint32_t>(u & 0xffffffffu);
+  if (tag != in.tag) {
+    if (why_not) {
+      *why_not = tag >= kFirstTag && tag < g_next_tag.load()
+                     ? "belongs to another thread: tensors cannot be shared between worker threads (send the data, e.g. "
+                       "dataSync() or a safetensors buffer, and make a new tensor there)"
+                     : "is not a tensor handle";
+    }
+    return 0;
+  }
+  if (id == 0 || id >= in.slots.size() || !in.slots[id].t.defined()) {
+    if (why_not) *why_not = "is not live (was the tensor disposed?)";
+    return 0;
+  }
+  return id;
 }
 
 const at::Tensor& get_tensor(const Napi::Env& env, const Napi::Value& v, size_t argi) {
   if (!v.IsNumber()) throw_type(env, argi, "a Tensor");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!valid_id(d)) {
+  Instance& in = instance(env);
+  const char* why = nullptr;
+  uint32_t id = slot_of(in, d, &why);
+  if (!id) {
     std::ostringstream m;
-    m << "argument " << argi << ": tensor handle " << d << " is not live (was the tensor disposed?)";
+    m << "argument " << argi << ": tensor handle " << std::setprecision(17) << d << " " << why;
     throw Napi::Error::New(env, m.str());
   }
-  return g_slots[static_cast<uint32_t>(d)].t;
+  return in.slots[id].t;
 }
 
-static void free_tensor(napi_env env, uint32_t id) {
-  Slot& s = g_slots[id];
-  int64_t bytes = s.bytes;
-  bool accounted = s.accounted;
-  s.t = at::Tensor();
+static void unwatch(Instance& in, Slot& s) {
+  if (s.owner) {
+    napi_delete_reference(in.env, s.owner);
+    s.owner = nullptr;
+    uint32_t last = in.watched.back();
+    in.watched[s.watch_pos] = last;
+    in.slots[last].watch_pos = s.watch_pos;
+    in.watched.pop_back();
+    if (in.watched_after_sweep > in.watched.size()) in.watched_after_sweep = in.watched.size();
+  }
+  if (s.external) {
+    int64_t ignored;
+    napi_adjust_external_memory(in.env, -s.external, &ignored);
+    s.external = 0;
+  }
+}
+
+static void free_slot(Instance& in, uint32_t id) {
+  Slot& s = in.slots[id];
+  unwatch(in, s);
+  in.live -= 1;
+  in.bytes -= s.bytes;
+  g_process_live.fetch_sub(1, std::memory_order_relaxed);
+  g_process_bytes.fetch_sub(s.bytes, std::memory_order_relaxed);
   s.bytes = 0;
-  s.accounted = false;
-  g_live -= 1;
-  g_bytes -= bytes;
-  g_free.push_back(id);
-  int64_t ignored;
-  if (accounted) napi_adjust_external_memory(env, -bytes, &ignored);
+  s.t = at::Tensor();  // may run graph-node destructors, which may free further slots: s is not used after
+  in.free_slots.push_back(id);
 }
 
 // PyTorch's Python names, which are also Refinery's dtype names.
@@ -108,23 +200,27 @@ static std::string shape_str(const at::Tensor& t) {
   return m.str();
 }
 
-std::string describe_tensor_id(double id) {
-  if (!valid_id(id)) return "<disposed tensor>";
-  return shape_str(g_slots[static_cast<uint32_t>(id)].t);
+std::string describe_tensor_id(napi_env env, double id) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok || !data) return "<tensor>";
+  Instance& in = *static_cast<Instance*>(data);
+  uint32_t slot = slot_of(in, id);
+  if (!slot) return "<disposed tensor>";
+  return shape_str(in.slots[slot].t);
 }
 
 // ---------------------------------------------------------------- errors
-static std::string describe_value(const Napi::Value& v, const std::string& kind) {
+static std::string describe_value(napi_env env, const Napi::Value& v, const std::string& kind) {
   if (v.IsUndefined()) return "default";
   if (v.IsNull()) return "None";
   if (kind[0] == 'T' && kind != "TO") {
-    if (v.IsNumber()) return describe_tensor_id(v.As<Napi::Number>().DoubleValue());
+    if (v.IsNumber()) return describe_tensor_id(env, v.As<Napi::Number>().DoubleValue());
     if (v.IsArray()) {
       Napi::Array a = v.As<Napi::Array>();
       std::string s = "[";
       for (uint32_t k = 0; k < a.Length() && k < 8; ++k) {
         Napi::Value e = a.Get(k);
-        s += (k ? ", " : "") + (e.IsNumber() ? describe_tensor_id(e.As<Napi::Number>().DoubleValue()) : "None");
+        s += (k ? ", " : "") + (e.IsNumber() ? describe_tensor_id(env, e.As<Napi::Number>().DoubleValue()) : "None");
       }
       return s + (a.Length() > 8 ? ", ...]" : "]");
     }
@@ -152,7 +248,7 @@ void throw_op_error(const Napi::CallbackInfo& info, const char* op, const char* 
     auto colon = item.rfind(':');
     std::string name = item.substr(0, colon), kind = item.substr(colon + 1);
     if (i < info.Length() && !info[i].IsUndefined()) {
-      m << (i ? ", " : "") << name << "=" << describe_value(info[i], kind);
+      m << (i ? ", " : "") << name << "=" << describe_value(info.Env(), info[i], kind);
     }
     ++i;
   }
@@ -178,29 +274,34 @@ void throw_type(const Napi::Env& env, size_t argi, const char* expected) {
   catch (const std::exception& e) { throw_op_error(info, name, "", e.what()); }
 
 // ---------------------------------------------------------------- generators
-static std::vector<c10::optional<at::Generator>> g_gens;
-
+// Generator handles are small integers per environment; 0 is libtorch's default CPU generator,
+// which is process-wide (shared by all threads, behind its own mutex).
 at::Generator get_generator(const Napi::Env& env, const Napi::Value& v, size_t argi) {
   if (!v.IsNumber()) throw_type(env, argi, "a Generator");
   double d = v.As<Napi::Number>().DoubleValue();
   if (d == 0) return at::detail::getDefaultCPUGenerator();
-  if (!(d >= 1 && d < g_gens.size()) || !g_gens[static_cast<size_t>(d)]) {
-    throw Napi::Error::New(env, "argument " + std::to_string(argi) + ": generator was disposed");
+  Instance& in = instance(env);
+  if (!(d >= 1 && d < in.gens.size()) || d != std::trunc(d) || !in.gens[static_cast<size_t>(d)]) {
+    throw Napi::Error::New(env, "argument " + std::to_string(argi) + ": generator was disposed (or made in another thread)");
   }
-  return *g_gens[static_cast<size_t>(d)];
+  return *in.gens[static_cast<size_t>(d)];
 }
 
 static Napi::Value GeneratorNew(const Napi::CallbackInfo& info) {
+  HAND_TRY
   int64_t seed = arg_int(info, 0);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed));
-  if (g_gens.empty()) g_gens.emplace_back();  // index 0 = default generator
-  g_gens.emplace_back(gen);
-  return Napi::Number::New(info.Env(), static_cast<double>(g_gens.size() - 1));
+  Instance& in = instance(info.Env());
+  in.gens.emplace_back(at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed)));
+  return Napi::Number::New(info.Env(), static_cast<double>(in.gens.size() - 1));
+  HAND_CATCH("Generator")
 }
 static Napi::Value GeneratorFree(const Napi::CallbackInfo& info) {
+  HAND_TRY
   double d = arg_double(info, 0);
-  if (d >= 1 && d < g_gens.size()) g_gens[static_cast<size_t>(d)] = c10::nullopt;
+  Instance& in = instance(info.Env());
+  if (d >= 1 && d < in.gens.size() && d == std::trunc(d)) in.gens[static_cast<size_t>(d)] = c10::nullopt;
   return info.Env().Undefined();
+  HAND_CATCH("Generator.dispose")
 }
 static Napi::Value GeneratorSeed(const Napi::CallbackInfo& info) {
   HAND_TRY
@@ -228,24 +329,13 @@ static Napi::Value GeneratorSetState(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------- tensors: data in and out
-// Backstop(id): the JS object owning this handle is now left to the garbage collector.
-static Napi::Value Backstop(const Napi::CallbackInfo& info) {
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  if (valid_id(d)) {
-    Slot& s = g_slots[static_cast<uint32_t>(d)];
-    if (!s.accounted && s.bytes > 4096) {
-      s.accounted = true;
-      int64_t ignored;
-      napi_adjust_external_memory(info.Env(), s.bytes, &ignored);
-    }
-  }
-  return info.Env().Undefined();
-}
-
 static Napi::Value Free(const Napi::CallbackInfo& info) {
-  double d = info[0].As<Napi::Number>().DoubleValue();
-  if (valid_id(d)) free_tensor(info.Env(), static_cast<uint32_t>(d));
+  HAND_TRY
+  double d = arg_double(info, 0);
+  Instance& in = instance(info.Env());
+  if (uint32_t id = slot_of(in, d)) free_slot(in, id);
   return info.Env().Undefined();
+  HAND_CATCH("Free")
 }
 
 // A second handle to the same tensor (ownership transfer to native code).
@@ -273,12 +363,12 @@ static Napi::Value FromBytes(const Napi::CallbackInfo& info) {
   }
   std::vector<int64_t> shape = arg_int_list(info, 1, 0);
   at::ScalarType st = arg_scalar_type(info, 2);
-  int64_t numel = 1;
+  int64_t need = static_cast<int64_t>(c10::elementSize(st));
   for (int64_t s : shape) {
     if (s < 0) throw Napi::RangeError::New(env, "fromBytes: negative dimension in shape");
-    numel *= s;
+    if (__builtin_mul_overflow(need, s, &need)) throw Napi::RangeError::New(env, "fromBytes: the shape has more elements than fit in memory");
   }
-  size_t need_bytes = static_cast<size_t>(numel) * c10::elementSize(st);
+  size_t need_bytes = static_cast<size_t>(need);
   if (need_bytes != len) {
     std::ostringstream m;
     m << "fromBytes: shape needs " << need_bytes << " bytes of " << c10::toString(st) << " but got " << len;
@@ -398,6 +488,7 @@ static Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
 static std::vector<at::Tensor> tensors_or_undefined(const Napi::CallbackInfo& info, size_t i) {
   std::vector<at::Tensor> out;
   if (nullish(info, i)) return out;
+  if (!info[i].IsArray()) throw_type(info.Env(), i, "an array of Tensors (or nulls), or null");
   Napi::Array a = info[i].As<Napi::Array>();
   for (uint32_t k = 0; k < a.Length(); ++k) {
     Napi::Value e = a.Get(k);
@@ -439,10 +530,15 @@ struct JsBackward : public torch::autograd::Node {
   Napi::FunctionReference fn;
   std::string label;
   size_t n_inputs;
+  std::thread::id thread;
   std::string name() const override { return label; }
   torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     Napi::Env env = fn.Env();
+    // JS can only be called on its own thread; libtorch runs a CPU graph on the thread that called
+    // backward, which for these nodes is always the one that made them.
+    if (std::this_thread::get_id() != thread) throw std::runtime_error(label + ": backward called from a thread other than its JS thread");
     Napi::HandleScope hs(env);
+    Instance& in = instance(env);
     Napi::Array ids = Napi::Array::New(env, grads.size());
     for (uint32_t k = 0; k < grads.size(); ++k) ids.Set(k, to_js(env, grads[k]));
     Napi::Value r = fn.Call({ids});
@@ -451,10 +547,10 @@ struct JsBackward : public torch::autograd::Node {
     Napi::Array ra = r.As<Napi::Array>();
     for (uint32_t k = 0; k < n_inputs && k < ra.Length(); ++k) {
       Napi::Value e = ra.Get(k);
-      if (e.IsNumber() && valid_id(e.As<Napi::Number>().DoubleValue())) {
-        uint32_t id = static_cast<uint32_t>(e.As<Napi::Number>().DoubleValue());
-        out[k] = g_slots[id].t;
-        free_tensor(env, id);  // handed over by the TS trampoline
+      if (!e.IsNumber()) continue;
+      if (uint32_t id = slot_of(in, e.As<Napi::Number>().DoubleValue())) {
+        out[k] = in.slots[id].t;
+        free_slot(in, id);  // handed over by the TS trampoline
       }
     }
     return out;
@@ -468,7 +564,16 @@ static Napi::Value CustomFunction(const Napi::CallbackInfo& info) {
   std::string label = arg_string(info, 0);
   if (!info[1].IsFunction()) throw_type(env, 1, "a backward function");
   auto inputs = arg_tensor_list(info, 2);
+  if (!info[3].IsArray()) throw_type(env, 3, "an array of output Tensors");
   Napi::Array out_ids = info[3].As<Napi::Array>();
+  Instance& in = instance(env);
+  std::vector<uint32_t> out_slots;
+  for (uint32_t k = 0; k < out_ids.Length(); ++k) {
+    Napi::Value e = out_ids.Get(k);
+    uint32_t id = e.IsNumber() ? slot_of(in, e.As<Napi::Number>().DoubleValue()) : 0;
+    if (!id) throw Napi::Error::New(env, label + ": output " + std::to_string(k) + " is not a live tensor");
+    out_slots.push_back(id);
+  }
   bool any = false;
   for (auto& t : inputs) any = any || (t.defined() && t.requires_grad());
   if (!any || !c10::GradMode::is_enabled()) return env.Undefined();
@@ -476,11 +581,10 @@ static Napi::Value CustomFunction(const Napi::CallbackInfo& info) {
   node->fn = Napi::Persistent(info[1].As<Napi::Function>());
   node->label = label;
   node->n_inputs = inputs.size();
+  node->thread = std::this_thread::get_id();
   node->set_next_edges(torch::autograd::collect_next_edges(inputs));
-  for (uint32_t k = 0; k < out_ids.Length(); ++k) {
-    double d = out_ids.Get(k).As<Napi::Number>().DoubleValue();
-    if (!valid_id(d)) throw Napi::Error::New(env, label + ": output " + std::to_string(k) + " is not a live tensor");
-    Slot& s = g_slots[static_cast<uint32_t>(d)];
+  for (uint32_t id : out_slots) {
+    Slot& s = in.slots[id];
     at::Tensor out = s.t.detach();  // a fresh autograd identity sharing the data
     torch::autograd::create_gradient_edge(out, node);
     s.t = out;
@@ -489,21 +593,175 @@ static Napi::Value CustomFunction(const Napi::CallbackInfo& info) {
   HAND_CATCH("customFunction")
 }
 
-// ---------------------------------------------------------------- runtime
-static Napi::Value Memory(const Napi::CallbackInfo& info) {
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("liveTensors", Napi::Number::New(info.Env(), static_cast<double>(g_live)));
-  o.Set("liveBytes", Napi::Number::New(info.Env(), static_cast<double>(g_bytes)));
-  o.Set("peakBytes", Napi::Number::New(info.Env(), static_cast<double>(g_peak)));
-  if (present(info, 0) && arg_bool(info, 0)) g_peak = g_bytes;
-  return o;
+// ---------------------------------------------------------------- GC backstop
+// A tensor that outlives every scope is left to the garbage collector: Backstop(id, owner) keeps a
+// weak reference to its JS object and reports the memory it holds to V8, so that V8 collects as
+// often as that memory warrants. V8 clears weak references during a collection, synchronously, but
+// runs FinalizationRegistry callbacks (and Node-API finalizers) only when the event loop turns, which
+// a synchronous training loop never lets it do. So the table looks for cleared references itself: a
+// canary object that dies at the first collection says that one happened, and the next Backstop (or
+// memory()) then sweeps the watched slots once enough has been added since the last sweep that a sweep
+// costs O(1) per backstopped tensor. The canary's finalizer sweeps too, for a program that goes idle.
+//
+// Reported per tensor: its storage (a view reports the storage it keeps alive), plus what a tensor
+// costs beyond its data (TensorImpl, StorageImpl, allocator rounding, the JS object and the weak
+// reference), plus, for a tensor that is part of an autograd graph, its node and saved variables
+// beyond their data. Measured with bench/../test/tensor/memory_backstop_worker.ts (RSS per unscoped
+// tensor, 2026-12): about 0.5 KB for a small leaf and 1.4 KB for a small tensor with a grad_fn.
+constexpr int64_t kTensorOverhead = 512, kGraphOverhead = 1024;
+constexpr size_t kMinSweepCount = 256;
+constexpr int64_t kSweepBytes = int64_t(32) << 20;
+
+struct CanaryToken {
+  Instance* in;
+};
+
+static int64_t external_estimate(const at::Tensor& t, int64_t bytes) {
+  int64_t data = bytes;
+  if (t.has_storage()) data = std::max<int64_t>(data, static_cast<int64_t>(t.storage().nbytes()));
+  int64_t r = data + kTensorOverhead;
+  if (t.requires_grad()) r += kGraphOverhead;
+  return r;
 }
+
+static void sweep(Instance& in) {
+  in.gc_seen = false;
+  for (size_t k = 0; k < in.watched.size();) {
+    napi_handle_scope hs;
+    if (napi_open_handle_scope(in.env, &hs) != napi_ok) return;
+    for (size_t n = 0; n < 1024 && k < in.watched.size(); ++n) {
+      uint32_t id = in.watched[k];
+      napi_value v = nullptr;
+      if (napi_get_reference_value(in.env, in.slots[id].owner, &v) == napi_ok && v) {
+        ++k;
+      } else {
+        free_slot(in, id);  // swap-removes watched[k]: look at k again
+      }
+    }
+    napi_close_handle_scope(in.env, hs);
+  }
+  in.watched_after_sweep = in.watched.size();
+  in.added_since_sweep = 0;
+  in.external_since_sweep = 0;
+}
+
+static void canary_finalize(napi_env, void* data, void*) {
+  CanaryToken* tok = static_cast<CanaryToken*>(data);
+  Instance* in = tok->in;
+  if (in) {
+    auto& ts = in->canary_tokens;
+    ts.erase(std::remove(ts.begin(), ts.end(), tok), ts.end());
+  }
+  delete tok;
+  // Runs from the event loop after a collection; amortized like Backstop's sweeps.
+  if (in && in->added_since_sweep > 0 && 4 * in->added_since_sweep >= in->watched_after_sweep) {
+    in->gc_seen = true;
+    sweep(*in);
+  }
+}
+
+// Sets gc_seen if the canary died (a collection happened since it was made); makes a new one.
+static void check_canary(Instance& in) {
+  if (in.canary) {
+    napi_value v = nullptr;
+    if (napi_get_reference_value(in.env, in.canary, &v) == napi_ok && v) return;
+    napi_delete_reference(in.env, in.canary);
+    in.canary = nullptr;
+    in.gc_seen = true;
+  }
+  auto* tok = new CanaryToken{&in};
+  napi_value obj;
+  if (napi_create_external(in.env, tok, canary_finalize, nullptr, &obj) != napi_ok) {
+    delete tok;
+    return;
+  }
+  in.canary_tokens.push_back(tok);
+  napi_create_reference(in.env, obj, 0, &in.canary);
+}
+
+// Backstop(id, tensorObject): the JS object owning this handle is now left to the garbage collector.
+static Napi::Value Backstop(const Napi::CallbackInfo& info) {
+  HAND_TRY
+  Napi::Env env = info.Env();
+  double d = arg_double(info, 0);
+  if (!present(info, 1) || !info[1].IsObject()) throw_type(env, 1, "the Tensor object that owns the handle");
+  Instance& in = instance(env);
+  uint32_t id = slot_of(in, d);
+  if (!id || in.slots[id].owner) return env.Undefined();
+  Slot& s = in.slots[id];
+  if (napi_create_reference(env, info[1], 0, &s.owner) != napi_ok) throw Napi::Error::New(env, "Backstop: cannot reference the tensor object");
+  s.watch_pos = static_cast<uint32_t>(in.watched.size());
+  in.watched.push_back(id);
+  s.external = external_estimate(s.t, s.bytes);
+  int64_t ignored;
+  napi_adjust_external_memory(env, s.external, &ignored);
+  in.added_since_sweep += 1;
+  in.external_since_sweep += s.external;
+  check_canary(in);
+  if (in.gc_seen && (in.added_since_sweep >= std::max(kMinSweepCount, in.watched_after_sweep / 2) ||
+                     in.external_since_sweep >= kSweepBytes)) {
+    sweep(in);
+  }
+  return env.Undefined();
+  HAND_CATCH("Backstop")
+}
+
+// ---------------------------------------------------------------- runtime
+// memory() is per thread: each worker has its own tensors. It first frees what the last
+// collection found unreachable, so that it reports what is really live.
+static Napi::Value Memory(const Napi::CallbackInfo& info) {
+  HAND_TRY
+  Napi::Env env = info.Env();
+  bool reset = present(info, 0) && arg_bool(info, 0);
+  Instance& in = instance(env);
+  check_canary(in);
+  if (in.gc_seen) sweep(in);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(in.live)));
+  o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(in.bytes)));
+  o.Set("peakBytes", Napi::Number::New(env, static_cast<double>(in.peak)));
+  o.Set("backstopTensors", Napi::Number::New(env, static_cast<double>(in.watched.size())));
+  o.Set("processLiveTensors", Napi::Number::New(env, static_cast<double>(g_process_live.load())));
+  o.Set("processLiveBytes", Napi::Number::New(env, static_cast<double>(g_process_bytes.load())));
+  if (reset) in.peak = in.bytes;
+  return o;
+  HAND_CATCH("memory")
+}
+
+// Intra-op threads. More threads than cores only add contention to compute-bound kernels, and a
+// huge count makes libgomp allocate per-thread state up front (1e9 threads: a 224 GB allocation that
+// ends the process; 1,000: a minute to start them on 2 cores). The bound allows 4x oversubscription
+// (hyperthreads, a configuration written for a larger machine), and at least 16.
+static int available_cores() {
+#ifdef __linux__
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+static int max_threads() { return std::max(16, 4 * available_cores()); }
+static std::string threads_range() {
+  return "an integer from 1 to " + std::to_string(max_threads()) + " (4 per available core, at least 16; this machine has " +
+         std::to_string(available_cores()) + " cores)";
+}
+
 static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   HAND_TRY
-  int64_t n = arg_int(info, 0);
-  if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: n must be >= 1");
+  Napi::Env env = info.Env();
+  if (!present(info, 0) || !info[0].IsNumber()) throw Napi::TypeError::New(env, "setNumThreads(n): n must be " + threads_range());
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 1 && n <= max_threads()) || n != std::trunc(n)) {
+    std::ostringstream m;
+    m << "setNumThreads(n): n must be " << threads_range() << ", got " << n;
+    throw Napi::RangeError::New(env, m.str());
+  }
   at::set_num_threads(static_cast<int>(n));
-  return info.Env().Undefined();
+  return env.Undefined();
   HAND_CATCH("setNumThreads")
 }
 static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
@@ -513,7 +771,66 @@ static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), at::hasCUDA() ? static_cast<double>(at::getNumGPUs()) : 0.0);
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+// ---------------------------------------------------------------- libtorch's warnings and logging
+// TORCH_WARN from an op called on a JS thread becomes process.emitWarning(msg, 'TorchWarning'), as a
+// Python user sees a UserWarning: once per distinct message and thread (Python's default filter shows
+// one per code location), filterable with Node's --no-warnings. Elsewhere (libtorch's own threads) it
+// goes to stderr.
+static thread_local Instance* t_instance = nullptr;
+
+struct JsWarningHandler : public c10::WarningHandler {
+  void process(const c10::SourceLocation& loc, const std::string& msg, const bool verbatim) override {
+    Instance* in = t_instance;
+    if (in && !in->warned.insert(msg).second) return;
+    if (in && in->warned.size() > 4096) in->warned.clear();  // bounded: a message seen long ago may show again
+    if (in && emit(in->env, msg)) return;
+    std::fprintf(stderr, "TorchWarning: %s\n", msg.c_str());
+  }
+  static bool emit(napi_env env, const std::string& msg) {
+    bool pending = false;
+    if (napi_is_exception_pending(env, &pending) != napi_ok || pending) return false;
+    napi_handle_scope hs;
+    if (napi_open_handle_scope(env, &hs) != napi_ok) return false;
+    napi_value global, process, emit_fn, args[2], result;
+    bool ok = napi_get_global(env, &global) == napi_ok && napi_get_named_property(env, global, "process", &process) == napi_ok &&
+              napi_get_named_property(env, process, "emitWarning", &emit_fn) == napi_ok &&
+              napi_create_string_utf8(env, msg.data(), msg.size(), &args[0]) == napi_ok &&
+              napi_create_string_utf8(env, "TorchWarning", NAPI_AUTO_LENGTH, &args[1]) == napi_ok;
+    napi_valuetype type = napi_undefined;
+    if (ok) ok = napi_typeof(env, emit_fn, &type) == napi_ok && type == napi_function;
+    if (ok && napi_call_function(env, process, emit_fn, 2, args, &result) != napi_ok) {
+      napi_value e;  // a warning must never become an exception in the op that raised it
+      napi_get_and_clear_last_exception(env, &e);
+    }
+    napi_close_handle_scope(env, hs);
+    return ok;
+  }
+};
+static JsWarningHandler g_warning_handler;
+
+// Debian's libtorch logs through glog, which prints "WARNING: Logging before InitGoogleLogging() is
+// written to STDERR" before its first message. Initialise it (to stderr only, as uninitialised glog
+// logs, so no log files) unless someone has. Looked up at run time: other libtorch builds have no
+// glog, and linking it would tie the addon to one glog version.
+static void init_glog() {
+  Dl_info dli;
+  if (!dladdr(reinterpret_cast<void*>(&c10::Warning::get_warning_handler), &dli) || !dli.dli_fname) return;
+  void* c10 = dlopen(dli.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+  if (!c10) return;
+  using IsInit = bool (*)();
+  auto is_init = reinterpret_cast<IsInit>(dlsym(c10, "_ZN6google26IsGoogleLoggingInitializedEv"));  // glog >= 0.6
+  if (!is_init) is_init = reinterpret_cast<IsInit>(dlsym(c10, "_ZN6google24glog_internal_namespace_26IsGoogleLoggingInitializedEv"));
+  auto init = reinterpret_cast<void (*)(const char*)>(dlsym(c10, "_ZN6google17InitGoogleLoggingEPKc"));
+  auto to_stderr = reinterpret_cast<bool*>(dlsym(c10, "_ZN3fLB17FLAGS_logtostderrE"));
+  if (is_init && init && to_stderr && !is_init()) {
+    *to_stderr = true;
+    init("refinery");
+  }
+  dlclose(c10);
+}
+
+// Once per process, whichever thread loads the addon first.
+static void init_process() {
 #ifdef __GLIBC__
   // Tensor buffers of a few hundred KB are allocated and freed every step. Under Node, glibc keeps
   // serving them with fresh mmaps (a page fault per 4 KB touched: ~1.7x the faults of the same loop
@@ -525,15 +842,68 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
   }
 #endif
-  // Intra-op threads: REFINERY_NUM_THREADS, else all cores. One inter-op thread: JS drives the work.
-  const char* nt = std::getenv("REFINERY_NUM_THREADS");
-  int threads = nt ? std::atoi(nt) : 0;
-  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
-  if (threads > 0) at::set_num_threads(threads);
+  init_glog();
+  // One inter-op thread: JS drives the work.
   try {
     at::set_num_interop_threads(1);
   } catch (...) {
   }
+}
+
+// When a worker thread ends (or the main thread exits normally): free its tensors and references.
+// Node runs cleanup hooks in reverse order of registration, so this runs before Node-API deletes the
+// environment's remaining references (and calls pending finalizers, which must not see the Instance).
+static void cleanup_instance(void* arg) {
+  Instance* in = static_cast<Instance*>(arg);
+  for (CanaryToken* tok : in->canary_tokens) tok->in = nullptr;
+  if (in->canary) napi_delete_reference(in->env, in->canary);
+  for (Slot& s : in->slots) {
+    if (s.owner) napi_delete_reference(in->env, s.owner);
+    s.owner = nullptr;
+  }
+  std::vector<Slot> slots;
+  slots.swap(in->slots);
+  slots.clear();  // graph nodes with JS callbacks delete their function references here
+  g_process_live.fetch_sub(in->live, std::memory_order_relaxed);
+  g_process_bytes.fetch_sub(in->bytes, std::memory_order_relaxed);
+  in->gens.clear();
+  if (t_instance == in) t_instance = nullptr;
+  napi_set_instance_data(in->env, nullptr, nullptr, nullptr);
+  delete in;
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static std::once_flag once;
+  std::call_once(once, init_process);
+  // Intra-op threads: REFINERY_NUM_THREADS, else all available cores.
+  const char* nt = std::getenv("REFINERY_NUM_THREADS");
+  int threads = available_cores();
+  if (nt && *nt) {
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(nt, &end, 10);
+    if (errno || end == nt || *end || v < 1 || v > max_threads()) {
+      throw Napi::RangeError::New(env, std::string("REFINERY_NUM_THREADS=") + nt + ": expected " + threads_range());
+    }
+    threads = static_cast<int>(v);
+  }
+  // Only the first environment sets it: a worker's threads follow what the process set last
+  // (libtorch gives each thread the current count at its first parallel op).
+  static std::atomic<bool> threads_set{false};
+  if (!threads_set.exchange(true)) at::set_num_threads(threads);
+  uint64_t tag = g_next_tag.fetch_add(1);
+  if (tag >= kTagLimit) throw Napi::Error::New(env, "refinery: too many Node environments (worker threads) in this process");
+  Instance* in = new Instance();
+  in->env = env;
+  in->tag = tag;
+  in->thread = std::this_thread::get_id();
+  if (napi_set_instance_data(env, in, nullptr, nullptr) != napi_ok) {
+    delete in;
+    throw Napi::Error::New(env, "refinery: cannot set the addon's per-thread data");
+  }
+  napi_add_env_cleanup_hook(env, cleanup_instance, in);
+  t_instance = in;
+  c10::Warning::set_warning_handler(&g_warning_handler);
   Napi::Array table = Napi::Array::New(env, refinery_ops::kNumOps);
   refinery_ops::register_all(env, table);
   exports.Set("ops", table);

@@ -15,10 +15,10 @@
 namespace refinery {
 
 // ---- handle table: every JS tensor owns exactly one slot ----
-uint32_t put_tensor(napi_env env, at::Tensor t);
+double put_tensor(napi_env env, at::Tensor t);
 const at::Tensor& get_tensor(const Napi::Env& env, const Napi::Value& v, size_t argi);
 at::Generator get_generator(const Napi::Env& env, const Napi::Value& v, size_t argi);
-std::string describe_tensor_id(double id);
+std::string describe_tensor_id(napi_env env, double id);
 
 [[noreturn]] void throw_op_error(const Napi::CallbackInfo& info, const char* op, const char* kinds,
                                  const std::string& what);

@@ -1,6 +1,7 @@
 export { Tensor, Generator, tensor, fromBytes, manualSeed, functions } from './tensor';
 export type { IndexSpec, NestedArray, CreateOptions, BackwardOptions } from './tensor';
 export { scope, keep, memory, resetPeakMemory, Scope } from './memory';
+export type { MemoryStats } from './memory';
 export { noGrad, enableGrad, isGradEnabled, grad, applyFunction } from './autograd';
 export type { CustomFunction, FunctionContext, GradOptions } from './autograd';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult, type GradcheckFailure } from './gradcheck';

@@ -43,7 +43,7 @@ export interface Native {
   opsHash: string;
   torchVersion: string;
   Free(id: number): void;
-  Backstop(id: number): void;
+  Backstop(id: number, owner: object): void;
   Share(id: number): number;
   FromBytes(data: ArrayBufferView | ArrayBuffer, shape: number[], dtype: number): number;
   ToBytes(id: number): ArrayBuffer;
@@ -70,7 +70,7 @@ export interface Native {
   GeneratorSeed(id: number, seed?: number): number;
   GeneratorGetState(id: number): number;
   GeneratorSetState(id: number, state: number): void;
-  Memory(resetPeak?: boolean): { liveTensors: number; liveBytes: number; peakBytes: number };
+  Memory(resetPeak?: boolean): { liveTensors: number; liveBytes: number; peakBytes: number; backstopTensors: number; processLiveTensors: number; processLiveBytes: number };
   SetNumThreads(n: number): void;
   GetNumThreads(): number;
   CudaDeviceCount(): number;
