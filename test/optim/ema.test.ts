@@ -109,7 +109,7 @@ test('EMA: no tensor leaks across updates, swaps and state dicts', () => {
     ema.update();
     ema.swap();
     ema.swap();
-    scope(() => ema.stateDict());
+    scope(() => { ema.stateDict(); });
   }
   ema.copyTo();
   assert.equal(memory().liveTensors, before);

@@ -245,7 +245,7 @@ test('no tensor leaks: live tensors stay constant across steps', () => {
     const before = memory().liveTensors;
     for (let k = 0; k < 20; k++) step();
     assert.equal(memory().liveTensors, before, `${opt.constructor.name}: live tensors grew over 20 steps`);
-    scope(() => opt.stateDict());
+    scope(() => { opt.stateDict(); });
     assert.equal(memory().liveTensors, before, 'stateDict() inside a scope leaves nothing behind');
     opt.dispose();
     assert.equal(memory().liveTensors, before - (opt instanceof SGD ? 2 : 4), 'dispose() frees the state');
