@@ -1,6 +1,6 @@
 // Preconditioning (EDM, Karras et al. 2022, §5 and Table 1): one small wrapper that turns a raw
 // network F(x_in, c_noise) into a denoiser D(x, σ) = c_skip(σ)·x + c_out(σ)·F(c_in(σ)·x, c_noise(σ)).
-import { Tensor, functions as torch } from '../tensor';
+import { Tensor, checkShape, functions as torch } from '../tensor';
 import type { Conditioning, Denoiser } from './denoiser';
 import { appendDims } from './parameterisation';
 
@@ -53,6 +53,7 @@ export function epsCoefficients(): CoefficientFn {
 export function precondition(network: RawNetwork, coefficients: CoefficientFn = edmCoefficients()): Denoiser {
   return (x, sigma, extra) => {
     const batch = x.shape[0];
+    if (sigma.ndim !== 0) checkShape('precondition', 'sigma', sigma, [batch], 'one noise level per sample of x, or a 0-d tensor');
     const s = sigma.ndim === 0 ? sigma.to(x.dtype).expand([batch]) : sigma.to(x.dtype); // (B,)
     const c = coefficients(s);
     const cSkip = appendDims(c.cSkip, x.ndim), cOut = appendDims(c.cOut, x.ndim), cIn = appendDims(c.cIn, x.ndim);

@@ -38,6 +38,8 @@ test('preconditioned zero network is c_skip·x; ε-coefficients are the ε → x
   assert.deepEqual(seenNoise!.shape, [3]);
   // a 0-d σ is one level for the whole batch
   close(D(x, tensor(0.5, { dtype: 'float64' })).sub(x.mul(0.5)).abs().max().item(), 0, 1e-15, '0-d σ');
+  assert.throws(() => D(x, sigma.reshape([3, 1])), /precondition: sigma has shape \[3, 1\], expected \[3\] \(one noise level per sample of x, or a 0-d tensor\)/);
+  assert.throws(() => D(x, tensor([1, 2], { dtype: 'float64' })), /precondition: sigma has shape \[2\], expected \[3\]/);
   assert.deepEqual(seenNoise!.shape, [3]);
   // An ε-network under ε-coefficients equals toDenoised('eps', …) on c_in-scaled input
   const epsNet = (xIn: Tensor) => xIn.sin();
