@@ -395,6 +395,15 @@ function flatten(data: NestedArray, shape: number[], out: (number | boolean)[], 
     if (data.length !== shape[dim]) {
       throw new TypeError(`tensor(): ragged nested array: expected sequence of length ${shape[dim]} at dim ${dim} (got ${data.length}) at index [${path.join(', ')}]`);
     }
+    if (dim === shape.length - 1) {
+      // the innermost dimension, inline: most of the elements
+      for (let k = 0; k < data.length; k++) {
+        const v = data[k];
+        if (typeof v === 'number' || typeof v === 'boolean') out.push(v);
+        else flatten(v, shape, out, [...path, k]); // raises, naming the index
+      }
+      return;
+    }
     for (let k = 0; k < data.length; k++) {
       path.push(k);
       flatten(data[k], shape, out, path);
@@ -457,21 +466,38 @@ function checkValues(values: ArrayLike<number | boolean | bigint>, shape: number
   }
 }
 
+// Plain loops: typed-array `from` with a mapping function is several times slower.
 function encode(values: ArrayLike<number | boolean>, dtype: DType): ArrayBufferView {
+  const n = values.length;
   const src = values as ArrayLike<number>;
-  switch (dtype) {
-    case 'float32': return Float32Array.from(src, Number);
-    case 'float64': return Float64Array.from(src, Number);
-    // in range (checkValues): ToInt32/ToInt16/... truncate toward zero
-    case 'int32': return Int32Array.from(src, Number);
-    case 'int16': return Int16Array.from(src, Number);
-    case 'int8': return Int8Array.from(src, Number);
-    case 'uint8': return Uint8Array.from(src, Number);
-    // nonzero (NaN included) is true, as in PyTorch
-    case 'bool': return Uint8Array.from(src, (v) => (v !== 0 && (v as unknown) !== false ? 1 : 0));
-    case 'int64': return BigInt64Array.from(src, (v) => BigInt(Math.trunc(Number(v))));
-    default: throw new TypeError(`cannot encode ${dtype} directly`);
+  if (dtype === 'bool') {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = src[i] !== 0 && (src[i] as unknown) !== false ? 1 : 0; // nonzero (NaN too) is true, as in PyTorch
+    return b;
   }
+  const C = { float32: Float32Array, float64: Float64Array, int32: Int32Array, int16: Int16Array, int8: Int8Array, uint8: Uint8Array }[dtype as string];
+  if (!C) throw new TypeError(`cannot encode ${dtype} directly`);
+  const out = new C(n);
+  // in range (checkValues): ToInt32/ToInt16/... truncate toward zero
+  for (let i = 0; i < n; i++) out[i] = +src[i];
+  return out;
+}
+
+// The dtype whose bytes encode() writes: int64 goes through float64 (exact for integers, and the
+// native cast truncates toward zero like Math.trunc; checkValues has bounded the range), the
+// 16-bit floats and complex through float64 too.
+const ENCODE_AS: Partial<Record<DType, DType>> = { int64: 'float64', float16: 'float64', bfloat16: 'float64', complex64: 'float64', complex128: 'float64' };
+
+/** A tensor of `dtype` from flat values; `inferred` says the dtype was inferred (for the error's hint). */
+function fromFlat(values: ArrayLike<number | boolean>, shape: number[], dtype: DType, inferred = false): Tensor {
+  const s = shape.length === 0 && values.length !== 1 ? [values.length] : shape;
+  checkValues(values, s, dtype, inferred);
+  const direct = ENCODE_AS[dtype] ?? dtype;
+  const t = new Tensor(native.FromBytes(encode(values, direct), s, DTYPE_CODES[direct]));
+  if (direct === dtype) return t;
+  const c = t.to(dtype);
+  t.dispose();
+  return c;
 }
 
 // static helpers hang off Tensor so that indexing code above can reach them
@@ -479,16 +505,7 @@ function encode(values: ArrayLike<number | boolean>, dtype: DType): ArrayBufferV
 export declare namespace Tensor {
   let fromArray: (values: ArrayLike<number | boolean>, shape: number[], dtype: DType) => Tensor;
 }
-Tensor.fromArray = (values, shape, dtype) => {
-  const s = shape.length === 0 && values.length !== 1 ? [values.length] : shape;
-  checkValues(values, s, dtype);
-  const direct = dtype === 'float16' || dtype === 'bfloat16' || isComplex(dtype) ? 'float64' : dtype;
-  const t = new Tensor(native.FromBytes(encode(values, direct), s, DTYPE_CODES[direct]));
-  if (direct === dtype) return t;
-  const c = t.to(dtype);
-  t.dispose();
-  return c;
-};
+Tensor.fromArray = (values, shape, dtype) => fromFlat(values, shape, dtype);
 
 export interface CreateOptions {
   dtype?: DType;
@@ -540,12 +557,19 @@ export function tensor(data: NestedArray | ArrayBufferView, opts: CreateOptions 
     const flat: (number | boolean)[] = [];
     flatten(data, shape, flat, []);
     if (opts.shape !== undefined) checkShape(opts.shape, flat.length);
-    let inferred: DType = 'float32';
-    if (flat.length && flat.every((v) => typeof v === 'boolean')) inferred = 'bool';
-    else if (flat.length && flat.every((v) => typeof v === 'boolean' || Number.isInteger(v))) inferred = 'int64';
+    let allBool = flat.length > 0, allInt = flat.length > 0;
+    for (let i = 0; i < flat.length; i++) {
+      const v = flat[i];
+      if (typeof v === 'boolean') continue;
+      allBool = false;
+      if (!Number.isInteger(v)) {
+        allInt = false;
+        break;
+      }
+    }
+    const inferred: DType = allBool ? 'bool' : allInt ? 'int64' : 'float32';
     checkRequiresGrad(opts.requiresGrad, dtype ?? inferred);
-    if (dtype === undefined) checkValues(flat, shape, inferred, true);
-    t = Tensor.fromArray(flat, opts.shape ?? shape, dtype ?? inferred);
+    t = fromFlat(flat, opts.shape ?? shape, dtype ?? inferred, dtype === undefined);
     if (opts.shape === undefined && shape.length === 0) {
       const s = t.reshape([]);
       t.dispose();

@@ -77,6 +77,10 @@ test('tensor(): where PyTorch wraps or cannot tell, we raise (documented)', () =
   assert.throws(() => tensor([1, 1e20]), (e: Error) => e instanceof RangeError && /value 100000000000000000000 at index \[1\] cannot be converted to int64/.test(e.message)
     && /pass \{ dtype: 'float32' \}/.test(e.message));
   assert.deepEqual(scope(() => tensor([1, 1e20], { dtype: 'float64' }).dataSync()), [1, 1e20]);
+  // int64 from doubles is exact (no float32 on the way), truncating toward zero
+  assert.deepEqual(scope(() => tensor([2 ** 62 + 2048, -(2 ** 63), -2.7, 2.7], { dtype: 'int64' }).toTypedArray()),
+    new BigInt64Array([2n ** 62n + 2048n, -(2n ** 63n), -2n, 2n]));
+  assert.deepEqual(scope(() => tensor([2 ** 62 + 2048, -3]).toTypedArray()), new BigInt64Array([2n ** 62n + 2048n, -3n]));
   // NaN to int64 is a clear RangeError, not BigInt's "cannot be converted to a BigInt"
   assert.throws(() => tensor([NaN], { dtype: 'int64' }), /value NaN at index \[0\] cannot be converted to int64 without overflow/);
   assert.throws(() => tensor(new Float64Array([1, NaN]), { dtype: 'int64' }), /value NaN at index \[1\] cannot be converted to int64/);
