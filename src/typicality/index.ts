@@ -5,3 +5,5 @@ export * from './closed_forms';
 export * from './decoding';
 export * from './ood';
 export * from './pixelcnn';
+export * from './report';
+export * from './ood_experiment';

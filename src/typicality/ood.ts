@@ -125,6 +125,17 @@ export function batchStatistics(nll: Scores, entropy: number, M: number): Float6
 }
 
 /**
+ * Throws unless every score is finite: NaN has no rank, and two infinite scores make the sort's
+ * comparator NaN (Infinity - Infinity), which silently scrambles the order.
+ */
+function checkFinite(who: string, inDist: Float64Array, ood: Float64Array): void {
+  for (const [name, a] of [['in-distribution', inDist], ['OOD', ood]] as const) {
+    const i = a.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new RangeError(`${who}: ${name} score ${i} is ${a[i]}; scores must be finite numbers`);
+  }
+}
+
+/**
  * Area under the ROC curve with `ood` as the positive class and higher score = more OOD: the
  * Mann-Whitney probability P(score(ood) > score(in)) + ½ P(equal), from average ranks (ties count half).
  * 1 is perfect separation, 0.5 chance, 0 perfectly reversed.
@@ -136,7 +147,7 @@ export function auroc(inDist: Scores, ood: Scores): number {
   const all: { v: number; p: boolean }[] = [];
   for (const v of neg) all.push({ v, p: false });
   for (const v of pos) all.push({ v, p: true });
-  if (all.some((e) => Number.isNaN(e.v))) throw new RangeError('auroc: NaN score');
+  checkFinite('auroc', neg, pos);
   all.sort((x, y) => x.v - y.v);
   let rankSum = 0;
   for (let i = 0; i < all.length;) {
@@ -158,6 +169,7 @@ export function rocCurve(inDist: Scores, ood: Scores, o: { maxPoints?: number } 
   const neg = toFloat64(inDist), pos = toFloat64(ood);
   const n0 = neg.length, n1 = pos.length;
   if (n0 === 0 || n1 === 0) throw new RangeError('rocCurve: both sets need at least one score');
+  checkFinite('rocCurve', neg, pos);
   const all: { v: number; p: boolean }[] = [];
   for (const v of neg) all.push({ v, p: false });
   for (const v of pos) all.push({ v, p: true });

@@ -81,10 +81,10 @@ test('bench diffusion: option parsing', () => {
   assert.ok(fs.existsSync(path.join(findRepoRoot(), 'bench', 'peers', 'torch_unet.py')));
 });
 
-test('refinery bench diffusion --tiny --json: both systems end to end, same parameter count', () => {
-  const main = path.join(findRepoRoot(), 'dist', 'src', 'cli', 'main.js');
+test('bench main.js diffusion --tiny --json: both systems end to end, same parameter count', () => {
+  const main = path.join(findRepoRoot(), 'dist', 'bench', 'main.js');
   const only = hasTorch ? [] : ['--only', 'refinery']; // no torch here: Refinery alone
-  const r = spawnSync(process.execPath, [main, 'bench', 'diffusion', '--tiny', '--reps', '1', '--warmup', '0', '--threads', '1', ...only, '--json'],
+  const r = spawnSync(process.execPath, [main, 'diffusion', '--tiny', '--reps', '1', '--warmup', '0', '--threads', '1', ...only, '--json'],
     { encoding: 'utf8', env: { ...process.env, REFINERY_NUM_THREADS: '1' } });
   assert.equal(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout.trim());
@@ -102,7 +102,7 @@ test('refinery bench diffusion --tiny --json: both systems end to end, same para
       assert.ok(rep.comparison[w].ratioVsPytorch > 0, `${w} ratio`);
     }
   }
-  const bad = spawnSync(process.execPath, [main, 'bench', 'diffusion', '--bogus'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [main, 'diffusion', '--bogus'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown option --bogus/);
 });

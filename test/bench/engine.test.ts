@@ -91,11 +91,11 @@ test('bench engine: option parsing and repo root', () => {
   assert.ok(fs.existsSync(require('path').join(findRepoRoot(), 'bench', 'peers', 'torch_engine.py')));
 });
 
-test('refinery bench: unknown suite is a clear error listing the valid ones', () => {
+test('bench main.js: unknown suite is a clear error listing the valid ones', () => {
   const path = require('path') as typeof import('path');
   const { spawnSync } = require('child_process') as typeof import('child_process');
-  const main = path.join(findRepoRoot(), 'dist', 'src', 'cli', 'main.js');
-  const r = spawnSync(process.execPath, [main, 'bench', 'nope'], { encoding: 'utf8' });
+  const main = path.join(findRepoRoot(), 'dist', 'bench', 'main.js');
+  const r = spawnSync(process.execPath, [main, 'nope'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown suite "nope"; valid: engine/);
 });

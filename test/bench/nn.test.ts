@@ -99,18 +99,18 @@ test('bench nn: option parsing and the peers are present', () => {
   for (const f of ['torch_nn.py', 'tfjs_nn.js']) assert.ok(fs.existsSync(path.join(findRepoRoot(), 'bench', 'peers', f)), f);
 });
 
-test('refinery bench nn --tiny --only refinery --json: the CLI prints one report', () => {
+test('bench main.js nn --tiny --only refinery --json: the CLI prints one report', () => {
   const path = require('path') as typeof import('path');
   const { spawnSync } = require('child_process') as typeof import('child_process');
-  const main = path.join(findRepoRoot(), 'dist', 'src', 'cli', 'main.js');
-  const r = spawnSync(process.execPath, [main, 'bench', 'nn', '--tiny', '--only', 'refinery', '--reps', '1', '--warmup', '1', '--threads', '1', '--json'],
+  const main = path.join(findRepoRoot(), 'dist', 'bench', 'main.js');
+  const r = spawnSync(process.execPath, [main, 'nn', '--tiny', '--only', 'refinery', '--reps', '1', '--warmup', '1', '--threads', '1', '--json'],
     { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const rep = JSON.parse(r.stdout.trim());
   assert.equal(rep.bench, 'nn');
   assert.equal(rep.systems.refinery.available, true);
   assert.equal(rep.params.match, true);
-  const bad = spawnSync(process.execPath, [main, 'bench', 'nn', '--bogus'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [main, 'nn', '--bogus'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown option --bogus/);
 });

@@ -200,16 +200,16 @@ test('generate: each bad option is named with its value', () => {
   });
 });
 
-test('refinery train diffusion / sample end to end on a tiny network: run folder, grids, resume, checkpoint', async () => {
-  const { trainDiffusion, sampleCommand, evalDiffusion } = await import('../../src/cli/diffusion');
+test('trainDiffusion / sampleGrid end to end on a tiny network: run folder, grids, resume, checkpoint', async () => {
+  const { trainDiffusion, sampleGrid, evaluateDiffusion } = await import('../../src/diffusion');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusion-cli-'));
-  const common = ['--runs-dir', root, '--name', 'tiny', '--channels', '4', '--batch-size', '8', '--preview-every', '3', '--guidance', '3', '--sample-steps', '2'];
-  const quiet = console.log;
-  console.log = () => {};
+  const common = {
+    runsDir: root, name: 'tiny', config: { batchSize: 8, model: { unet: { channels: 4 } } }, previewEvery: 3, guidances: [3], sampleSteps: 2, log: null,
+  };
   const stderrWrite = process.stderr.write.bind(process.stderr);
   (process.stderr as unknown as { write: unknown }).write = () => true;
   try {
-    assert.equal(await trainDiffusion([...common, '--steps', '3']), 0);
+    assert.equal((await trainDiffusion({ ...common, maxSteps: 3 })).status, 'completed');
     const dir = path.join(root, 'tiny');
     for (const f of ['index.html', 'metrics.jsonl', 'config.json', 'model.safetensors', 'grid-guidance-3.png', 'trajectory.png', 'samples/step-000003.png']) {
       assert.ok(fs.existsSync(path.join(dir, f)), f);
@@ -220,20 +220,24 @@ test('refinery train diffusion / sample end to end on a tiny network: run folder
     assert.match(html, /Ankle boot/);
     assert.match(html, /γ = 3/);
     // resume: continues from step 3 to 5
-    assert.equal(await trainDiffusion([...common, '--steps', '5', '--resume']), 0);
+    const r = await trainDiffusion({ ...common, maxSteps: 5, resume: true });
+    assert.equal(r.step, 5);
     const m = loadDiffusionModel(path.join(dir, 'model.safetensors'));
     assert.equal(m.meta.steps, 5);
     assert.equal(m.config.unet.channels, 4);
     const out = path.join(root, 's.png');
-    assert.equal(sampleCommand(['--checkpoint', path.join(dir, 'model.safetensors'), '--n', '4', '--class', '7', '--steps', '2', '--out', out]), 0);
+    const s = sampleGrid({ checkpoint: path.join(dir, 'model.safetensors'), n: 4, classLabel: 7, steps: 2, out });
+    assert.equal(s.n, 4);
     assert.deepEqual([readPng(out).width, readPng(out).height], [2 * 30 + 2, 2 * 30 + 2]);
-    await assert.rejects(trainDiffusion([...common, '--weighting', 'bogus']), /--weighting: expected one of edm, eps, x0, min-snr, likelihood/);
-    await assert.rejects(trainDiffusion([...common, '--noise', 'likelihood-is']), /use it with --weighting likelihood/);
-    assert.throws(() => sampleCommand(['--checkpoint', path.join(dir, 'model.safetensors'), '--class', '12']), /--class: expected a class index/);
-    assert.throws(() => sampleCommand(['--checkpoint', path.join(root, 'nope.safetensors')]), /--checkpoint: no such file/);
-    assert.throws(() => evalDiffusion(['--checkpoint', path.join(dir, 'metrics.jsonl')]), /./);
+    await assert.rejects(trainDiffusion({ ...common, config: { ...common.config, weighting: 'bogus' as never } }), /weighting must be one of edm, eps, x0, min-snr, likelihood, got "bogus"/);
+    await assert.rejects(trainDiffusion({ ...common, config: { ...common.config, noise: 'likelihood-is' } }), /use it with weighting 'likelihood'/);
+    await assert.rejects(trainDiffusion({ ...common, config: { ...common.config, model: { unet: { channels: 5 } } } }), /model\.unet\.channels must be even/);
+    await assert.rejects(trainDiffusion({ ...common, config: { ...common.config, batchSize: 60001 } }), /batchSize must be at most the 60000 training images/);
+    assert.throws(() => sampleGrid({ checkpoint: path.join(dir, 'model.safetensors'), classLabel: 12 }), /classLabel must be a class index 0\.\.9 or -1/);
+    assert.throws(() => sampleGrid({ checkpoint: path.join(root, 'nope.safetensors') }), /sampleGrid: no such file/);
+    assert.throws(() => sampleGrid({ checkpoint: root }), /is a directory/);
+    assert.throws(() => evaluateDiffusion({ checkpoint: path.join(dir, 'metrics.jsonl') }), /./);
   } finally {
-    console.log = quiet;
     (process.stderr as unknown as { write: unknown }).write = stderrWrite;
     fs.rmSync(root, { recursive: true, force: true });
   }

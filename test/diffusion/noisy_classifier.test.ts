@@ -12,7 +12,7 @@ import { fashionMnist } from '../../src/data';
 import { classifierGuidance } from '../../src/diffusion/guidance';
 import type { Denoiser } from '../../src/diffusion/denoiser';
 import { NoisyClassifier, evaluateNoisy, noisyClassifierLogProb, toSymmetric } from '../../src/diffusion/noisy_classifier';
-import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier, trainNoisyClassifier } from '../../src/cli/noisy_classifier';
+import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier, trainNoisyClassifier } from '../../src/diffusion';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const f64 = { dtype: 'float64' as const };

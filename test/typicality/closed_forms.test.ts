@@ -13,7 +13,7 @@ import {
   gaussianTypicalSet, inTypicalSet, lambertW0, lambertWm1, lgamma, logUnitSphereArea, mirageEntropy,
   mirageLogDensity, mirageTypicalRadius, sampleGaussian, sampleMirage, unitSphereArea,
 } from '../../src/typicality';
-import { runTypicality, writeTypicalityReport } from '../../src/cli/typicality';
+import { typicalityLines, typicalityReport, writeTypicalityReport } from '../../src/typicality/report';
 
 function close(actual: number, expected: number, tol: number, what = ''): void {
   assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual} vs ${expected} (tol ${tol})`);
@@ -214,16 +214,12 @@ test('typical-set membership and the entropy estimate', () => {
   assert.throws(() => inTypicalSet(0, 0, 1, 0.1), /n > 0/);
 });
 
-test('refinery typicality: results.json and index.html with the figures; the OOD section from ood.json', async () => {
+test('typicalityReport: results.json and index.html with the figures; the OOD section from ood.json', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'typicality-test-'));
-  const out = process.stdout.write.bind(process.stdout);
-  let printed = '';
-  (process.stdout as { write: unknown }).write = (s: string) => { printed += s; return true; };
-  try {
-    assert.equal(await runTypicality(['--out', dir, '--samples', '2000', '--seed', '3']), 0);
-  } finally {
-    (process.stdout as { write: unknown }).write = out;
-  }
+  const { results: r, report } = typicalityReport({ dir, samples: 2000, seed: 3 });
+  assert.equal(report, path.join(dir, 'index.html'));
+  const printed = typicalityLines(r).join('\n');
+  assert.throws(() => typicalityReport({ dir, samples: 1e9 }), /samples must be an integer in \[100, 10000000\], got 1000000000/);
   assert.match(printed, /84\.28% of radii in \[9, 11\], 99\.54% in \[8, 12\], 0\.193% below 8/);
   assert.match(printed, /H\(N_1\) = 1\.418939, H\(M_1\) = 1\.418939/);
   assert.match(printed, /K=1e8 0\.52984/);

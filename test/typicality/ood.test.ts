@@ -18,6 +18,16 @@ test('auroc: hand-computed cases, ties count half', () => {
   assert.ok(Math.abs(a - 2 / 3) < 1e-12);
 });
 
+test('auroc / rocCurve: NaN and infinite scores are refused with the set and index named', () => {
+  // two infinite scores once made the sort comparator NaN (Infinity - Infinity) and the result arbitrary
+  assert.throws(() => auroc([1, Infinity, Infinity], [2, 3]), /auroc: in-distribution score 1 is Infinity; scores must be finite numbers/);
+  assert.throws(() => auroc([1, 2], [-Infinity, 3]), /auroc: OOD score 0 is -Infinity/);
+  assert.throws(() => auroc([1, NaN], [2]), /auroc: in-distribution score 1 is NaN/);
+  assert.throws(() => rocCurve([1, 2], [Infinity, Infinity]), /rocCurve: OOD score 0 is Infinity/);
+  assert.throws(() => rocCurve([NaN], [1]), /rocCurve: in-distribution score 0 is NaN/);
+  assert.equal(auroc([1, 2], [1e308, 3]), 1, 'large finite scores still rank');
+});
+
 test('rocCurve: from (0,0) to (1,1); trapezoid area equals auroc, with ties', () => {
   const inD = [1, 2, 2, 3, 5], ood = [2, 4, 4, 6];
   const pts = rocCurve(inD, ood);

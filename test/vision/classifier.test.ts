@@ -7,7 +7,7 @@ import { Generator, functions as torch, memory, scope } from '../../src/tensor';
 import { numParams, stateDict } from '../../src/nn';
 import { fashionMnist } from '../../src/data';
 import { FashionClassifier, evaluate } from '../../src/vision/classifier';
-import { REFERENCE_CHECKPOINT, loadClassifier } from '../../src/cli/classifier';
+import { REFERENCE_CHECKPOINT, loadClassifier } from '../../src/vision';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 

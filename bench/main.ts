@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// node dist/bench/main.js <suite> [options]: the benchmark suites (they run the same workload
+// through Refinery and its peers). Not part of the `refinery` CLI: bench/ depends on the library,
+// the library and its CLI never on bench/.
+import { benchMain } from './common';
+
+const SUITES: Record<string, string> = {
+  engine: 'tensor engine vs Python PyTorch and TensorFlow.js: add loop, matmul, conv fwd+bwd, MLP step',
+  nn: 'one training step of the Fashion-MNIST convnet (Adam) vs PyTorch torch.nn and TF.js tfjs-layers',
+  diffusion: 'one training step and one sampling step of the class-conditional U-Net (EDM) vs the same U-Net in PyTorch',
+};
+
+const USAGE = `usage: node dist/bench/main.js <suite> [options]
+
+suites:
+${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(9)} ${v}`).join('\n')}
+
+run \`node dist/bench/main.js <suite> --help\` (engine, nn, diffusion) for the options of a suite
+`;
+
+export function runBench(args: string[]): number {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
+    process.stdout.write(USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  if (!(sub in SUITES)) {
+    process.stderr.write(`bench: unknown suite "${sub}"; valid: ${Object.keys(SUITES).join(', ')}\n\n${USAGE}`);
+    return 2;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const run = sub === 'nn' ? (require('./nn') as typeof import('./nn')).runNnCommand
+    : sub === 'diffusion' ? (require('./diffusion') as typeof import('./diffusion')).runDiffusionCommand
+      : (require('./engine') as typeof import('./engine')).runEngineCommand;
+  return run(rest);
+}
+
+if (require.main === module) benchMain(runBench);
