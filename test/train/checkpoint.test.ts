@@ -285,9 +285,9 @@ test('a named set of objects: an EMA saved under its own name beside model and o
 
 test('loading a shipped model for inference reads its file once and leaves the global generator alone', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { loadClassifier } = require('../../src/cli/classifier');
+  const { loadClassifier } = require('../../src/vision');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { loadNoisyClassifier } = require('../../src/cli/noisy_classifier');
+  const { loadNoisyClassifier } = require('../../src/diffusion');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { loadDiffusionModel } = require('../../src/diffusion/model');
   const root = path.resolve(__dirname, '../../..');
