@@ -54,6 +54,14 @@ function flat(d: any, out: number[] = []): number[] {
 
 const isSpec = (e: unknown): e is TSpec => typeof e === 'object' && e !== null && !Array.isArray(e) && 'dtype' in e && 'shape' in e && 'data' in e;
 
+// [rtol, atol] by dtype. The fixture's float inputs are multiples of 1/64 (gen_tensor_fixtures.py rn/ru),
+// so their sums, products and matmuls are exact in float32 in any order or vector width; what remains
+// are divisions (means, variances, norms: a few roundings) and elementwise functions (exp, log, tanh:
+// a few ulp between Sleef, libm and vector widths): float32 allows 1e-5 ≈ 84 ulp, float64
+// 1e-10. float16/bfloat16 results are computed in float32 and rounded once; a different order may flip
+// that rounding, so 1e-3 and 8e-3 are just over 1 ulp (2^-10, 2^-7). Measured: ≤ 0.5% of these with
+// AVX-512, AVX2 and scalar kernels (ATEN_CPU_CAPABILITY) at 1-3 threads. Cases with iterative
+// algorithms (qr, svd) carry their own looser tolerances.
 const TOL: Record<string, [number, number]> = {
   float32: [1e-5, 1e-6], float64: [1e-10, 1e-12], float16: [1e-3, 1e-3], bfloat16: [8e-3, 8e-3],
 };
