@@ -3,7 +3,7 @@
 
 /** Images per training step (the saved activations grow linearly with the batch). */
 export const MAX_BATCH_IMAGES = 4096;
-/** Samples one `refinery sample` draws (a grid of 10,000 is a 2,800 x 2,800 PNG). */
+/** Samples one `refinery sample` draws (10,000 in ten columns is already a 302 x 30,002 pixel PNG). */
 export const MAX_SAMPLES = 10_000;
 /** Samples per setting of `refinery eval diffusion`: 50,000, the usual FID sample count. */
 export const MAX_EVAL_SAMPLES = 50_000;

@@ -211,3 +211,27 @@ test('src/ never imports bench/, bench/ never imports src/cli, only src/cli impo
     assert.doesNotMatch(src, /\bnew (Adam|EMA|DataLoader|Generator)\b|\btrain\(\{|loadCheckpoint\(|saveCheckpoint\(/, path.relative(ROOT, f));
   }
 });
+
+test('the README\'s example command lines use only flags and values the commands accept', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const re = /(?:`|^)(?:node dist\/src\/cli\/main\.js|refinery) ([^`\n#]*)/gm;
+  let checked = 0;
+  for (const m of readme.matchAll(re)) {
+    const words = m[1].replace(/[[\]]/g, '').trim().split(/\s+/).filter(Boolean);
+    // a command line with flags (not an error message quoted from one, not --help)
+    if (!words.some((w) => w.startsWith('--')) || words.includes('--help') || /:$/.test(words[0])) continue;
+    const cmd = COMMANDS.filter((c) => c.name.split(' ').every((w, i) => words[i] === w)).sort((a, b) => b.name.length - a.name.length)[0];
+    assert.ok(cmd, `README: no command for "${m[1]}"`);
+    const line = `refinery ${words.join(' ')}`;
+    if (line === 'refinery sample --n 1e9') continue; // the README's example of a refused value
+    try {
+      const p = parseFlags(cmd.flags, words.slice(cmd.name.split(' ').length), cmd.positionals);
+      if (p) cmd.check?.(p.values, p.given);
+    } catch (e) {
+      // examples may name files the reader has yet to make
+      assert.match((e as Error).message, /\(no such file\)$/, `README: ${line}`);
+    }
+    checked++;
+  }
+  assert.ok(checked >= 10, `checked ${checked} README command lines`);
+});
