@@ -235,3 +235,34 @@ test('the README\'s example command lines use only flags and values the commands
   }
   assert.ok(checked >= 10, `checked ${checked} README command lines`);
 });
+
+test('refinery demo / eval classifier / sample / typicality run end to end through their library calls', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-e2e-'));
+  try {
+    const png = path.join(dir, 'nested', 's.png');
+    const [demo, evalc, sample, typ] = await pool([
+      ['demo', '--steps', '30', '--json'],
+      ['eval', 'classifier', '--json'],
+      ['sample', '--n', '3', '--class', '-1', '--steps', '2', '--seed', '1', '--out', png],
+      ['typicality', '--samples', '1000', '--out', path.join(dir, 'typ'), '--json'],
+    ], 2, (a) => refinery(a));
+    assert.equal(demo.status, 0, demo.stderr);
+    const d = JSON.parse(demo.stdout);
+    assert.equal(d.losses.length, 30);
+    assert.equal(d.leakedTensors, 0);
+    assert.ok(d.finalLoss < d.losses[0]);
+    assert.equal(evalc.status, 0, evalc.stderr);
+    const e = JSON.parse(evalc.stdout);
+    // the shipped reference classifier's figure (README): 92.80% of the 10,000 test images; another
+    // CPU's fp32 rounding may flip an image whose top two logits are within ~1e-6, so allow a few
+    assert.equal(e.n, 10000);
+    assert.ok(Math.abs(e.accuracy * 10000 - 9280) <= 5, `accuracy ${e.accuracy}`);
+    assert.equal(sample.status, 0, sample.stderr);
+    assert.match(sample.stdout, /^3 samples \(class -1 unconditional\), heun 2 steps, guidance 3, .* -> .*s\.png\n$/);
+    assert.deepEqual([...fs.readFileSync(png).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+    assert.equal(typ.status, 0, typ.stderr);
+    assert.equal(JSON.parse(typ.stdout).report, path.join(dir, 'typ', 'index.html'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
