@@ -396,7 +396,7 @@ const fmtLoss = (v: number | undefined) => (v === undefined || !Number.isFinite(
 
 export function formatTable(report: DiffusionReport): string {
   const out: string[] = [];
-  out.push(`refinery bench diffusion: one training step (batch ${report.batch}) and one sampling step (batch ${report.sampleBatch}, ` +
+  out.push(`bench diffusion: one training step (batch ${report.batch}) and one sampling step (batch ${report.sampleBatch}, ` +
     `σ = ${report.sigma}) of the same U-Net${report.size === 'tiny' ? ' (TINY smoke-test size)' : ''}; median ms per step over ` +
     `${report.reps} steps after ${report.warmup} warmup; ${report.threads} threads requested; run order ${report.order.join(' -> ') || '(none)'}`);
   out.push(`  model:  ${report.model}`);

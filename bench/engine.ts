@@ -340,7 +340,7 @@ export function formatTable(report: EngineReport): string {
     fmtStatus(r.targetVsPytorch, r.pytorchTarget), fmtStatus(r.targetVsTfjs, r.tfjsTarget),
   ]);
   const out: string[] = [];
-  out.push(`refinery bench engine: ${report.size === 'tiny' ? 'TINY (smoke-test) workloads, ' : ''}median ms per iteration; ` +
+  out.push(`bench engine: ${report.size === 'tiny' ? 'TINY (smoke-test) workloads, ' : ''}median ms per iteration; ` +
     `${report.reps} reps (add loop: ${report.addReps}); ${report.threads} threads requested; run order ${report.order.join(' -> ') || '(none)'}`);
   for (const s of SYSTEMS) out.push(`  ${describeSystem(s, report.systems[s])}`);
   out.push('');

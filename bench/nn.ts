@@ -288,7 +288,7 @@ const fmtLoss = (v: number | undefined) => (v === undefined || !Number.isFinite(
 
 export function formatTable(report: NnReport): string {
   const out: string[] = [];
-  out.push(`refinery bench nn: one training step of the Fashion-MNIST convnet, batch ${report.batch}` +
+  out.push(`bench nn: one training step of the Fashion-MNIST convnet, batch ${report.batch}` +
     `${report.size === 'tiny' ? ' (TINY smoke-test size)' : ''}; median ms per step over ${report.reps} steps after ${report.warmup} warmup; ` +
     `${report.threads} threads requested; run order ${report.order.join(' -> ') || '(none)'}`);
   out.push(`  model: ${report.model}`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * TensorFlow.js peer for `refinery bench nn`: one training step of the
+ * TensorFlow.js peer for `bench nn` (node dist/bench/main.js nn): one training step of the
  * Fashion-MNIST convnet (Refinery's FashionClassifier, src/vision/classifier.ts)
  * built with tfjs-layers.
  *

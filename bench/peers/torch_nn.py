@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer for `refinery bench nn`: one training step of the Fashion-MNIST convnet.
+"""PyTorch peer for `bench nn` (node dist/bench/main.js nn): one training step of the Fashion-MNIST convnet.
 
 The model is the torch.nn.Sequential equivalent of Refinery's FashionClassifier
 (src/vision/classifier.ts):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer for `refinery bench diffusion`: one training step and one sampling step of the
+"""PyTorch peer for `bench diffusion` (node dist/bench/main.js diffusion): one training step and one sampling step of the
 class-conditional U-Net of src/diffusion/unet.ts, written in torch.nn with the same layers in the
 same order, the same parameter shapes and the same arithmetic:
 
