@@ -100,22 +100,28 @@ export function assertWritable(file: string, what: string, o: { createDir?: bool
   if (st?.isDirectory()) fail('it is a directory; give a file name');
   // the nearest existing ancestor decides whether the folder exists or could be created
   let dir = path.dirname(abs);
-  let missing: string | null = null;
+  const missing: string[] = []; // the folders to create, nearest the root last
   for (let d = dir; ; d = path.dirname(d)) {
     const s = statOrNull(d);
     if (s) {
       if (!s.isDirectory()) fail(`${d} is not a folder`);
       break;
     }
-    missing = d;
+    missing.push(d);
     if (path.dirname(d) === d) break;
   }
-  if (missing !== null) {
+  if (missing.length > 0) {
     if (!o.createDir) fail(`its folder ${dir} does not exist`);
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-    } catch (err) {
-      fail(`cannot create its folder ${dir}: ${(err as Error).message}`);
+    // one level at a time: Node's mkdirSync(recursive) spins forever where mkdir answers ENOENT
+    // for a folder whose parent exists (under /proc or /sys, for example)
+    for (const d of missing.reverse()) {
+      try {
+        fs.mkdirSync(d);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statOrNull(d)?.isDirectory()) continue;
+        const e = err as NodeJS.ErrnoException;
+        fail(`cannot create the folder ${d}: ${e.code === 'ENOENT' ? 'the file system refuses new folders there (ENOENT)' : reason(e, d)}`);
+      }
     }
   }
   dir = path.dirname(abs);

@@ -65,3 +65,11 @@ test('assertWritable refuses a read-only file system', (t) => {
   if (process.platform !== 'linux' || !fs.existsSync('/proc/self')) return t.skip('no /proc');
   assert.throws(() => assertWritable('/proc/refinery-out.safetensors', '--out'), /--out: cannot write .*: its folder \/proc does not accept new files/);
 });
+
+test('assertWritable refuses a folder it cannot create under /proc without hanging', (t) => {
+  // Node's mkdirSync(recursive) spins forever on /proc (mkdir answers ENOENT there): found by
+  // `refinery sample --out /proc/nope/x.png`, which hung at 100% CPU
+  if (process.platform !== 'linux' || !fs.existsSync('/proc/self')) return t.skip('no /proc');
+  assert.throws(() => assertWritable('/proc/refinery-nope/deeper/x.png', '--out', { createDir: true }),
+    /^Error: --out: cannot write "\/proc\/refinery-nope\/deeper\/x.png": cannot create the folder \/proc\/refinery-nope: /);
+});
