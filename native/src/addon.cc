@@ -45,7 +45,8 @@ struct Slot {
   int64_t bytes = 0;           // numel * element size: memory()'s liveBytes
   int64_t external = 0;        // reported to V8 while the GC backstop owns the tensor
   napi_ref owner = nullptr;    // weak reference to the JS Tensor once it is left to the backstop
-  uint32_t watch_pos = 0;      // index in Instance::watched while owner is set
+  uint32_t watch_pos = 0;      // index in its Instance::watched list while owner is set
+  uint8_t watch_list = 0;      // which list: kYoung or kOld
 };
 
 struct CanaryToken;
@@ -59,9 +60,12 @@ struct Instance {
   int64_t live = 0, bytes = 0, peak = 0;
   std::vector<c10::optional<at::Generator>> gens = std::vector<c10::optional<at::Generator>>(1);  // 0: default
   // GC backstop (see Backstop below)
-  std::vector<uint32_t> watched;
-  size_t watched_after_sweep = 0, added_since_sweep = 0;
+  // watched[kYoung]: backstopped during the current synchronous job; watched[kOld]: before it
+  std::vector<uint32_t> watched[2];
+  size_t young_after_sweep = 0, added_since_sweep = 0;  // young list, for the in-job sweeps
+  size_t all_after_sweep = 0, added_since_full = 0;     // both lists, for the between-jobs sweeps
   int64_t external_since_sweep = 0;
+  bool gc_seen_old = false;
   napi_ref canary = nullptr;
   std::vector<CanaryToken*> canary_tokens;  // canaries whose finalizer has not run yet
   bool gc_seen = false;
@@ -91,7 +95,7 @@ static double handle_of(const Instance& in, uint32_t slot) {
   return static_cast<double>(in.tag) * kTagUnit + static_cast<double>(slot);
 }
 
-uint32_t put_slot(Instance& in, at::Tensor t) {
+static uint32_t put_slot(Instance& in, at::Tensor t) {
   uint32_t id;
   if (!in.free_slots.empty()) {
     id = in.free_slots.back();
@@ -160,11 +164,11 @@ static void unwatch(Instance& in, Slot& s) {
   if (s.owner) {
     napi_delete_reference(in.env, s.owner);
     s.owner = nullptr;
-    uint32_t last = in.watched.back();
-    in.watched[s.watch_pos] = last;
+    std::vector<uint32_t>& list = in.watched[s.watch_list];
+    uint32_t last = list.back();
+    list[s.watch_pos] = last;
     in.slots[last].watch_pos = s.watch_pos;
-    in.watched.pop_back();
-    if (in.watched_after_sweep > in.watched.size()) in.watched_after_sweep = in.watched.size();
+    list.pop_back();
   }
   if (s.external) {
     int64_t ignored;
@@ -605,9 +609,9 @@ static Napi::Value CustomFunction(const Napi::CallbackInfo& info) {
 // runs FinalizationRegistry callbacks (and Node-API finalizers) only when the event loop turns, which
 // a synchronous training loop never lets it do. So the table looks for cleared references itself: a
 // canary object that dies at the first collection says that one happened, and the next Backstop then
-// sweeps the watched slots once enough has been added since the last sweep that a sweep costs O(1)
-// per backstopped tensor. The canary's finalizer (run from the event loop) sweeps too, for a program
-// that goes idle.
+// sweeps the tensors backstopped in the current synchronous job once enough has been added since the
+// last sweep that a sweep costs O(1) per tensor. Tensors from earlier jobs are swept between jobs
+// (BackstopEpoch) and by the canary's finalizer (run from the event loop, for a program gone idle).
 //
 // Reported per tensor: its storage (a view reports the storage it keeps alive), plus what a tensor
 // costs beyond its data (TensorImpl, StorageImpl, allocator rounding, the JS object and the weak
@@ -617,6 +621,7 @@ static Napi::Value CustomFunction(const Napi::CallbackInfo& info) {
 constexpr int64_t kTensorOverhead = 640, kGraphOverhead = 640;
 constexpr size_t kMinSweepCount = 256;
 constexpr int64_t kSweepBytes = int64_t(32) << 20;
+constexpr uint8_t kYoung = 0, kOld = 1;
 
 struct CanaryToken {
   Instance* in;
@@ -701,25 +706,44 @@ static int64_t external_estimate(Instance& in, const at::Tensor& t, int64_t byte
   return r;
 }
 
-static void sweep(Instance& in) {
-  in.gc_seen = false;
-  for (size_t k = 0; k < in.watched.size();) {
+// Frees the slots in one watched list whose JS object a collection has cleared.
+static void sweep_list(Instance& in, uint8_t which) {
+  std::vector<uint32_t>& list = in.watched[which];
+  for (size_t k = 0; k < list.size();) {
     napi_handle_scope hs;
     if (napi_open_handle_scope(in.env, &hs) != napi_ok) return;
-    for (size_t n = 0; n < 1024 && k < in.watched.size(); ++n) {
-      uint32_t id = in.watched[k];
+    for (size_t n = 0; n < 1024 && k < list.size(); ++n) {
+      uint32_t id = list[k];
       napi_value v = nullptr;
       if (napi_get_reference_value(in.env, in.slots[id].owner, &v) == napi_ok && v) {
         ++k;
       } else {
-        free_slot(in, id);  // swap-removes watched[k]: look at k again
+        free_slot(in, id);  // swap-removes list[k]: look at k again
       }
     }
     napi_close_handle_scope(in.env, hs);
   }
-  in.watched_after_sweep = in.watched.size();
+}
+
+static void sweep_young(Instance& in) {
+  in.gc_seen = false;
+  sweep_list(in, kYoung);
+  in.young_after_sweep = in.watched[kYoung].size();
   in.added_since_sweep = 0;
   in.external_since_sweep = 0;
+}
+
+static void sweep_all(Instance& in) {
+  in.gc_seen_old = false;
+  sweep_list(in, kOld);
+  sweep_young(in);
+  in.all_after_sweep = in.watched[kOld].size() + in.watched[kYoung].size();
+  in.added_since_full = 0;
+}
+
+// Between jobs, when enough was added since the last full sweep that it costs O(1) per tensor.
+static void maybe_sweep_all(Instance& in) {
+  if (in.gc_seen_old && in.added_since_full > 0 && 4 * in.added_since_full >= in.all_after_sweep) sweep_all(in);
 }
 
 static void canary_finalize(napi_env, void* data, void*) {
@@ -730,21 +754,21 @@ static void canary_finalize(napi_env, void* data, void*) {
     ts.erase(std::remove(ts.begin(), ts.end(), tok), ts.end());
   }
   delete tok;
-  // Runs from the event loop after a collection; amortized like Backstop's sweeps.
-  if (in && in->added_since_sweep > 0 && 4 * in->added_since_sweep >= in->watched_after_sweep) {
-    in->gc_seen = true;
-    sweep(*in);
+  // Runs from the event loop after a collection.
+  if (in) {
+    in->gc_seen = in->gc_seen_old = true;
+    maybe_sweep_all(*in);
   }
 }
 
-// Sets gc_seen if the canary died (a collection happened since it was made); makes a new one.
+// Notes that a collection happened if the canary died; makes a new one.
 static void check_canary(Instance& in) {
   if (in.canary) {
     napi_value v = nullptr;
     if (napi_get_reference_value(in.env, in.canary, &v) == napi_ok && v) return;
     napi_delete_reference(in.env, in.canary);
     in.canary = nullptr;
-    in.gc_seen = true;
+    in.gc_seen = in.gc_seen_old = true;
   }
   auto* tok = new CanaryToken{&in};
   napi_value obj;
@@ -754,6 +778,29 @@ static void check_canary(Instance& in) {
   }
   in.canary_tokens.push_back(tok);
   napi_create_reference(in.env, obj, 0, &in.canary);
+}
+
+// BackstopEpoch(): the synchronous job that backstopped the young tensors has ended (memory.ts
+// calls it from a microtask). Within a job, sweeps look only at the tensors backstopped during it, so
+// that tensors dropped earlier are not freed in the middle of synchronous code that counts live
+// tensors (a test comparing memory() before and after); between jobs, everything is swept.
+static Napi::Value BackstopEpoch(const Napi::CallbackInfo& info) {
+  HAND_TRY
+  Instance& in = instance(info.Env());
+  check_canary(in);
+  maybe_sweep_all(in);
+  for (uint32_t id : in.watched[kYoung]) {
+    Slot& s = in.slots[id];
+    s.watch_list = kOld;
+    s.watch_pos = static_cast<uint32_t>(in.watched[kOld].size());
+    in.watched[kOld].push_back(id);
+  }
+  in.watched[kYoung].clear();
+  in.young_after_sweep = 0;
+  in.added_since_sweep = 0;
+  in.external_since_sweep = 0;
+  return info.Env().Undefined();
+  HAND_CATCH("BackstopEpoch")
 }
 
 // Backstop(id, tensorObject): the JS object owning this handle is now left to the garbage collector.
@@ -767,17 +814,19 @@ static Napi::Value Backstop(const Napi::CallbackInfo& info) {
   if (!id || in.slots[id].owner) return env.Undefined();
   Slot& s = in.slots[id];
   if (napi_create_reference(env, info[1], 0, &s.owner) != napi_ok) throw Napi::Error::New(env, "Backstop: cannot reference the tensor object");
-  s.watch_pos = static_cast<uint32_t>(in.watched.size());
-  in.watched.push_back(id);
+  s.watch_list = kYoung;
+  s.watch_pos = static_cast<uint32_t>(in.watched[kYoung].size());
+  in.watched[kYoung].push_back(id);
   s.external = external_estimate(in, s.t, s.bytes);
   int64_t ignored;
   napi_adjust_external_memory(env, s.external, &ignored);
   in.added_since_sweep += 1;
+  in.added_since_full += 1;
   in.external_since_sweep += s.external;
   check_canary(in);
-  if (in.gc_seen && (in.added_since_sweep >= std::max(kMinSweepCount, in.watched_after_sweep / 2) ||
+  if (in.gc_seen && (in.added_since_sweep >= std::max(kMinSweepCount, in.young_after_sweep / 2) ||
                      in.external_since_sweep >= kSweepBytes)) {
-    sweep(in);
+    sweep_young(in);
   }
   return env.Undefined();
   HAND_CATCH("Backstop")
@@ -796,7 +845,7 @@ static Napi::Value Memory(const Napi::CallbackInfo& info) {
   o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(in.live)));
   o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(in.bytes)));
   o.Set("peakBytes", Napi::Number::New(env, static_cast<double>(in.peak)));
-  o.Set("backstopTensors", Napi::Number::New(env, static_cast<double>(in.watched.size())));
+  o.Set("backstopTensors", Napi::Number::New(env, static_cast<double>(in.watched[kYoung].size() + in.watched[kOld].size())));
   o.Set("processLiveTensors", Napi::Number::New(env, static_cast<double>(g_process_live.load())));
   o.Set("processLiveBytes", Napi::Number::New(env, static_cast<double>(g_process_bytes.load())));
   if (reset) in.peak = in.bytes;
@@ -985,7 +1034,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ops", table);
   exports.Set("opsHash", Napi::String::New(env, refinery_ops::kOpsHash));
 #define EXPORT(name) exports.Set(#name, Napi::Function::New(env, name, #name))
-  EXPORT(Free); EXPORT(Backstop); EXPORT(Share); EXPORT(FromBytes); EXPORT(ToBytes); EXPORT(ScalarTensor); EXPORT(Item);
+  EXPORT(Free); EXPORT(Backstop); EXPORT(BackstopEpoch); EXPORT(Share); EXPORT(FromBytes); EXPORT(ToBytes); EXPORT(ScalarTensor); EXPORT(Item);
   EXPORT(Meta); EXPORT(Shape); EXPORT(Strides); EXPORT(Dtype); EXPORT(Dim); EXPORT(Numel);
   EXPORT(RequiresGrad); EXPORT(IsLeaf); EXPORT(GradFnName); EXPORT(Grad); EXPORT(SetGrad); EXPORT(RetainGrad);
   EXPORT(SetGradEnabled); EXPORT(Backward); EXPORT(AutogradGrad); EXPORT(CustomFunction);

@@ -16,7 +16,17 @@ function backstopFor(t: Owned): void {
   if (t._id !== 0 && !t._reg) {
     t._reg = true;
     native.Backstop(t._id, t);
+    if (!jobEndQueued) {
+      jobEndQueued = true;
+      queueMicrotask(endOfJob);
+    }
   }
+}
+// The addon sweeps tensors dropped in earlier jobs only between jobs (BackstopEpoch).
+let jobEndQueued = false;
+function endOfJob(): void {
+  jobEndQueued = false;
+  native.BackstopEpoch();
 }
 
 const scopes: Owned[][] = [];

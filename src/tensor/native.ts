@@ -44,6 +44,7 @@ export interface Native {
   torchVersion: string;
   Free(id: number): void;
   Backstop(id: number, owner: object): void;
+  BackstopEpoch(): void;
   Share(id: number): number;
   FromBytes(data: ArrayBufferView | ArrayBuffer, shape: number[], dtype: number): number;
   ToBytes(id: number): ArrayBuffer;

@@ -228,7 +228,7 @@ function runWorker(args: string[], nodeFlags: string[], timeoutMs: number) {
 test('GC backstop: tensors dropped without dispose are freed after global.gc()', () => {
   const r = runWorker(['gc'], ['--expose-gc'], 60_000);
   assert.equal(r.dropped.liveTensors, r.base.liveTensors + 202, 'all dropped tensors were live before the collection');
-  assert.equal(r.after.liveTensors, r.base.liveTensors, 'the FinalizationRegistry freed every dropped tensor');
+  assert.equal(r.after.liveTensors, r.base.liveTensors, 'the backstop freed every dropped tensor');
   assert.equal(r.after.liveBytes, r.base.liveBytes);
   assert.equal(r.heldAlive, true, 'a referenced tensor survives collections');
 });

@@ -13,7 +13,7 @@ async function gcMode(): Promise<void> {
   if (!gc) throw new Error('run with --expose-gc');
   const tick = () => new Promise((r) => setImmediate(r));
   const base = memory();
-  // dropped without dispose, outside any scope: only the FinalizationRegistry can free them
+  // dropped without dispose, outside any scope: only the GC backstop can free them
   (() => {
     for (let k = 0; k < 200; k++) torch.ones([64, 64]);
   })();
