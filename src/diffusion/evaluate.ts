@@ -14,7 +14,8 @@ import { FeatureStats, featureStats, frechetDistance, withinClassDiversity } fro
 import { bitsPerDim } from './likelihood';
 import { noisyClassifierLogProb } from './noisy_classifier';
 import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier } from './noisy_classifier_train';
-import { DIFFUSION_CHECKPOINT, classGridLabels, fashionSymmetric, toUnit } from './train';
+import { DIFFUSION_CHECKPOINT, classGridLabels, fashionSymmetric } from './train';
+import { toUnit } from './images';
 
 /** Classifier guidance with the noise-conditional classifier in `file` (default: the shipped one) at `scale`. */
 export function noisyClassifierGuidance(scale: number, file: string = shippedFile(NOISY_CLASSIFIER_CHECKPOINT)): NonNullable<GenerateOptions['classifier']> {

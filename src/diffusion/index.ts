@@ -11,6 +11,7 @@ export type { RawNetwork, Coefficients, CoefficientFn } from './precondition';
 export * from './unet';
 export * from './likelihood';
 export * from './noisy_classifier';
+export * from './images';
 export * from './model';
 export * from './metrics';
 export * from './train';

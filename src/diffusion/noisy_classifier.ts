@@ -18,6 +18,7 @@ import { FourierFeatures } from '../nn/layers/noise_embedding';
 import { heNormal } from '../nn/init';
 import type { InitOptions } from '../nn/layers/util';
 import type { NoisyLogProb } from './guidance';
+import { toSymmetric } from './images';
 
 export interface NoisyClassifierConfig {
   /** Input channels (1 for Fashion-MNIST). */
@@ -197,11 +198,6 @@ export function noisyClassifierLogProb(clf: NoisyClassifier, labels: Tensor | nu
     const y = labelBatch(labels, x.shape[0], clf.config.classes);
     return logits.logSoftmax(1).gather(1, y.unsqueeze(1)).squeeze(1);
   });
-}
-
-/** uint8 images (0..255) -> float32 in [-1, 1]; float images are taken as [0, 1]. */
-export function toSymmetric(images: Tensor): Tensor {
-  return scope(() => (images.dtype === 'uint8' ? images.to('float32').div(127.5).sub(1) : images.to('float32').mul(2).sub(1)));
 }
 
 /**

@@ -10,7 +10,8 @@ import { numParams } from '../nn';
 import { train, loadModel, saveCheckpoint } from '../train';
 import { requireFile, shippedFile } from '../train/shipped';
 import { SigmaSampler, logNormalSigmas, logUniformSigmas } from './objectives';
-import { DEFAULT_NOISY_CLASSIFIER, NOISY_CLASSIFIER_KIND, NoisyClassifier, NoisyClassifierConfig, evaluateNoisy, toSymmetric } from './noisy_classifier';
+import { DEFAULT_NOISY_CLASSIFIER, NOISY_CLASSIFIER_KIND, NoisyClassifier, NoisyClassifierConfig, evaluateNoisy } from './noisy_classifier';
+import { toSymmetric } from './images';
 
 /** How training noise levels are drawn. */
 export type NoisySigmaDistribution =

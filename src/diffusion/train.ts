@@ -12,10 +12,10 @@ import { saveCheckpoint, train, writeReport } from '../train';
 import { AdamWithEma } from '../train/adam_with_ema';
 import { DEFAULT_DIFFUSION_MODEL, DIFFUSION_INPUT, DIFFUSION_KIND, DiffusionModelConfig, PREDICTIONS, buildUNet, denoiserOf, generate } from './model';
 import { samplerNfe } from './samplers';
-import { denoiseAt } from './denoiser';
+import { Denoiser, denoiseAt } from './denoiser';
 import { SigmaSampler, Weighting, diffusionLoss, edmWeighting, epsWeighting, likelihoodImportance, likelihoodWeighting, logNormalSigmas, logUniformSigmas, minSnrWeighting, uniformTimeSigmas, uniformWeighting } from './objectives';
 import { vpLinearSchedule } from './schedules';
-import { toSymmetric } from './noisy_classifier';
+import { toSymmetric, toUnit } from './images';
 
 export const WEIGHTINGS = ['edm', 'eps', 'x0', 'min-snr', 'likelihood'] as const;
 export const NOISES = ['lognormal', 'loguniform', 'uniform-t', 'likelihood-is'] as const;
@@ -143,8 +143,6 @@ export function classGridLabels(perClass: number, classes = 10): number[] {
   for (let c = 0; c < classes; c++) for (let j = 0; j < perClass; j++) out.push(c);
   return out;
 }
-
-export const toUnit = (x: Tensor): Tensor => scope(() => x.add(1).div(2).clamp(0, 1));
 
 /** An HTML block: a PNG grid with the class names of its rows on the left (rows of `cell` px). */
 function labelledGrid(src: string, title: string, rows: readonly string[], cell: number): string {
@@ -274,7 +272,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
 }
 
 /** One sample per class (rows), the denoised estimate at each step (columns); returns the image width in px. */
-function trajectoryStrip(model: ReturnType<typeof denoiserOf>, file: string, steps: number): number {
+function trajectoryStrip(model: Denoiser, file: string, steps: number): number {
   const frames: Tensor[] = [];
   const imgs = generate(model, {
     labels: classGridLabels(1), guidance: 3, sampler: 'heun', steps, seed: 1,

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { Generator, Tensor, functions as torch, loadFile, noGrad, saveFile, scope, tensor } from '../../src/tensor';
 import { fashionMnist } from '../../src/data';
-import { toSymmetric } from '../../src/diffusion/noisy_classifier';
+import { toSymmetric } from '../../src/diffusion/images';
 import { loadDiffusionModel } from '../../src/diffusion/model';
 import { loadClassifier } from '../../src/vision';
 import { loadNoisyClassifier } from '../../src/diffusion/noisy_classifier_train';

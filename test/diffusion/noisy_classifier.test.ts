@@ -11,7 +11,8 @@ import { numParams } from '../../src/nn';
 import { fashionMnist } from '../../src/data';
 import { classifierGuidance } from '../../src/diffusion/guidance';
 import type { Denoiser } from '../../src/diffusion/denoiser';
-import { NoisyClassifier, evaluateNoisy, noisyClassifierLogProb, toSymmetric } from '../../src/diffusion/noisy_classifier';
+import { NoisyClassifier, evaluateNoisy, noisyClassifierLogProb } from '../../src/diffusion/noisy_classifier';
+import { toSymmetric } from '../../src/diffusion/images';
 import { NOISY_CLASSIFIER_CHECKPOINT, loadNoisyClassifier, trainNoisyClassifier } from '../../src/diffusion';
 
 const root = path.resolve(__dirname, '..', '..', '..');
