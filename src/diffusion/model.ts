@@ -137,7 +137,10 @@ export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptio
   return d;
 }
 
-/** Draws images in [-1, 1] (N, C, H, W) for the given labels, batch by batch, deterministically from the seed. */
+/**
+ * Draws images in [-1, 1] (N, C, H, W) for the given labels, batch by batch, deterministically from the seed.
+ * The result is owned like any op's result: by the enclosing scope if there is one, whatever the batching.
+ */
 export function generate(model: Denoiser, o: GenerateOptions): Tensor {
   const sample = samplerInfo(o.sampler ?? 'heun').fn;
   const steps = o.steps ?? 18;
@@ -174,7 +177,7 @@ export function generate(model: Denoiser, o: GenerateOptions): Tensor {
         };
         return sample(d, x, sigmas, opts);
       }));
-      out.push(keep(img.clamp(-1, 1)));
+      out.push(img.clamp(-1, 1));
       img.dispose();
     }
   } finally {

@@ -152,7 +152,6 @@ test('generate: deterministic per seed, in [-1, 1], every guidance path, bad sam
       const ref3 = generate(model64, { ...opts, batchSize: 3 });
       assert.equal(ref.dtype, 'float64');
       const diffs = [ref.sub(ref3).abs().max().item(), a.sub(ref).abs().max().item(), b.sub(ref).abs().max().item()] as number[];
-      ref.dispose(); ref3.dispose(); // generate keeps its result (one batch) from enclosing scopes
       return diffs;
     });
     // Batching changes only the order of the network's sums (libtorch picks kernels by batch size), so the
@@ -182,6 +181,11 @@ test('generate: deterministic per seed, in [-1, 1], every guidance path, bad sam
     }
     a.dispose(); b.dispose(); c.dispose();
     assert.equal(memory().liveTensors, before, 'no tensors leak');
+    // the result belongs to the caller's scope like any op's, whether it came from one batch or several
+    for (const batchSize of [4, 3, 1]) {
+      scope(() => { generate(d, { ...opts, steps: 1, batchSize }); });
+      assert.equal(memory().liveTensors, before, `scope frees generate's result (batchSize ${batchSize})`);
+    }
     assert.throws(() => generate(d, { labels: [0], sampler: 'rk45' as never }), /sampler: expected one of/);
     assert.throws(() => generate(d, { labels: [0], steps: 0 }), /generate: steps must be a positive integer, got 0/);
   });
