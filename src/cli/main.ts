@@ -3,6 +3,7 @@
 // definitions (src/cli/flags.ts) and one library call; the help of every command is generated from
 // its definitions. A bad command line is one line on stderr and exit code 2; a failure while
 // running is one line and exit code 1 (REFINERY_DEBUG=1 prints the stack too).
+import './load_addon'; // first: a bad REFINERY_NUM_THREADS is one line, not a stack trace
 import { Command, runCommand } from './flags';
 import { demoCommand } from './demo';
 import { evalClassifierCommand, trainClassifierCommand } from './classifier';

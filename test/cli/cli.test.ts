@@ -18,10 +18,10 @@ const MAIN = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 interface Run { status: number | null; stdout: string; stderr: string; ms: number }
 
-function refinery(args: string[], cwd = ROOT): Promise<Run> {
+function refinery(args: string[], cwd = ROOT, threads = '1'): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const p = spawn(process.execPath, [MAIN, ...args], { cwd, env: { ...process.env, REFINERY_NUM_THREADS: '1' } });
+    const p = spawn(process.execPath, [MAIN, ...args], { cwd, env: { ...process.env, REFINERY_NUM_THREADS: threads } });
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
@@ -68,6 +68,8 @@ const BAD: [string[], RegExp][] = [
   [['sample', '--steps', '3', '--nfe', '5'], /^refinery sample: --steps and --nfe: give one of them, not both$/],
   [['sample', '--out', 'x.jpg'], /--out: expected a writable \.png file name, got "x\.jpg"$/],
   [['sample', '--out', 'README.md/x.png'], /^refinery sample: --out: cannot write "README\.md\/x\.png": .*README\.md is not a folder$/],
+  // Node's recursive mkdir spins forever under /proc: the folder is created one level at a time
+  [['sample', '--out', '/proc/refinery-nope/x.png'], /^refinery sample: --out: cannot write "\/proc\/refinery-nope\/x\.png": cannot create the folder \/proc\/refinery-nope: /],
   [['eval', 'diffusion', '--grids', 'README.md'], /^refinery eval diffusion: --grids: cannot write "README\.md": .*README\.md is not a folder$/],
   [['train', 'diffusion', '--out', 'test'], /^refinery train diffusion: --out: expected a writable \.safetensors file name, got "test"$/],
   [['sample', '--json'], /^refinery sample: unknown flag --json$/],
@@ -98,6 +100,17 @@ test('refinery: every bad command line is one line naming the flag, the value an
   // (building a billion-element array took V8 to a heap abort); both well under the time to load a model
   const huge = runs[BAD.findIndex(([a]) => a.includes('1e9'))];
   assert.ok(huge.ms < 30_000, `refused in ${huge.ms} ms`);
+});
+
+test('refinery: a REFINERY_NUM_THREADS out of range is one line and exit 2, for any command, --help included', async () => {
+  // the addon refuses it when it loads, inside require(): that was a stack trace with exit 1
+  for (const [threads, args] of [['1000000000', ['sample', '--n', '1']], ['abc', ['--help']], ['0', ['demo', '--help']]] as [string, string[]][]) {
+    const r = await refinery(args, ROOT, threads);
+    const what = `REFINERY_NUM_THREADS=${threads} refinery ${args.join(' ')}`;
+    assert.equal(r.status, 2, `${what}: exit code (stderr: ${r.stderr})`);
+    assert.equal(r.stdout, '', what);
+    assert.match(r.stderr, new RegExp(`^refinery: REFINERY_NUM_THREADS=${threads}: expected an integer from 1 to \\d+ .*\n$`), what);
+  }
 });
 
 test('refinery: no runs folder or output file is created by a refused command line', async () => {
