@@ -25,6 +25,8 @@ export { ReLU, LeakyReLU, GELU, SiLU, Tanh, Sigmoid, Softmax } from './layers/ac
 export { Identity, Flatten } from './layers/shape';
 export { FeaturePool, Maxout } from './layers/feature_pool';
 export type { FeaturePoolFunction } from './layers/feature_pool';
+export { CyclicSlice, CyclicRoll, CyclicConvRoll, CyclicPool, CYCLIC, DIHEDRAL } from './layers/cyclic';
+export type { CyclicOptions, CyclicPoolFunction, ViewGroup, ViewGroupName } from './layers/cyclic';
 export { SinusoidalEmbedding, FourierFeatures } from './layers/noise_embedding';
 export { FiLM, AdaptiveGroupNorm } from './layers/conditioning';
 export type { FiLMOptions } from './layers/conditioning';
