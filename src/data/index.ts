@@ -5,3 +5,7 @@ export {
 } from './datasets';
 export { DataLoader, type DataLoaderOptions } from './loader';
 export { encodePng, saveImageGrid, type ImageGridOptions } from './png';
+export {
+  affineMatrix, affineTransform, randomAffine, quasiRandomAffine, halton, haltonSequence, PLANKTON_AUGMENTATION,
+  type AffineParams, type AffineTransformOptions, type AugmentationRanges,
+} from './augment';
