@@ -7,6 +7,7 @@ export * as train from './train';
 export * as diffusion from './diffusion';
 export * as typicality from './typicality';
 export * as vision from './vision';
+export * as audio from './audio';
 export { conv, setConvImplementation } from './conv/conv';
 export type { ConvArgs, ConvImplementation } from './conv/conv';
 export { MODEL_KINDS, MODEL_KIND_NAMES, readModel, exportPytorch, importPytorch } from './models';

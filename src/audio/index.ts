@@ -1,0 +1,7 @@
+// Audio signal tools (groundwork for issue 12): mu-law companding, STFT/ISTFT in librosa's and
+// torchaudio's conventions, dB scaling, mel filterbanks, mel spectrograms, MFCC, GANSynth's
+// instantaneous frequency and Griffin-Lim. Library only: no WAV I/O, no models yet.
+export * from './mulaw';
+export * from './spectral';
+export * from './mel';
+export * from './phase';
