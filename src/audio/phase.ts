@@ -14,7 +14,9 @@ function checkReal(fn: string, name: string, x: Tensor): void {
  * Instantaneous frequency of a phase spectrogram [..., freq, frames], time the last axis:
  * unwrap along time (numpy.unwrap: jumps larger than pi replaced by their 2 pi-equivalent in
  * [-pi, pi), a jump of exactly -pi after a positive one kept at +pi), finite difference, the first
- * frame's phase kept, all divided by pi. Values lie in [-1, 1] after the first frame.
+ * frame's phase kept, all divided by pi. Values lie in [-1, 1] after the first frame. A jump of
+ * exactly +-pi is ambiguous (real DC and Nyquist bins jump between 0 and +-pi): computed in the
+ * input's precision it gives +-1, and float64 code fed float32 phases may give the other sign.
  */
 export function instantaneousFrequency(phase: Tensor): Tensor {
   checkReal('instantaneousFrequency', 'phase', phase);

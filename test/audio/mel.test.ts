@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { scope } from '../../src/tensor';
+import { Generator, assertGradcheck, functions as torch, scope } from '../../src/tensor';
 import { LIBROSA_MEL, TORCHAUDIO_MEL, dctMatrix, hzToMel, melFilterbank, melSpectrogram, melToHz, mfcc, MelScale } from '../../src/audio';
 import { EPS, fx, maxAbs, maxAbsDiff, realT, signal } from './fixture';
 
@@ -116,5 +116,14 @@ test('mel bad input: clear errors', () => {
   assert.throws(() => dctMatrix(30, 20), /dctMatrix: nMfcc must be <= nMels \(20\), got 30/);
   scope(() => {
     assert.throws(() => mfcc(signal(), { ...LIBROSA_MEL, sampleRate, nFft, nMels, nMfcc, db: 'htk' as never }), /mfcc: db must be 'librosa' or 'torchaudio', got htk/);
+  });
+});
+
+test('gradients flow through melSpectrogram and mfcc (float64 finite differences)', () => {
+  scope(() => {
+    const x = torch.randn([48], { generator: new Generator(13), dtype: 'float64', requiresGrad: true });
+    const o = { sampleRate: 8000, nFft: 32, hopLength: 8, nMels: 6 };
+    assertGradcheck((v) => melSpectrogram(v, { ...LIBROSA_MEL, ...o }), [x]);
+    assertGradcheck((v) => mfcc(v, { ...TORCHAUDIO_MEL, ...o, nMfcc: 4, db: 'torchaudio' }), [x]);
   });
 });

@@ -92,6 +92,18 @@ test('griffinLim: spectral convergence falls with iterations, faster with moment
   });
 });
 
+test('griffinLim keeps leading batch dimensions; each item as if alone', () => {
+  scope(() => {
+    const x = torch.randn([2, 3, 256], { generator: new Generator(9) });
+    const o = { nFft: 64, hopLength: 16, padMode: 'constant' as const, nIter: 4, init: 'ones' as const, length: 256 };
+    const mag = stftTorchaudio(x, o).abs();
+    const y = griffinLim(mag, o);
+    assert.deepEqual(y.shape, [2, 3, 256]);
+    const one = griffinLim(mag.select(0, 1).select(0, 2), o);
+    assert.ok(maxAbsDiff(y.select(0, 1).select(0, 2), one) <= 4 * 2 * 5 * EPS * Math.log2(64) * maxAbs(one));
+  });
+});
+
 test('phase tools: bad input and memory', () => {
   const live = memory().liveTensors;
   scope(() => {

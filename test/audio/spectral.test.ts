@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { Generator, functions as torch, memory, scope, tensor } from '../../src/tensor';
-import { amplitudeToDb, istft, powerToDb, stft, stftLibrosa, stftTorchaudio } from '../../src/audio';
+import { Generator, assertGradcheck, functions as torch, memory, scope, tensor } from '../../src/tensor';
+import { amplitudeToDb, amplitudeToDbTorchaudio, istft, powerToDb, stft, stftLibrosa, stftTorchaudio } from '../../src/audio';
 import { EPS, cplxT, fx, maxAbs, maxAbsDiff, realT, signal } from './fixture';
 
 const nFft: number = fx.nFft, hop: number = fx.hop, length: number = fx.length;
@@ -138,4 +138,36 @@ test('spectral functions free their intermediates', () => {
     assert.ok(memory().liveTensors <= live + 8, `${memory().liveTensors - live} live`);
   });
   assert.equal(memory().liveTensors, live);
+});
+
+test('gradients flow through stft and istft (float64 finite differences, both paddings)', () => {
+  scope(() => {
+    const x = torch.randn([2, 40], { generator: new Generator(11), dtype: 'float64', requiresGrad: true });
+    assertGradcheck((v) => stftTorchaudio(v, { nFft: 16, hopLength: 4 }).abs(), [x]);
+    assertGradcheck((v) => stftLibrosa(v, { nFft: 16, hopLength: 4 }), [x]);
+    assertGradcheck((v) => istft(stftLibrosa(v, { nFft: 16, hopLength: 4 }).mul(2), { nFft: 16, hopLength: 4, length: 40 }), [x]);
+  });
+});
+
+test('float64 in, complex128 / float64 out, and the same values as float32 to fp32 precision', () => {
+  scope(() => {
+    const x = signal();
+    const s64 = stftLibrosa(x.to('float64'), { nFft, hopLength: hop });
+    assert.equal(s64.dtype, 'complex128');
+    assert.ok(maxAbsDiff(s64, cplxT(fx.stftLibrosa).to('complex128')) <= stftTol(maxAbs(x)));
+    const y = istft(s64, { nFft, hopLength: hop, length });
+    assert.equal(y.dtype, 'float64');
+    assert.ok(maxAbsDiff(y, x.to('float64')) < 1e-12);
+  });
+});
+
+test('amplitudeToDbTorchaudio: the top_db floor is per item of a batch of [channel, freq, time], global below 4 dims', () => {
+  scope(() => {
+    // item 0 peaks at 1 (0 dB), item 1 at 1e-4 (-40 dB); 1e-12 is -120 dB, floored by amin 1e-10 at -100 dB
+    const b = tensor([[[[1, 1e-12]]], [[[1e-4, 1e-12]]]], { dtype: 'float64' });
+    assert.deepEqual(amplitudeToDbTorchaudio(b, { topDb: 80 }).dataSync(), [0, -80, -40, -100]);
+    assert.deepEqual(amplitudeToDbTorchaudio(b, { topDb: 80, amin: 1e-13 }).dataSync(), [0, -80, -40, -120]);
+    assert.deepEqual(amplitudeToDbTorchaudio(b.reshape([2, 1, 2]), { topDb: 80 }).dataSync(), [0, -80, -40, -80]);
+    assert.deepEqual(amplitudeToDbTorchaudio(b, { topDb: null, multiplier: 20 }).dataSync(), [0, -200, -80, -200]);
+  });
 });
