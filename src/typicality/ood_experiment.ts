@@ -100,7 +100,11 @@ export async function oodExperiment(opts: OodExperimentOptions = {}): Promise<{ 
   const maxMinutes = opts.maxMinutes ?? Infinity;
   if (!(maxMinutes > 0)) throw new RangeError(`oodExperiment: maxMinutes must be a positive number, got ${maxMinutes}`);
   const evalLimit = opts.evalImages ?? 10000;
-  if (!Number.isSafeInteger(evalLimit) || evalLimit < 2) throw new RangeError(`oodExperiment: evalImages must be an integer >= 2, got ${evalLimit}`);
+  // each half (calibration, evaluation) must hold one batch of the largest typicality batch size
+  const minEval = 2 * Math.max(...cfg.batchSizes);
+  if (!Number.isSafeInteger(evalLimit) || evalLimit < minEval) {
+    throw new RangeError(`oodExperiment: evalImages must be an integer >= ${minEval} (half calibrate, half evaluate, each at least one batch of the largest of batchSizes [${cfg.batchSizes.join(', ')}]), got ${evalLimit}`);
+  }
   const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const runsDir = opts.runsDir ?? 'runs';
   const name = opts.name ?? 'pixelcnn';

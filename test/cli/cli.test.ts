@@ -54,6 +54,7 @@ const BAD: [string[], RegExp][] = [
   [['train', 'classifier', '--seed', '1.5'], /--seed: expected an integer in \[0, 4,294,967,295\], got "1.5"$/],
   [['train', 'classifier', '--batch-size', '100000'], /--batch-size: expected an integer in \[1, 4096\], got "100000"$/],
   [['typicality', 'ood', '--batch-size', '200', '--subset', '100'], /--batch-size: expected at most --subset \(100\) so that an epoch has a batch, got 200$/],
+  [['typicality', 'ood', '--eval-images', '20'], /^refinery typicality ood: --eval-images: expected an integer in \[50, 10,000\], got "20"$/],
   [['train', 'diffusion', '--channels', '1'], /--channels: expected an even integer in \[2, 512\] \(the noise embedding is half sines, half cosines\), got "1"$/],
   [['sample', '--guidance', '-5'], /^refinery sample: --guidance: expected a number in \[0, 100\], got "-5"$/],
   [['sample', '--guidance='], /^refinery sample: --guidance: expected a number in \[0, 100\], got an empty value$/],

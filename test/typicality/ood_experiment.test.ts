@@ -42,4 +42,8 @@ test('oodExperiment: settings are checked before any work, naming the field', as
   assert.throws(() => checkOodConfig({ ...DEFAULT_OOD, steps: 0 }), /steps must be a positive integer, got 0/);
   assert.throws(() => checkOodConfig({ ...DEFAULT_OOD, alpha: 1 }), /alpha must be in \(0, 1\), got 1/);
   await assert.rejects(oodExperiment({ maxMinutes: NaN }), /maxMinutes must be a positive number, got NaN/);
+  // each half of the test images must hold a batch of the largest typicality batch size (was found
+  // only after training: "auroc: both sets need at least one score" with --eval-images 20)
+  await assert.rejects(oodExperiment({ evalImages: 20 }), /oodExperiment: evalImages must be an integer >= 50 \(half calibrate, half evaluate, each at least one batch of the largest of batchSizes \[1, 2, 5, 10, 25\]\), got 20/);
+  await assert.rejects(oodExperiment({ config: { batchSizes: [1, 2] }, evalImages: 3 }), /evalImages must be an integer >= 4 .*got 3/);
 });
