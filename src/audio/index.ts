@@ -1,7 +1,8 @@
-// Audio signal tools (groundwork for issue 12): mu-law companding, STFT/ISTFT in librosa's and
+// Audio signal tools (groundwork for issue 12): WAV read/write, mu-law companding, STFT/ISTFT in librosa's and
 // torchaudio's conventions, dB scaling, mel filterbanks, mel spectrograms, MFCC, GANSynth's
-// instantaneous frequency and Griffin-Lim. Library only: no WAV I/O, no models yet.
+// instantaneous frequency and Griffin-Lim. Library only: no resampling, no models yet.
 export * from './mulaw';
 export * from './spectral';
 export * from './mel';
 export * from './phase';
+export * from './wav';

@@ -6,12 +6,13 @@ python3-torch and python3-torchaudio, the same libtorch Refinery binds):
 
     /usr/bin/python3 test/audio/gen_fixtures.py
 
-It writes test/audio/fixtures.json (committed; the test suite does not need Python).
+It writes test/audio/fixtures.json and the small files in test/audio/wav/ (committed; the test suite
+does not need Python).
 
 Two kinds of reference:
 - torchaudio: computed by torchaudio 0.13.1 itself (mu_law_encoding/decoding, Spectrogram with
   center=True and reflect padding, melscale_fbanks with HTK/Slaney scales and norm None/'slaney',
-  MelSpectrogram, MFCC, InverseSpectrogram, GriffinLim).
+  MelSpectrogram, MFCC, InverseSpectrogram, GriffinLim), and torchaudio.load (sox_io) of the WAV files.
 - librosa: librosa is NOT installed on this machine (and cannot be fetched offline), so these
   references are written here in numpy, in float64, following librosa's documented definitions
   (librosa 0.10: mu_compress/mu_expand, stft with center=True and pad_mode='constant' and a periodic
@@ -208,6 +209,62 @@ out['griffinLimIters'] = gl_iters
 out['griffinLimTorchaudio'] = f32(gl(power_spec).numpy())
 gl0 = T.GriffinLim(n_fft=N_FFT, hop_length=HOP, n_iter=gl_iters, momentum=0.0, rand_init=False, length=LENGTH, power=2.0)
 out['griffinLimTorchaudioNoMomentum'] = f32(gl0(power_spec).numpy())
+
+# ---------------------------------------------------------------- WAV files (test/audio/wav/), read back by torchaudio.load (sox_io)
+# PCM 8/16/24/32-bit written by Python's wave module; float32, WAVE_FORMAT_EXTENSIBLE and an odd-sized
+# LIST chunk before the data written by hand with struct. The expected samples are torchaudio.load's
+# (normalize=True, float32 [channels, frames]).
+import struct
+import wave
+
+wav_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'wav')
+os.makedirs(wav_dir, exist_ok=True)
+FR = 24
+
+
+def pcm_values(bits, channels):
+    full = 2 ** (bits - 1)
+    v = np.concatenate([[-full, full - 1, 0, 1, -1], rng.integers(-full, full, FR * channels - 5)])
+    return v.reshape(FR, channels)
+
+
+def pcm_bytes(v, bits):
+    if bits == 8:
+        return bytes((v + 128).astype(np.uint8).reshape(-1))
+    return b''.join(int(s).to_bytes(bits // 8, 'little', signed=True) for s in v.reshape(-1))
+
+
+def riff(fmt_chunk, data, extra=b''):
+    body = b'WAVE' + fmt_chunk + extra + b'data' + struct.pack('<I', len(data)) + data + (b'\0' if len(data) % 2 else b'')
+    return b'RIFF' + struct.pack('<I', len(body)) + body
+
+
+wavs = {}
+for bits in [8, 16, 24, 32]:
+    for channels in [1, 2]:
+        name = f'pcm{bits}_{channels}ch.wav'
+        with wave.open(os.path.join(wav_dir, name), 'wb') as w:
+            w.setnchannels(channels)
+            w.setsampwidth(bits // 8)
+            w.setframerate(16000)
+            w.writeframes(pcm_bytes(pcm_values(bits, channels), bits))
+# float32 stereo with an odd-sized LIST chunk (padded) before the data
+fv = rng.uniform(-1, 1, (FR, 2)).astype(np.float32)
+fv[0] = [1.0, -1.0]
+fmt_float = b'fmt ' + struct.pack('<IHHIIHH', 16, 3, 2, 22050, 22050 * 8, 8, 32)
+list_chunk = b'LIST' + struct.pack('<I', 5) + b'INFOx' + b'\0'
+with open(os.path.join(wav_dir, 'float32_2ch_list.wav'), 'wb') as f:
+    f.write(riff(fmt_float, fv.astype('<f4').tobytes(), list_chunk))
+# WAVE_FORMAT_EXTENSIBLE, 16-bit PCM subformat, mono
+ev = pcm_values(16, 1)
+guid_pcm = struct.pack('<HHI', 1, 0, 0x00100000) + bytes([0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71])
+fmt_ext = b'fmt ' + struct.pack('<IHHIIHHHHI', 40, 0xFFFE, 1, 8000, 16000, 2, 16, 22, 16, 4) + guid_pcm
+with open(os.path.join(wav_dir, 'extensible16_1ch.wav'), 'wb') as f:
+    f.write(riff(fmt_ext, pcm_bytes(ev, 16)))
+for name in sorted(os.listdir(wav_dir)):
+    y, sr = torchaudio.load(os.path.join(wav_dir, name))
+    wavs[name] = {'sampleRate': sr, 'samples': real(y.numpy())}
+out['wav'] = wavs
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures.json')
 with open(path, 'w') as f:
