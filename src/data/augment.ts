@@ -65,8 +65,9 @@ export interface AffineTransformOptions {
 
 /**
  * Applies `params[i]` to image i of `images` (N, C, H, W), about the image centre, by one
- * affine_grid + grid_sample for the batch. An identity transform returns its image exactly
- * (copied, not resampled: the resampling grid is not exact in float32 for most sizes).
+ * affine_grid + grid_sample for the batch. With the output size equal to the input's, an identity
+ * transform returns its image exactly (copied, not resampled: the grid is not exact in float32 for
+ * most sizes). Gradients flow to the images, not to the transform parameters.
  */
 export function affineTransform(images: Tensor, params: AffineParams[], o: AffineTransformOptions = {}): Tensor {
   if (images.ndim !== 4) throw new TypeError(`affineTransform: images must be (N, C, H, W), got shape [${images.shape.join(', ')}]`);

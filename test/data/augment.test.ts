@@ -4,7 +4,7 @@
 // Halton values against the known radical inverses.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { Generator, functions as torch, scope } from '../../src/tensor';
+import { Generator, functions as torch, gradcheck, memory, scope } from '../../src/tensor';
 import {
   AffineParams, PLANKTON_AUGMENTATION, affineMatrix, affineTransform, halton, haltonSequence, quasiRandomAffine, randomAffine,
 } from '../../src/data';
@@ -113,4 +113,16 @@ test('augmentation: clear errors for bad input', () => scope(() => {
   assert.throws(() => halton(-1, 2), /halton: index must be a non-negative integer, got -1/);
   assert.throws(() => halton(3, 1), /halton: base must be an integer >= 2, got 1/);
   assert.throws(() => haltonSequence(3, 0), /haltonSequence: dims must be an integer in 1\.\.12, got 0/);
+}));
+
+test('affineTransform: float64 gradcheck through the images (identity and resampled in one batch); flat memory', () => scope(() => {
+  const x = torch.randn([2, 1, 5, 6], { generator: new Generator(9), dtype: 'float64' }).requiresGrad_(true);
+  // for a fixed grid the output is linear in the images: the identity bypass (where) and grid_sample's backward are checked
+  const f = (t: typeof x) => affineTransform(t, [{}, { rotation: 17, zoom: 1.1, translation: [0.3, -0.2] }]);
+  const r = gradcheck(f, [x]);
+  assert.ok(r.ok, `gradcheck failed (max error ${r.maxError})`);
+  scope(() => f(x).square().sum().backward()); // warm-up: x.grad exists from here on
+  const before = memory().liveTensors;
+  for (let k = 0; k < 3; k++) scope(() => f(x).square().sum().backward());
+  assert.equal(memory().liveTensors, before, 'live tensors grew');
 }));

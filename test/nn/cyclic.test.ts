@@ -4,7 +4,7 @@
 // rotation; the pooled output is invariant to float precision (bound derived below); bad input.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { Generator, Tensor, functions as torch, scope, tensor } from '../../src/tensor';
+import { Generator, Tensor, functions as torch, gradcheck, memory, scope, tensor } from '../../src/tensor';
 import * as nn from '../../src/nn';
 import { CYCLIC, DIHEDRAL, CyclicConvRoll, CyclicPool, CyclicRoll, CyclicSlice, ViewGroup, ViewGroupName } from '../../src/nn';
 
@@ -189,4 +189,28 @@ test('cyclic layers: clear errors for non-square maps, batch sizes and options',
   assert.throws(() => new CyclicPool()(torch.zeros([5, 2])), /CyclicPool: batch size 5 .* divisible by the 4 views/);
   assert.throws(() => new CyclicPool({ pool: 'median' as never }), /CyclicPool: option pool must be 'mean', 'max' or 'rms', got "median"/);
   assert.throws(() => new CyclicSlice({ group: 'D8' as never }), /CyclicSlice: option group must be 'cyclic' or 'dihedral', got "D8"/);
+}));
+
+test('cyclic layers: float64 gradcheck of slice, rolls and pools; flat memory across calls', () => scope(() => {
+  const gen = new Generator(8);
+  const randn = (...shape: number[]) => torch.randn(shape, { generator: gen, dtype: 'float64' }).requiresGrad_(true);
+  const cases: [string, (x: Tensor) => Tensor, Tensor][] = [];
+  for (const [name, G] of GROUPS) {
+    const V = G.order;
+    cases.push([`${name} CyclicSlice`, (x) => new CyclicSlice({ group: name })(x), randn(1, 2, 3, 3)]);
+    cases.push([`${name} CyclicConvRoll`, (x) => new CyclicConvRoll({ group: name })(x), randn(V, 2, 3, 3)]);
+    cases.push([`${name} CyclicRoll`, (x) => new CyclicRoll({ group: name })(x), randn(V * 2, 3)]);
+    for (const pool of ['mean', 'rms', 'max'] as const) {
+      // max: the views' values are distinct with probability 1, so the max is differentiable there
+      cases.push([`${name} CyclicPool(${pool})`, (x) => new CyclicPool({ group: name, pool })(x), randn(V * 2, 3)]);
+    }
+  }
+  for (const [what, f, x] of cases) {
+    const r = gradcheck(f, [x]);
+    assert.ok(r.ok, `${what}: gradcheck failed (max error ${r.maxError})`);
+    scope(() => f(x).square().sum().backward()); // warm-up: x.grad exists from here on
+    const before = memory().liveTensors;
+    for (let k = 0; k < 3; k++) scope(() => f(x).square().sum().backward());
+    assert.equal(memory().liveTensors, before, `${what}: live tensors grew`);
+  }
 }));
