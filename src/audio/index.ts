@@ -1,8 +1,9 @@
-// Audio signal tools (groundwork for issue 12): WAV read/write, mu-law companding, STFT/ISTFT in librosa's and
+// Audio signal tools (groundwork for issue 12): WAV read/write, resampling, mu-law companding, STFT/ISTFT in librosa's and
 // torchaudio's conventions, dB scaling, mel filterbanks, mel spectrograms, MFCC, GANSynth's
-// instantaneous frequency and Griffin-Lim. Library only: no resampling, no models yet.
+// instantaneous frequency and Griffin-Lim. Library only: no models yet.
 export * from './mulaw';
 export * from './spectral';
 export * from './mel';
 export * from './phase';
 export * from './wav';
+export * from './resample';

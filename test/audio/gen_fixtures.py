@@ -12,7 +12,7 @@ does not need Python).
 Two kinds of reference:
 - torchaudio: computed by torchaudio 0.13.1 itself (mu_law_encoding/decoding, Spectrogram with
   center=True and reflect padding, melscale_fbanks with HTK/Slaney scales and norm None/'slaney',
-  MelSpectrogram, MFCC, InverseSpectrogram, GriffinLim), and torchaudio.load (sox_io) of the WAV files.
+  MelSpectrogram, MFCC, InverseSpectrogram, GriffinLim, resample), and torchaudio.load (sox_io) of the WAV files.
 - librosa: librosa is NOT installed on this machine (and cannot be fetched offline), so these
   references are written here in numpy, in float64, following librosa's documented definitions
   (librosa 0.10: mu_compress/mu_expand, stft with center=True and pad_mode='constant' and a periodic
@@ -209,6 +209,12 @@ out['griffinLimIters'] = gl_iters
 out['griffinLimTorchaudio'] = f32(gl(power_spec).numpy())
 gl0 = T.GriffinLim(n_fft=N_FFT, hop_length=HOP, n_iter=gl_iters, momentum=0.0, rand_init=False, length=LENGTH, power=2.0)
 out['griffinLimTorchaudioNoMomentum'] = f32(gl0(power_spec).numpy())
+
+# ---------------------------------------------------------------- resampling (torchaudio.functional.resample, sinc_interpolation)
+rs = {}
+for (o, n, lw, ro) in [(8000, 16000, 6, 0.99), (16000, 8000, 6, 0.99), (8000, 11025, 6, 0.99), (8000, 6000, 16, 0.9)]:
+    rs[f'{o}_{n}_{lw}_{ro}'] = f32(AF.resample(xt[:200], o, n, lowpass_filter_width=lw, rolloff=ro).numpy())  # the first 200 samples
+out['resample'] = rs
 
 # ---------------------------------------------------------------- WAV files (test/audio/wav/), read back by torchaudio.load (sox_io)
 # PCM 8/16/24/32-bit written by Python's wave module; float32, WAVE_FORMAT_EXTENSIBLE and an odd-sized
