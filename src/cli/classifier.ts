@@ -37,7 +37,7 @@ export const evalClassifierCommand = command({
   name: 'eval classifier',
   summary: 'test accuracy and log loss of a classifier checkpoint on the Fashion-MNIST test set',
   flags: {
-    checkpoint: file({ description: 'classifier checkpoint (default: the shipped checkpoints/fashion-classifier.safetensors)' }),
+    checkpoint: file({ description: 'classifier checkpoint (default: the shipped checkpoints/fashion-classifier.safetensors)', checkpoint: 'fashion-classifier' }),
     json: jsonFlag(),
   },
   run(f) {

@@ -85,7 +85,7 @@ export const sampleCommand = command({
   summary: 'draw samples from a diffusion checkpoint into a PNG grid',
   description: 'Without --class, classes 0-9 in turn (one per column); --classifier-guidance steers the\nunconditional model with the noise-conditional classifier instead of classifier-free guidance.',
   flags: {
-    checkpoint: file({ description: 'diffusion checkpoint (default: the shipped checkpoints/fashion-diffusion.safetensors)' }),
+    checkpoint: file({ description: 'diffusion checkpoint (default: the shipped checkpoints/fashion-diffusion.safetensors)', checkpoint: 'diffusion' }),
     n: int({ description: 'number of samples', default: 64, min: 1, max: MAX_SAMPLES }),
     class: int({ description: 'one class for every sample, 0-9 (-1: unconditional)', min: -1, max: 9, valueName: 'C' }),
     sampler: choice({ description: 'sampler', choices: SAMPLER_NAMES, default: 'heun' }),
@@ -94,7 +94,7 @@ export const sampleCommand = command({
     guidance: num({ description: 'classifier-free guidance scale (0 unconditional, 1 conditional)', default: 3, min: 0, max: MAX_GUIDANCE }),
     temperature: num({ description: 'score temperature instead of guidance (scales the conditional score)', above: 0, max: 100, valueName: 'T' }),
     'classifier-guidance': num({ description: 'classifier guidance scale (the unconditional model steered by the noisy classifier)', min: 0, max: MAX_GUIDANCE, valueName: 'S' }),
-    'noisy-classifier': file({ description: 'noise-conditional classifier for --classifier-guidance (default: the shipped one)' }),
+    'noisy-classifier': file({ description: 'noise-conditional classifier for --classifier-guidance (default: the shipped one)', checkpoint: 'noisy-classifier' }),
     ...samplingFlags,
     out: outFile({ description: 'PNG file to write', default: 'samples.png', ext: '.png' }),
   },
@@ -119,8 +119,8 @@ export const evalDiffusionCommand = command({
   description: `Every combination of the listed --sampler, --nfe, --guidance, --temperature and
 --classifier-guidance values is one row of --n samples (classes balanced, the same seed for each row).`,
   flags: {
-    checkpoint: file({ description: 'diffusion checkpoint (default: the shipped checkpoints/fashion-diffusion.safetensors)' }),
-    classifier: file({ description: 'reference classifier (default: the shipped checkpoints/fashion-classifier.safetensors)' }),
+    checkpoint: file({ description: 'diffusion checkpoint (default: the shipped checkpoints/fashion-diffusion.safetensors)', checkpoint: 'diffusion' }),
+    classifier: file({ description: 'reference classifier (default: the shipped checkpoints/fashion-classifier.safetensors)', checkpoint: 'fashion-classifier' }),
     n: int({ description: 'samples per setting', default: 1000, min: 1, max: MAX_EVAL_SAMPLES }),
     sampler: choiceList({ description: 'samplers', choices: SAMPLER_NAMES, default: ['heun'] }),
     steps: int({ description: 'noise levels (when no --nfe)', default: 18, min: 1, max: MAX_STEPS }),
@@ -128,7 +128,7 @@ export const evalDiffusionCommand = command({
     guidance: numList({ description: 'classifier-free guidance scales', default: [3], min: 0, max: MAX_GUIDANCE }),
     temperature: numList({ description: 'score temperatures instead of guidance', above: 0, max: 100, valueName: 'T,T,...' }),
     'classifier-guidance': numList({ description: 'classifier guidance scales instead of guidance', min: 0, max: MAX_GUIDANCE, valueName: 'S,S,...' }),
-    'noisy-classifier': file({ description: 'noise-conditional classifier for --classifier-guidance (default: the shipped one)' }),
+    'noisy-classifier': file({ description: 'noise-conditional classifier for --classifier-guidance (default: the shipped one)', checkpoint: 'noisy-classifier' }),
     unconditional: bool({ description: 'unconditional samples (adherence is then not defined)' }),
     ...samplingFlags,
     floor: bool({ description: 'also the metrics of --n real training images (FID\'s small-sample floor)' }),

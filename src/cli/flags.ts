@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { assertWritable } from '../tensor/files';
+import { SafetensorsFile } from '../tensor/safetensors_format';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -319,8 +320,12 @@ export function helpText<S extends FlagSet>(c: Command<S>): string {
   return `usage: refinery ${c.name}${pos.map((p) => ` ${p.name}`).join('')} [options]\n\n${c.summary}\n${c.description ? `\n${c.description.trim()}\n` : ''}${args}\noptions:\n${lines.join('\n')}\n`;
 }
 
-/** An existing regular file to read (checked when the command line is parsed, before any work). */
-export function file(o: ValueOpts<string> & { default?: string }): Flag<string | undefined> {
+/**
+ * An existing regular file to read (checked when the command line is parsed, before any work).
+ * `checkpoint`: the kind of checkpoint it must be; its safetensors header is read and checked too
+ * (a text file, a truncated file, or a checkpoint of another kind is refused naming the flag).
+ */
+export function file(o: ValueOpts<string> & { default?: string; checkpoint?: string }): Flag<string | undefined> {
   const expected = o.expected ?? 'an existing file';
   return {
     takesValue: true, description: o.description, valueName: o.valueName ?? 'PATH', expected,
@@ -334,9 +339,37 @@ export function file(o: ValueOpts<string> & { default?: string }): Flag<string |
         throw new UsageError(`--${name}: expected ${expected}, got ${JSON.stringify(raw)} (no such file)`);
       }
       if (!st.isFile()) throw new UsageError(`--${name}: expected ${expected}, got ${JSON.stringify(raw)} (${st.isDirectory() ? 'a directory' : 'not a regular file'})`);
+      if (o.checkpoint !== undefined) checkCheckpointFile(raw, name, o.checkpoint);
       return raw;
     },
   };
+}
+
+/**
+ * Reads the header of the safetensors file `raw` (not its data): a file that is not one, or is
+ * truncated, or whose config records another kind than `kind` is a usage error naming the flag.
+ * A file without a recorded kind (a plain PyTorch state dict) is left to the loader.
+ */
+function checkCheckpointFile(raw: string, name: string, kind: string): void {
+  const refuse = (why: string): never => { throw new UsageError(`--${name}: expected a ${kind} checkpoint, got ${JSON.stringify(raw)}: ${why}`); };
+  let f: SafetensorsFile;
+  try {
+    f = SafetensorsFile.open(raw);
+  } catch (e) {
+    return refuse((e as Error).message.replace(/^safetensors: /, '').replace(`${raw}: `, ''));
+  }
+  try {
+    let recorded: unknown = f.metadata.kind;
+    try {
+      const config = f.metadata.config === undefined ? null : JSON.parse(f.metadata.config) as { kind?: unknown } | null;
+      if (typeof config?.kind === 'string') recorded = config.kind;
+    } catch {
+      return; // the loader names the bad metadata
+    }
+    if (typeof recorded === 'string' && recorded !== kind) refuse(`its config says kind "${recorded}"`);
+  } finally {
+    f.close();
+  }
 }
 
 /**

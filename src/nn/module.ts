@@ -133,6 +133,17 @@ export function stateDict(root: Module): Record<string, Tensor> {
   return out;
 }
 
+/**
+ * The message of a strict state-dict load that does not fit: the missing and unexpected names, at
+ * most `max` of each (a state dict of another model would list hundreds), and a hint when not one
+ * name matches.
+ */
+export function mismatchMessage(fn: string, missing: string[], unexpected: string[], matched: number, max = 12): string {
+  const list = (names: string[]) => `[${names.slice(0, max).join(', ')}${names.length > max ? `, ... ${names.length - max} more (${names.length} in all)` : ''}]`;
+  const hint = matched === 0 && missing.length > 0 && unexpected.length > 0 ? '; not one name matches: is it the state of another kind of model?' : '';
+  return `${fn}: missing ${list(missing)}, unexpected ${list(unexpected)}${hint}`;
+}
+
 /** Copies values into the module's tensors in place; shapes must match. Returns what was missing or unexpected. */
 export function loadStateDict(root: Module, state: Record<string, Tensor>, opts: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
   const own = namedTensors(root);
@@ -140,7 +151,7 @@ export function loadStateDict(root: Module, state: Record<string, Tensor>, opts:
   const missing = own.filter(([k]) => !(k in state)).map(([k]) => k);
   const unexpected = Object.keys(state).filter((k) => !names.has(k));
   if ((opts.strict ?? true) && (missing.length || unexpected.length)) {
-    throw new Error(`loadStateDict: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+    throw new Error(mismatchMessage('loadStateDict', missing, unexpected, own.length - missing.length));
   }
   noGrad(() => {
     for (const [k, t] of own) {

@@ -7,7 +7,7 @@
 //   - arrays of modules keep their indices (a torch.nn.ModuleList; nulls become nn.Identity());
 //   - a BatchNorm with running statistics gains the `num_batches_tracked` counter torch.nn keeps.
 import { Tensor, functions as torch } from '../tensor';
-import { Module, loadStateDict, namedTensors } from './module';
+import { Module, loadStateDict, mismatchMessage, namedTensors } from './module';
 import { Expr } from './param';
 import { Sequential } from './layers/container';
 import { BatchNorm1d, BatchNorm2d } from './layers/norm';
@@ -101,7 +101,7 @@ export function loadPytorchStateDict(root: Module, state: Record<string, Tensor>
   }
   const missing = [...names].filter(([ours]) => !(ours in mapped)).map(([, theirs]) => theirs);
   if ((o.strict ?? true) && (missing.length || unexpected.length)) {
-    throw new Error(`loadPytorchStateDict: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}]`);
+    throw new Error(mismatchMessage('loadPytorchStateDict', missing, unexpected, names.size - missing.length));
   }
   try {
     loadStateDict(root, mapped, { strict: false });

@@ -65,6 +65,11 @@ const BAD: [string[], RegExp][] = [
   [['sample', '--checkpoint', '--n', '4'], /^refinery sample: --checkpoint: expected an existing file, got no value$/],
   [['eval', 'classifier', '--checkpoint', 'test'], /^refinery eval classifier: --checkpoint: expected an existing file, got "test" \(a directory\)$/],
   [['sample', '--checkpoint', 'no-such.safetensors'], /--checkpoint: expected an existing file, got "no-such.safetensors" \(no such file\)$/],
+  // the checkpoint's header is read when the command line is parsed: a text file or another kind of checkpoint
+  [['sample', '--checkpoint', 'README.md'], /^refinery sample: --checkpoint: expected a diffusion checkpoint, got "README\.md": not a safetensors file: .*\(it starts with the text "# Refine"\)$/],
+  [['sample', '--checkpoint', 'checkpoints/fashion-classifier.safetensors'], /^refinery sample: --checkpoint: expected a diffusion checkpoint, got "checkpoints\/fashion-classifier\.safetensors": its config says kind "fashion-classifier"$/],
+  [['eval', 'diffusion', '--classifier', 'checkpoints/fashion-diffusion.safetensors'], /^refinery eval diffusion: --classifier: expected a fashion-classifier checkpoint, got .*: its config says kind "diffusion"$/],
+  [['eval', 'classifier', '--checkpoint', 'checkpoints/noisy-classifier.safetensors'], /^refinery eval classifier: --checkpoint: expected a fashion-classifier checkpoint, got .*: its config says kind "noisy-classifier"$/],
   [['sample', '--class', '10'], /--class: expected an integer in \[-1, 9\], got "10"$/],
   [['sample', '--steps', '3', '--nfe', '5'], /^refinery sample: --steps and --nfe: give one of them, not both$/],
   [['sample', '--out', 'x.jpg'], /--out: expected a writable \.png file name, got "x\.jpg"$/],
@@ -111,6 +116,19 @@ test('refinery: a REFINERY_NUM_THREADS out of range is one line and exit 2, for 
     assert.equal(r.status, 2, `${what}: exit code (stderr: ${r.stderr})`);
     assert.equal(r.stdout, '', what);
     assert.match(r.stderr, new RegExp(`^refinery: REFINERY_NUM_THREADS=${threads}: expected an integer from 1 to \\d+ .*\n$`), what);
+  }
+});
+
+test('refinery: a truncated checkpoint is refused when the command line is parsed, naming the flag', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-truncated-'));
+  try {
+    const cut = path.join(dir, 'cut.safetensors');
+    fs.writeFileSync(cut, fs.readFileSync(path.join(ROOT, 'checkpoints', 'fashion-classifier.safetensors')).subarray(0, 50_000));
+    const r = await refinery(['eval', 'classifier', '--checkpoint', cut]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^refinery eval classifier: --checkpoint: expected a fashion-classifier checkpoint, got ".*cut\.safetensors": truncated: .*\n$/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

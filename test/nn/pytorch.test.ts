@@ -64,6 +64,18 @@ test('pytorchStateDict adds num_batches_tracked; loadPytorchStateDict round-trip
   });
 });
 
+test('a state dict of another model: at most 12 names of each list, the count, and a hint that nothing matches', () => {
+  const b = new Net(new Generator(2));
+  scope(() => {
+    const other: Record<string, Tensor> = {};
+    for (let i = 0; i < 30; i++) other[`layer${i}.weight`] = torch.zeros([1]);
+    assert.throws(() => loadPytorchStateDict(b, other), (err: Error) => {
+      assert.match(err.message, /^loadPytorchStateDict: missing \[[^\]]*\], unexpected \[layer0\.weight, (layer\d+\.weight, ){11}\.\.\. 18 more \(30 in all\)\]; not one name matches: is it the state of another kind of model\?$/);
+      return true;
+    });
+  });
+});
+
 test('two fields that map to one PyTorch name are an error naming both', () => {
   class Clash extends Module {
     W: Tensor = torch.zeros([1]);
