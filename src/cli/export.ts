@@ -7,7 +7,7 @@ import { choice, command, outFile } from './flags';
 export const exportCommand = command({
   name: 'export',
   summary: "write a checkpoint's model with PyTorch's names, for python/refinery_twins.py (load_state_dict strict)",
-  positionals: [{ name: 'CHECKPOINT', description: 'the Refinery checkpoint to export' }],
+  positionals: [{ name: 'CHECKPOINT', description: 'the Refinery checkpoint to export', safetensors: true }],
   flags: {
     format: choice({ description: 'the names to write', choices: ['pytorch'] as const, default: 'pytorch' }),
     out: outFile({ description: 'the file to write (default: CHECKPOINT with .pt.safetensors)', ext: '.safetensors' }),
@@ -22,7 +22,7 @@ export const exportCommand = command({
 export const importCommand = command({
   name: 'import',
   summary: 'convert a PyTorch state dict of a twin into a Refinery checkpoint',
-  positionals: [{ name: 'FILE', description: 'the safetensors state dict (names of the torch.nn twin)' }],
+  positionals: [{ name: 'FILE', description: 'the safetensors state dict (names of the torch.nn twin)', safetensors: true }],
   flags: {
     kind: choice({ description: "the model's kind, when the file's metadata records none", choices: MODEL_KIND_NAMES as readonly string[] }),
     out: outFile({ description: 'the file to write (default: FILE with .refinery.safetensors)', ext: '.safetensors' }),

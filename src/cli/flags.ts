@@ -203,7 +203,7 @@ export interface Command<S extends FlagSet = FlagSet> {
   description?: string;
   flags: S;
   /** Required arguments before or after the flags, in order (default none), e.g. a file to read. */
-  positionals?: { name: string; description: string }[];
+  positionals?: Positional[];
   /**
    * Checks across flags, run after parsing and before `run` (e.g. a batch size that must not exceed
    * a subset); throw UsageError.
@@ -243,7 +243,7 @@ function suggestion(flag: string, known: string[]): string {
  * --help was asked for (the caller prints the help).
  */
 export function parseFlags<S extends FlagSet>(
-  flags: S, args: string[], positionals: { name: string; description: string }[] = [],
+  flags: S, args: string[], positionals: Positional[] = [],
 ): { values: FlagValues<S>; given: Set<string>; args: string[] } | null {
   const all: FlagSet = { ...flags, help: HELP };
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
@@ -288,6 +288,16 @@ export function parseFlags<S extends FlagSet>(
     const p = positionals[words.length];
     throw new UsageError(`expected ${p.name} (${p.description}), got nothing`);
   }
+  positionals.forEach((p, i) => {
+    if (!p.safetensors) return;
+    const raw = words[i];
+    let st: import('fs').Stats | null = null;
+    try { st = fs.statSync(raw); } catch { /* below */ }
+    if (st === null || !st.isFile()) {
+      throw new UsageError(`${p.name}: expected an existing safetensors file, got ${JSON.stringify(raw)} (${st === null ? 'no such file' : st.isDirectory() ? 'a directory' : 'not a regular file'})`);
+    }
+    checkCheckpointFile(raw, p.name);
+  });
   const out: Record<string, unknown> = {};
   const given = new Set<string>();
   for (const [name, f] of Object.entries(flags)) {
@@ -297,6 +307,9 @@ export function parseFlags<S extends FlagSet>(
   }
   return { values: out as FlagValues<S>, given, args: words };
 }
+
+/** A required argument: `safetensors` files are checked when parsed (exists, and its header reads). */
+export interface Positional { name: string; description: string; safetensors?: boolean }
 
 /** The help of a command, generated from its definition. */
 export function helpText<S extends FlagSet>(c: Command<S>): string {
@@ -339,7 +352,7 @@ export function file(o: ValueOpts<string> & { default?: string; checkpoint?: str
         throw new UsageError(`--${name}: expected ${expected}, got ${JSON.stringify(raw)} (no such file)`);
       }
       if (!st.isFile()) throw new UsageError(`--${name}: expected ${expected}, got ${JSON.stringify(raw)} (${st.isDirectory() ? 'a directory' : 'not a regular file'})`);
-      if (o.checkpoint !== undefined) checkCheckpointFile(raw, name, o.checkpoint);
+      if (o.checkpoint !== undefined) checkCheckpointFile(raw, `--${name}`, o.checkpoint);
       return raw;
     },
   };
@@ -350,8 +363,8 @@ export function file(o: ValueOpts<string> & { default?: string; checkpoint?: str
  * truncated, or whose config records another kind than `kind` is a usage error naming the flag.
  * A file without a recorded kind (a plain PyTorch state dict) is left to the loader.
  */
-function checkCheckpointFile(raw: string, name: string, kind: string): void {
-  const refuse = (why: string): never => { throw new UsageError(`--${name}: expected a ${kind} checkpoint, got ${JSON.stringify(raw)}: ${why}`); };
+function checkCheckpointFile(raw: string, label: string, kind?: string): void {
+  const refuse = (why: string): never => { throw new UsageError(`${label}: expected ${kind === undefined ? 'a safetensors file' : `a ${kind} checkpoint`}, got ${JSON.stringify(raw)}: ${why}`); };
   let f: SafetensorsFile;
   try {
     f = SafetensorsFile.open(raw);
@@ -366,7 +379,7 @@ function checkCheckpointFile(raw: string, name: string, kind: string): void {
     } catch {
       return; // the loader names the bad metadata
     }
-    if (typeof recorded === 'string' && recorded !== kind) refuse(`its config says kind "${recorded}"`);
+    if (kind !== undefined && typeof recorded === 'string' && recorded !== kind) refuse(`its config says kind "${recorded}"`);
   } finally {
     f.close();
   }
