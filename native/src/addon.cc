@@ -264,6 +264,12 @@ void throw_op_error(const Napi::CallbackInfo& info, const char* op, const char* 
   std::string reason = what;
   auto cut = reason.find("\nException raised from");
   if (cut != std::string::npos) reason = reason.substr(0, cut);
+  // a backend this libtorch lacks (device 'cuda' on a CPU-only build): libtorch lists every
+  // dispatch key it has, forty lines; keep the first sentence and say what it means
+  auto lacks = reason.find(" backend. This could be because");
+  if (reason.rfind("Could not run '", 0) == 0 && lacks != std::string::npos) {
+    reason = reason.substr(0, lacks + 8) + ": this libtorch build has no kernels for that backend (a CPU-only build: use device 'cpu')";
+  }
   while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
   m << "): " << reason;
   throw Napi::Error::New(info.Env(), m.str());

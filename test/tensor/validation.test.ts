@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'child_process';
-import { tensor, fromBytes, functions as torch, F, Generator, Tensor, scope, grad } from '../../src/tensor';
+import { tensor, fromBytes, functions as torch, F, Generator, Tensor, scope, grad, cudaIsAvailable } from '../../src/tensor';
 import type { DType } from '../../src/types';
 
 const PYTHON = '/usr/bin/python3';
@@ -310,6 +310,18 @@ test('multiMarginLoss: a weight must hold one value per class (libtorch 1.13 rea
 });
 
 // ------------------------------------------------------------------ dtype and device names
+test("a device this libtorch lacks ('cuda' on a CPU-only build): one line, not libtorch's forty-line dispatch-key list", (t) => {
+  if (cudaIsAvailable()) return t.skip('this libtorch has CUDA');
+  for (const [make, fn] of [[() => torch.zeros([2], { device: 'cuda' }), 'zeros'], [() => torch.randn([2], { device: 'cuda:1' }), 'randn']] as [() => unknown, string][]) {
+    assert.throws(make, (err: Error) => {
+      assert.equal(err.message.split('\n').length, 1, err.message.slice(0, 300));
+      assert.match(err.message, new RegExp(`^${fn}\\(.*\\): Could not run '.*' with arguments from the 'CUDA' backend: this libtorch build has no kernels for that backend \\(a CPU-only build: use device 'cpu'\\)$`));
+      return true;
+    });
+  }
+  assert.throws(() => torch.ones([2]).to('cuda'), /^Error: to\.dtype_layout\(.*\): PyTorch is not linked with support for cuda devices$/);
+});
+
 test('dtype and device names: unknown ones are named with the accepted list, wherever they are parsed', () => {
   scope(() => {
     const dtypeErr = (fn: string) => new RegExp(`${fn}: unknown dtype 'float128'.*expected one of uint8, int8, int16, int32, int64, float16, float32, float64, complex64, complex128, bool, bfloat16$`);
