@@ -169,7 +169,9 @@ test('flat memory: the same number of live tensors at step 3 and step 30', async
     },
   });
   assert.equal(live.length, 2);
-  assert.equal(live[1], live[0]);
+  // train() awaits between steps, and between jobs the GC backstop may free garbage that earlier tests dropped,
+  // so the count can only fall for reasons outside this loop; a step that leaks a tensor makes it grow by 27+.
+  assert.ok(live[1] <= live[0], `live tensors grew from ${live[0]} at step 3 to ${live[1]} at step 30`);
 });
 
 test('resuming with a different config errors clearly, unless the change is allowed', async () => {
