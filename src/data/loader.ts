@@ -1,6 +1,7 @@
 // Mini-batches over in-memory tensors. A batch is one indexSelect per tensor, so loading never
 // waits on I/O, and the order of epoch k depends only on (seed, k): training resumes exactly.
 import { Generator, Tensor, functions as torch, keep } from '../tensor';
+import { checkOptions } from '../tensor/options';
 
 export interface DataLoaderOptions {
   batchSize: number;
@@ -42,6 +43,7 @@ export class DataLoader<T extends Record<string, Tensor>> {
         throw new RangeError(`DataLoader: data.${k} has ${data[k].size(0)} samples but data.${keys[0]} has ${this.numSamples}`);
       }
     }
+    checkOptions('DataLoader', opts, { batchSize: 'any', shuffle: 'any', seed: 'any', dropLast: 'any' }); // unknown keys, with a suggestion
     const { batchSize, shuffle = false, seed = 0, dropLast = false } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`DataLoader: seed must be a non-negative integer, got ${seed}`);

@@ -136,6 +136,7 @@ test('constructor validation', () => {
   const other = torch.zeros([9]);
   assert.throws(() => new DataLoader({ images: data.images, labels: other }, { batchSize: 2 }), /data.labels has 9 samples but data.images has 10/);
   assert.throws(() => new DataLoader(data, { batchSize: 0 }), /batchSize must be a positive integer, got 0/);
+  assert.throws(() => new DataLoader(data, { batchsize: 2 } as never), /DataLoader: unknown option 'batchsize'.*batchSize/);
   assert.throws(() => new DataLoader(data, { batchSize: 1.5 }), /batchSize must be a positive integer/);
   assert.throws(() => new DataLoader(data, { batchSize: 2, seed: -1 }), /seed must be a non-negative integer/);
   assert.throws(() => new DataLoader(data, { batchSize: 11, dropLast: true }),
