@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { assertWritable } from '../tensor/files';
 import { SafetensorsFile } from '../tensor/safetensors_format';
+import { recordedKind } from '../train/checkpoint';
 
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -372,14 +373,14 @@ function checkCheckpointFile(raw: string, label: string, kind?: string): void {
     return refuse((e as Error).message.replace(/^safetensors: /, '').replace(`${raw}: `, ''));
   }
   try {
-    let recorded: unknown = f.metadata.kind;
+    let config: unknown;
     try {
-      const config = f.metadata.config === undefined ? null : JSON.parse(f.metadata.config) as { kind?: unknown } | null;
-      if (typeof config?.kind === 'string') recorded = config.kind;
+      config = f.metadata.config === undefined ? null : JSON.parse(f.metadata.config);
     } catch {
       return; // the loader names the bad metadata
     }
-    if (kind !== undefined && typeof recorded === 'string' && recorded !== kind) refuse(`its config says kind "${recorded}"`);
+    const recorded = recordedKind(config, f.metadata);
+    if (kind !== undefined && recorded !== null && recorded !== kind) refuse(`its config says kind "${recorded}"`);
   } finally {
     f.close();
   }

@@ -178,8 +178,7 @@ export class Checkpoint {
     };
     this.format = metadata.refinery_checkpoint === undefined ? 'pytorch' : 'refinery';
     this.config = json('config', null);
-    const c = this.config as { kind?: unknown } | null;
-    this.kind = typeof c?.kind === 'string' ? c.kind : typeof metadata.kind === 'string' ? metadata.kind : null;
+    this.kind = recordedKind(this.config, metadata);
     this.extra = this.format === 'refinery' ? (json('extra', {}) as Record<string, unknown>) : {};
     const count = (key: string): number => {
       const v = Number(metadata[key] ?? 0);
@@ -265,6 +264,12 @@ export class Checkpoint {
     for (const x of Object.values(this.generators)) x.dispose();
     if (!this.taken) for (const x of Object.values(this.tensors)) x.dispose();
   }
+}
+
+/** The kind a checkpoint records: its config's `kind`, else the metadata's `kind`; null when neither. */
+export function recordedKind(config: unknown, metadata: Record<string, string>): string | null {
+  const c = config as { kind?: unknown } | null;
+  return typeof c?.kind === 'string' ? c.kind : typeof metadata.kind === 'string' ? metadata.kind : null;
 }
 
 /**

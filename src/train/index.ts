@@ -1,7 +1,7 @@
 // Training: the loop, checkpoints, run folders, metrics, reports, progress.
 export { train } from './loop';
 export type { TrainOptions, TrainResult, TrainContext, StepOutput, MetricValue } from './loop';
-export { saveCheckpoint, loadCheckpoint, loadModel, savePytorch, Checkpoint, Checkpoints } from './checkpoint';
+export { saveCheckpoint, loadCheckpoint, loadModel, recordedKind, savePytorch, Checkpoint, Checkpoints } from './checkpoint';
 export type { OptimizerLike, CheckpointState, CheckpointObject, RestoreTargets, Stateful } from './checkpoint';
 export { lockFolder } from './lock';
 export { Run, configDiff } from './run';
