@@ -27,6 +27,8 @@ export { FeaturePool, Maxout } from './layers/feature_pool';
 export type { FeaturePoolFunction } from './layers/feature_pool';
 export { CyclicSlice, CyclicRoll, CyclicConvRoll, CyclicPool, CYCLIC, DIHEDRAL } from './layers/cyclic';
 export type { CyclicOptions, CyclicPoolFunction, ViewGroup, ViewGroupName } from './layers/cyclic';
+export { MultiRotationSlice, MultiRotationMerge, MULTI_ROTATION_VIEWS } from './layers/multi_rotation';
+export type { MultiRotationSliceOptions } from './layers/multi_rotation';
 export { SinusoidalEmbedding, FourierFeatures } from './layers/noise_embedding';
 export { FiLM, AdaptiveGroupNorm } from './layers/conditioning';
 export type { FiLMOptions } from './layers/conditioning';
