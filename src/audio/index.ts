@@ -7,3 +7,4 @@ export * from './mel';
 export * from './phase';
 export * from './wav';
 export * from './resample';
+export * from './datasets';

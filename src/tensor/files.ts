@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
+import * as os from 'os';
 
 /** Receives the file's contents in order, chunk by chunk. */
 export type ChunkWriter = (write: (chunk: Uint8Array) => void) => void;
@@ -140,4 +141,17 @@ function statOrNull(p: string): fs.Stats | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The folder where Refinery keeps what it computes once and reuses (rendered datasets, the
+ * convolution tuner's timings): `$REFINERY_CACHE_DIR`, else `$XDG_CACHE_HOME/refinery`, else
+ * `~/.cache/refinery`; `sub` names a folder inside it. Created on demand.
+ */
+export function cacheDir(sub?: string): string {
+  const home = process.env.HOME || os.homedir();
+  const root = process.env.REFINERY_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(home, '.cache'), 'refinery');
+  const dir = sub ? path.join(root, sub) : root;
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
 }

@@ -9,5 +9,5 @@ export * as F from './functional';
 export { setNumThreads, getNumThreads, torchVersion, cudaDeviceCount, cudaIsAvailable } from './runtime';
 export * from './safetensors';
 export { checkShape, sameShape, formatShape } from './shape';
-export { writeFileAtomic, assertWritable, type ChunkWriter } from './files';
+export { writeFileAtomic, assertWritable, cacheDir, type ChunkWriter } from './files';
 export * from '../types';
