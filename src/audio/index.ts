@@ -8,3 +8,4 @@ export * from './phase';
 export * from './wav';
 export * from './resample';
 export * from './datasets';
+export * from './wavenet';
