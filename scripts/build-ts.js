@@ -16,20 +16,27 @@ function walk(dir, out) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p, out);
-    else if (/\.(ts|json)$/.test(e.name)) out.push(p);
+    else if (/\.(ts|json|html|css)$/.test(e.name)) out.push(p);
   }
   return out;
 }
 
-const files = ['src', 'test', 'bench'].flatMap((d) => walk(path.join(root, d), [])).concat(path.join(root, 'tsconfig.json')).sort();
+// web/: Refinery Studio's front end, bundled into dist/web after the compile (build-web.js)
+const files = ['src', 'test', 'bench', 'web'].flatMap((d) => walk(path.join(root, d), [])).concat(path.join(root, 'tsconfig.json')).sort();
 const h = crypto.createHash('sha256');
 for (const f of files) h.update(`${path.relative(root, f)}\0`).update(fs.readFileSync(f));
 const digest = h.digest('hex');
 if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === digest) process.exit(0);
 
 console.error('refinery: compiling TypeScript');
-for (const d of ['src', 'test', 'bench']) fs.rmSync(path.join(root, 'dist', d), { recursive: true, force: true });
+for (const d of ['src', 'test', 'bench', 'web']) fs.rmSync(path.join(root, 'dist', d), { recursive: true, force: true });
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 const r = spawnSync(process.execPath, [tsc, '-p', root], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status || 1);
+try {
+  require('./build-web').buildWeb(root);
+} catch (e) {
+  console.error(`refinery: building the web app failed: ${e.message}`);
+  process.exit(1);
+}
 fs.writeFileSync(stamp, `${digest}\n`);

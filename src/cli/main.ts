@@ -11,11 +11,12 @@ import { evalDiffusionCommand, sampleCommand, trainDiffusionCommand } from './di
 import { trainNoisyClassifierCommand } from './noisy_classifier';
 import { oodCommand, typicalityCommand } from './typicality';
 import { exportCommand, importCommand } from './export';
+import { serveCommand } from './serve';
 
 /** Every command, in the order of the help. */
 export const COMMANDS: Command[] = [
   demoCommand, trainClassifierCommand, evalClassifierCommand, trainDiffusionCommand, sampleCommand, evalDiffusionCommand,
-  trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand,
+  trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
 ] as unknown as Command[];
 
 export function usage(): string {

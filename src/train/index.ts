@@ -6,7 +6,7 @@ export type { OptimizerLike, CheckpointState, CheckpointObject, RestoreTargets, 
 export { lockFolder } from './lock';
 export { Run, configDiff } from './run';
 export type { RunOptions } from './run';
-export { MetricsWriter, readMetrics, truncateMetrics, metricNames } from './metrics';
+export { MetricsWriter, readMetrics, parseMetricLines, truncateMetrics, metricNames } from './metrics';
 export type { MetricRecord } from './metrics';
 export { writeReport, renderReport, linePlot, barPlot } from './report';
 export type { ReportOptions } from './report';

@@ -89,25 +89,36 @@ export function readMetrics(file: string): MetricRecord[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
+  return parseMetricLines(text, file);
+}
+
+/**
+ * The records of the complete lines of metrics.jsonl text (what follows the last newline is a
+ * record still being written, or cut short by a crash, and is ignored); `file` and `firstLine`
+ * name a malformed line in the error. A reader that follows a growing file (the studio) passes
+ * each newly appended chunk.
+ */
+export function parseMetricLines(text: string, file = 'metrics.jsonl', firstLine = 1): MetricRecord[] {
   const lines = text.split('\n');
   const complete = lines.length - 1; // what follows the last newline is empty or a partial record
   const out: MetricRecord[] = [];
   for (let i = 0; i < complete; i++) {
     const line = lines[i].trim();
     if (!line) continue;
+    const at = `${file}:${firstLine + i}`;
     let obj: unknown;
     try {
       obj = JSON.parse(line);
     } catch {
-      throw new Error(`${file}:${i + 1}: not a JSON object: ${line.slice(0, 80)}`);
+      throw new Error(`${at}: not a JSON object: ${line.slice(0, 80)}`);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${file}:${i + 1}: not a JSON object`);
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new Error(`${at}: not a JSON object`);
     const rec: Record<string, number> = Object.create(null);
     for (const [k, v] of Object.entries(obj)) {
       const n = decodeValue(v);
       if (n !== undefined) rec[k] = n;
     }
-    if (typeof rec.step !== 'number') throw new Error(`${file}:${i + 1}: record has no numeric "step"`);
+    if (typeof rec.step !== 'number') throw new Error(`${at}: record has no numeric "step"`);
     out.push({ ...rec } as MetricRecord);
   }
   return out;

@@ -127,11 +127,12 @@ test('packed install: npm pack, install offline into a new project (builds the a
     t.diagnostic(`tarball ${(fs.statSync(tgzPath).size / 1e6).toFixed(2)} MB, ${shipped.size} files, ${(packed.unpackedSize / 1e6).toFixed(2)} MB unpacked`);
 
     await t.test('the tarball holds what the package needs at run and install time, and nothing else', () => {
-      const allowed = /^(package\.json|README\.md|LICENSE|dist\/src\/.+\.(js|d\.ts)|native\/(binding\.gyp|config\.js|install\.js)|native\/(src|generated)\/.+|checkpoints\/[^/]+\.safetensors|python\/.+\.py)$/;
+      const allowed = /^(package\.json|README\.md|LICENSE|dist\/src\/.+\.(js|d\.ts)|dist\/web\/.+|native\/(binding\.gyp|config\.js|install\.js)|native\/(src|generated)\/.+|checkpoints\/[^/]+\.safetensors|python\/.+\.py)$/;
       const extra = [...shipped].filter((f) => !allowed.test(f));
       assert.deepEqual(extra, [], 'files that no user needs (tests, benches, fixtures, tools, build output)');
       const needed = [
         ...filesUnder(path.join(ROOT, 'dist', 'src'), (f) => /\.(js|d\.ts)$/.test(f)),
+        ...filesUnder(path.join(ROOT, 'dist', 'web'), () => true), // Refinery Studio's built front end
         ...filesUnder(path.join(ROOT, 'native', 'src'), () => true),
         ...filesUnder(path.join(ROOT, 'native', 'generated'), () => true),
         ...filesUnder(path.join(ROOT, 'checkpoints'), (f) => f.endsWith('.safetensors')),

@@ -1,0 +1,279 @@
+// Refinery Studio over plain HTTP: a sampling job streams every step and ends with the grid that
+// `refinery sample`'s library call draws from the same settings; parameters are checked with the
+// CLI's flag definitions; one job per client, a bounded queue, cancellation when the client goes
+// away; a broken checkpoint is an error and the server goes on; no file outside the assets and the
+// runs folder is served (.., %2e%2e, absolute paths, symlinks); other Hosts and cross-origin POSTs
+// are refused; the runs API follows a growing metrics.jsonl; the typicality API is the library's.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { sampleGrid } from '../../src/diffusion';
+import { Studio } from '../../src/serve/server';
+import { MAX_STUDIO_SAMPLES } from '../../src/serve/limits';
+import { Generator, functions as torch, saveFile } from '../../src/tensor';
+import { MetricsWriter } from '../../src/train/metrics';
+import { chiCdf, coinTable, gaussianAnnulusMass, mirageTypicalRadius } from '../../src/typicality';
+import { SseEvent, job, json, pngPixels, request, startJob, studio, until } from './helpers';
+
+let s: Studio;
+let runsDir: string;
+let tmp: string;
+
+before(async () => {
+  ({ s, runsDir, tmp } = await studio({ maxQueued: 1 }));
+});
+after(async () => {
+  await s.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const names = (events: SseEvent[]): string[] => events.map((e) => e.event);
+
+test('a job streams each step (x and D(x, σ) as PNG grids, σ decreasing from 80), then the grid the library draws from the same settings', async () => {
+  const params = { n: 2, steps: 4, sampler: 'euler', guidance: 3, seed: 7, compare: [0] };
+  const r = await job(s.port, params);
+  assert.equal(r.status, 200);
+  assert.deepEqual(names(r.events), ['accepted', 'start', 'step', 'step', 'step', 'step', 'grid', 'progress', 'progress', 'progress', 'progress', 'grid', 'done', 'end']);
+  assert.equal(r.events.at(-1)!.data.outcome, 'done');
+  assert.equal(r.events[0].data.params.file, undefined, 'server paths are not echoed');
+  const steps = r.events.filter((e) => e.event === 'step').map((e) => e.data);
+  assert.deepEqual(steps.map((d) => d.i), [0, 1, 2, 3]);
+  assert.equal(steps[0].sigma, 80);
+  for (let i = 1; i < steps.length; i++) assert.ok(steps[i].sigma < steps[i - 1].sigma);
+  for (const d of steps) {
+    const x = pngPixels(d.x), den = pngPixels(d.denoised);
+    assert.deepEqual([x.width, x.height, den.width, den.height], [62, 32, 62, 32]); // 2 images of 28 in a row, padding 2
+  }
+  // the grids: exactly what sampleGrid writes for γ = 3 and γ = 0 from the same seed (up to one
+  // gray level: the worker and this thread may sum in another order, and a pixel at a rounding edge flips)
+  const grids = r.events.filter((e) => e.event === 'grid').map((e) => e.data);
+  assert.deepEqual(grids.map((g) => g.guidance), [3, 0]);
+  for (const g of grids) {
+    const out = path.join(tmp, `ref-${g.guidance}.png`);
+    sampleGrid({ n: 2, steps: 4, sampler: 'euler', guidance: g.guidance, seed: 7, out });
+    const a = pngPixels(g.png), b = pngPixels(fs.readFileSync(out));
+    assert.deepEqual([a.width, a.height], [b.width, b.height]);
+    let worst = 0, sum = 0, sq = 0;
+    for (let i = 0; i < a.data.length; i++) {
+      worst = Math.max(worst, Math.abs(a.data[i] - b.data[i]));
+      sum += a.data[i]; sq += a.data[i] ** 2;
+    }
+    assert.ok(worst <= 1, `γ = ${g.guidance}: largest pixel difference from sampleGrid ${worst}`);
+    const mean = sum / a.data.length;
+    assert.ok(sq / a.data.length - mean ** 2 > 100, 'the grid is not blank');
+  }
+  // other γ, same noise: the two grids differ
+  assert.notEqual(grids[0].png, grids[1].png);
+});
+
+test('parameters are checked like the CLI flags: each error names the parameter, the value and what was expected', async () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ n: MAX_STUDIO_SAMPLES + 1 }, /^n: expected an integer in \[1, 64\], got "65"$/],
+    [{ steps: 0 }, /^steps: expected an integer in \[1, 200\], got "0"$/],
+    [{ guidance: -1 }, /^guidance: expected a number in \[0, 100\], got "-1"$/],
+    [{ sampler: 'plms' }, /^sampler: expected one of euler, .*heun.*, got "plms"$/],
+    [{ class: 10 }, /^class: expected an integer in \[-1, 9\], got "10"$/],
+    [{ seed: 'abc' }, /^seed: expected an integer in \[0, .*\], got "abc"$/],
+    [{ compare: [1, 2, 3, 4, 5] }, /^compare: expected at most 4 guidance scales, got 5$/],
+    [{ checkpoint: '/etc/passwd' }, /^checkpoint: expected one of shipped.*, got "\/etc\/passwd"$/],
+    [{ n: { $gt: 1 } }, /^n: expected an integer in \[1, 64\], got \{"\$gt":1\}$/],
+    [{ batch: 3 }, /^unknown parameter "batch"; valid: checkpoint, class, guidance, sampler, steps, seed, n, compare$/],
+  ];
+  for (const [params, re] of bad) {
+    const r = await job(s.port, params);
+    assert.equal(r.status, 400, JSON.stringify(params));
+    assert.match(r.error!, re);
+  }
+  const post = (body: string, type = 'application/json') => request(s.port, 'POST', '/api/kinds/diffusion/jobs', { body, headers: { 'content-type': type } });
+  assert.equal((await post('{"params":')).status, 400);
+  assert.equal((await post('n=3', 'text/plain')).status, 415);
+  assert.equal((await post(JSON.stringify({ params: {}, pad: 'x'.repeat(20000) }))).status, 413);
+  assert.match(json(await post(JSON.stringify({ params: {}, client: '../x' }))).error, /^client: expected 1-64 letters/);
+  assert.equal((await request(s.port, 'POST', '/api/kinds/text/jobs', { body: '{}', headers: { 'content-type': 'application/json' } })).status, 404);
+});
+
+test('one job per client, a bounded queue, and a job whose client goes away is cancelled at its next step', async () => {
+  // a long job (200 Heun steps of 8 images: a minute) for client a
+  const a = startJob(s.port, { n: 8, steps: 200, sampler: 'heun' }, { client: 'a' });
+  await a.waitFor((e) => e.event === 'step');
+  // the same client again: refused while its job runs
+  const again = await job(s.port, { n: 1, steps: 1 }, { client: 'a' });
+  assert.equal(again.status, 409);
+  assert.match(again.error!, /already has a job running/);
+  // client b waits in the queue (one place: maxQueued 1); client c finds it full
+  const b = startJob(s.port, { n: 1, steps: 2, sampler: 'euler' }, { client: 'b' });
+  const q = await b.waitFor((e) => e.event === 'queued');
+  assert.equal(q.data.position, 1);
+  const c = await job(s.port, { n: 1, steps: 1 }, { client: 'c' });
+  assert.equal(c.status, 503);
+  assert.match(c.error!, /queue is full \(1 jobs waiting\)/);
+  assert.equal(json(await request(s.port, 'GET', '/api/status')).queued, 1);
+  // a's client goes away: its job stops at its next step, and b runs to the end
+  a.abort();
+  const rb = await b.done;
+  assert.deepEqual(names(rb.events).slice(0, 3), ['accepted', 'queued', 'start']);
+  assert.equal(rb.events.at(-1)!.data.outcome, 'done');
+  const ended = json(await request(s.port, 'GET', '/api/status')).ended as { id: number; outcome: string; events: number }[];
+  const aJob = ended.find((j) => j.outcome === 'cancelled');
+  assert.ok(aJob, `a cancelled job among ${JSON.stringify(ended)}`);
+  assert.ok(aJob.events < 20, `the cancelled job stopped after ${aJob.events} events, not 200 steps`);
+  // a queued job whose client goes away leaves the queue without running
+  const a2 = startJob(s.port, { n: 8, steps: 200, sampler: 'heun' }, { client: 'a' });
+  await a2.waitFor((e) => e.event === 'step');
+  const b2 = startJob(s.port, { n: 1, steps: 2 }, { client: 'b' });
+  await b2.waitFor((e) => e.event === 'queued');
+  b2.abort();
+  await until(async () => json(await request(s.port, 'GET', '/api/status')).queued === 0, 'the queued job to leave the queue');
+  a2.abort();
+  await until(async () => json(await request(s.port, 'GET', '/api/status')).running === null, 'the running job to stop');
+  const last = (json(await request(s.port, 'GET', '/api/status')).ended as { outcome: string; events: number }[]).slice(-2);
+  assert.deepEqual(last.map((j) => j.outcome), ['cancelled', 'cancelled']);
+  assert.equal(last[0].events, 0, 'the queued job never ran');
+});
+
+/** Writes a safetensors file whose header says diffusion but whose tensors are not the model's. */
+function wrongTensors(file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const g = new Generator(0);
+  const t = torch.randn([3, 3], { generator: g });
+  saveFile(file, { 'model.nothing': t }, { format: 'pt', config: JSON.stringify({ kind: 'diffusion' }) });
+  t.dispose(); g.dispose();
+}
+
+test('a malformed or missing checkpoint is an error the page shows, and the server goes on sampling', async () => {
+  fs.mkdirSync(path.join(runsDir, 'bad'), { recursive: true });
+  fs.writeFileSync(path.join(runsDir, 'bad', 'model.safetensors'), 'not a safetensors file at all');
+  wrongTensors(path.join(runsDir, 'wrong', 'model.safetensors'));
+  fs.mkdirSync(path.join(runsDir, 'gone'), { recursive: true });
+  fs.copyFileSync(path.join(runsDir, 'bad', 'model.safetensors'), path.join(runsDir, 'gone', 'model.safetensors'));
+  const kinds = json(await request(s.port, 'GET', '/api/kinds'));
+  const listed = kinds[0].options.checkpoints as { id: string; problem?: string }[];
+  assert.deepEqual(listed.map((c) => c.id), ['shipped', 'runs/bad/model.safetensors', 'runs/gone/model.safetensors', 'runs/wrong/model.safetensors']);
+  assert.ok(listed[1].problem, 'the unreadable file is marked');
+  // unreadable header: refused before any work, naming the parameter
+  const bad = await job(s.port, { checkpoint: 'runs/bad/model.safetensors', n: 1, steps: 1 });
+  assert.equal(bad.status, 400);
+  assert.match(bad.error!, /^checkpoint: "runs\/bad\/model.safetensors" is not a usable diffusion checkpoint: /);
+  // gone since it was listed: no longer a choice
+  fs.rmSync(path.join(runsDir, 'gone'), { recursive: true });
+  const gone = await job(s.port, { checkpoint: 'runs/gone/model.safetensors', n: 1, steps: 1 });
+  assert.equal(gone.status, 400);
+  assert.match(gone.error!, /^checkpoint: expected one of shipped, runs\/bad\/model.safetensors, runs\/wrong\/model.safetensors, got "runs\/gone\/model.safetensors"$/);
+  // a readable header over the wrong tensors: the worker's load fails, the job ends with its error
+  const wrong = await job(s.port, { checkpoint: 'runs/wrong/model.safetensors', n: 1, steps: 1 });
+  assert.equal(wrong.status, 200);
+  assert.deepEqual(names(wrong.events), ['accepted', 'error', 'end']);
+  assert.match(wrong.events[1].data.message, /model|missing|expected/i);
+  // and the next job runs
+  const ok = await job(s.port, { n: 1, steps: 1, sampler: 'euler' });
+  assert.equal(ok.events.at(-1)!.data.outcome, 'done');
+  for (const d of ['bad', 'wrong']) fs.rmSync(path.join(runsDir, d), { recursive: true });
+});
+
+test('only the assets and the runs folder are served: .., %2e%2e, absolute paths and symlinks out of the root are refused', async () => {
+  const secret = path.join(tmp, 'secret.txt');
+  fs.writeFileSync(secret, 'TOP SECRET');
+  fs.mkdirSync(path.join(runsDir, 'r1'), { recursive: true });
+  fs.writeFileSync(path.join(runsDir, 'r1', 'config.json'), '{"lr":0.1}');
+  fs.symlinkSync(secret, path.join(runsDir, 'r1', 'link.txt'));
+  fs.symlinkSync(tmp, path.join(runsDir, 'outside'));
+  fs.writeFileSync(path.join(runsDir, 'r1', 'inside.txt'), 'fine');
+  fs.symlinkSync(path.join(runsDir, 'r1', 'inside.txt'), path.join(runsDir, 'r1', 'alias.txt'));
+  const refused = [
+    '/runs/../secret.txt', '/runs/%2e%2e/secret.txt', '/runs/%2E%2E%2Fsecret.txt', '/runs/..%2fsecret.txt', '/runs/r1/../../secret.txt',
+    '/runs/%252e%252e/secret.txt', '/runs/r1/link.txt', '/runs/outside/secret.txt', `/runs/${secret}`, `/runs//${secret.slice(1)}`,
+    `/runs/${encodeURIComponent(secret)}`, '/assets/../../../package.json', '/assets/%2e%2e/%2e%2e/%2e%2e/package.json', '/runs/r1/%00config.json',
+    '/runs/..\\secret.txt', '/../secret.txt',
+  ];
+  for (const p of refused) {
+    const r = await request(s.port, 'GET', p);
+    assert.ok(r.status === 403 || r.status === 404 || r.status === 400, `${p}: status ${r.status}`);
+    assert.ok(!r.body.includes('TOP SECRET') && !r.body.includes('"name": "refinery"'), `${p} leaked a file`);
+  }
+  assert.equal((await request(s.port, 'GET', '/runs/r1/link.txt')).status, 403);
+  // what is inside is served (a symlink within the root too), with the sandbox policy
+  const ok = await request(s.port, 'GET', '/runs/r1/config.json');
+  assert.deepEqual([ok.status, ok.body], [200, '{"lr":0.1}']);
+  assert.match(String(ok.headers['content-security-policy']), /sandbox/);
+  assert.equal((await request(s.port, 'GET', '/runs/r1/alias.txt')).body, 'fine');
+  const app = await request(s.port, 'GET', '/assets/app.js');
+  assert.equal(app.status, 200);
+  assert.match(String(app.headers['content-type']), /javascript/);
+  const idx = await request(s.port, 'GET', '/');
+  assert.match(idx.body, /Refinery Studio/);
+  assert.match(String(idx.headers['content-security-policy']), /default-src 'self'/);
+  // run names are validated as well
+  for (const n of ['..', '../..', 'r1/../..', '/etc', 'outside']) {
+    const r = await request(s.port, 'GET', `/api/runs/detail?name=${encodeURIComponent(n)}`);
+    assert.ok(r.status === 403 || r.status === 404, `run ${n}: ${r.status}`);
+  }
+  fs.rmSync(path.join(runsDir, 'outside'));
+  fs.rmSync(path.join(runsDir, 'r1'), { recursive: true });
+});
+
+test('another Host (DNS rebinding) and a cross-origin POST are refused', async () => {
+  const r = await request(s.port, 'GET', '/api/status', { headers: { host: 'attacker.example:80' } });
+  assert.equal(r.status, 403);
+  assert.match(json(r).error, /unexpected Host header "attacker.example:80"/);
+  assert.equal((await request(s.port, 'GET', '/api/status', { headers: { host: `localhost:${s.port}` } })).status, 200);
+  const post = await request(s.port, 'POST', '/api/kinds/diffusion/jobs', {
+    body: '{"params":{"n":1,"steps":1}}', headers: { 'content-type': 'application/json', origin: 'http://attacker.example' },
+  });
+  assert.equal(post.status, 403);
+  assert.match(json(post).error, /cross-origin request from http:\/\/attacker.example refused/);
+});
+
+test('the runs API lists run folders and streams a metrics.jsonl as it grows (and again after a rewrite)', async () => {
+  const w = new MetricsWriter(path.join(runsDir, 'grow', 'metrics.jsonl'));
+  fs.writeFileSync(path.join(runsDir, 'grow', 'config.json'), JSON.stringify({ lr: 0.01 }));
+  w.write(1, { 'train/loss': 1.5 });
+  w.write(2, { 'train/loss': 1.25, lr: NaN });
+  const list = json(await request(s.port, 'GET', '/api/runs'));
+  assert.deepEqual(list.runs.map((r: { name: string }) => r.name), ['grow']);
+  assert.deepEqual(json(await request(s.port, 'GET', '/api/runs/detail?name=grow')).config, { lr: 0.01 });
+  const got: any[] = [];
+  const http = await import('http');
+  const req = http.get({ host: '127.0.0.1', port: s.port, path: '/api/runs/metrics?name=grow' }, (res) => {
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => {
+      buf += d;
+      for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+        const frame = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        if (/^event: records$/m.test(frame)) got.push(JSON.parse(/^data: (.*)$/m.exec(frame)![1]));
+      }
+    });
+  });
+  await until(() => got.length === 1, 'the first records');
+  assert.deepEqual(got[0].records.map((r: any) => [r.step, r['train/loss']]), [[1, 1.5], [2, 1.25]]);
+  assert.equal(got[0].records[1].lr, null, 'NaN arrives as null');
+  // a half-written line is held back until it is complete
+  fs.appendFileSync(w.path, '{"step":3,"time":1,"train/loss":1.');
+  await new Promise((r) => setTimeout(r, 400)); // four polls
+  assert.equal(got.length, 1);
+  fs.appendFileSync(w.path, '125}\n');
+  w.write(4, { 'train/loss': 0.5 });
+  await until(() => got.flatMap((g) => g.records).length === 4, 'the appended records');
+  assert.deepEqual(got.flatMap((g) => g.records).slice(2).map((r: any) => [r.step, r['train/loss']]), [[3, 1.125], [4, 0.5]]);
+  w.close();
+  fs.writeFileSync(w.path, '{"step":1,"time":1,"train/loss":9}\n');
+  await until(() => got.some((g) => g.reset), 'the reset after a rewrite');
+  assert.deepEqual(got.find((g) => g.reset).records.map((r: any) => r['train/loss']), [9]);
+  req.destroy();
+  fs.rmSync(path.join(runsDir, 'grow'), { recursive: true });
+});
+
+test('the typicality API returns the closed forms of the library, with its parameters checked', async () => {
+  const t = json(await request(s.port, 'GET', '/api/typicality?K=100&width=1&p=0.75&tosses=16'));
+  assert.equal(t.annulus.mass, gaussianAnnulusMass(100, 9, 11));
+  assert.ok(Math.abs(t.annulus.mass - (chiCdf(11, 100) - chiCdf(9, 100))) < 1e-12);
+  assert.equal(t.mirage.typicalRadius, mirageTypicalRadius(100));
+  assert.deepEqual(t.coin.rows, coinTable(16, 0.75));
+  assert.deepEqual([t.coin.mostLikelySequence.heads, t.coin.mostLikelyCount.heads], [16, 12]);
+  const bad = await request(s.port, 'GET', '/api/typicality?K=0');
+  assert.equal(bad.status, 400);
+  assert.equal(json(bad).error, 'K: expected an integer in [1, 1,000,000], got "0"');
+  assert.equal(json(await request(s.port, 'GET', '/api/typicality/ood')).results, null);
+});
