@@ -9,3 +9,5 @@ export * from './wav';
 export * from './resample';
 export * from './datasets';
 export * from './wavenet';
+export * from './pictures';
+export * from './train_wavenet';

@@ -217,6 +217,11 @@ export interface GenerateOptions {
   every?: number;
   /** Also return every step's logits [B, quantization, length] (e.g. to score the samples). */
   withLogits?: boolean;
+  /**
+   * Codes [B, P] to continue from (a primer, as WaveNet's generation from a prompt): the result holds only the
+   * new samples; local frames, when given, cover the primer and then the new samples.
+   */
+  prime?: Tensor;
 }
 
 // Draws codes from logits [B, Q] with one uniform per example: the inverse CDF, so that two generation methods
@@ -255,15 +260,25 @@ export function generate(model: WaveNet, o: GenerateOptions): { codes: Tensor; a
     return noGrad(() => scope(() => {
       const dtype = (model.post2.W as Tensor).dtype;
       const g = model.globalVector(o.labels, batch)?.to(dtype) ?? null;
-      const l = model.upsample(o.local, batch, o.length)?.to(dtype) ?? null;
+      const p = o.prime;
+      if (p !== undefined && (!(p instanceof Tensor) || p.ndim !== 2 || p.shape[0] !== batch || p.dtype !== 'int64')) {
+        throw new RangeError(`WaveNet: generate: prime must be int64 codes [${batch}, P], got ${p instanceof Tensor ? `${p.dtype} [${p.shape.join(', ')}]` : typeof p}`);
+      }
+      if (p && p.numel() && (p.min().item() < 0 || p.max().item() >= c.quantization)) throw new RangeError(`WaveNet: generate: prime codes must be in 0..${c.quantization - 1}`);
+      const P = p ? p.shape[1] : 0;
+      const l = model.upsample(o.local, batch, P + o.length)?.to(dtype) ?? null;
       const uniforms = temperature === 0 ? null : torch.rand([o.length, batch], { generator: o.generator, dtype: 'float64' }).to(dtype);
       const out: Tensor[] = [], logits: Tensor[] = [];
       const stepper = method === 'cached' ? new CachedStepper(model, batch, g, l) : new NaiveStepper(model, g, l);
       try {
         let prev = torch.full([batch], start, { dtype: 'int64' });
+        if (p && P > 0) {
+          stepper.prime(prev, p);
+          prev = p.select(1, P - 1);
+        }
         for (let t = 0; t < o.length; t++) {
           const next = scope(() => {
-            const z = stepper.step(prev, t);
+            const z = stepper.step(prev, P + t);
             if (o.withLogits) logits.push(keep(z));
             return drawCodes(z, uniforms ? uniforms.select(0, t) : tensor([0]), temperature);
           });
@@ -287,6 +302,8 @@ export function generate(model: WaveNet, o: GenerateOptions): { codes: Tensor; a
 interface Stepper {
   /** Logits [B, Q] of the sample after `prev` [B], the code at step t - 1. */
   step(prev: Tensor, t: number): Tensor;
+  /** Consume the primer codes [B, P] (steps 0 .. P - 1, the first after `start`) without drawing. */
+  prime(start: Tensor, codes: Tensor): void;
   dispose(): void;
 }
 
@@ -314,6 +331,12 @@ class NaiveStepper implements Stepper {
       const last = skips!.narrow(2, n - 1, 1);
       return m.post2(m.post1(last.relu()).relu()).squeeze(2);
     });
+  }
+  prime(start: Tensor, codes: Tensor): void {
+    // The history before step P holds the codes of steps .. P - 2 (start, then the primer but its last code,
+    // which step P pushes): the network reruns on the window anyway, so nothing is computed here.
+    const all = [start, ...codes.narrow(1, 0, codes.shape[1] - 1).unbind(1)];
+    for (const h of all.slice(Math.max(0, all.length - (this.rf - 1)))) this.history.push(keep(h.clone()));
   }
   dispose(): void {
     this.history.forEach((h) => h.dispose());
@@ -355,6 +378,14 @@ class CachedStepper implements Stepper {
       });
       return m.post2(m.post1(skips!.relu()).relu()).squeeze(2);
     });
+  }
+  prime(start: Tensor, codes: Tensor): void {
+    // Teacher-forced steps through the primer fill the rings (their logits are dropped).
+    let prev = start;
+    for (let t = 0; t < codes.shape[1]; t++) {
+      scope(() => this.step(prev, t));
+      prev = codes.select(1, t);
+    }
   }
   dispose(): void {
     [...this.taps.flat(), ...this.rings].forEach((x) => x.dispose());

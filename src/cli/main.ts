@@ -12,11 +12,13 @@ import { trainNoisyClassifierCommand } from './noisy_classifier';
 import { oodCommand, typicalityCommand } from './typicality';
 import { exportCommand, importCommand } from './export';
 import { serveCommand } from './serve';
+import { generateAudioCommand, trainWavenetCommand } from './audio';
 
 /** Every command, in the order of the help. */
 export const COMMANDS: Command[] = [
   demoCommand, trainClassifierCommand, evalClassifierCommand, trainDiffusionCommand, sampleCommand, evalDiffusionCommand,
   trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
+  trainWavenetCommand, generateAudioCommand,
 ] as unknown as Command[];
 
 export function usage(): string {

@@ -1,0 +1,300 @@
+// Training WaveNet on mini-NSynth, pitch- and instrument-conditioned, through the repository's
+// training loop (run folder, progress bar, metrics.jsonl, checkpoints, resume, Ctrl-C), then
+// generating notes with the cached sampler into the run's report (players, waveforms, spectrograms).
+// `refinery train wavenet` calls trainWavenet; `refinery generate audio` generateNotes.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Generator, Tensor, assertWritable, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope, tensor } from '../tensor';
+import { Adam, EMA, cosineWithWarmup } from '../optim';
+import { AdamWithEma } from '../train/adam_with_ema';
+import { numParams } from '../nn';
+import { Progress, loadModel, saveCheckpoint, train, writeReport } from '../train';
+import { requireFile, shippedFile } from '../train/shipped';
+import { AudioDataset, GM_INSTRUMENTS, NoteGrid, miniNsynth } from './datasets';
+import { muLawEncodeTorchaudio } from './mulaw';
+import { writeWav } from './wav';
+import { saveSpectrogramPng, saveWaveformPng } from './pictures';
+import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate } from './wavenet';
+
+export interface WavenetTrainConfig {
+  model: WaveNetConfig;
+  /** The mini-NSynth grid trained on (default: miniNsynth's). */
+  data: NoteGrid;
+  batchSize: number;
+  /** Samples per training crop (the loss covers all of them; crops start up to a receptive field before the note). */
+  cropLength: number;
+  lr: number;
+  warmup: number;
+  gradClip: number;
+  /** Decay of the weights' exponential moving average used for evaluation and generation. */
+  emaDecay: number;
+  seed: number;
+}
+
+export const DEFAULT_WAVENET_MODEL: WaveNetConfig = {
+  ...DEFAULT_WAVENET, layers: 10, stacks: 2, residualChannels: 32, gateChannels: 64, skipChannels: 64,
+  globalClasses: { pitch: 128, instrument: 10 },
+};
+
+export const DEFAULT_WAVENET_TRAIN: WavenetTrainConfig = {
+  model: DEFAULT_WAVENET_MODEL, data: {}, batchSize: 4, cropLength: 4096, lr: 2e-3, warmup: 100, gradClip: 1, emaDecay: 0.999, seed: 0,
+};
+
+/** Where the committed WaveNet checkpoint lives (relative to the package root). */
+export const WAVENET_CHECKPOINT = 'checkpoints/wavenet-nsynth.safetensors';
+
+export interface TrainWavenetOptions {
+  config?: Partial<Omit<WavenetTrainConfig, 'model'>> & { model?: Partial<WaveNetConfig> };
+  /** Stop after this many minutes (default 20), then save and generate. */
+  maxMinutes?: number;
+  maxSteps?: number;
+  /** Validation and checkpoint interval in steps (default 200). */
+  evalEvery?: number;
+  /** Seconds of each generated note in the report (default 1). */
+  sampleSeconds?: number;
+  name?: string;
+  runsDir?: string;
+  resume?: boolean;
+  /** Final weights (.safetensors); default <run dir>/wavenet.safetensors. */
+  out?: string;
+  log?: ((msg: string) => void) | null;
+}
+
+export interface TrainWavenetResult {
+  status: 'completed' | 'time-limit' | 'interrupted';
+  step: number;
+  config: WavenetTrainConfig;
+  /** Validation negative log-likelihood, bits per sample (NaN when interrupted). */
+  valBits: number;
+  runDir: string;
+  out: string | null;
+  checkpoint: string;
+  minutes: number;
+}
+
+function checkConfig(c: WavenetTrainConfig, rf: number): void {
+  const fail = (field: string, v: unknown, what: string) => { throw new RangeError(`trainWavenet: ${field} must be ${what}, got ${JSON.stringify(v)}`); };
+  for (const k of ['batchSize', 'cropLength'] as const) if (!Number.isSafeInteger(c[k]) || c[k] <= 0) fail(k, c[k], 'a positive integer');
+  if (c.batchSize > 256) fail('batchSize', c.batchSize, 'at most 256');
+  if (c.cropLength < 2 || c.cropLength > 1 << 18) fail('cropLength', c.cropLength, 'in 2..262144 samples');
+  if (!(c.lr > 0) || !Number.isFinite(c.lr)) fail('lr', c.lr, 'a positive number');
+  if (!Number.isSafeInteger(c.warmup) || c.warmup < 0) fail('warmup', c.warmup, 'an integer >= 0');
+  if (!(c.gradClip >= 0) || !Number.isFinite(c.gradClip)) fail('gradClip', c.gradClip, 'a number >= 0 (0: no clipping)');
+  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) fail('emaDecay', c.emaDecay, 'in [0, 1)');
+  if (!Number.isSafeInteger(c.seed) || c.seed < 0) fail('seed', c.seed, 'a non-negative integer');
+  if (c.cropLength < rf) fail('cropLength', c.cropLength, `at least the receptive field (${rf} samples)`);
+}
+
+/**
+ * Mu-law codes of random crops: each note is prefixed with `pad` samples of silence (so crops see
+ * onsets from silence, as generation starts), then `length` samples are cut at a uniform offset.
+ */
+export function noteCrops(audio: Tensor, length: number, pad: number, batch: number, g: Generator): { index: Tensor; codes: Tensor } {
+  const [n, t] = audio.shape;
+  if (length > t + pad) throw new RangeError(`noteCrops: length ${length} exceeds the ${t + pad} samples of a padded note`);
+  return scope(() => {
+    const index = torch.randint(0, n, [batch], { generator: g });
+    const start = torch.randint(0, t + pad - length + 1, [batch, 1], { generator: g });
+    const padded = torch.constantPadNd(audio.indexSelect(0, index), [pad, 0]);
+    const crop = padded.gather(1, start.add(torch.arange(length, { dtype: 'int64' }).unsqueeze(0)));
+    return { index, codes: muLawEncodeTorchaudio(crop) };
+  });
+}
+
+/** Trains WaveNet on mini-NSynth (rendered into the cache on first use); see TrainWavenetOptions. */
+export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<TrainWavenetResult> {
+  const d = DEFAULT_WAVENET_TRAIN, over = opts.config ?? {};
+  const cfg: WavenetTrainConfig = {
+    ...d, ...over, data: { ...d.data, ...over.data },
+    model: { ...d.model, ...over.model, globalClasses: { ...(over.model?.globalClasses ?? d.model.globalClasses) } },
+  };
+  const maxMinutes = opts.maxMinutes ?? 20, maxSteps = opts.maxSteps ?? 10_000_000, evalEvery = opts.evalEvery ?? 200;
+  if (!(maxMinutes > 0) || !Number.isFinite(maxMinutes)) throw new RangeError(`trainWavenet: maxMinutes must be a positive number, got ${maxMinutes}`);
+  for (const [k, v] of [['maxSteps', maxSteps], ['evalEvery', evalEvery]] as const) if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`trainWavenet: ${k} must be a positive integer, got ${v}`);
+  const sampleSeconds = opts.sampleSeconds ?? 1;
+  if (!(sampleSeconds > 0 && sampleSeconds <= 10)) throw new RangeError(`trainWavenet: sampleSeconds must be in (0, 10], got ${sampleSeconds}`);
+  const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
+  const runsDir = opts.runsDir ?? 'runs', name = opts.name ?? 'wavenet';
+  if (opts.out !== undefined) assertWritable(opts.out, 'trainWavenet: out', { createDir: true });
+
+  manualSeed(cfg.seed);
+  const initGen = new Generator(cfg.seed);
+  const trainSet = miniNsynth('train', { ...cfg.data, verbose: opts.log !== null });
+  const validSet = miniNsynth('valid', cfg.data);
+  const instruments = trainSet.classes.instrument.length;
+  if (cfg.model.globalClasses.instrument !== undefined && cfg.model.globalClasses.instrument < instruments) cfg.model.globalClasses.instrument = instruments;
+  const model = new WaveNet(cfg.model, { generator: initGen });
+  const rf = model.receptiveField;
+  checkConfig(cfg, rf);
+  const labelsOf = (ds: AudioDataset, index: Tensor) => {
+    const out: Record<string, Tensor> = {};
+    for (const k of model.globalNames) out[k] = ds.labels[k].indexSelect(0, index);
+    return out;
+  };
+  // A fixed validation set: 32 crops of the validation notes (fixed generator), scored at every evaluation.
+  const val = noteCrops(validSet.audio, cfg.cropLength, rf, 32, new Generator(12345));
+  const valLabels = labelsOf(validSet, val.index);
+  Object.values(valLabels).forEach((t) => keep(t));
+  keep(val.codes);
+  const adam = new Adam(model, { lr: cosineWithWarmup({ base: cfg.lr, warmup: cfg.warmup, total: Number.MAX_SAFE_INTEGER / 2 }) });
+  const ema = new EMA(model, { decay: cfg.emaDecay, warmup: true });
+  const optimizer = new AdamWithEma(adam, ema, cfg.gradClip);
+  const emaModel = new WaveNet(cfg.model); // the evaluation copy that receives the EMA weights
+  emaModel.eval();
+  const stepsPerEpoch = 1000;
+  const t0 = Date.now();
+  say(`train wavenet: ${numParams(model).toLocaleString('en-US')} parameters, receptive field ${rf} samples (${(1000 * rf / cfg.model.sampleRate).toFixed(0)} ms), `
+    + `${trainSet.audio.shape[0]} training notes, batch ${cfg.batchSize} x ${cfg.cropLength} samples; at most ${maxMinutes} min, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
+  const valBits = () => noGrad(() => scope(() => {
+    ema.copyTo(emaModel);
+    let total = 0;
+    for (let i = 0; i < 32; i += 8) {
+      const idx = tensor([i, i + 1, i + 2, i + 3, i + 4, i + 5, i + 6, i + 7], { dtype: 'int64' });
+      const lab: Record<string, Tensor> = {};
+      for (const [k, v] of Object.entries(valLabels)) lab[k] = v.indexSelect(0, idx);
+      total += emaModel.loss(val.codes.indexSelect(0, idx), lab).item();
+    }
+    return total / 4 / Math.LN2;
+  }));
+  let result;
+  try {
+    result = await train({
+      run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model, optimizer, objects: { ema }, allowConfigChange: false,
+      // Batch i of epoch e draws from its own generator: the data position alone makes a resumed run exact.
+      data: function* (epoch, startBatch) {
+        for (let i = startBatch; i < stepsPerEpoch; i++) {
+          const g = new Generator(cfg.seed * 1_000_003 + epoch * stepsPerEpoch + i + 1);
+          const b = noteCrops(trainSet.audio, cfg.cropLength + 1, rf, cfg.batchSize, g);
+          g.dispose();
+          yield { codes: b.codes, labels: labelsOf(trainSet, b.index), index: b.index };
+        }
+      },
+      stepFn: (batch: { codes: Tensor; labels: Record<string, Tensor> }) => {
+        const loss = model.loss(batch.codes, batch.labels);
+        return { loss, bits: loss.detach().div(Math.LN2) };
+      },
+      steps: maxSteps, maxSeconds: maxMinutes * 60, stepsPerEpoch, logEvery: 10,
+      evalEvery, checkpointEvery: evalEvery,
+      evalFn: () => ({ valBits: valBits() }),
+    });
+  } finally {
+    trainSet.audio.dispose();
+    Object.values(trainSet.labels).forEach((t) => t.dispose());
+  }
+  const minutes = () => (Date.now() - t0) / 60000;
+  const timeUp = result.stoppedBy === 'time';
+  if (result.status !== 'completed') {
+    return { status: 'interrupted', step: result.step, config: cfg, valBits: NaN, runDir: result.run.dir, out: null, checkpoint: result.checkpoint, minutes: minutes() };
+  }
+  const dir = result.run.dir;
+  const bits = valBits();
+  const out = opts.out ?? path.join(dir, 'wavenet.safetensors');
+  saveCheckpoint(out, { model: emaModel, step: result.step, config: { kind: WAVENET_KIND, model: cfg.model, input: WAVENET_INPUT, train: cfg, steps: result.step, minutes: minutes(), valBits: bits } });
+  say(`${timeUp ? `time limit (${maxMinutes} min) reached` : 'done'} after ${result.step} steps; validation ${bits.toFixed(3)} bits/sample; weights saved to ${out}`);
+
+  // Generated notes next to real ones of the same pitch and instrument, in the report.
+  const notes = reportNotes(validSet);
+  const sections = writeNotesSection(dir, emaModel, validSet, notes, sampleSeconds, say);
+  writeReport(dir, { status: timeUp ? 'completed (time limit)' : 'completed', step: result.step, sections, media: () => [] });
+  say(`generated notes and the report: ${path.join(dir, 'index.html')}`);
+  validSet.audio.dispose();
+  return { status: timeUp ? 'time-limit' : 'completed', step: result.step, config: cfg, valBits: bits, runDir: dir, out, checkpoint: result.checkpoint, minutes: minutes() };
+}
+
+/** What a WaveNet checkpoint's model expects, as its config records it. */
+export const WAVENET_INPUT = { codes: 'mu-law (torchaudio convention, 0..255) of audio in [-1, 1]', sampleRate: 16000, labels: 'pitch: MIDI number; instrument: index into the mini-NSynth instruments' };
+
+// Up to 6 validation notes spread over pitches and instruments (indices into the set).
+function reportNotes(ds: AudioDataset): number[] {
+  const n = ds.audio.shape[0];
+  return Array.from({ length: Math.min(6, n) }, (_, i) => Math.floor(((i + 0.5) * n) / Math.min(6, n)));
+}
+
+function writeNotesSection(dir: string, model: WaveNet, ds: AudioDataset, notes: number[], seconds: number, say: (m: string) => void): { heading: string; html: string }[] {
+  return scope(() => {
+    const index = tensor(notes, { dtype: 'int64' });
+    const labels: Record<string, Tensor> = {};
+    for (const k of model.globalNames) labels[k] = ds.labels[k].indexSelect(0, index);
+    const length = Math.round(seconds * model.config.sampleRate);
+    const bar = new Progress({ total: length, label: 'generate notes', unit: 'samples' });
+    const t0 = performance.now();
+    const gen = generate(model, { length, labels, generator: new Generator(0), onProgress: (done) => bar.set(done), every: 500 });
+    bar.close();
+    const secs = (performance.now() - t0) / 1000;
+    say(`generated ${notes.length} x ${length} samples in ${secs.toFixed(1)} s (${((notes.length * length) / secs).toFixed(0)} samples/s, cached)`);
+    const real = ds.audio.indexSelect(0, index).narrow(1, 0, Math.min(length, ds.audio.shape[1]));
+    fs.mkdirSync(path.join(dir, 'notes'), { recursive: true });
+    const rows: string[] = [];
+    const pitch = ds.labels.pitch.indexSelect(0, index).dataSync(), inst = ds.labels.instrument.indexSelect(0, index).dataSync();
+    notes.forEach((_, i) => {
+      const tag = `${String(i).padStart(2, '0')}-${ds.classes.instrument[inst[i]].replace(/[^a-z0-9]+/gi, '-')}-${pitch[i]}`;
+      writeWav(path.join(dir, 'notes', `${tag}-generated.wav`), gen.audio.select(0, i), model.config.sampleRate);
+      writeWav(path.join(dir, 'notes', `${tag}-real.wav`), real.select(0, i), ds.sampleRate);
+      rows.push(`<tr><td>${ds.classes.instrument[inst[i]]}</td><td>${pitch[i]}</td>`
+        + `<td><audio controls preload="none" src="notes/${tag}-generated.wav"></audio></td><td><audio controls preload="none" src="notes/${tag}-real.wav"></audio></td></tr>`);
+    });
+    saveWaveformPng(path.join(dir, 'notes', 'waveforms-generated.png'), gen.audio, { width: 400, height: 48 });
+    saveWaveformPng(path.join(dir, 'notes', 'waveforms-real.png'), real, { width: 400, height: 48 });
+    saveSpectrogramPng(path.join(dir, 'notes', 'spectrograms-generated.png'), gen.audio.to('float32'), model.config.sampleRate, { nrow: notes.length });
+    saveSpectrogramPng(path.join(dir, 'notes', 'spectrograms-real.png'), real, ds.sampleRate, { nrow: notes.length });
+    const table = `<table><tr><th>instrument</th><th>pitch</th><th>generated</th><th>real</th></tr>${rows.join('')}</table>`;
+    const figs = ['generated', 'real'].map((w) => `<figure><figcaption>waveforms, ${w}</figcaption><img src="notes/waveforms-${w}.png"></figure>`
+      + `<figure><figcaption>log-mel spectrograms, ${w} (left to right, as the table)</figcaption><img src="notes/spectrograms-${w}.png" style="max-width:100%"></figure>`).join('');
+    return [{ heading: `Notes: generated (cached sampler, temperature 1, ${seconds} s) and real, same pitch and instrument`, html: `${table}<div class="grid">${figs}</div>` }];
+  });
+}
+
+/** Loads a WaveNet checkpoint (default: the shipped one), in eval mode. */
+export function loadWavenet(file: string = shippedFile(WAVENET_CHECKPOINT)): { model: WaveNet; config: Record<string, unknown> } {
+  requireFile(file, 'loadWavenet');
+  const r = loadModel(file, WAVENET_KIND, (c: WaveNetConfig) => new WaveNet(c, { generator: new Generator(0) }), DEFAULT_WAVENET_MODEL);
+  r.model.eval();
+  return r as never;
+}
+
+/** The instrument index of a General MIDI program or name in a model trained on the default mini-NSynth. */
+export const MINI_NSYNTH_INSTRUMENTS: readonly string[] = Object.values(GM_INSTRUMENTS);
+
+export interface GenerateNotesOptions {
+  checkpoint?: string;
+  pitch: number;
+  instrument: number;
+  seconds?: number;
+  /** Notes to generate (each its own draw). Default 1. */
+  count?: number;
+  temperature?: number;
+  seed?: number;
+  method?: 'cached' | 'naive';
+  /** Output WAV; with count > 1, -1, -2, ... before the extension. */
+  out: string;
+  progress?: boolean;
+}
+
+/** Generates notes of one pitch and instrument with a WaveNet checkpoint and writes them as WAV; returns the files and the speed. */
+export function generateNotes(o: GenerateNotesOptions): { files: string[]; seconds: number; samplesPerSecond: number } {
+  const { model } = loadWavenet(o.checkpoint);
+  const c = model.config;
+  const seconds = o.seconds ?? 1, count = o.count ?? 1;
+  if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`generateNotes: seconds must be in (0, 60], got ${seconds}`);
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`generateNotes: count must be an integer in 1..64, got ${count}`);
+  const pitchClasses = c.globalClasses.pitch, instClasses = c.globalClasses.instrument;
+  if (pitchClasses !== undefined && (!Number.isInteger(o.pitch) || o.pitch < 0 || o.pitch >= pitchClasses)) throw new RangeError(`generateNotes: pitch must be a MIDI number in 0..${pitchClasses - 1}, got ${o.pitch}`);
+  if (instClasses !== undefined && (!Number.isInteger(o.instrument) || o.instrument < 0 || o.instrument >= instClasses)) {
+    throw new RangeError(`generateNotes: instrument must be in 0..${instClasses - 1} (${MINI_NSYNTH_INSTRUMENTS.slice(0, instClasses).map((n, i) => `${i} ${n}`).join(', ')}), got ${o.instrument}`);
+  }
+  assertWritable(o.out, 'generateNotes: out', { createDir: true });
+  return scope(() => {
+    const labels: Record<string, Tensor> = {};
+    if (pitchClasses !== undefined) labels.pitch = torch.full([count], o.pitch, { dtype: 'int64' });
+    if (instClasses !== undefined) labels.instrument = torch.full([count], o.instrument, { dtype: 'int64' });
+    const length = Math.round(seconds * c.sampleRate);
+    const bar = o.progress === false ? null : new Progress({ total: length, label: 'generate', unit: 'samples' });
+    const t0 = performance.now();
+    const gen = generate(model, { length, batch: count, labels, temperature: o.temperature, generator: new Generator(o.seed ?? 0), method: o.method, onProgress: (n) => bar?.set(n), every: 250 });
+    bar?.close();
+    const secs = (performance.now() - t0) / 1000;
+    const files = Array.from({ length: count }, (_, i) => (count === 1 ? o.out : o.out.replace(/(\.wav)?$/i, `-${i + 1}.wav`)));
+    files.forEach((f, i) => writeWav(f, gen.audio.select(0, i), c.sampleRate));
+    return { files, seconds: secs, samplesPerSecond: (count * length) / secs };
+  });
+}

@@ -1,0 +1,71 @@
+// refinery train wavenet / generate audio: flags and printing over trainWavenet and generateNotes (src/audio).
+import { DEFAULT_WAVENET_TRAIN, MINI_NSYNTH_INSTRUMENTS, WAVENET_KIND, generateNotes, trainWavenet } from '../audio';
+import { MAX_MINUTES, choice, command, file, int, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+
+const d = DEFAULT_WAVENET_TRAIN;
+
+export const trainWavenetCommand = command({
+  name: 'train wavenet',
+  summary: 'train a pitch- and instrument-conditioned WaveNet on mini-NSynth; generated notes and a report in runs/NAME',
+  description: `Renders mini-NSynth once (fluidsynth, about a minute; cached), trains for at most --max-minutes
+(Ctrl-C saves a checkpoint; --resume continues it), then generates notes with the cached sampler
+next to real notes of the same pitch and instrument in runs/NAME/index.html (players, waveforms,
+log-mel spectrograms).`,
+  flags: {
+    'max-minutes': num({ description: 'stop training after this many minutes, then save and generate', default: 20, above: 0, max: MAX_MINUTES, valueName: 'M' }),
+    steps: int({ description: 'stop after this many optimizer steps (default: only the time limit)', min: 1, max: 10_000_000 }),
+    layers: int({ description: 'layers per stack (dilations 1 .. 2^(layers-1))', default: d.model.layers, min: 1, max: 16 }),
+    stacks: int({ description: 'stacks of the dilation cycle', default: d.model.stacks, min: 1, max: 16 }),
+    'residual-channels': int({ description: 'residual channels', default: d.model.residualChannels, min: 1, max: 1024 }),
+    'gate-channels': int({ description: 'gate channels (tanh and sigmoid halves)', default: d.model.gateChannels, min: 2, max: 2048, check: (v) => v % 2 === 0, expected: 'an even integer in [2, 2048]' }),
+    'skip-channels': int({ description: 'skip channels', default: d.model.skipChannels, min: 1, max: 2048 }),
+    'batch-size': int({ description: 'crops per step', default: d.batchSize, min: 1, max: 256 }),
+    crop: int({ description: 'samples per training crop (at least the receptive field)', default: d.cropLength, min: 2, max: 1 << 18 }),
+    lr: num({ description: 'peak learning rate (warmup, then constant)', default: d.lr, above: 0, max: 1 }),
+    ema: num({ description: 'EMA decay of the weights', default: d.emaDecay, min: 0, below: 1 }),
+    'eval-every': int({ description: 'validation bits/sample and a checkpoint every this many steps', default: 200, min: 1, max: 10_000_000 }),
+    'sample-seconds': num({ description: 'length of each generated note in the report', default: 1, above: 0, max: 10 }),
+    seed: seedFlag(),
+    name: runName('run folder name', 'wavenet'),
+    'runs-dir': runsDirFlag(),
+    resume: resumeFlag(),
+    out: outFile({ description: 'where to write the EMA weights (default runs/NAME/wavenet.safetensors)', ext: '.safetensors' }),
+  },
+  async run(f) {
+    const r = await trainWavenet({
+      config: {
+        batchSize: f['batch-size'], cropLength: f.crop, lr: f.lr, emaDecay: f.ema, seed: f.seed,
+        model: { layers: f.layers, stacks: f.stacks, residualChannels: f['residual-channels'], gateChannels: f['gate-channels'], skipChannels: f['skip-channels'] },
+      },
+      maxMinutes: f['max-minutes'], maxSteps: f.steps, evalEvery: f['eval-every'], sampleSeconds: f['sample-seconds'],
+      name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, log: (m) => console.log(`refinery ${m}`),
+    });
+    if (r.status === 'interrupted') {
+      console.log(`interrupted at step ${r.step}; resume with --resume --name ${f.name} (checkpoint ${r.checkpoint})`);
+      return 130;
+    }
+    return 0;
+  },
+});
+
+export const generateAudioCommand = command({
+  name: 'generate audio',
+  summary: 'generate notes of one pitch and instrument with a WaveNet checkpoint (WAV files)',
+  description: `Instruments of the shipped model: ${MINI_NSYNTH_INSTRUMENTS.map((n, i) => `${i} ${n}`).join(', ')}.`,
+  flags: {
+    checkpoint: file({ description: 'WaveNet checkpoint (default: the shipped checkpoints/wavenet-nsynth.safetensors)', checkpoint: WAVENET_KIND }),
+    pitch: int({ description: 'MIDI pitch (60 is middle C; the shipped model saw 36..84)', default: 60, min: 0, max: 127 }),
+    instrument: int({ description: 'instrument index (see above)', default: 0, min: 0, max: 127 }),
+    seconds: num({ description: 'length of each note', default: 1, above: 0, max: 60 }),
+    count: int({ description: 'notes to generate (out-1.wav, out-2.wav, ... when more than one)', default: 1, min: 1, max: 64 }),
+    temperature: num({ description: 'softmax temperature (0: greedy)', default: 1, min: 0, max: 100 }),
+    method: choice({ description: 'cached (fast-wavenet queues, O(layers) per sample) or naive (recompute the receptive field)', choices: ['cached', 'naive'] as const, default: 'cached' }),
+    seed: seedFlag(),
+    out: outFile({ description: 'output WAV file', ext: '.wav', default: 'note.wav' }),
+  },
+  run(f) {
+    const r = generateNotes({ checkpoint: f.checkpoint, pitch: f.pitch, instrument: f.instrument, seconds: f.seconds, count: f.count, temperature: f.temperature, method: f.method, seed: f.seed, out: f.out });
+    console.log(`wrote ${r.files.join(', ')} (${r.seconds.toFixed(1)} s, ${Math.round(r.samplesPerSecond).toLocaleString('en-US')} samples/s, ${f.method})`);
+    return 0;
+  },
+});
