@@ -130,7 +130,7 @@ export type PeerFailure = {
 export interface PeerSpawn {
   which: 'pytorch' | 'tfjs';
   /** Which benchmark: the peer scripts are bench/peers/torch_<bench>.py and tfjs_<bench>.js. */
-  bench: 'engine' | 'nn' | 'unet';
+  bench: 'engine' | 'nn' | 'unet' | 'wavenet';
   root: string;
   python?: string;
   /** Flags for both peers. */

@@ -8,6 +8,7 @@ const SUITES: Record<string, string> = {
   engine: 'tensor engine vs Python PyTorch and TensorFlow.js: add loop, matmul, conv fwd+bwd, MLP step',
   nn: 'one training step of the Fashion-MNIST convnet (Adam) vs PyTorch torch.nn and TF.js tfjs-layers',
   diffusion: 'one training step and one sampling step of the class-conditional U-Net (EDM) vs the same U-Net in PyTorch',
+  audio: 'WaveNet: naive vs cached generation over depth; training and cached generation steps vs PyTorch',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -29,7 +30,8 @@ export function runBench(args: string[]): number {
     return 2;
   }
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const run = sub === 'nn' ? (require('./nn') as typeof import('./nn')).runNnCommand
+  const run = sub === 'audio' ? (require('./audio') as typeof import('./audio')).runAudioCommand
+    : sub === 'nn' ? (require('./nn') as typeof import('./nn')).runNnCommand
     : sub === 'diffusion' ? (require('./diffusion') as typeof import('./diffusion')).runDiffusionCommand
       : (require('./engine') as typeof import('./engine')).runEngineCommand;
   return run(rest);

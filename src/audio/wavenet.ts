@@ -344,19 +344,31 @@ class NaiveStepper implements Stepper {
 }
 
 // Cached (fast-wavenet): layer i with dilation d needs its inputs from d, 2d, ..., (k - 1) d steps ago, so it keeps
-// a ring of its last (k - 1) d inputs; a step is then k small matrix products per layer.
+// a ring of its last (k - 1) d inputs; a step is then one matrix product of [past inputs, input] with the conv's taps
+// stacked, the gate, and the 1x1 residual and skip convolutions as matrix products.
 class CachedStepper implements Stepper {
-  private taps: Tensor[][];
-  private condG: (Tensor | null)[];
+  private taps: Tensor[];
+  private bias: (Tensor | null)[];
+  private res: [Tensor, Tensor][];
+  private skip: [Tensor, Tensor][];
   private rings: Tensor[];
+  private readonly owned: Tensor[] = [];
   constructor(private model: WaveNet, batch: number, g: Tensor | null, private l: Tensor | null) {
     const k = model.config.kernelSize;
-    // Tap j of W [gate, R, k] multiplies the input (k - 1 - j) d steps back; as [R, gate] matrices.
-    this.taps = model.stack.map((layer) => Array.from({ length: k }, (_, j) => keep((layer.conv.W as Tensor).select(2, j).t().contiguous())));
-    this.condG = model.stack.map((layer) => (layer.cond && g ? keep(layer.cond(g)) : null));
+    const own = (t: Tensor) => (this.owned.push(keep(t)), t);
+    // W [gate, R, k]: tap j multiplies the input (k - 1 - j) d steps back; stacked as [k R, gate] in tap order.
+    this.taps = model.stack.map((layer) => own((layer.conv.W as Tensor).permute([2, 1, 0]).reshape([-1, (layer.conv.W as Tensor).shape[0]]).contiguous()));
+    // The conv bias plus the global conditioning's projection: one [B, gate] (or [gate]) term per layer.
+    this.bias = model.stack.map((layer) => {
+      const parts = [layer.conv.b as Tensor | null, layer.cond && g ? layer.cond(g) : null].filter((x): x is Tensor => x !== null);
+      return parts.length ? own(parts.length === 2 ? parts[0].add(parts[1]) : parts[0].clone()) : null;
+    });
+    const mat = (c: Conv1d): [Tensor, Tensor] => [own((c.W as Tensor).squeeze(2).t().contiguous()), own(c.b ? (c.b as Tensor).clone() : torch.zeros([(c.W as Tensor).shape[0]], { dtype: (c.W as Tensor).dtype }))];
+    this.res = model.stack.map((layer) => mat(layer.res));
+    this.skip = model.stack.map((layer) => mat(layer.skip));
     // Before the start the rings hold zeros: what the causal convolution's padding feeds the layer.
     const dtype = (model.post2.W as Tensor).dtype;
-    this.rings = model.stack.map((layer) => keep(torch.zeros([(k - 1) * layer.dilation, batch, model.config.residualChannels], { dtype })));
+    this.rings = model.stack.map((layer) => own(torch.zeros([(k - 1) * layer.dilation, batch, model.config.residualChannels], { dtype })));
   }
   step(prev: Tensor, t: number): Tensor {
     const m = this.model, k = m.config.kernelSize;
@@ -366,17 +378,17 @@ class CachedStepper implements Stepper {
       let skips: Tensor | null = null;
       m.stack.forEach((layer, i) => {
         const d = layer.dilation, ring = this.rings[i], n = ring.shape[0];
-        let a = x.matmul(this.taps[i][k - 1]);
-        for (let j = 0; j < k - 1; j++) a = a.add(ring.select(0, (((t - (k - 1 - j) * d) % n) + n) % n).matmul(this.taps[i][j]));
-        if (layer.conv.b) a = a.add(layer.conv.b as Tensor);
-        if (this.condG[i]) a = a.add(this.condG[i]!);
+        const past = Array.from({ length: k - 1 }, (_, j) => ring.select(0, (((t - (k - 1 - j) * d) % n) + n) % n));
+        const inp = torch.cat([...past, x], 1); // [B, k R]
+        let a = this.bias[i] ? torch.addmm(this.bias[i]!, inp, this.taps[i]) : inp.matmul(this.taps[i]);
         if (layer.local && local) a = a.add(layer.local(local.unsqueeze(2)).squeeze(2));
         ring.select(0, t % n).copy_(x);
-        const [y, s] = layer.gate(a.unsqueeze(2), x.unsqueeze(2));
-        x = y.squeeze(2);
-        skips = skips ? skips.add(s) : s;
+        const [th, sg] = a.chunk(2, 1);
+        const z = th.tanh().mul(sg.sigmoid());
+        x = torch.addmm(this.res[i][1], z, this.res[i][0]).add(x).mul(Math.SQRT1_2);
+        skips = skips ? torch.addmm(skips, z, this.skip[i][0]).add(this.skip[i][1]) : torch.addmm(this.skip[i][1], z, this.skip[i][0]);
       });
-      return m.post2(m.post1(skips!.relu()).relu()).squeeze(2);
+      return m.post2(m.post1(skips!.relu().unsqueeze(2)).relu()).squeeze(2);
     });
   }
   prime(start: Tensor, codes: Tensor): void {
@@ -388,7 +400,6 @@ class CachedStepper implements Stepper {
     }
   }
   dispose(): void {
-    [...this.taps.flat(), ...this.rings].forEach((x) => x.dispose());
-    this.condG.forEach((x) => x?.dispose());
+    this.owned.forEach((x) => x.dispose());
   }
 }
