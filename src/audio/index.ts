@@ -11,3 +11,4 @@ export * from './datasets';
 export * from './wavenet';
 export * from './pictures';
 export * from './train_wavenet';
+export * from './pitch';

@@ -89,7 +89,7 @@ const BAD: [string[], RegExp][] = [
   [['train', 'diffusion', '--noise', 'likelihood-is'], /--noise likelihood-is importance-samples the likelihood weighting: give --weighting likelihood \(got --weighting edm\)$/],
   [['train', 'diffusion', '--name', '../elsewhere'], /--name: expected a run name .*, got "\.\.\/elsewhere"$/],
   [['train', 'noisy-classifier', '--channels', '16,0'], /--channels: expected a comma-separated list of integers in \[1, 1024\], got "16,0"$/],
-  [['train'], /^refinery train: expected a target; valid: classifier, diffusion, noisy-classifier$/],
+  [['train'], /^refinery train: expected a target; valid: classifier, diffusion, noisy-classifier(, [a-z-]+)*$/],
   [['eval', 'nothing'], /^refinery eval: unknown target "nothing"; valid: classifier, diffusion$/],
   [['frobnicate'], /^refinery: unknown command "frobnicate"; valid: demo, train, eval, sample, typicality/],
 ];
