@@ -415,11 +415,16 @@ export function checkParamCounts<S extends string>(
 }
 
 /** The body of `if (require.main === module)` for a runner. */
-export function benchMain(command: (args: string[]) => number): void {
-  try {
-    process.exitCode = command(process.argv.slice(2));
-  } catch (e) {
+export function benchMain(command: (args: string[]) => number | Promise<number>): void {
+  const fail = (e: unknown): void => {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 2;
+  };
+  try {
+    const code = command(process.argv.slice(2));
+    if (typeof code === 'number') process.exitCode = code;
+    else code.then((c) => { process.exitCode = c; }, fail);
+  } catch (e) {
+    fail(e);
   }
 }

@@ -9,6 +9,7 @@ const SUITES: Record<string, string> = {
   nn: 'one training step of the Fashion-MNIST convnet (Adam) vs PyTorch torch.nn and TF.js tfjs-layers',
   diffusion: 'one training step and one sampling step of the class-conditional U-Net (EDM) vs the same U-Net in PyTorch',
   audio: 'WaveNet: naive vs cached generation over depth; training and cached generation steps vs PyTorch',
+  serve: 'Refinery Studio: time to the first streamed sampling step and streamed steps/s vs the library in-process',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -19,7 +20,7 @@ ${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(9)} ${v}`).join('\n')}
 run \`node dist/bench/main.js <suite> --help\` (engine, nn, diffusion) for the options of a suite
 `;
 
-export function runBench(args: string[]): number {
+export function runBench(args: string[]): number | Promise<number> {
   const [sub, ...rest] = args;
   if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
     process.stdout.write(USAGE);
@@ -29,6 +30,8 @@ export function runBench(args: string[]): number {
     process.stderr.write(`bench: unknown suite "${sub}"; valid: ${Object.keys(SUITES).join(', ')}\n\n${USAGE}`);
     return 2;
   }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (sub === 'serve') return (require('./serve') as typeof import('./serve')).runServeCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const run = sub === 'audio' ? (require('./audio') as typeof import('./audio')).runAudioCommand
     : sub === 'nn' ? (require('./nn') as typeof import('./nn')).runNnCommand

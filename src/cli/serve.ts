@@ -10,7 +10,7 @@ It binds 127.0.0.1: only this machine can reach it. --host 0.0.0.0 (or another a
 exposes it to the network, with no authentication: anyone who reaches it can start
 sampling jobs and read the runs folder. Ctrl-C stops it.`,
   flags: {
-    port: int({ description: 'TCP port (0: any free port)', default: DEFAULT_PORT, min: 0, max: 65535 }),
+    port: int({ description: 'TCP port (0: any free port)', default: DEFAULT_PORT, min: 0, max: 65535, expected: 'a port number in [0, 65535]' }),
     host: str({ description: 'address to bind', default: DEFAULT_HOST, valueName: 'ADDR' }),
     'runs-dir': runsDirFlag(),
   },

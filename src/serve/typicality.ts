@@ -21,8 +21,12 @@ export function typicalityNumbers(v: { K: number; width: number; p: number; toss
   const { K, width, p, tosses } = v;
   const sqrtK = Math.sqrt(K);
   const r0 = Math.max(0, sqrtK - width), r1 = sqrtK + width;
-  const lo = Math.max(0, sqrtK - 5), hi = sqrtK + 5;
-  const r = Array.from({ length: POINTS + 1 }, (_, i) => lo + ((hi - lo) * i) / POINTS);
+  // from below the mirage's typical radius (≈ 0.53 √K) to past the Gaussian's shell, with a dense
+  // grid over the shell (χ_K has a standard deviation near 1/√2 however large K is)
+  const lo = Math.max(0, Math.min(sqrtK - 5, 0.45 * sqrtK)), hi = sqrtK + 5;
+  const shellLo = Math.max(lo, sqrtK - 5);
+  const grid = (a: number, b: number) => Array.from({ length: POINTS + 1 }, (_, i) => a + ((b - a) * i) / POINTS);
+  const r = [...new Set([...grid(lo, hi), ...grid(shellLo, hi)])].sort((a, b) => a - b);
   // the mirage M_K's radius is half-normal HN(0, K) (addendum): density 2/sqrt(2πK) exp(−r²/(2K))
   const halfNormal = (x: number): number => (2 / Math.sqrt(2 * Math.PI * K)) * Math.exp(-(x * x) / (2 * K));
   const rows = coinTable(tosses, p);

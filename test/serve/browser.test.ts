@@ -60,7 +60,11 @@ async function open(hash: string, page?: Page): Promise<Page> {
   return p;
 }
 
-const shot = async (p: Page, name: string): Promise<void> => { await p.screenshot({ path: path.join(SHOTS, `${name}.png`) as `${string}.png` }); };
+/** A screenshot of the page down to the end of its content (at most the viewport). */
+async function shot(p: Page, name: string): Promise<void> {
+  const height = await p.evaluate(() => Math.min(900, Math.ceil(document.querySelector('main').getBoundingClientRect().bottom)));
+  await p.screenshot({ path: path.join(SHOTS, `${name}.png`) as `${string}.png`, clip: { x: 0, y: 0, width: 1280, height } });
+}
 
 async function setValue(p: Page, selector: string, value: string): Promise<void> {
   await p.$eval(selector, (e, v) => {
@@ -98,14 +102,15 @@ test('sampler page: the slider sets the request, steps stream before the grid, t
   for (let i = 0; i < 5; i++) await p.keyboard.press('ArrowRight');
   assert.equal(await p.$eval('#guidance-value', (e) => e.textContent), '3.5');
   // the first streamed step is on the page while the grid is not there yet
-  const firstStep = p.waitForFunction(() => document.querySelectorAll('#strip img').length >= 1 && document.querySelectorAll('#grids img').length === 0, { polling: 'mutation', timeout: 60000 });
+  const firstStep = p.waitForFunction(() => document.querySelectorAll('#strip-d canvas').length >= 1 && document.querySelectorAll('#grids img').length === 0, { polling: 'mutation', timeout: 60000 });
   await p.click('#sample');
   await firstStep;
   await p.waitForSelector('#status[data-outcome="done"]', { timeout: 120000 });
   assert.equal(bodies.length, 1);
   assert.equal(bodies[0].params.guidance, 3.5);
   assert.deepEqual([bodies[0].params.steps, bodies[0].params.n, bodies[0].params.sampler, bodies[0].params.compare], ['8', '16', 'euler', '0']);
-  assert.equal(await p.$$eval('#strip img', (e) => e.length), 8);
+  assert.equal(await p.$$eval('#strip-x canvas', (e) => e.length), 8);
+  assert.equal(await p.$$eval('#strip-d canvas', (e) => e.length), 8);
   assert.deepEqual(await p.$$eval('#grids img', (e) => e.map((i) => i.getAttribute('data-guidance'))), ['3.5', '0']);
   for (const g of ['3.5', '0']) assert.ok(await pixelStd(p, `#grids img[data-guidance="${g}"]`) > 20, `grid at γ = ${g} is not blank`);
   assert.ok(await pixelStd(p, '#live-d') > 20);
@@ -135,7 +140,7 @@ test('sampler page: a bad parameter shows the server\'s error; Cancel and closin
   await setValue(p, '#steps', '200');
   await p.select('#sampler', 'heun');
   await p.click('#sample');
-  await p.waitForSelector('#strip img', { timeout: 60000 });
+  await p.waitForSelector('#strip-d canvas', { timeout: 60000 });
   await p.click('#cancel');
   await p.waitForSelector('#status[data-outcome="cancelled"]');
   await until(async () => json(await request(s.port, 'GET', '/api/status')).running === null, 'the job to stop after Cancel');
@@ -144,7 +149,7 @@ test('sampler page: a bad parameter shows the server\'s error; Cancel and closin
   assert.ok(ended.at(-1).events < 20, `stopped after ${ended.at(-1).events} events`);
   // closing the tab
   await p.click('#sample');
-  await p.waitForSelector('#strip img', { timeout: 60000 });
+  await p.waitForSelector('#strip-d canvas', { timeout: 60000 });
   await p.close();
   await until(async () => json(await request(s.port, 'GET', '/api/status')).running === null, 'the job to stop after the tab closed');
   ended = json(await request(s.port, 'GET', '/api/status')).ended;

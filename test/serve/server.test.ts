@@ -6,6 +6,7 @@
 // are refused; the runs API follows a growing metrics.jsonl; the typicality API is the library's.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { sampleGrid } from '../../src/diffusion';
@@ -16,6 +17,7 @@ import { MetricsWriter } from '../../src/train/metrics';
 import { chiCdf, coinTable, gaussianAnnulusMass, mirageTypicalRadius } from '../../src/typicality';
 import { SseEvent, job, json, pngPixels, request, startJob, studio, until } from './helpers';
 
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 let s: Studio;
 let runsDir: string;
 let tmp: string;
@@ -276,4 +278,38 @@ test('the typicality API returns the closed forms of the library, with its param
   assert.equal(bad.status, 400);
   assert.equal(json(bad).error, 'K: expected an integer in [1, 1,000,000], got "0"');
   assert.equal(json(await request(s.port, 'GET', '/api/typicality/ood')).results, null);
+});
+
+/** `refinery serve ARGS` as a child process: its first stdout line, then SIGINT; the exit code and stderr. */
+function serveProcess(args: string[]): Promise<{ url: string | null; body: string; status: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'serve', ...args], { env: { ...process.env, REFINERY_NUM_THREADS: '1' } });
+    let out = '', stderr = '', url: string | null = null, body = '';
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = /(http:\/\/[^ ]+\/)/.exec(out);
+      if (m && url === null) {
+        url = m[1];
+        const port = Number(new URL(url).port);
+        request(port, 'GET', '/').then((r) => { body = r.body; p.kill('SIGINT'); }, reject);
+      }
+    });
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ url, body, status, stderr }));
+  });
+}
+
+test('refinery serve prints its URL, serves the app, stops on Ctrl-C; --host beyond loopback warns; bad flags are usage errors', async () => {
+  const local = await serveProcess(['--port', '0', '--runs-dir', path.join(tmp, 'cli-runs')]);
+  assert.match(local.url!, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.match(local.body, /Refinery Studio/);
+  assert.equal(local.status, 0);
+  assert.equal(local.stderr, '');
+  const open = await serveProcess(['--port', '0', '--host', '0.0.0.0', '--runs-dir', path.join(tmp, 'cli-runs')]);
+  assert.match(open.stderr, /^refinery serve: WARNING: --host 0\.0\.0\.0 exposes the studio beyond this machine, without authentication/);
+  assert.equal(open.status, 0);
+  const bad = await serveProcess(['--port', '70000']);
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stderr, 'refinery serve: --port: expected a port number in [0, 65535], got "70000"\n');
 });

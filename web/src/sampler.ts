@@ -13,6 +13,15 @@ interface DiffusionOptions {
 
 let running: AbortController | null = null;
 
+/** A canvas with the first 28 x 28 image of a PNG grid (padding `pad`). */
+function firstCell(src: string, pad: number, title: string): HTMLCanvasElement {
+  const c = el('canvas', { width: '28', height: '28', title });
+  const img = new Image();
+  img.onload = () => c.getContext('2d')!.drawImage(img, pad, pad, 28, 28, 0, 0, 28, 28);
+  img.src = src;
+  return c;
+}
+
 /** Stops the job of this page (when the page is left). */
 export function leaveSampler(): void {
   running?.abort();
@@ -54,7 +63,9 @@ export async function samplerPage(root: HTMLElement): Promise<void> {
   const dImg = el('img', { class: 'pix', id: 'live-d', alt: 'D(x, σ)' });
   const xCap = el('figcaption', {}, 'x (scaled by σ_data / √(σ² + σ_data²))');
   const dCap = el('figcaption', {}, 'D(x, σ)');
-  const strip = el('div', { class: 'strip', id: 'strip' });
+  // the trajectory of the first image: x (top row) and D(x, σ) (bottom row) at every step
+  const stripX = el('div', { class: 'strip', id: 'strip-x' });
+  const stripD = el('div', { class: 'strip', id: 'strip-d' });
   const grids = el('div', { class: 'grids', id: 'grids' });
   const form = el('div', { class: 'panel' },
     el('h2', {}, 'Settings'),
@@ -72,14 +83,15 @@ export async function samplerPage(root: HTMLElement): Promise<void> {
   const view = el('div', {},
     status,
     el('div', { class: 'live' }, el('figure', {}, xImg, xCap), el('figure', {}, dImg, dCap)),
-    el('div', { class: 'muted' }, 'trajectory: D(x, σ) at each step'), strip,
+    el('div', { class: 'muted traj' }, 'trajectory of the first image: x (top) and D(x, σ) (bottom) at each step'), stripX, stripD,
     grids);
   root.replaceChildren(el('div', { class: 'cols' }, form, view));
 
   const start = async (): Promise<void> => {
     leaveSampler();
     error.textContent = '';
-    strip.replaceChildren();
+    stripX.replaceChildren();
+    stripD.replaceChildren();
     grids.replaceChildren();
     const params: Record<string, unknown> = {
       checkpoint: checkpoint.value, guidance: Number(guidance.value), sampler: sampler.value,
@@ -92,19 +104,21 @@ export async function samplerPage(root: HTMLElement): Promise<void> {
     go.disabled = true;
     stop.disabled = false;
     const t0 = performance.now();
-    let total = 0, first = 0;
+    let total = 0, first = 0, pad = 2;
     status.textContent = 'starting…';
     try {
       await runJob('diffusion', params, (event, data) => {
         if (event === 'queued') status.textContent = `waiting: position ${data.position} in the queue`;
-        else if (event === 'start') { total = data.steps; status.textContent = `sampling ${data.n} images, ${data.steps} steps (${data.nfe} network evaluations per image)`; }
+        else if (event === 'start') { total = data.steps; pad = data.n > 1 ? 2 : 0; status.textContent = `sampling ${data.n} images, ${data.steps} steps (${data.nfe} network evaluations per image)`; }
         else if (event === 'step') {
           if (data.i === 0) first = performance.now() - t0;
           xImg.src = data.x;
           dImg.src = data.denoised;
           xCap.textContent = `x at σ = ${data.sigma.toPrecision(3)} (scaled by σ_data / √(σ² + σ_data²))`;
           dCap.textContent = `D(x, σ = ${data.sigma.toPrecision(3)})`;
-          strip.append(el('img', { src: data.denoised, title: `step ${data.i + 1}, σ = ${data.sigma.toPrecision(3)}` }));
+          const title = `step ${data.i + 1}, σ = ${data.sigma.toPrecision(3)}`;
+          stripX.append(firstCell(data.x, pad, title));
+          stripD.append(firstCell(data.denoised, pad, title));
           const rate = data.i > 0 ? (data.i / ((data.ms - 0) / 1000)) : 0;
           status.textContent = `step ${data.i + 1}/${total}, σ = ${data.sigma.toPrecision(3)}${rate ? `, ${rate.toFixed(1)} steps/s` : ''}; first step after ${(first / 1000).toFixed(2)} s`;
           status.dataset.step = String(data.i + 1);
