@@ -57,13 +57,30 @@ export function runDir(runsDir: string, name: string): string {
   return real;
 }
 
-/** PNG files of a run folder (its grids), by name. */
+/** At most this many pictures per run (the newest by name: step numbers are zero-padded). */
+const MAX_IMAGES = 48;
+
+/**
+ * PNG files of a run folder (its grids): in the folder and in its subfolders one level down
+ * (`samples/step-000500.png`), as paths relative to the run folder, sorted, the last MAX_IMAGES.
+ */
 export function runImages(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.png')).map((e) => e.name).sort();
-  } catch {
-    return [];
-  }
+  const out: string[] = [];
+  const scan = (rel: string, depth: number): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isFile() && e.name.toLowerCase().endsWith('.png')) out.push(p);
+      else if (e.isDirectory() && depth === 0 && e.name !== 'checkpoints' && !e.name.startsWith('.')) scan(p, 1);
+    }
+  };
+  scan('', 0);
+  return out.sort().slice(-MAX_IMAGES);
 }
 
 function mtimeOf(file: string): number {

@@ -170,7 +170,10 @@ test('runs page: a run created here is listed, its curves follow metrics.jsonl a
   const g = new Generator(0);
   saveImageGrid(path.join(runsDir, 'live-run', 'preview-000300.png'), torch.rand([16, 1, 28, 28], { generator: g }), { nrow: 4 });
   const p = await open('runs/live-run');
-  assert.deepEqual(await p.$$eval('#runlist li', (e) => e.map((li) => li.getAttribute('data-run'))).then((a) => a.sort()), ['baseline', 'live-run']);
+  // a run folder made after the page opened joins the list
+  mk('later', [2]).close();
+  await p.waitForSelector('#runlist li[data-run="later"]', { timeout: 20000 });
+  assert.deepEqual(await p.$$eval('#runlist li', (e) => e.map((li) => li.getAttribute('data-run'))).then((a) => a.sort()), ['baseline', 'later', 'live-run']);
   await p.waitForSelector('#record-count[data-count="3"]');
   assert.equal(await p.$eval('svg[data-metric="train/loss"]', (e) => e.getAttribute('data-points')), '3');
   assert.match(await p.$eval('#run-config', (e) => e.textContent ?? ''), /"batchSize": 64/);
@@ -178,10 +181,11 @@ test('runs page: a run created here is listed, its curves follow metrics.jsonl a
   // the run grows: new points and a new grid appear without a reload
   w.write(400, { 'train/loss': 0.5, lr: 1e-3 });
   w.write(500, { 'train/loss': 0.45, lr: 1e-3 });
-  saveImageGrid(path.join(runsDir, 'live-run', 'preview-000500.png'), torch.rand([16, 1, 28, 28], { generator: g }), { nrow: 4 });
+  saveImageGrid(path.join(runsDir, 'live-run', 'samples', 'step-000500.png'), torch.rand([16, 1, 28, 28], { generator: g }), { nrow: 4 });
   await p.waitForSelector('#record-count[data-count="5"]', { timeout: 20000 });
   assert.equal(await p.$eval('svg[data-metric="train/loss"]', (e) => e.getAttribute('data-points')), '5');
-  await p.waitForSelector('#run-images img[alt="preview-000500.png"]', { timeout: 20000 });
+  await p.waitForSelector('#run-images img[alt="samples/step-000500.png"]', { timeout: 20000 });
+  assert.equal(await pixelStd(p, '#run-images img[alt="samples/step-000500.png"]') > 20, true, 'the new grid loaded from the runs folder');
   // compare with the baseline: both runs' curves on one plot
   await p.select('#compare-run', 'baseline');
   await p.waitForFunction(() => document.querySelector('svg[data-metric="train/loss"]')?.getAttribute('data-points') === '11');

@@ -64,10 +64,12 @@ export function linePlot(series: Series[], o: PlotOptions): SVGSVGElement {
     root.append(svg('line', { x1: sx(t), x2: sx(t), y1: H - m.b, y2: H - m.b + 4, stroke: '#999' }));
     root.append(Object.assign(svg('text', { x: sx(t), y: H - m.b + 15, 'text-anchor': 'middle' }), { textContent: label(t) }));
   }
-  for (const t of ticks(y0, y1, 4)) {
+  // on a log axis: round values of the data's own range, placed by their logarithm
+  const yTicks = o.logY ? ticks(10 ** y0, 10 ** y1, 4).filter((v) => v > 0).map((v) => [Math.log10(v), v]) : ticks(y0, y1, 4).map((v) => [v, v]);
+  for (const [t, v] of yTicks) {
     const y = H - m.b - ((t - y0) / (y1 - y0)) * (H - m.t - m.b);
     root.append(svg('line', { x1: m.l, x2: W - m.r, y1: y, y2: y, stroke: '#eee' }));
-    root.append(Object.assign(svg('text', { x: m.l - 5, y: y + 4, 'text-anchor': 'end' }), { textContent: o.logY ? label(10 ** t) : label(t) }));
+    root.append(Object.assign(svg('text', { x: m.l - 5, y: y + 4, 'text-anchor': 'end' }), { textContent: label(v) }));
   }
   root.append(svg('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, stroke: '#999' }));
   if (o.xLabel) root.append(Object.assign(svg('text', { x: W - m.r, y: H - 4, 'text-anchor': 'end' }), { textContent: o.xLabel }));

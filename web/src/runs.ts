@@ -8,12 +8,14 @@ interface RunSummary { name: string; mtime: number; hasMetrics: boolean; hasRepo
 type MetricRecord = Record<string, number | null> & { step: number };
 
 const open: EventSource[] = [];
+let listTimer: ReturnType<typeof setInterval> | undefined;
 
 export function leaveRuns(): void {
   for (const s of open.splice(0)) s.close();
+  clearInterval(listTimer);
 }
 
-const runUrl = (name: string, file: string): string => `/runs/${name.split('/').map(encodeURIComponent).join('/')}/${encodeURIComponent(file)}`;
+const runUrl = (name: string, file: string): string => `/runs/${[...name.split('/'), ...file.split('/')].map(encodeURIComponent).join('/')}`;
 
 /** Follows a run's metrics; calls `changed` after each batch of new records. */
 function follow(name: string, records: MetricRecord[], changed: () => void, images?: (list: { name: string; version: number }[]) => void): void {
@@ -36,15 +38,21 @@ export async function runsPage(root: HTMLElement, selected?: string): Promise<vo
   const main = el('div', { id: 'run-view' });
   root.replaceChildren(el('div', { class: 'cols' }, side, main));
   if (!runs.length) main.append(el('div', { class: 'panel' }, `No run folders in ${runsDir} yet: \`refinery train diffusion\` (or any training command) writes one.`));
-  for (const r of runs) {
-    const li = el('li', { 'data-run': r.name }, r.name, el('small', {}, new Date(r.mtime).toLocaleString()));
-    if (r.name === selected) li.classList.add('active');
-    li.addEventListener('click', () => { location.hash = `#runs/${r.name}`; });
-    list.append(li);
-  }
+  const fill = (rs: RunSummary[], active: string | undefined): void => {
+    list.replaceChildren(...rs.map((r) => {
+      const li = el('li', { 'data-run': r.name }, r.name, el('small', {}, new Date(r.mtime).toLocaleString()));
+      if (r.name === active) li.classList.add('active');
+      li.addEventListener('click', () => { location.hash = `#runs/${r.name}`; });
+      return li;
+    }));
+  };
   const name = selected ?? runs[0]?.name;
+  fill(runs, name);
+  // new run folders appear in the list without a reload
+  listTimer = setInterval(() => {
+    getJSON<{ runs: RunSummary[] }>('/api/runs').then((r) => fill(r.runs, name), () => undefined);
+  }, 5000);
   if (!name) return;
-  if (!selected) list.querySelector(`li[data-run="${CSS.escape(name)}"]`)?.classList.add('active');
   const detail = await getJSON<{ name: string; config: unknown; images: string[]; hasReport: boolean }>(`/api/runs/detail?name=${encodeURIComponent(name)}`);
   const compareSel = el('select', { id: 'compare-run' }, el('option', { value: '' }, 'compare with… (none)'));
   for (const r of runs) if (r.name !== name) compareSel.append(el('option', { value: r.name }, r.name));
@@ -77,7 +85,7 @@ export async function runsPage(root: HTMLElement, selected?: string): Promise<vo
       const s = [series(mine, k, name, COLORS[0])];
       if (otherName) s.push(series(other, k, otherName, COLORS[1], true));
       const positive = s.every((x) => x.points.every((p) => p[1] > 0));
-      const p = linePlot(s, { title: k, xLabel: 'step', logY: positive && /loss|nll|bpd|grad/i.test(k) });
+      const p = linePlot(s, { title: k, xLabel: 'step', width: 290, height: 200, logY: positive && /loss|nll|bpd|grad/i.test(k) });
       p.setAttribute('data-metric', k);
       return p;
     }));
