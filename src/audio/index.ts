@@ -12,3 +12,4 @@ export * from './wavenet';
 export * from './pictures';
 export * from './train_wavenet';
 export * from './pitch';
+export * from './diffwave';
