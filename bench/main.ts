@@ -10,6 +10,7 @@ const SUITES: Record<string, string> = {
   diffusion: 'one training step and one sampling step of the class-conditional U-Net (EDM) vs the same U-Net in PyTorch',
   audio: 'WaveNet: naive vs cached generation over depth; training and cached generation steps vs PyTorch',
   serve: 'Refinery Studio: time to the first streamed sampling step and streamed steps/s vs the library in-process',
+  rotnet: 'one training step of the cyclic-roll rotation-invariant convnet vs the same network in PyTorch, interleaved',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -34,6 +35,7 @@ export function runBench(args: string[]): number | Promise<number> {
   if (sub === 'serve') return (require('./serve') as typeof import('./serve')).runServeCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const run = sub === 'audio' ? (require('./audio') as typeof import('./audio')).runAudioCommand
+    : sub === 'rotnet' ? (require('./rotnet') as typeof import('./rotnet')).runRotnetCommand
     : sub === 'nn' ? (require('./nn') as typeof import('./nn')).runNnCommand
     : sub === 'diffusion' ? (require('./diffusion') as typeof import('./diffusion')).runDiffusionCommand
       : (require('./engine') as typeof import('./engine')).runEngineCommand;

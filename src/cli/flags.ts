@@ -359,6 +359,24 @@ export function file(o: ValueOpts<string> & { default?: string; checkpoint?: str
   };
 }
 
+/** A comma-separated list of existing files (`--checkpoints a.safetensors,b.safetensors`), each checked as file() checks one. */
+export function fileList(o: ValueOpts<string[]> & { checkpoint?: string; min?: number }): Flag<string[] | undefined> {
+  const one = file({ description: o.description, checkpoint: o.checkpoint });
+  const min = o.min ?? 1;
+  const expected = o.expected ?? `a comma-separated list of ${min > 1 ? `${min} or more ` : ''}existing ${o.checkpoint ? `${o.checkpoint} checkpoint` : ''} files`.replace('  ', ' ');
+  return {
+    takesValue: true, description: o.description, valueName: o.valueName ?? 'PATH,PATH,...', expected,
+    default: o.default, defaultText: o.default?.join(','),
+    parse(raw, name) {
+      const parts = raw.split(',').map((p) => p.trim());
+      if (raw.trim() === '' || parts.some((p) => p === '')) throw bad(name, expected, raw);
+      parts.forEach((p) => one.parse(p, name));
+      if (parts.length < min) throw new UsageError(`--${name}: expected ${expected}, got ${parts.length} (${JSON.stringify(raw)})`);
+      return parts;
+    },
+  };
+}
+
 /**
  * Reads the header of the safetensors file `raw` (not its data): a file that is not one, or is
  * truncated, or whose config records another kind than `kind` is a usage error naming the flag.

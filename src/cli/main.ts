@@ -13,12 +13,15 @@ import { oodCommand, typicalityCommand } from './typicality';
 import { exportCommand, importCommand } from './export';
 import { serveCommand } from './serve';
 import { generateAudioCommand, trainWavenetCommand } from './audio';
+import { ensembleCommand, evalRotnetCommand, trainRotnetCommand } from './rotnet';
 
 /** Every command, in the order of the help. */
 export const COMMANDS: Command[] = [
   demoCommand, trainClassifierCommand, evalClassifierCommand, trainDiffusionCommand, sampleCommand, evalDiffusionCommand,
   trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
   trainWavenetCommand, generateAudioCommand,
+  trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand,
+  trainRotnetCommand, evalRotnetCommand, ensembleCommand,
 ] as unknown as Command[];
 
 export function usage(): string {

@@ -9,3 +9,7 @@ export {
   affineMatrix, affineTransform, randomAffine, quasiRandomAffine, halton, haltonSequence, PLANKTON_AUGMENTATION,
   type AffineParams, type AffineTransformOptions, type AugmentationRanges,
 } from './augment';
+export { rotatedTask, disposeTask, ROTATED_TASKS, ROTATED_SIZE, type RotatedTask, type RotatedTaskName, type LabelledImages } from './rotated';
+export { AugmentedLoader, batchSeed, type AugmentedLoaderOptions, type BatchSource } from './augmented_loader';
+export { PseudoLabelLoader, type PseudoLabelOptions, type SoftBatch } from './pseudo_labels';
+export { predictTTA, ttaTransforms, type TTAOptions } from './tta';

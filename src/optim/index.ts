@@ -9,3 +9,5 @@ export { clipGradNorm } from './clip';
 export { EMA } from './ema';
 export type { EMAOptions } from './ema';
 export * from './schedules';
+export { minimizeLbfgs } from './lbfgs';
+export type { LbfgsOptions, LbfgsResult } from './lbfgs';

@@ -213,6 +213,30 @@ export function barPlot(title: string, bars: [number, number][], xLabel = ''): s
   return svg(title, parts);
 }
 
+/**
+ * An inline SVG confusion matrix: `counts[true][predicted]`, each row shaded by its share of the row
+ * (so rare classes read as clearly as common ones), the count in each cell.
+ */
+export function confusionPlot(title: string, counts: number[][], classes: string[]): string {
+  const k = counts.length, cell = Math.max(18, Math.min(36, Math.floor(360 / Math.max(1, k))));
+  const left = 110, top = 40, w = left + k * cell + 10, h = top + k * cell + 40;
+  const parts: string[] = [`<text class="title" x="${left}" y="16">${esc(title)}</text>`,
+    `<text x="${left + (k * cell) / 2}" y="32" text-anchor="middle">predicted</text>`];
+  counts.forEach((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    parts.push(`<text x="${left - 6}" y="${top + i * cell + cell / 2 + 4}" text-anchor="end">${esc(classes[i] ?? String(i))}</text>`);
+    row.forEach((c, j) => {
+      const share = c / total, shade = Math.round(255 * (1 - share));
+      const fill = i === j ? `rgb(${shade},${Math.round(255 - 0.4 * (255 - shade))},${shade})` : `rgb(255,${shade},${shade})`;
+      parts.push(`<rect x="${left + j * cell}" y="${top + i * cell}" width="${cell}" height="${cell}" fill="${fill}" stroke="#ddd"><title>${esc(`${classes[i] ?? i} -> ${classes[j] ?? j}: ${c}`)}</title></rect>`);
+      if (c > 0) parts.push(`<text x="${left + j * cell + cell / 2}" y="${top + i * cell + cell / 2 + 4}" text-anchor="middle" style="font-size:${cell < 26 ? 8 : 10}px">${c}</text>`);
+    });
+  });
+  classes.forEach((name, j) => parts.push(`<text x="${left + j * cell + cell / 2}" y="${top + k * cell + 14}" text-anchor="middle" style="font-size:9px">${esc(name.slice(0, 6))}</text>`));
+  parts.push(`<text x="12" y="${top + (k * cell) / 2}" transform="rotate(-90 12 ${top + (k * cell) / 2})" text-anchor="middle">true</text>`);
+  return `<svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">\n${parts.join('\n')}\n</svg>`;
+}
+
 function svg(title: string, parts: string[]): string {
   return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">\n${parts.join('\n')}\n</svg>`;
 }

@@ -90,7 +90,11 @@ const BAD: [string[], RegExp][] = [
   [['train', 'diffusion', '--name', '../elsewhere'], /--name: expected a run name .*, got "\.\.\/elsewhere"$/],
   [['train', 'noisy-classifier', '--channels', '16,0'], /--channels: expected a comma-separated list of integers in \[1, 1024\], got "16,0"$/],
   [['train'], /^refinery train: expected a target; valid: classifier, diffusion, noisy-classifier(, [a-z-]+)*$/],
-  [['eval', 'nothing'], /^refinery eval: unknown target "nothing"; valid: classifier, diffusion$/],
+  [['eval', 'nothing'], /^refinery eval: unknown target "nothing"; valid: classifier, diffusion(, [a-z-]+)*$/],
+  [['train', 'rotnet', '--arch', 'hexagonal'], /^refinery train rotnet: --arch: expected one of plain, cyclic-pool, cyclic-roll, dihedral, got "hexagonal"$/],
+  [['train', 'rotnet', '--width', '8', '--params', '40000'], /^refinery train rotnet: --width and --params: give one of them, not both$/],
+  [['eval', 'rotnet', '--checkpoint', 'checkpoints/fashion-classifier.safetensors'], /^refinery eval rotnet: --checkpoint: expected a rotnet checkpoint, got .*: its config says kind "fashion-classifier"$/],
+  [['ensemble', '--checkpoints', 'no-such.safetensors,b'], /^refinery ensemble: --checkpoints: expected an existing file, got "no-such\.safetensors" \(no such file\)$/],
   [['frobnicate'], /^refinery: unknown command "frobnicate"; valid: demo, train, eval, sample, typicality/],
 ];
 
