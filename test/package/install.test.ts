@@ -60,14 +60,27 @@ function consumerLock(tgz: string): object {
       dependencies: PKG.dependencies, bin: PKG.bin,
     },
   };
-  const todo = Object.keys(PKG.dependencies ?? {});
+  // each dependency where Node finds it from the package that needs it: in that package's own
+  // node_modules (a version nested under it, e.g. node_modules/ajv/node_modules/fast-uri), else in
+  // its parents', else at the top
+  const where = (from: string, dep: string): string => {
+    for (let base = from; ;) {
+      const key = `${base}/node_modules/${dep}`;
+      if (base !== '' && repoLock.packages[key]) return key;
+      const i = base.lastIndexOf('/node_modules/');
+      if (i < 0) return `node_modules/${dep}`;
+      base = base.slice(0, i);
+    }
+  };
+  const todo = Object.keys(PKG.dependencies ?? {}).map((d) => `node_modules/${d}`);
   while (todo.length) {
-    const key = `node_modules/${todo.pop()}`;
+    const key = todo.pop()!;
     if (key in packages) continue;
     const entry = repoLock.packages[key];
     assert.ok(entry, `package-lock.json has no ${key}`);
     packages[key] = entry;
-    todo.push(...Object.keys(entry.dependencies ?? {}));
+    todo.push(...Object.keys(entry.dependencies ?? {}).map((d) => where(key, d)));
+    for (const d of Object.keys(entry.optionalDependencies ?? {})) if (repoLock.packages[where(key, d)]) todo.push(where(key, d));
   }
   return { name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages };
 }

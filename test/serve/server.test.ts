@@ -134,6 +134,23 @@ test('one job per client, a bounded queue, and a job whose client goes away is c
   assert.equal(last[0].events, 0, 'the queued job never ran');
 });
 
+test('the worker holds no more tensors after a job, a cancelled one included, than before it', async () => {
+  const done = async (): Promise<{ liveTensors: number; liveBytes: number }> => {
+    const r = await job(s.port, { n: 2, steps: 3, sampler: 'heun', compare: [1] });
+    assert.equal(r.events.at(-1)!.data.outcome, 'done');
+    const { liveTensors, liveBytes } = r.events.find((e) => e.event === 'done')!.data;
+    return { liveTensors, liveBytes };
+  };
+  const first = await done();
+  assert.ok(first.liveTensors > 0, 'the cached model');
+  const long = startJob(s.port, { n: 8, steps: 200, sampler: 'heun' });
+  await long.waitFor((e) => e.event === 'step');
+  long.abort();
+  await until(async () => json(await request(s.port, 'GET', '/api/status')).running === null, 'the cancelled job to stop');
+  const second = await done();
+  assert.deepEqual(second, first);
+});
+
 /** Writes a safetensors file whose header says diffusion but whose tensors are not the model's. */
 function wrongTensors(file: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });

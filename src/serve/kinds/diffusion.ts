@@ -9,7 +9,7 @@ import { MAX_GUIDANCE } from '../../cli/limits';
 import { encodePng, FASHION_MNIST_CLASSES } from '../../data';
 import { DIFFUSION_CHECKPOINT, DIFFUSION_KIND, SAMPLERS, SAMPLER_NAMES, generate, loadDiffusionModel, samplerNfe } from '../../diffusion';
 import type { Denoiser } from '../../diffusion';
-import { Tensor, scope } from '../../tensor';
+import { Tensor, memory } from '../../tensor';
 import { SafetensorsFile } from '../../tensor/safetensors_format';
 import { recordedKind } from '../../train/checkpoint';
 import { shippedFile } from '../../train/shipped';
@@ -105,7 +105,14 @@ const gridRow = (n: number, classInTurn: boolean): number => (classInTurn ? Math
 const dataUrl = (png: Buffer): string => `data:image/png;base64,${png.toString('base64')}`;
 
 /** A grid of images in [-1, 1] as a PNG data URL. */
-const gridUrl = (x: Tensor, nrow: number): string => dataUrl(encodePng(scope(() => toUnit(x)), { nrow }));
+function gridUrl(x: Tensor, nrow: number): string {
+  const unit = toUnit(x);
+  try {
+    return dataUrl(encodePng(unit, { nrow }));
+  } finally {
+    unit.dispose();
+  }
+}
 
 // one model per worker, reloaded when the file changes
 let cached: { key: string; denoiser: Denoiser; sigmaData: number } | null = null;
@@ -177,16 +184,24 @@ export const diffusionKind = modelKind({
     const main = grid(o.guidance, (info) => {
       // x at noise level σ has std ≈ sqrt(σ² + σ_data²): shown scaled to the data's range
       const scale = sigmaData / Math.sqrt(info.sigma ** 2 + sigmaData ** 2);
-      job.emit('step', {
-        i: info.i, sigma: info.sigma, sigmaNext: info.sigmaNext, ms: performance.now() - tSample,
-        x: gridUrl(scope(() => info.x.mul(scale)), nrow), denoised: gridUrl(info.denoised, nrow),
-      });
+      const shown = info.x.mul(scale);
+      try {
+        job.emit('step', {
+          i: info.i, sigma: info.sigma, sigmaNext: info.sigmaNext, ms: performance.now() - tSample,
+          x: gridUrl(shown, nrow), denoised: gridUrl(info.denoised, nrow),
+        });
+      } finally {
+        shown.dispose();
+      }
     });
     job.emit('grid', { guidance: o.guidance, png: main.url, seconds: main.seconds });
     for (const g of o.compare) {
       const r = grid(g, (info) => job.emit('progress', { guidance: g, i: info.i, steps: o.steps }));
       job.emit('grid', { guidance: g, png: r.url, seconds: r.seconds });
     }
-    job.emit('done', { seconds: (performance.now() - t0) / 1000 });
+    // the worker's tensors after the job: the cached model's and nothing else (a test checks that
+    // they do not grow from job to job)
+    const { liveTensors, liveBytes } = memory();
+    job.emit('done', { seconds: (performance.now() - t0) / 1000, liveTensors, liveBytes });
   },
 });
