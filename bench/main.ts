@@ -11,6 +11,7 @@ const SUITES: Record<string, string> = {
   audio: 'WaveNet: naive vs cached generation over depth; training and cached generation steps vs PyTorch',
   serve: 'Refinery Studio: time to the first streamed sampling step and streamed steps/s vs the library in-process',
   rotnet: 'one training step of the cyclic-roll rotation-invariant convnet vs the same network in PyTorch, interleaved',
+  text: 'one training step and one generation step of the Transformer LM backbone vs the same model in PyTorch, interleaved',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -31,6 +32,9 @@ export function runBench(args: string[]): number | Promise<number> {
     process.stderr.write(`bench: unknown suite "${sub}"; valid: ${Object.keys(SUITES).join(', ')}\n\n${USAGE}`);
     return 2;
   }
+  // asynchronous: the PyTorch peer is a long-lived child driven over stdin (interleaved steps)
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (sub === 'text') return (require('./text') as typeof import('./text')).runTextCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   if (sub === 'serve') return (require('./serve') as typeof import('./serve')).runServeCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -14,14 +14,15 @@ import { exportCommand, importCommand } from './export';
 import { serveCommand } from './serve';
 import { generateAudioCommand, trainWavenetCommand } from './audio';
 import { ensembleCommand, evalRotnetCommand, trainRotnetCommand } from './rotnet';
+import { evalTextCommand, sampleTextCommand, trainTextCommand } from './text';
 
 /** Every command, in the order of the help. */
 export const COMMANDS: Command[] = [
   demoCommand, trainClassifierCommand, evalClassifierCommand, trainDiffusionCommand, sampleCommand, evalDiffusionCommand,
   trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
   trainWavenetCommand, generateAudioCommand,
-  trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand,
   trainRotnetCommand, evalRotnetCommand, ensembleCommand,
+  trainTextCommand, sampleTextCommand, evalTextCommand,
 ] as unknown as Command[];
 
 export function usage(): string {

@@ -131,6 +131,8 @@ export interface BrownCorpus {
   tags: string[][];
   /** The genre of each sentence's source text (`news`, `fiction`, `learned`, ... 15 in all). */
   categories: string[];
+  /** The corpus file each sentence comes from (`ca01` ... `cr09`: one file per source document). */
+  files: string[];
   /** The words with the tags stripped: one sentence per line, words separated by single spaces. */
   text: string;
 }
@@ -156,7 +158,7 @@ export function brownCorpus(opts: { categories?: string[] } = {}): BrownCorpus {
     if (!known.has(c)) throw new Error(`brownCorpus: unknown category ${JSON.stringify(c)} (known: ${[...known].sort().join(', ')})`);
   }
   const wanted = opts.categories ? new Set(opts.categories) : known;
-  const out: BrownCorpus = { sentences: [], tags: [], categories: [], text: '' };
+  const out: BrownCorpus = { sentences: [], tags: [], categories: [], files: [], text: '' };
   const lines: string[] = [];
   for (const [id, category] of files) {
     if (!wanted.has(category)) continue;
@@ -174,6 +176,7 @@ export function brownCorpus(opts: { categories?: string[] } = {}): BrownCorpus {
       out.sentences.push(words);
       out.tags.push(tags);
       out.categories.push(category);
+      out.files.push(id);
       lines.push(words.join(' '));
     }
   }
