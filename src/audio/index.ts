@@ -13,3 +13,5 @@ export * from './pictures';
 export * from './train_wavenet';
 export * from './pitch';
 export * from './diffwave';
+export * from './train_diffwave';
+export * from './notes_report';

@@ -13,7 +13,7 @@ import { requireFile, shippedFile } from '../train/shipped';
 import { AudioDataset, GM_INSTRUMENTS, NoteGrid, miniNsynth } from './datasets';
 import { muLawEncodeTorchaudio } from './mulaw';
 import { writeWav } from './wav';
-import { saveSpectrogramPng, saveWaveformPng } from './pictures';
+import { notesSection } from './notes_report';
 import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate } from './wavenet';
 
 export interface WavenetTrainConfig {
@@ -193,8 +193,15 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   say(`${timeUp ? `time limit (${maxMinutes} min) reached` : 'done'} after ${result.step} steps; validation ${bits.toFixed(3)} bits/sample; weights saved to ${out}`);
 
   // Generated notes next to real ones of the same pitch and instrument, in the report.
-  const notes = reportNotes(validSet);
-  const sections = writeNotesSection(dir, emaModel, validSet, notes, sampleSeconds, say);
+  const { sections } = notesSection(dir, validSet, sampleSeconds, 'cached sampler, temperature 1', (labels, length) => {
+    const bar = new Progress({ total: length, label: 'generate notes', unit: 'samples' });
+    const t0 = performance.now();
+    const gen = generate(emaModel, { length, labels, generator: new Generator(0), onProgress: (done) => bar.set(done), every: 500 });
+    bar.close();
+    const secs = (performance.now() - t0) / 1000, n = gen.audio.shape[0];
+    say(`generated ${n} x ${length} samples in ${secs.toFixed(1)} s (${((n * length) / secs).toFixed(0)} samples/s, cached)`);
+    return gen.audio;
+  }, say);
   writeReport(dir, { status: timeUp ? 'completed (time limit)' : 'completed', step: result.step, sections, media: () => [] });
   say(`generated notes and the report: ${path.join(dir, 'index.html')}`);
   validSet.audio.dispose();
@@ -203,46 +210,6 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
 
 /** What a WaveNet checkpoint's model expects, as its config records it. */
 export const WAVENET_INPUT = { codes: 'mu-law (torchaudio convention, 0..255) of audio in [-1, 1]', sampleRate: 16000, labels: 'pitch: MIDI number; instrument: index into the mini-NSynth instruments' };
-
-// Up to 6 validation notes spread over pitches and instruments (indices into the set).
-function reportNotes(ds: AudioDataset): number[] {
-  const n = ds.audio.shape[0];
-  return Array.from({ length: Math.min(6, n) }, (_, i) => Math.floor(((i + 0.5) * n) / Math.min(6, n)));
-}
-
-function writeNotesSection(dir: string, model: WaveNet, ds: AudioDataset, notes: number[], seconds: number, say: (m: string) => void): { heading: string; html: string }[] {
-  return scope(() => {
-    const index = tensor(notes, { dtype: 'int64' });
-    const labels: Record<string, Tensor> = {};
-    for (const k of model.globalNames) labels[k] = ds.labels[k].indexSelect(0, index);
-    const length = Math.round(seconds * model.config.sampleRate);
-    const bar = new Progress({ total: length, label: 'generate notes', unit: 'samples' });
-    const t0 = performance.now();
-    const gen = generate(model, { length, labels, generator: new Generator(0), onProgress: (done) => bar.set(done), every: 500 });
-    bar.close();
-    const secs = (performance.now() - t0) / 1000;
-    say(`generated ${notes.length} x ${length} samples in ${secs.toFixed(1)} s (${((notes.length * length) / secs).toFixed(0)} samples/s, cached)`);
-    const real = ds.audio.indexSelect(0, index).narrow(1, 0, Math.min(length, ds.audio.shape[1]));
-    fs.mkdirSync(path.join(dir, 'notes'), { recursive: true });
-    const rows: string[] = [];
-    const pitch = ds.labels.pitch.indexSelect(0, index).dataSync(), inst = ds.labels.instrument.indexSelect(0, index).dataSync();
-    notes.forEach((_, i) => {
-      const tag = `${String(i).padStart(2, '0')}-${ds.classes.instrument[inst[i]].replace(/[^a-z0-9]+/gi, '-')}-${pitch[i]}`;
-      writeWav(path.join(dir, 'notes', `${tag}-generated.wav`), gen.audio.select(0, i), model.config.sampleRate);
-      writeWav(path.join(dir, 'notes', `${tag}-real.wav`), real.select(0, i), ds.sampleRate);
-      rows.push(`<tr><td>${ds.classes.instrument[inst[i]]}</td><td>${pitch[i]}</td>`
-        + `<td><audio controls preload="none" src="notes/${tag}-generated.wav"></audio></td><td><audio controls preload="none" src="notes/${tag}-real.wav"></audio></td></tr>`);
-    });
-    saveWaveformPng(path.join(dir, 'notes', 'waveforms-generated.png'), gen.audio, { width: 400, height: 48 });
-    saveWaveformPng(path.join(dir, 'notes', 'waveforms-real.png'), real, { width: 400, height: 48 });
-    saveSpectrogramPng(path.join(dir, 'notes', 'spectrograms-generated.png'), gen.audio.to('float32'), model.config.sampleRate, { nrow: notes.length });
-    saveSpectrogramPng(path.join(dir, 'notes', 'spectrograms-real.png'), real, ds.sampleRate, { nrow: notes.length });
-    const table = `<table><tr><th>instrument</th><th>pitch</th><th>generated</th><th>real</th></tr>${rows.join('')}</table>`;
-    const figs = ['generated', 'real'].map((w) => `<figure><figcaption>waveforms, ${w}</figcaption><img src="notes/waveforms-${w}.png"></figure>`
-      + `<figure><figcaption>log-mel spectrograms, ${w} (left to right, as the table)</figcaption><img src="notes/spectrograms-${w}.png" style="max-width:100%"></figure>`).join('');
-    return [{ heading: `Notes: generated (cached sampler, temperature 1, ${seconds} s) and real, same pitch and instrument`, html: `${table}<div class="grid">${figs}</div>` }];
-  });
-}
 
 /** Loads a WaveNet checkpoint (default: the shipped one), in eval mode. */
 export function loadWavenet(file: string = shippedFile(WAVENET_CHECKPOINT)): { model: WaveNet; config: Record<string, unknown> } {

@@ -1,5 +1,5 @@
 // refinery train wavenet / generate audio: flags and printing over trainWavenet and generateNotes (src/audio).
-import { DEFAULT_WAVENET_TRAIN, MINI_NSYNTH_INSTRUMENTS, WAVENET_KIND, generateNotes, trainWavenet } from '../audio';
+import { DEFAULT_DIFFWAVE_TRAIN, DEFAULT_WAVENET_TRAIN, MINI_NSYNTH_INSTRUMENTS, WAVENET_KIND, generateNotes, trainDiffWave, trainWavenet } from '../audio';
 import { MAX_MINUTES, choice, command, file, int, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 
 const d = DEFAULT_WAVENET_TRAIN;
@@ -66,6 +66,51 @@ export const generateAudioCommand = command({
   run(f) {
     const r = generateNotes({ checkpoint: f.checkpoint, pitch: f.pitch, instrument: f.instrument, seconds: f.seconds, count: f.count, temperature: f.temperature, method: f.method, seed: f.seed, out: f.out });
     console.log(`wrote ${r.files.join(', ')} (${r.seconds.toFixed(1)} s, ${Math.round(r.samplesPerSecond).toLocaleString('en-US')} samples/s, ${f.method})`);
+    return 0;
+  },
+});
+
+const dd = DEFAULT_DIFFWAVE_TRAIN;
+
+export const trainDiffwaveCommand = command({
+  name: 'train diffwave',
+  summary: 'train the DiffWave-style waveform diffusion model on mini-NSynth notes; sampled notes and a report in runs/NAME',
+  description: `Whole one-second notes, pitch and instrument labels with conditioning dropout, src/diffusion's EDM
+loss (σ_data measured from the notes); at most --max-minutes (Ctrl-C saves a checkpoint; --resume
+continues it), then notes sampled with Heun and classifier-free guidance next to real ones in
+runs/NAME/index.html, with their pitch accuracy (YIN).`,
+  flags: {
+    'max-minutes': num({ description: 'stop training after this many minutes, then save and sample', default: 20, above: 0, max: MAX_MINUTES, valueName: 'M' }),
+    steps: int({ description: 'stop after this many optimizer steps (default: only the time limit)', min: 1, max: 10_000_000 }),
+    layers: int({ description: 'residual layers', default: dd.model.layers, min: 1, max: 64 }),
+    cycle: int({ description: 'dilation cycle (1 .. 2^(cycle-1))', default: dd.model.cycle, min: 1, max: 16 }),
+    'residual-channels': int({ description: 'residual channels', default: dd.model.residualChannels, min: 1, max: 1024 }),
+    'batch-size': int({ description: 'notes per step', default: dd.batchSize, min: 1, max: 256 }),
+    lr: num({ description: 'peak learning rate (warmup, then constant)', default: dd.lr, above: 0, max: 1 }),
+    ema: num({ description: 'EMA decay of the weights', default: dd.emaDecay, min: 0, below: 1 }),
+    'cond-drop': num({ description: 'probability of dropping the labels (classifier-free guidance)', default: dd.condDrop, min: 0, max: 1, valueName: 'P' }),
+    'eval-every': int({ description: 'validation losses and a checkpoint every this many steps', default: 200, min: 1, max: 10_000_000 }),
+    'sample-steps': int({ description: 'Heun steps of the report\'s notes', default: 12, min: 1, max: 1000 }),
+    guidance: num({ description: 'guidance scale of the report\'s notes', default: 2, min: 0, max: 100 }),
+    seed: seedFlag(),
+    name: runName('run folder name', 'diffwave'),
+    'runs-dir': runsDirFlag(),
+    resume: resumeFlag(),
+    out: outFile({ description: 'where to write the EMA weights (default runs/NAME/diffwave.safetensors)', ext: '.safetensors' }),
+  },
+  async run(f) {
+    const r = await trainDiffWave({
+      config: {
+        batchSize: f['batch-size'], lr: f.lr, emaDecay: f.ema, condDrop: f['cond-drop'], seed: f.seed,
+        model: { layers: f.layers, cycle: f.cycle, residualChannels: f['residual-channels'] },
+      },
+      maxMinutes: f['max-minutes'], maxSteps: f.steps, evalEvery: f['eval-every'], sampleSteps: f['sample-steps'], guidance: f.guidance,
+      name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, log: (m) => console.log(`refinery ${m}`),
+    });
+    if (r.status === 'interrupted') {
+      console.log(`interrupted at step ${r.step}; resume with --resume --name ${f.name} (checkpoint ${r.checkpoint})`);
+      return 130;
+    }
     return 0;
   },
 });

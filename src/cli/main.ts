@@ -12,7 +12,7 @@ import { trainNoisyClassifierCommand } from './noisy_classifier';
 import { oodCommand, typicalityCommand } from './typicality';
 import { exportCommand, importCommand } from './export';
 import { serveCommand } from './serve';
-import { generateAudioCommand, trainWavenetCommand } from './audio';
+import { generateAudioCommand, trainDiffwaveCommand, trainWavenetCommand } from './audio';
 import { ensembleCommand, evalRotnetCommand, trainRotnetCommand } from './rotnet';
 import { evalTextCommand, sampleTextCommand, trainTextCommand } from './text';
 
@@ -20,7 +20,7 @@ import { evalTextCommand, sampleTextCommand, trainTextCommand } from './text';
 export const COMMANDS: Command[] = [
   demoCommand, trainClassifierCommand, evalClassifierCommand, trainDiffusionCommand, sampleCommand, evalDiffusionCommand,
   trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
-  trainWavenetCommand, generateAudioCommand,
+  trainWavenetCommand, trainDiffwaveCommand, generateAudioCommand,
   trainRotnetCommand, evalRotnetCommand, ensembleCommand,
   trainTextCommand, sampleTextCommand, evalTextCommand,
 ] as unknown as Command[];
