@@ -11,3 +11,5 @@ export const MAX_COMPARE = 4;
 export const MAX_QUEUED_JOBS = 8;
 /** Request body bytes (parameters only). */
 export const MAX_BODY_BYTES = 16 * 1024;
+/** Open event streams of runs' metrics, server-wide (each looks at its files twice a second). */
+export const MAX_RUN_STREAMS = 32;

@@ -16,7 +16,7 @@ import { RefusedPath, contentType, resolveInside } from './files';
 import { JobQueue, JobRefused } from './jobs';
 import type { ServeContext } from './kind';
 import { KINDS } from './kinds';
-import { MAX_BODY_BYTES, MAX_QUEUED_JOBS } from './limits';
+import { MAX_BODY_BYTES, MAX_QUEUED_JOBS, MAX_RUN_STREAMS } from './limits';
 import { MetricsFollower, listRuns, runConfig, runDir, runImages } from './runs';
 import { TYPICALITY_PARAMS, oodResults, typicalityNumbers } from './typicality';
 
@@ -214,6 +214,7 @@ export async function startStudio(o: StudioOptions = {}): Promise<Studio> {
   app.get('/api/runs/metrics', (req, reply) => {
     const name = String((req.query as { name?: string }).name ?? '');
     const dir = runDir(runsDir, name);
+    if (streams.size >= MAX_RUN_STREAMS) throw new JobRefused(503, `too many open run streams (${MAX_RUN_STREAMS}); close a tab`);
     reply.hijack();
     const stream = eventStream(reply.raw);
     const follower = new MetricsFollower(path.join(dir, 'metrics.jsonl'));

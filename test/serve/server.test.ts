@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { sampleGrid } from '../../src/diffusion';
 import { Studio } from '../../src/serve/server';
-import { MAX_STUDIO_SAMPLES } from '../../src/serve/limits';
+import { MAX_RUN_STREAMS, MAX_STUDIO_SAMPLES } from '../../src/serve/limits';
 import { Generator, functions as torch, saveFile } from '../../src/tensor';
 import { MetricsWriter } from '../../src/train/metrics';
 import { chiCdf, coinTable, gaussianAnnulusMass, mirageTypicalRadius } from '../../src/typicality';
@@ -280,6 +280,14 @@ test('the runs API lists run folders and streams a metrics.jsonl as it grows (an
   fs.writeFileSync(w.path, '{"step":1,"time":1,"train/loss":9}\n');
   await until(() => got.some((g) => g.reset), 'the reset after a rewrite');
   assert.deepEqual(got.find((g) => g.reset).records.map((r: any) => r['train/loss']), [9]);
+  // at most MAX_RUN_STREAMS open at once (this one is still open)
+  const more: import('http').ClientRequest[] = [];
+  const opened = await Promise.all(Array.from({ length: MAX_RUN_STREAMS }, () => new Promise<number>((resolve) => {
+    const r = http.get({ host: '127.0.0.1', port: s.port, path: '/api/runs/metrics?name=grow' }, (res) => { resolve(res.statusCode ?? 0); res.resume(); });
+    more.push(r);
+  })));
+  assert.deepEqual(opened.filter((c) => c !== 200), [503], 'the one stream past the limit is refused');
+  for (const r of more) r.destroy();
   req.destroy();
   fs.rmSync(path.join(runsDir, 'grow'), { recursive: true });
 });
