@@ -17,6 +17,8 @@ export interface PlotOptions {
   markers?: { x: number; label: string; color: string }[];
 }
 
+import { downsample, fmt as label, logTicks, niceTicks } from '../../src/train/axes';
+
 const SVG = 'http://www.w3.org/2000/svg';
 export const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2'];
 
@@ -25,19 +27,6 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
 }
-
-/** Round tick values covering [lo, hi] (about `count` of them). */
-export function ticks(lo: number, hi: number, count = 5): number[] {
-  if (!(hi > lo)) return [lo];
-  const step0 = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(step0));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0) ?? 10 * mag;
-  const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
-}
-
-const label = (v: number): string => (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(0) : String(Number(v.toPrecision(4))));
 
 export function linePlot(series: Series[], o: PlotOptions): SVGSVGElement {
   const W = o.width ?? 420, H = o.height ?? 240;
@@ -60,12 +49,12 @@ export function linePlot(series: Series[], o: PlotOptions): SVGSVGElement {
   const sx = (x: number): number => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
   const sy = (y: number): number => H - m.b - ((ty(y) - y0) / (y1 - y0)) * (H - m.t - m.b);
   if (o.band) root.append(svg('rect', { x: sx(o.band[0]), y: m.t, width: Math.max(0, sx(o.band[1]) - sx(o.band[0])), height: H - m.t - m.b, fill: '#fde68a', opacity: 0.5 }));
-  for (const t of ticks(x0, x1)) {
+  for (const t of niceTicks(x0, x1, 5)) {
     root.append(svg('line', { x1: sx(t), x2: sx(t), y1: H - m.b, y2: H - m.b + 4, stroke: '#999' }));
     root.append(Object.assign(svg('text', { x: sx(t), y: H - m.b + 15, 'text-anchor': 'middle' }), { textContent: label(t) }));
   }
   // on a log axis: round values of the data's own range, placed by their logarithm
-  const yTicks = o.logY ? ticks(10 ** y0, 10 ** y1, 4).filter((v) => v > 0).map((v) => [Math.log10(v), v]) : ticks(y0, y1, 4).map((v) => [v, v]);
+  const yTicks = o.logY ? logTicks(10 ** y0, 10 ** y1).map((v) => [Math.log10(v), v]) : niceTicks(y0, y1, 4).map((v) => [v, v]);
   for (const [t, v] of yTicks) {
     const y = H - m.b - ((t - y0) / (y1 - y0)) * (H - m.t - m.b);
     root.append(svg('line', { x1: m.l, x2: W - m.r, y1: y, y2: y, stroke: '#eee' }));
@@ -79,7 +68,7 @@ export function linePlot(series: Series[], o: PlotOptions): SVGSVGElement {
     root.append(Object.assign(svg('text', { x: sx(mk.x) + 3, y: m.t + 10, fill: mk.color }), { textContent: mk.label }));
   }
   for (const s of series) {
-    const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
+    const pts = downsample(s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0)), sx, W - m.l - m.r);
     if (!pts.length) continue;
     const attrs: Record<string, string | number> = { fill: 'none', stroke: s.color, 'stroke-width': 1.6, points: pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' '), 'data-series': s.name };
     if (s.dashed) attrs['stroke-dasharray'] = '5 3';
