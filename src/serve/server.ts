@@ -219,10 +219,12 @@ export async function startStudio(o: StudioOptions = {}): Promise<Studio> {
     const stream = eventStream(reply.raw);
     const follower = new MetricsFollower(path.join(dir, 'metrics.jsonl'));
     let images = '';
+    let first = true; // the first event is a whole snapshot (reset): a reconnecting EventSource starts over
     const look = (): void => {
       try {
         const { reset, records } = follower.read();
-        if (reset || records.length) stream.send('records', { reset, records });
+        if (reset || records.length || first) stream.send('records', { reset: reset || first, records });
+        first = false;
         const imgs = runImages(dir).map((f) => `${f}:${fs.statSync(path.join(dir, f)).mtimeMs}`);
         if (imgs.join('|') !== images) {
           images = imgs.join('|');
