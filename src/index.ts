@@ -10,5 +10,7 @@ export * as vision from './vision';
 export * as audio from './audio';
 export { conv, setConvImplementation } from './conv/conv';
 export type { ConvArgs, ConvImplementation } from './conv/conv';
+export * as convMeta from './conv';
+export { enableConvMetaOptimizer, disableConvMetaOptimizer, registerConvImplementation, tune } from './conv';
 export { MODEL_KINDS, MODEL_KIND_NAMES, readModel, exportPytorch, importPytorch } from './models';
 export type { ModelKind } from './models';

@@ -1,0 +1,135 @@
+// The meta-optimizer's persistent memory (the post's first wish: "cache its results on disk"): one
+// JSON file of decisions, keyed by everything that changes which algorithm is fastest, written
+// atomically; a corrupt or foreign file is ignored with a warning, never fatal.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { torchVersion, writeFileAtomic } from '../tensor';
+import { ConvOp, ConvProblem } from './problem';
+
+export const CACHE_FORMAT = 'refinery-conv-cache';
+export const CACHE_VERSION = 1;
+
+/** One tuned operation. Times are milliseconds (the minimum over the timed calls). */
+export interface ConvDecision {
+  op: ConvOp;
+  /** human-readable problem, for listings */
+  problem: string;
+  winner: string;
+  /** intra-op threads the winner runs with */
+  threads: number;
+  /** every timed candidate ("name" or "name@threads"), in ms */
+  times: Record<string, number>;
+  /** candidates not timed, and why (inapplicable, excluded, threw, wrong) */
+  skipped: Record<string, string>;
+  defaultMs: number;
+  winnerMs: number;
+  /** defaultMs / winnerMs */
+  speedup: number;
+  tunedAt: string;
+}
+
+/** The user's cache file: REFINERY_CONV_CACHE, else $XDG_CACHE_HOME/refinery/conv-cache.json, else ~/.cache/refinery/conv-cache.json. */
+export function defaultCachePath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.REFINERY_CONV_CACHE) return path.resolve(env.REFINERY_CONV_CACHE);
+  const base = env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'refinery', 'conv-cache.json');
+}
+
+let cpuModelMemo: string | undefined;
+/** The CPU model string (the first core's), where the OS names one. */
+export function cpuModel(): string {
+  if (cpuModelMemo === undefined) cpuModelMemo = (os.cpus()[0]?.model ?? 'unknown cpu').replace(/\s+/g, ' ').trim();
+  return cpuModelMemo;
+}
+
+/**
+ * The cache key of one operation: op, transposed, shapes, stride, padding, dilation, output padding,
+ * groups, dtype, device, memory format, thread count, libtorch version and CPU model.
+ */
+export function decisionKey(op: ConvOp, p: ConvProblem, memoryFormat: string, threads: number): string {
+  return [
+    op, p.transposed ? 'transposed' : 'regular',
+    `x=${p.inputShape.join('x')}`, `w=${p.weightShape.join('x')}`,
+    `stride=${p.stride.join(',')}`, `pad=${p.padding.join(',')}`, `dil=${p.dilation.join(',')}`,
+    `outpad=${p.outputPadding.join(',')}`, `groups=${p.groups}`,
+    p.dtype, String(p.device), memoryFormat, `threads=${threads}`, `libtorch=${torchVersion}`, `cpu=${cpuModel()}`,
+  ].join('|');
+}
+
+export type Warn = (message: string) => void;
+export const warnToStderr: Warn = (m) => process.stderr.write(`refinery: ${m}\n`);
+
+/** The decisions in memory, backed by a file unless `file` is null. */
+export class ConvCache {
+  readonly entries = new Map<string, ConvDecision>();
+
+  constructor(readonly file: string | null, private readonly warn: Warn = warnToStderr) {
+    if (file) this.load(file);
+  }
+
+  private load(file: string): void {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.warn(`conv cache ${file} cannot be read (${(e as Error).message}); starting empty`);
+      return;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      this.warn(`conv cache ${file} is corrupt (${(e as Error).message}); ignoring it, it will be rewritten`);
+      return;
+    }
+    const d = data as { format?: unknown; version?: unknown; entries?: unknown };
+    if (typeof d !== 'object' || d === null || d.format !== CACHE_FORMAT || typeof d.entries !== 'object' || d.entries === null) {
+      this.warn(`conv cache ${file} is not a Refinery conv cache (no "format": "${CACHE_FORMAT}"); ignoring it, it will be rewritten`);
+      return;
+    }
+    if (d.version !== CACHE_VERSION) {
+      this.warn(`conv cache ${file} has version ${JSON.stringify(d.version)}, this Refinery writes ${CACHE_VERSION}; ignoring it, it will be rewritten`);
+      return;
+    }
+    let bad = 0;
+    for (const [k, v] of Object.entries(d.entries as Record<string, unknown>)) {
+      if (isDecision(v)) this.entries.set(k, v);
+      else bad++;
+    }
+    if (bad) this.warn(`conv cache ${file}: ignored ${bad} malformed entr${bad === 1 ? 'y' : 'ies'}`);
+  }
+
+  get(key: string): ConvDecision | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, d: ConvDecision): void {
+    this.entries.set(key, d);
+    this.save();
+  }
+
+  clear(): number {
+    const n = this.entries.size;
+    this.entries.clear();
+    if (this.file) fs.rmSync(this.file, { force: true });
+    return n;
+  }
+
+  save(): void {
+    if (!this.file) return;
+    const body = { format: CACHE_FORMAT, version: CACHE_VERSION, entries: Object.fromEntries(this.entries) };
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      writeFileAtomic(this.file, Buffer.from(`${JSON.stringify(body, null, 1)}\n`));
+    } catch (e) {
+      this.warn(`conv cache not saved: ${(e as Error).message}`);
+    }
+  }
+}
+
+function isDecision(v: unknown): v is ConvDecision {
+  const d = v as ConvDecision;
+  return typeof d === 'object' && d !== null && typeof d.winner === 'string' && typeof d.op === 'string' &&
+    Number.isInteger(d.threads) && typeof d.times === 'object' && d.times !== null;
+}
