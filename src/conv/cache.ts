@@ -133,3 +133,25 @@ function isDecision(v: unknown): v is ConvDecision {
   return typeof d === 'object' && d !== null && typeof d.winner === 'string' && typeof d.op === 'string' &&
     Number.isInteger(d.threads) && typeof d.times === 'object' && d.times !== null;
 }
+
+/** The decisions in a cache file (none when it is missing; warnings for a corrupt or foreign one). */
+export function readConvCache(file: string = defaultCachePath(), warn: Warn = warnToStderr): { file: string; entries: [string, ConvDecision][] } {
+  const c = new ConvCache(file, warn);
+  return { file, entries: [...c.entries] };
+}
+
+/** Deletes the cache file; returns how many decisions it held. */
+export function clearConvCache(file: string = defaultCachePath(), warn: Warn = warnToStderr): { file: string; removed: number } {
+  const c = new ConvCache(file, warn);
+  const removed = c.entries.size;
+  fs.rmSync(file, { force: true });
+  return { file, removed };
+}
+
+/** One line per decision: op, problem, winner, speed-up over libtorch and every candidate's time. */
+export function convCacheLines(entries: [string, ConvDecision][]): string[] {
+  return entries.map(([, d]) => {
+    const times = Object.entries(d.times).sort((a, b) => a[1] - b[1]).map(([n, ms]) => `${n} ${ms.toFixed(2)}`).join(', ');
+    return `${d.op.padEnd(10)} ${d.problem}\n           = ${d.winner}${d.threads ? ` (${d.threads} thr)` : ''}, ${d.speedup.toFixed(2)}x libtorch; ms: ${times}`;
+  });
+}

@@ -28,16 +28,30 @@ export const atenConv: ConvImplementation = (x, w, bias, a) => {
   return a.dims === 1 ? F.conv1d(x, w, o) : a.dims === 2 ? F.conv2d(x, w, o) : F.conv3d(x, w, o);
 };
 
-let implementation: ConvImplementation = atenConv;
+// Decided at the first convolution: REFINERY_CONV_TUNE=1 (or =verbose, printing the post's table)
+// installs the meta-optimizer (./metaopt, loaded only then) for programs that do not call
+// enableConvMetaOptimizer() themselves, the CLI's training commands among them.
+let implementation: ConvImplementation | null = null;
+
+function initial(): ConvImplementation {
+  const v = process.env.REFINERY_CONV_TUNE;
+  implementation = atenConv;
+  if (v && v !== '0' && v !== 'false') {
+    if (v !== '1' && v !== 'true' && v !== 'verbose') throw new TypeError(`REFINERY_CONV_TUNE=${v}: expected 1, verbose or 0`);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    (require('./metaopt') as typeof import('./metaopt')).enableConvMetaOptimizer({ verbose: v === 'verbose' });
+  }
+  return implementation;
+}
 
 /** Convolution as every layer computes it. */
 export function conv(x: Tensor, weight: Tensor, bias: Tensor | null, args: ConvArgs): Tensor {
-  return implementation(x, weight, bias, args);
+  return (implementation ?? initial())(x, weight, bias, args);
 }
 
 /** Replaces the implementation behind `conv` (null restores libtorch's); returns the previous one. */
 export function setConvImplementation(f: ConvImplementation | null): ConvImplementation {
-  const prev = implementation;
+  const prev = implementation ?? atenConv;
   implementation = f ?? atenConv;
   return prev;
 }

@@ -8,7 +8,7 @@ export type { ConvCandidate } from './candidate';
 export { BUILTIN_CANDIDATES, convCandidates, registerConvImplementation, unregisterConvImplementation } from './registry';
 export type { ConvImplementationOps, ConvApplicability } from './registry';
 export { chosenConv } from './function';
-export { ConvCache, defaultCachePath, decisionKey } from './cache';
+export { ConvCache, defaultCachePath, decisionKey, readConvCache, clearConvCache, convCacheLines } from './cache';
 export type { ConvDecision } from './cache';
 export { ConvMetaOptimizer, enableConvMetaOptimizer, disableConvMetaOptimizer, activeConvMetaOptimizer, tune, agreementTolerance } from './metaopt';
 export type { ConvMetaOptions } from './metaopt';
