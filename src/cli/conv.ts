@@ -8,8 +8,8 @@ export const convCacheCommand = command({
   description: `The meta-optimizer (REFINERY_CONV_TUNE=1, or enableConvMetaOptimizer() from TypeScript) times every
 convolution implementation per operation and remembers the fastest in a JSON file keyed by shapes,
 hyper-parameters, dtype, device, layout, thread count, libtorch version and CPU model. The file is
-REFINERY_CONV_CACHE if set, else $XDG_CACHE_HOME/refinery/conv-cache.json, else
-~/.cache/refinery/conv-cache.json.`,
+REFINERY_CONV_CACHE if set, else conv-cache.json in Refinery's cache folder ($REFINERY_CACHE_DIR,
+else $XDG_CACHE_HOME/refinery, else ~/.cache/refinery).`,
   flags: {
     list: bool({ description: 'print every cached decision (the default)' }),
     clear: bool({ description: 'delete the cache file' }),

@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { torchVersion, writeFileAtomic } from '../tensor';
+import { cacheDir, torchVersion, writeFileAtomic } from '../tensor';
 import { ConvOp, ConvProblem } from './problem';
 
 export const CACHE_FORMAT = 'refinery-conv-cache';
@@ -29,11 +29,10 @@ export interface ConvDecision {
   tunedAt: string;
 }
 
-/** The user's cache file: REFINERY_CONV_CACHE, else $XDG_CACHE_HOME/refinery/conv-cache.json, else ~/.cache/refinery/conv-cache.json. */
-export function defaultCachePath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.REFINERY_CONV_CACHE) return path.resolve(env.REFINERY_CONV_CACHE);
-  const base = env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'refinery', 'conv-cache.json');
+/** The user's cache file: REFINERY_CONV_CACHE, else conv-cache.json in Refinery's cache folder (`cacheDir()`: $REFINERY_CACHE_DIR, $XDG_CACHE_HOME/refinery or ~/.cache/refinery). */
+export function defaultCachePath(): string {
+  if (process.env.REFINERY_CONV_CACHE) return path.resolve(process.env.REFINERY_CONV_CACHE);
+  return path.join(cacheDir(), 'conv-cache.json');
 }
 
 let cpuModelMemo: string | undefined;

@@ -176,10 +176,21 @@ test('decisions round-trip through the cache file; a changed key re-tunes; corru
   fs.writeFileSync(file, '{"format": "refinery-conv-cache", "version": 99, "entries": {}}');
   new ConvMetaOptimizer({ cache: file, warn });
   assert.match(warnings[2], /has version 99, this Refinery writes 1/);
-  // the default location follows REFINERY_CONV_CACHE, then XDG_CACHE_HOME, then ~/.cache
-  assert.equal(defaultCachePath({ REFINERY_CONV_CACHE: '/a/b.json' }), '/a/b.json');
-  assert.equal(defaultCachePath({ XDG_CACHE_HOME: '/xdg' }), '/xdg/refinery/conv-cache.json');
-  assert.equal(defaultCachePath({}), path.join(os.homedir(), '.cache', 'refinery', 'conv-cache.json'));
+  // the default location follows REFINERY_CONV_CACHE, then Refinery's cache folder (XDG_CACHE_HOME/refinery)
+  const env0 = { c: process.env.REFINERY_CONV_CACHE, d: process.env.REFINERY_CACHE_DIR, x: process.env.XDG_CACHE_HOME };
+  try {
+    process.env.REFINERY_CONV_CACHE = '/a/b.json';
+    assert.equal(defaultCachePath(), '/a/b.json');
+    delete process.env.REFINERY_CONV_CACHE;
+    delete process.env.REFINERY_CACHE_DIR;
+    process.env.XDG_CACHE_HOME = path.join(tmp, 'xdg');
+    assert.equal(defaultCachePath(), path.join(tmp, 'xdg', 'refinery', 'conv-cache.json'));
+  } finally {
+    for (const [k, v] of [["REFINERY_CONV_CACHE", env0.c], ["REFINERY_CACHE_DIR", env0.d], ["XDG_CACHE_HOME", env0.x]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }));
 
 test('tune(model, sampleInputs) decides every operation the training step needs, and only those', () => {
