@@ -77,6 +77,23 @@ export interface Native {
   CudaDeviceCount(): number;
 }
 
+/**
+ * Waiting policies that keep a training step from collapsing when another process is busy (issue 10,
+ * measured by `node dist/bench/main.js conv --part load`): libgomp (libtorch's intra-op pool) spins
+ * about 300k iterations at every barrier and OpenBLAS keeps its own spinning pool, so on a shared
+ * machine a thread spins away its time slice while the thread it waits for is descheduled, making
+ * 2-thread steps 10-30x slower. Passive waiting and a single-threaded BLAS inside libtorch's own
+ * pool avoid that. Both libraries read these once, when they load with the addon, so they are set
+ * here, before it loads, and only where the user has not set them; REFINERY_OMP_DEFAULTS=1 keeps the
+ * libraries' own defaults.
+ */
+export function robustThreadingEnv(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.REFINERY_OMP_DEFAULTS === '1') return;
+  if (env.OMP_WAIT_POLICY === undefined) env.OMP_WAIT_POLICY = 'PASSIVE';
+  if (env.OPENBLAS_NUM_THREADS === undefined) env.OPENBLAS_NUM_THREADS = '1';
+}
+
+robustThreadingEnv();
 export const native: Native = loadAddon();
 if (native.opsHash !== OPS_HASH) {
   throw new Error(`refinery: the native addon binds a different op list (${native.opsHash}) than the TypeScript table (${OPS_HASH}); ` +

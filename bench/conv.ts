@@ -1,0 +1,359 @@
+// The conv benchmark (issue 10, "The fastest convolutions in Theano with meta-optimization"):
+//   1. the post's per-operation table: for every convolution of the diffusion U-Net, of the
+//      reference classifier and of the post's three layer configurations (scaled to CPU sizes),
+//      each candidate's time for the forward pass, the input gradient and the weight gradient, the
+//      winner and its speed-up over libtorch's default;
+//   2. whole training steps of the U-Net and of the classifier: Refinery with the meta-optimizer,
+//      Refinery with libtorch's default, Python PyTorch's default and PyTorch's hand-picked settings
+//      (channels-last on/off x 1 or 2 threads), interleaved step by step in one run (Refinery in
+//      process, PyTorch in one child process driven line by line: bench/peers/torch_conv.py), each
+//      reported as the median step time and its spread.
+import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
+import * as path from 'path';
+import * as readline from 'readline';
+import { Generator, Tensor, F, functions as torch, scope, setNumThreads, getNumThreads, torchVersion } from '../src/tensor';
+import { Adam } from '../src/optim';
+import { UNet } from '../src/diffusion/unet';
+import { edmPrecondition } from '../src/diffusion/precondition';
+import { diffusionLoss } from '../src/diffusion/objectives';
+import { FashionClassifier } from '../src/vision/classifier';
+import { namedTensors } from '../src/nn';
+import {
+  ConvArgs, ConvDecision, ConvMetaOptimizer, ConvProblem, atenConv, convProblem, describeProblem, disableConvMetaOptimizer,
+  enableConvMetaOptimizer, setConvImplementation, BUILTIN_CANDIDATES, CONV_OPS,
+} from '../src/conv';
+import { cpuModel } from '../src/conv/cache';
+import { benchConfig } from './diffusion';
+import { findRepoRoot, hostInfo, intFlag, median, noteBusyHost, parseBenchFlags } from './common';
+
+export const CONV_USAGE = `usage: node dist/bench/main.js conv [options]
+
+  --part P       ops (the per-operation table), steps (whole training steps), all (both; default), or
+                 load (threads under load: the classifier step per thread count and waiting policy,
+                 each in a fresh process, without and with one competing busy process)
+  --threads N    intra-op threads of the per-op table and of the Refinery steps (default 1: fairer on
+                 a shared machine; the PyTorch hand-picked settings try 1 and 2 whatever this is)
+  --rounds R     interleaved rounds of the step comparison (default 7); each config runs one step per round
+  --unet-batch B, --classifier-batch B   training batches (default 64 and 128, as bench diffusion and nn)
+  --python P     the Python with torch (default /usr/bin/python3)
+  --json         one JSON object instead of tables
+`;
+
+interface OpRow {
+  model: string;
+  problem: string;
+  op: string;
+  times: Record<string, number>;
+  skipped: Record<string, string>;
+  winner: string;
+  speedup: number;
+}
+
+/** The post's three configurations, scaled down to CPU sizes (batch and filters). */
+export const POST_CONFIGS: { name: string; x: number[]; w: number[] }[] = [
+  { name: 'post i3x64x64,k128x7x7,b64 (CPU: b8, k64)', x: [8, 3, 64, 64], w: [64, 3, 7, 7] },
+  { name: 'post i32x15x80,k64x5x5,b256 (CPU: b32)', x: [32, 32, 15, 80], w: [64, 32, 5, 5] },
+  { name: 'post i128x36x12,k64x6x3,b256 (CPU: b16)', x: [16, 128, 36, 12], w: [64, 128, 6, 3] },
+];
+
+/** The distinct convolutions (problem, args) one training step of `step` computes. */
+function recordConvs(step: () => void): { p: ConvProblem; args: ConvArgs }[] {
+  const seen = new Map<string, { p: ConvProblem; args: ConvArgs }>();
+  const prev = setConvImplementation((x, w, b, a) => {
+    const p = convProblem(x, w, a);
+    if (p) seen.set(describeProblem(p), { p, args: a });
+    return atenConv(x, w, b, a);
+  });
+  try {
+    step();
+  } finally {
+    setConvImplementation(prev);
+  }
+  return [...seen.values()];
+}
+
+interface StepSetup { step: () => void; dispose: () => void }
+
+export function unetSetup(batch: number): StepSetup {
+  const init = new Generator(0);
+  const gen = new Generator(1);
+  const net = new UNet({ ...benchConfig(1), generator: init });
+  const D = edmPrecondition(net);
+  const opt = new Adam(net, { lr: 1e-3 });
+  const [x0, y] = scope(() => [
+    torch.rand([batch, 1, 28, 28], { generator: gen }).mul(2).sub(1).keep(),
+    torch.randint(0, 10, [batch], { dtype: 'int64', generator: gen }).keep(),
+  ]);
+  net.train();
+  return {
+    step: () => scope(() => {
+      opt.zeroGrad();
+      diffusionLoss(D, x0, { generator: gen, extra: { labels: y } }).backward();
+      opt.step();
+    }),
+    dispose: () => {
+      for (const t of [x0, y]) t.dispose();
+      for (const [, t] of namedTensors(net)) t.dispose();
+      opt.dispose();
+    },
+  };
+}
+
+export function classifierSetup(batch: number): StepSetup {
+  const gen = new Generator(2);
+  const model = new FashionClassifier();
+  const opt = new Adam(model, { lr: 1e-3 });
+  const [x, y] = scope(() => [
+    torch.rand([batch, 1, 28, 28], { generator: gen }).keep(),
+    torch.randint(0, 10, [batch], { dtype: 'int64', generator: gen }).keep(),
+  ]);
+  model.train();
+  return {
+    step: () => scope(() => {
+      opt.zeroGrad();
+      F.crossEntropy(model(x), y).backward();
+      opt.step();
+    }),
+    dispose: () => {
+      for (const t of [x, y]) t.dispose();
+      for (const [, t] of namedTensors(model)) t.dispose();
+      opt.dispose();
+    },
+  };
+}
+
+/** Tunes the three operations of one problem on random tensors of its shapes; one row per operation. */
+function tuneProblem(model: string, p: ConvProblem, log: (s: string) => void): OpRow[] {
+  const m = new ConvMetaOptimizer({ cache: null, verbose: log });
+  return scope(() => {
+    const x = torch.randn(p.inputShape);
+    const w = torch.randn(p.weightShape);
+    const gy = torch.randn(p.outputShape);
+    const rows: OpRow[] = [];
+    for (const op of CONV_OPS) {
+      m.choose(op, p, { x, w, gy });
+      const d = m.decisions[m.decisions.length - 1];
+      rows.push({ model, problem: describeProblem(p), op, times: d.times, skipped: d.skipped, winner: d.winner, speedup: d.speedup });
+    }
+    return rows;
+  });
+}
+
+function perOpTable(o: Options, log: (s: string) => void): OpRow[] {
+  const rows: OpRow[] = [];
+  const models: [string, (b: number) => StepSetup, number][] = [['U-Net', unetSetup, o.unetBatch], ['classifier', classifierSetup, o.classifierBatch]];
+  for (const [name, make, batch] of models) {
+    const s = make(batch);
+    const convs = recordConvs(s.step);
+    s.dispose();
+    log(`${name}: ${convs.length} distinct convolutions`);
+    for (const { p } of convs) rows.push(...tuneProblem(name, p, log));
+  }
+  for (const c of POST_CONFIGS) {
+    const p = scope(() => convProblem(torch.empty(c.x), torch.empty(c.w), { dims: 2, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, transposed: false, outputPadding: [0, 0] }))!;
+    rows.push(...tuneProblem(c.name, p, log));
+  }
+  return rows;
+}
+
+// ------------------------------------------------------------------------------ whole steps
+
+interface StepConfig { name: string; system: 'refinery' | 'pytorch'; model: 'unet' | 'classifier'; meta?: boolean; channelsLast?: boolean; threads: number }
+interface StepResult extends StepConfig { ms: number[]; median: number; q1: number; q3: number; error?: string; tuneS?: number; decisions?: number }
+
+class TorchPeer {
+  private child: ChildProcessWithoutNullStreams;
+  private lines: readline.Interface;
+  private waiting: ((l: string) => void)[] = [];
+  private buffered: string[] = [];
+  version = '?';
+
+  constructor(python: string, root: string) {
+    this.child = spawn(python, [path.join(root, 'bench', 'peers', 'torch_conv.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.lines = readline.createInterface({ input: this.child.stdout });
+    this.lines.on('line', (l) => {
+      const w = this.waiting.shift();
+      if (w) w(l);
+      else this.buffered.push(l);
+    });
+    this.child.on('exit', () => { for (const w of this.waiting.splice(0)) w('{"error": "the PyTorch peer exited"}'); });
+    this.child.on('error', () => { for (const w of this.waiting.splice(0)) w('{"error": "the PyTorch peer could not start"}'); });
+  }
+
+  private next(): Promise<string> {
+    const b = this.buffered.shift();
+    if (b !== undefined) return Promise.resolve(b);
+    return new Promise((r) => this.waiting.push(r));
+  }
+
+  async ready(): Promise<boolean> {
+    const r = JSON.parse(await this.next()) as { ready?: boolean; version?: string };
+    this.version = r.version ?? '?';
+    return r.ready === true;
+  }
+
+  async steps(c: StepConfig, batch: number, steps: number): Promise<{ ms?: number[]; error?: string }> {
+    this.child.stdin.write(`${JSON.stringify({ model: c.model, channels_last: !!c.channelsLast, threads: c.threads, steps, batch })}\n`);
+    return JSON.parse(await this.next()) as { ms?: number[]; error?: string };
+  }
+
+  close(): void {
+    this.child.stdin.end('\n');
+  }
+}
+
+function quartiles(xs: number[]): { median: number; q1: number; q3: number } {
+  const s = xs.slice().sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
+  return { median: median(s), q1: at(0.25), q3: at(0.75) };
+}
+
+async function stepComparison(o: Options, log: (s: string) => void): Promise<{ results: StepResult[]; pytorch: string }> {
+  const peer = new TorchPeer(o.python, o.root);
+  const ok = await peer.ready().catch(() => false);
+  const results: StepResult[] = [];
+  for (const model of ['unet', 'classifier'] as const) {
+    const batch = model === 'unet' ? o.unetBatch : o.classifierBatch;
+    const configs: StepConfig[] = [
+      { name: 'Refinery, meta-optimizer', system: 'refinery', model, meta: true, threads: o.threads },
+      { name: 'Refinery, libtorch default', system: 'refinery', model, threads: o.threads },
+      { name: `PyTorch default (NCHW, ${o.threads} thr)`, system: 'pytorch', model, threads: o.threads },
+      ...[1, 2].flatMap((t) => [false, true].map((cl) => ({ name: `PyTorch ${cl ? 'channels-last' : 'NCHW'}, ${t} thr`, system: 'pytorch' as const, model, channelsLast: cl, threads: t })))
+        .filter((c) => !(c.threads === o.threads && !c.channelsLast)),
+    ];
+    const setup = model === 'unet' ? unetSetup(batch) : classifierSetup(batch);
+    const prevThreads = getNumThreads();
+    setNumThreads(o.threads);
+    // the meta-optimizer tunes once, on this step, before the timed rounds (as tune() in a user's program)
+    const t0 = performance.now();
+    const meta = enableConvMetaOptimizer({ cache: null });
+    setup.step();
+    const tuneS = (performance.now() - t0) / 1000;
+    const decisions = meta.decisions.length;
+    disableConvMetaOptimizer();
+    log(`${model}: meta-optimizer tuned ${decisions} operations in ${tuneS.toFixed(1)} s: ${meta.decisions.filter((d) => d.winner !== 'libtorch').map((d) => `${d.op} ${d.winner} ${d.speedup.toFixed(2)}x`).join('; ') || 'libtorch everywhere'}`);
+    const times = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+    const errors = new Map<string, string>();
+    try {
+      // warm-up: one step of every configuration
+      for (const round of [-1, ...Array.from({ length: o.rounds }, (_, i) => i)]) {
+        for (const c of configs) {
+          if (errors.has(c.name)) continue;
+          let ms: number;
+          if (c.system === 'refinery') {
+            if (c.meta) setConvImplementation(meta.conv);
+            try {
+              const s = performance.now();
+              setup.step();
+              ms = performance.now() - s;
+            } finally {
+              setConvImplementation(null);
+            }
+          } else {
+            if (!ok) { errors.set(c.name, 'PyTorch peer unavailable'); continue; }
+            const r = await peer.steps(c, batch, 1);
+            if (r.error || !r.ms) { errors.set(c.name, r.error ?? 'no answer'); continue; }
+            ms = r.ms[0];
+          }
+          if (round >= 0) times.get(c.name)!.push(ms);
+        }
+        if (round >= 0) log(`${model} round ${round + 1}/${o.rounds}: ${configs.map((c) => `${c.name} ${(times.get(c.name)!.at(-1) ?? NaN).toFixed(0)}`).join(', ')}`);
+      }
+    } finally {
+      setNumThreads(prevThreads);
+      setup.dispose();
+    }
+    for (const c of configs) {
+      const ms = times.get(c.name)!;
+      results.push({ ...c, ms, ...quartiles(ms), ...(errors.has(c.name) ? { error: errors.get(c.name) } : {}), ...(c.meta ? { tuneS, decisions } : {}) });
+    }
+  }
+  peer.close();
+  return { results, pytorch: peer.version };
+}
+
+// ------------------------------------------------------------------------------ report
+
+interface Options { part: 'ops' | 'steps' | 'all' | 'load'; threads: number; rounds: number; unetBatch: number; classifierBatch: number; python: string; root: string; json: boolean; help: boolean }
+
+export function parseConvArgs(args: string[]): Options {
+  const { flags, str } = parseBenchFlags('conv', args, ['part', 'threads', 'rounds', 'unet-batch', 'classifier-batch', 'python', 'json', 'help'], CONV_USAGE);
+  const part = str('part') ?? 'all';
+  if (!['ops', 'steps', 'all', 'load'].includes(part)) throw new Error(`--part: expected ops, steps, all or load, got "${part}"`);
+  return {
+    part: part as Options['part'], threads: intFlag(flags, 'threads', 1), rounds: intFlag(flags, 'rounds', 7),
+    unetBatch: intFlag(flags, 'unet-batch', 64), classifierBatch: intFlag(flags, 'classifier-batch', 128),
+    python: str('python') ?? '/usr/bin/python3', root: findRepoRoot(), json: flags.json === true, help: flags.help === true,
+  };
+}
+
+const SHOWN = BUILTIN_CANDIDATES.filter((c) => !c.name.startsWith('cudnn')).map((c) => c.name);
+
+export function formatOps(rows: OpRow[]): string {
+  const head = `| model | convolution | op | ${SHOWN.join(' | ')} | winner | speed-up |`;
+  const sep = `|${'---|'.repeat(SHOWN.length + 5)}`;
+  const cell = (r: OpRow, n: string) => {
+    if (r.times[n] !== undefined) return n === r.winner ? `**${r.times[n].toFixed(2)}**` : r.times[n].toFixed(2);
+    const why = r.skipped[n] ?? '';
+    return why.startsWith('wrong') ? 'wrong' : why.startsWith('threw') ? 'threw' : '-';
+  };
+  return [head, sep, ...rows.map((r) => `| ${r.model} | ${r.problem} | ${r.op} | ${SHOWN.map((n) => cell(r, n)).join(' | ')} | ${r.winner} | ${r.speedup.toFixed(2)}x |`)].join('\n');
+}
+
+export function formatSteps(results: StepResult[]): string {
+  const lines = ['| model | configuration | median ms/step | quartiles | vs PyTorch default | vs best PyTorch |', '|---|---|---|---|---|---|'];
+  for (const model of ['unet', 'classifier'] as const) {
+    const rs = results.filter((r) => r.model === model && !r.error && r.ms.length);
+    const pd = rs.find((r) => r.system === 'pytorch' && r.name.startsWith('PyTorch default'));
+    const best = rs.filter((r) => r.system === 'pytorch').sort((a, b) => a.median - b.median)[0];
+    for (const r of results.filter((x) => x.model === model)) {
+      if (r.error || !r.ms.length) { lines.push(`| ${model} | ${r.name} | ${r.error ?? 'no data'} | | | |`); continue; }
+      const vs = (b?: StepResult) => (b ? `${(b.median / r.median).toFixed(2)}x` : '-');
+      lines.push(`| ${model === 'unet' ? 'U-Net' : 'classifier'} | ${r.name}${r === best ? ' (best PyTorch)' : ''}${r.tuneS !== undefined ? ` (tuned ${r.decisions} ops in ${r.tuneS.toFixed(0)} s)` : ''} | ${r.median.toFixed(1)} | ${r.q1.toFixed(1)}-${r.q3.toFixed(1)} | ${vs(pd)} | ${vs(best)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export async function runConvCommand(args: string[]): Promise<number> {
+  const o = parseConvArgs(args);
+  if (o.help) {
+    process.stdout.write(CONV_USAGE);
+    return 0;
+  }
+  const log = o.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stderr.write(`${s}\n`);
+  const notes: string[] = [];
+  noteBusyHost(notes);
+  if (o.part === 'load') {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const L = require('./conv_load') as typeof import('./conv_load');
+    const rs = L.loadBench('classifier', o.classifierBatch, o.rounds, 4, log);
+    noteBusyHost(notes);
+    if (o.json) process.stdout.write(`${JSON.stringify({ host: { ...hostInfo(), cpu: cpuModel() }, notes, load: rs })}\n`);
+    else process.stdout.write(`classifier training step (batch ${o.classifierBatch}), median of ${o.rounds} rounds x 4 steps, each configuration in a fresh process:\n\n${L.formatLoad(rs)}\n${notes.map((n) => `note: ${n}\n`).join('')}`);
+    return 0;
+  }
+  const prev = getNumThreads();
+  setNumThreads(o.threads);
+  let ops: OpRow[] = [];
+  try {
+    if (o.part !== 'steps') ops = perOpTable(o, (s) => { if (!s.startsWith('*') && !s.startsWith('ConvMeta') && !s.startsWith('=')) log(s); });
+  } finally {
+    setNumThreads(prev);
+  }
+  const steps = o.part !== 'ops' ? await stepComparison(o, log) : null;
+  noteBusyHost(notes);
+  const host = { ...hostInfo(), cpu: cpuModel(), libtorch: torchVersion, threads: o.threads };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ host, notes, ops, steps })}\n`);
+  } else {
+    const out: string[] = [`host: ${host.cpu}, ${host.cpus} cores, libtorch ${host.libtorch}, ${o.threads} intra-op thread(s); times in ms (minimum of 3 calls after a checked warm-up)`];
+    if (ops.length) out.push('', formatOps(ops));
+    if (steps) out.push('', `whole training steps, ${o.rounds} interleaved rounds (PyTorch ${steps.pytorch}):`, '', formatSteps(steps.results));
+    out.push(...notes.map((n) => `note: ${n}`));
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
+  return 0;
+}
+
+export type { ConvDecision };
