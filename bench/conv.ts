@@ -23,6 +23,7 @@ import {
   enableConvMetaOptimizer, setConvImplementation, BUILTIN_CANDIDATES, CONV_OPS,
 } from '../src/conv';
 import { cpuModel } from '../src/conv/cache';
+import { threadingDefaultsSet } from '../src/tensor/native';
 import { benchConfig } from './diffusion';
 import { findRepoRoot, hostInfo, intFlag, median, noteBusyHost, parseBenchFlags } from './common';
 
@@ -169,7 +170,10 @@ class TorchPeer {
   version = '?';
 
   constructor(python: string, root: string) {
-    this.child = spawn(python, [path.join(root, 'bench', 'peers', 'torch_conv.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // PyTorch's defaults are its own: not the waiting policies Refinery set in this process
+    const env = { ...process.env };
+    for (const k of threadingDefaultsSet) delete env[k];
+    this.child = spawn(python, [path.join(root, 'bench', 'peers', 'torch_conv.py')], { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.lines = readline.createInterface({ input: this.child.stdout });
     this.lines.on('line', (l) => {
       const w = this.waiting.shift();

@@ -87,13 +87,18 @@ export interface Native {
  * here, before it loads, and only where the user has not set them; REFINERY_OMP_DEFAULTS=1 keeps the
  * libraries' own defaults.
  */
-export function robustThreadingEnv(env: NodeJS.ProcessEnv = process.env): void {
-  if (env.REFINERY_OMP_DEFAULTS === '1') return;
-  if (env.OMP_WAIT_POLICY === undefined) env.OMP_WAIT_POLICY = 'PASSIVE';
-  if (env.OPENBLAS_NUM_THREADS === undefined) env.OPENBLAS_NUM_THREADS = '1';
+export function robustThreadingEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const set: string[] = [];
+  if (env.REFINERY_OMP_DEFAULTS === '1') return set;
+  if (env.OMP_WAIT_POLICY === undefined) set.push('OMP_WAIT_POLICY');
+  if (env.OPENBLAS_NUM_THREADS === undefined) set.push('OPENBLAS_NUM_THREADS');
+  if (set.includes('OMP_WAIT_POLICY')) env.OMP_WAIT_POLICY = 'PASSIVE';
+  if (set.includes('OPENBLAS_NUM_THREADS')) env.OPENBLAS_NUM_THREADS = '1';
+  return set;
 }
 
-robustThreadingEnv();
+/** The variables Refinery set in this process (child processes that are not Refinery may want them unset). */
+export const threadingDefaultsSet: readonly string[] = robustThreadingEnv();
 export const native: Native = loadAddon();
 if (native.opsHash !== OPS_HASH) {
   throw new Error(`refinery: the native addon binds a different op list (${native.opsHash}) than the TypeScript table (${OPS_HASH}); ` +

@@ -8,10 +8,10 @@ import { robustThreadingEnv } from '../../src/tensor/native';
 
 test('robustThreadingEnv sets passive waiting and one BLAS thread unless the user chose otherwise', () => {
   const env: NodeJS.ProcessEnv = {};
-  robustThreadingEnv(env);
+  assert.deepEqual(robustThreadingEnv(env), ['OMP_WAIT_POLICY', 'OPENBLAS_NUM_THREADS']);
   assert.deepEqual(env, { OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_NUM_THREADS: '1' });
   const mine: NodeJS.ProcessEnv = { OMP_WAIT_POLICY: 'ACTIVE', OPENBLAS_NUM_THREADS: '2' };
-  robustThreadingEnv(mine);
+  assert.deepEqual(robustThreadingEnv(mine), []);
   assert.deepEqual(mine, { OMP_WAIT_POLICY: 'ACTIVE', OPENBLAS_NUM_THREADS: '2' });
   const off: NodeJS.ProcessEnv = { REFINERY_OMP_DEFAULTS: '1' };
   robustThreadingEnv(off);
