@@ -12,6 +12,7 @@ const SUITES: Record<string, string> = {
   serve: 'Refinery Studio: time to the first streamed sampling step and streamed steps/s vs the library in-process',
   rotnet: 'one training step of the cyclic-roll rotation-invariant convnet vs the same network in PyTorch, interleaved',
   text: 'one training step and one generation step of the Transformer LM backbone vs the same model in PyTorch, interleaved',
+  conv: 'convolution meta-optimizer: per-operation candidate times, whole training steps vs PyTorch, threads under load',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -35,6 +36,8 @@ export function runBench(args: string[]): number | Promise<number> {
   // asynchronous: the PyTorch peer is a long-lived child driven over stdin (interleaved steps)
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   if (sub === 'text') return (require('./text') as typeof import('./text')).runTextCommand(rest);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (sub === 'conv') return (require('./conv') as typeof import('./conv')).runConvCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   if (sub === 'serve') return (require('./serve') as typeof import('./serve')).runServeCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires

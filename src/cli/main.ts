@@ -15,6 +15,7 @@ import { serveCommand } from './serve';
 import { generateAudioCommand, trainDiffwaveCommand, trainWavenetCommand } from './audio';
 import { ensembleCommand, evalRotnetCommand, trainRotnetCommand } from './rotnet';
 import { evalTextCommand, sampleTextCommand, trainTextCommand } from './text';
+import { convCacheCommand } from './conv';
 
 /** Every command, in the order of the help. */
 export const COMMANDS: Command[] = [
@@ -22,7 +23,7 @@ export const COMMANDS: Command[] = [
   trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
   trainWavenetCommand, trainDiffwaveCommand, generateAudioCommand,
   trainRotnetCommand, evalRotnetCommand, ensembleCommand,
-  trainTextCommand, sampleTextCommand, evalTextCommand,
+  trainTextCommand, sampleTextCommand, evalTextCommand, convCacheCommand,
 ] as unknown as Command[];
 
 export function usage(): string {
