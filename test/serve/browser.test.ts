@@ -3,7 +3,7 @@
 // Sampling streams its steps and ends with grids that are not blank; the guidance slider changes the
 // request; a bad parameter shows the server's error; Cancel and closing the tab stop the job on the
 // server; the runs page shows a run created here and follows it as it grows; the typicality page
-// shows the numbers of `refinery typicality --json`. Screenshots of each page go to the test's
+// shows the numbers of `refinery typicality --json`; the text page fills ___ gaps as the library does. Screenshots of each page go to the test's
 // output folder (REFINERY_STUDIO_SHOTS, else a temporary folder named in the test's diagnostics).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +17,8 @@ import { MetricsWriter } from '../../src/train/metrics';
 import { saveImageGrid } from '../../src/data';
 import { Generator, functions as torch } from '../../src/tensor';
 import { gaussianAnnulusMass } from '../../src/typicality';
+import { buildTextLM, sampleText, textKind } from '../../src/text';
+import { saveCheckpoint } from '../../src/train/checkpoint';
 import { json, request, studio, until } from './helpers';
 
 // the functions given to $eval/waitForFunction run in the page; this file compiles without the DOM types
@@ -234,5 +236,25 @@ test('typicality page: the numbers are those of `refinery typicality --json`, an
   await p.waitForFunction((v) => Number(document.querySelector('#annulus-mass td')?.getAttribute('data-value')) === v, {}, want);
   await setValue(p, '#p', '0.5');
   await p.waitForFunction(() => document.querySelector('#coin tr.best')?.getAttribute('data-heads') === '8');
+  await p.close();
+});
+
+test('text page: a sentence with ___ gaps is filled by a run folder\'s MDLM checkpoint, as the library fills it', async () => {
+  const dir = path.join(runsDir, 'text-run');
+  fs.mkdirSync(dir, { recursive: true });
+  const lm = buildTextLM({ model: 'mdlm', backbone: { vocabSize: 4096, seqLen: 24, dim: 16, depth: 1, heads: 2, mlpRatio: 2, positions: 'rotary' } }, new Generator(0));
+  const file = path.join(dir, 'model.safetensors');
+  saveCheckpoint(file, { model: lm.module, step: 0, config: { kind: textKind('mdlm'), lm: lm.config } });
+  const p = await open('text');
+  await p.select('#text-checkpoint', 'runs/text-run/model.safetensors');
+  await setValue(p, '#text-input', 'The ___ of the ___.');
+  await setValue(p, '#text-n', '3');
+  await setValue(p, '#text-steps', '4');
+  await setValue(p, '#text-seed', '5');
+  await p.click('#text-sample');
+  await p.waitForSelector('#text-status[data-outcome="done"]', { timeout: 60000 });
+  const shown = await p.$$eval('#texts li', (e) => e.map((li) => li.textContent));
+  assert.deepEqual(shown, sampleText({ checkpoint: file, infill: 'The ___ of the ___.', gapTokens: 3, n: 3, steps: 4, seed: 5 }).texts);
+  await shot(p, 'text');
   await p.close();
 });

@@ -14,6 +14,8 @@ import { Studio } from '../../src/serve/server';
 import { MAX_RUN_STREAMS, MAX_STUDIO_SAMPLES } from '../../src/serve/limits';
 import { Generator, functions as torch, saveFile } from '../../src/tensor';
 import { MetricsWriter } from '../../src/train/metrics';
+import { saveCheckpoint } from '../../src/train/checkpoint';
+import { TextModelName, buildTextLM, sampleText, textKind } from '../../src/text';
 import { chiCdf, coinTable, gaussianAnnulusMass, mirageTypicalRadius } from '../../src/typicality';
 import { SseEvent, job, json, pngPixels, request, startJob, studio, until } from './helpers';
 
@@ -92,7 +94,7 @@ test('parameters are checked like the CLI flags: each error names the parameter,
   assert.equal((await post('n=3', 'text/plain')).status, 415);
   assert.equal((await post(JSON.stringify({ params: {}, pad: 'x'.repeat(20000) }))).status, 413);
   assert.match(json(await post(JSON.stringify({ params: {}, client: '../x' }))).error, /^client: expected 1-64 letters/);
-  assert.equal((await request(s.port, 'POST', '/api/kinds/text/jobs', { body: '{}', headers: { 'content-type': 'application/json' } })).status, 404);
+  assert.equal((await request(s.port, 'POST', '/api/kinds/nope/jobs', { body: '{}', headers: { 'content-type': 'application/json' } })).status, 404);
 });
 
 test('one job per client, a bounded queue, and a job whose client goes away is cancelled at its next step', async () => {
@@ -338,4 +340,40 @@ test('refinery serve prints its URL, serves the app, stops on Ctrl-C; --host bey
   const bad = await serveProcess(['--port', '70000']);
   assert.equal(bad.status, 2);
   assert.equal(bad.stderr, 'refinery serve: --port: expected a port number in [0, 65535], got "70000"\n');
+});
+
+test('the text kind: prompts and ___ infilling on a run folder\'s checkpoints give the library\'s samples; bad requests are named', async () => {
+  const dir = path.join(runsDir, 'text');
+  fs.mkdirSync(dir, { recursive: true });
+  const tiny = (model: TextModelName): string => {
+    const lm = buildTextLM({ model, backbone: { vocabSize: 4096, seqLen: 24, dim: 16, depth: 1, heads: 2, mlpRatio: 2, positions: 'rotary' } }, new Generator(0));
+    const file = path.join(dir, `${model}.safetensors`);
+    saveCheckpoint(file, { model: lm.module, step: 0, config: { kind: textKind(model), lm: lm.config } });
+    return file;
+  };
+  const ar = tiny('ar'), mdlm = tiny('mdlm');
+  const kinds = json(await request(s.port, 'GET', '/api/kinds')) as { name: string; options: { checkpoints: { id: string; model: string }[] } }[];
+  const text = kinds.find((k) => k.name === 'text')!;
+  assert.deepEqual(text.options.checkpoints.filter((c) => c.id.startsWith('runs/')).map((c) => [c.id, c.model]), [['runs/text/ar.safetensors', 'ar'], ['runs/text/mdlm.safetensors', 'mdlm']]);
+  assert.ok(!kinds.find((k) => k.name === 'diffusion')!.options.checkpoints.some((c) => c.id.startsWith('runs/text/')), 'text checkpoints are not offered to the diffusion sampler');
+  const infill = await job(s.port, { checkpoint: 'runs/text/mdlm.safetensors', text: 'The ___ of the ___.', n: 2, steps: 4, seed: 3 }, { kind: 'text' });
+  assert.deepEqual(names(infill.events), ['accepted', 'start', 'texts', 'done', 'end']);
+  const want = sampleText({ checkpoint: mdlm, infill: 'The ___ of the ___.', gapTokens: 3, n: 2, steps: 4, seed: 3 });
+  assert.deepEqual(infill.events[2].data.texts, want.texts);
+  for (const t of want.texts) assert.match(t, /^The.* of the.*\.$/s); // the given words stay, the gaps are filled
+  const prompt = await job(s.port, { checkpoint: 'runs/text/ar.safetensors', text: 'The jury said', n: 2, seed: 1 }, { kind: 'text' });
+  assert.deepEqual(prompt.events[2].data.texts, sampleText({ checkpoint: ar, prompt: 'The jury said', n: 2, steps: 64, seed: 1 }).texts);
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ checkpoint: 'runs/text/ar.safetensors', text: 'The ___ said' }, /^text: ___ gaps need a diffusion model/],
+    [{ checkpoint: 'runs/text/none.safetensors' }, /^checkpoint: expected one of .*runs\/text\/ar.safetensors, runs\/text\/mdlm.safetensors, got "runs\/text\/none.safetensors"$/],
+    [{ text: 'x' }, /^checkpoint: expected one of .*, got nothing$/],
+    [{ checkpoint: 'runs/text/mdlm.safetensors', n: 17 }, /^n: expected an integer in \[1, 16\], got "17"$/],
+    [{ checkpoint: 'runs/text/mdlm.safetensors', text: 'x'.repeat(2001) }, /^text: expected at most 2000 characters, got "x+"$/],
+  ];
+  for (const [params, re] of bad) {
+    const r = await job(s.port, params, { kind: 'text' });
+    assert.equal(r.status, 400, JSON.stringify(params).slice(0, 80));
+    assert.match(r.error!, re);
+  }
+  fs.rmSync(dir, { recursive: true });
 });

@@ -1,8 +1,9 @@
-// Refinery Studio's single page: three views chosen by the URL's hash (#sampler, #runs[/NAME],
+// Refinery Studio's single page: views chosen by the URL's hash (#sampler, #text, #runs[/NAME],
 // #typicality). Leaving a view closes its streams (a running sampling job is cancelled).
 import { el, getJSON } from './api';
 import { leaveRuns, runsPage } from './runs';
 import { leaveSampler, samplerPage } from './sampler';
+import { leaveText, textPage } from './text';
 import { typicalityPage } from './typicality';
 
 async function route(): Promise<void> {
@@ -11,6 +12,7 @@ async function route(): Promise<void> {
   const [page, ...rest] = hash.split('/');
   const name = page || 'sampler';
   leaveSampler();
+  leaveText();
   leaveRuns();
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', (a as HTMLElement).dataset.page === name);
   document.body.dataset.page = name;
@@ -18,6 +20,7 @@ async function route(): Promise<void> {
   try {
     if (name === 'runs') await runsPage(root, rest.length ? rest.join('/') : undefined);
     else if (name === 'typicality') await typicalityPage(root);
+    else if (name === 'text') await textPage(root);
     else await samplerPage(root);
   } catch (e) {
     root.replaceChildren(el('div', { class: 'error' }, (e as Error).message));
@@ -36,7 +39,7 @@ async function status(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => void route());
-window.addEventListener('pagehide', () => { leaveSampler(); leaveRuns(); });
+window.addEventListener('pagehide', () => { leaveSampler(); leaveText(); leaveRuns(); });
 void route();
 void status();
 setInterval(() => void status(), 3000);

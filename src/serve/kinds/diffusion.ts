@@ -3,90 +3,31 @@
 // sampler table, streaming each step's x and D(x, σ) as PNG grids, then the final grid and the
 // same noise at other guidance scales.
 import * as fs from 'fs';
-import * as path from 'path';
 import { UsageError, choice, int, num, numList, seedFlag } from '../../cli/flags';
 import { MAX_GUIDANCE } from '../../cli/limits';
 import { encodePng, FASHION_MNIST_CLASSES } from '../../data';
 import { DIFFUSION_CHECKPOINT, DIFFUSION_KIND, SAMPLERS, SAMPLER_NAMES, generate, loadDiffusionModel, samplerNfe } from '../../diffusion';
 import type { Denoiser } from '../../diffusion';
 import { Tensor, memory } from '../../tensor';
-import { SafetensorsFile } from '../../tensor/safetensors_format';
-import { recordedKind } from '../../train/checkpoint';
 import { shippedFile } from '../../train/shipped';
 import { toUnit } from '../../diffusion/images';
+import { CheckpointEntry, listCheckpoints } from '../checkpoints';
 import { JobContext, ServeContext, modelKind } from '../kind';
 import { MAX_COMPARE, MAX_STUDIO_SAMPLES, MAX_STUDIO_STEPS } from '../limits';
 
 /** The shipped checkpoint's id in the checkpoint list. */
 export const SHIPPED = 'shipped';
 
-export interface CheckpointEntry {
-  /** What a request names: 'shipped' or 'runs/<path below the runs folder>'. */
-  id: string;
-  path: string;
-  /** Set when the header cannot be read or records another kind (the file is listed, and refused with this). */
-  problem?: string;
-}
-
-/** Safetensors files in the run folders (at most two levels down: runs/NAME/ and runs/GROUP/NAME/). */
-function runCheckpoints(runsDir: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, depth: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory() && depth < 3 && e.name !== 'checkpoints' && !e.name.startsWith('.')) walk(p, depth + 1);
-      else if (e.isFile() && depth >= 1 && e.name.endsWith('.safetensors')) out.push(p);
-    }
-  };
-  walk(runsDir, 0);
-  return out;
-}
-
-/** Why a file is not a usable diffusion checkpoint (from its header alone), or undefined. */
-function headerProblem(file: string): string | undefined {
-  let f: SafetensorsFile;
-  try {
-    f = SafetensorsFile.open(file);
-  } catch (e) {
-    return (e as Error).message.replace(/^safetensors: /, '');
-  }
-  try {
-    let config: unknown = null;
-    try {
-      config = f.metadata.config === undefined ? null : JSON.parse(f.metadata.config);
-    } catch {
-      return 'its metadata "config" is not JSON';
-    }
-    const kind = recordedKind(config, f.metadata);
-    return kind !== null && kind !== DIFFUSION_KIND ? `a ${kind} checkpoint, not a ${DIFFUSION_KIND} one` : undefined;
-  } finally {
-    f.close();
-  }
-}
-
-/** The checkpoints a request may name: the shipped one, then the run folders' safetensors files. */
-export function listCheckpoints(ctx: ServeContext): CheckpointEntry[] {
-  const shipped = shippedFile(DIFFUSION_CHECKPOINT);
-  const list: CheckpointEntry[] = [{ id: SHIPPED, path: shipped, problem: fs.existsSync(shipped) ? undefined : `the shipped checkpoint ${DIFFUSION_CHECKPOINT} is missing` }];
-  for (const p of runCheckpoints(ctx.runsDir)) {
-    const problem = headerProblem(p);
-    // files of other kinds (classifiers, PixelCNNs) are not offered at all
-    if (problem && /checkpoint, not a/.test(problem)) continue;
-    list.push({ id: `runs/${path.relative(ctx.runsDir, p).split(path.sep).join('/')}`, path: p, problem });
-  }
-  return list;
+/** The checkpoints a request may name: the shipped one, then the run folders' diffusion checkpoints. */
+export function diffusionCheckpoints(ctx: ServeContext): CheckpointEntry[] {
+  // a file that records no kind may be a PyTorch state dict of the twin: the loader decides
+  return listCheckpoints(ctx.runsDir, { [SHIPPED]: shippedFile(DIFFUSION_CHECKPOINT) }, (kind) => kind === null || kind === DIFFUSION_KIND);
 }
 
 const CLASS_NAMES = [...FASHION_MNIST_CLASSES];
 
 function params(ctx: ServeContext) {
-  const ids = listCheckpoints(ctx).map((c) => c.id);
+  const ids = diffusionCheckpoints(ctx).map((c) => c.id);
   return {
     checkpoint: choice({ description: 'diffusion checkpoint', choices: ids, default: SHIPPED }),
     class: int({ description: 'one class for every sample, 0-9 (-1: unconditional; absent: classes in turn)', min: -1, max: 9 }),
@@ -147,13 +88,13 @@ export const diffusionKind = modelKind({
   check(v, ctx): DiffusionJob {
     const compare = v.compare ?? [];
     if (compare.length > MAX_COMPARE) throw new UsageError(`compare: expected at most ${MAX_COMPARE} guidance scales, got ${compare.length}`);
-    const entry = listCheckpoints(ctx).find((c) => c.id === v.checkpoint)!;
+    const entry = diffusionCheckpoints(ctx).find((c) => c.id === v.checkpoint)!;
     if (entry.problem) throw new UsageError(`checkpoint: ${JSON.stringify(v.checkpoint)} is not a usable diffusion checkpoint: ${entry.problem}`);
     return { checkpoint: v.checkpoint, file: entry.path, class: v.class, guidance: v.guidance, sampler: v.sampler, steps: v.steps, seed: v.seed, n: v.n, compare };
   },
   options(ctx) {
     return {
-      checkpoints: listCheckpoints(ctx).map(({ id, problem }) => ({ id, problem })),
+      checkpoints: diffusionCheckpoints(ctx).map(({ id, problem }) => ({ id, problem })),
       classes: CLASS_NAMES,
       samplers: SAMPLER_NAMES.map((name) => ({ name, description: SAMPLERS[name].description, stochastic: SAMPLERS[name].stochastic })),
       limits: { n: MAX_STUDIO_SAMPLES, steps: MAX_STUDIO_STEPS, guidance: MAX_GUIDANCE, compare: MAX_COMPARE },
