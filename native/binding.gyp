@@ -2,7 +2,7 @@
   "targets": [{
     "target_name": "refinery",
     "sources": [
-      "src/addon.cc",
+      "src/addon.cc", "src/distributed.cc",
       "generated/ops_0.cc", "generated/ops_1.cc", "generated/ops_2.cc", "generated/ops_3.cc"
     ],
     "include_dirs": [
@@ -12,7 +12,7 @@
     "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GLIBCXX_USE_CXX11_ABI=<!(node config.js abi)"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-    "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-deprecated-declarations", "-Wno-unused-variable"],
+    "cflags_cc": ["-std=<!(node config.js std)", "-fexceptions", "-frtti", "-O2", "-Wno-deprecated-declarations", "-Wno-unused-variable"],
     "libraries": [
       "-L<!(node config.js lib)",
       "-Wl,-rpath,<!(node config.js lib)",

@@ -1003,6 +1003,8 @@ static void cleanup_instance(void* arg) {
   delete in;
 }
 
+void register_distributed(Napi::Env env, Napi::Object exports);  // distributed.cc
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static std::once_flag once;
   std::call_once(once, init_process);
@@ -1047,6 +1049,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT(GeneratorNew); EXPORT(GeneratorFree); EXPORT(GeneratorSeed); EXPORT(GeneratorGetState); EXPORT(GeneratorSetState);
   EXPORT(Memory); EXPORT(SetNumThreads); EXPORT(GetNumThreads); EXPORT(CudaDeviceCount);
 #undef EXPORT
+  register_distributed(env, exports);
   exports.Set("torchVersion", Napi::String::New(env, std::to_string(TORCH_VERSION_MAJOR) + "." +
                                                        std::to_string(TORCH_VERSION_MINOR) + "." +
                                                        std::to_string(TORCH_VERSION_PATCH)));

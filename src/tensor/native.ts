@@ -75,6 +75,11 @@ export interface Native {
   SetNumThreads(n: number): void;
   GetNumThreads(): number;
   CudaDeviceCount(): number;
+  /** 'gloo' when the addon was built with c10d's Gloo process group, '' when this libtorch lacks it. */
+  distributedBackends: string;
+  DistInit?(rank: number, worldSize: number, addr: string, port: number, timeoutMs: number, heartbeatMs: number): Promise<number>;
+  DistDestroy?(group: number): void;
+  DistCollective?(group: number, kind: 'allReduce' | 'broadcast' | 'allGather' | 'barrier', tensors: number[], op: string, root: number, bucketBytes: number): Promise<number[] | undefined>;
 }
 
 /**
