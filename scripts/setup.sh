@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 exec 9>.setup.lock
 flock 9
 
-APT_PACKAGES="libtorch-dev libopenblas0-pthread python3-torch python3-torchaudio python3-yaml dataset-fashion-mnist fluidsynth timgm6mb-soundfont espeak-ng chromium"
+APT_PACKAGES="libtorch-dev libopenblas0-pthread libgloo-dev python3-torch python3-torchaudio python3-yaml dataset-fashion-mnist fluidsynth timgm6mb-soundfont espeak-ng chromium"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,6 +4,7 @@ export * as nn from './nn';
 export * as optim from './optim';
 export * as data from './data';
 export * as train from './train';
+export * as distributed from './distributed';
 export * as diffusion from './diffusion';
 export * as typicality from './typicality';
 export * as vision from './vision';

@@ -89,6 +89,9 @@ struct Group {
 std::mutex g_groups_mutex;
 std::map<int, std::shared_ptr<Group>> g_groups;
 int g_next_group = 1;
+// The n-th group a rank makes against a store gets the keys refinery/<n>/...: the same on every rank
+// when they make their groups in the same order (per rank, so that tests can run ranks in one process).
+std::map<std::string, int> g_generation;
 
 std::shared_ptr<Group> group_of(const Napi::CallbackInfo& info, size_t i) {
   int64_t id = arg_int(info, i);
@@ -146,7 +149,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 
 class InitWorker : public PromiseWorker {
  public:
-  InitWorker(Napi::Env env, std::shared_ptr<Group> g, int id) : PromiseWorker(env), g_(std::move(g)), id_(id) {}
+  InitWorker(Napi::Env env, std::shared_ptr<Group> g, int id, int generation)
+      : PromiseWorker(env), g_(std::move(g)), id_(id), generation_(generation) {}
 
   void Execute() override {
     Group& g = *g_;
@@ -173,7 +177,7 @@ class InitWorker : public PromiseWorker {
     }
     try {
       // groups made in the same order on every rank share a prefix
-      auto store = c10::make_intrusive<c10d::PrefixStore>("refinery/" + std::to_string(id_), tcp);
+      auto store = c10::make_intrusive<c10d::PrefixStore>("refinery/" + std::to_string(generation_), tcp);
       store->set("join/" + std::to_string(g.rank), std::vector<uint8_t>{1});
       std::vector<std::string> keys;
       for (int r = 0; r < g.size; r++) keys.push_back("join/" + std::to_string(r));
@@ -212,7 +216,7 @@ class InitWorker : public PromiseWorker {
       o.isServer = false;
       o.waitWorkers = false;
       o.timeout = g.heartbeat;
-      auto hb = c10::make_intrusive<c10d::PrefixStore>("refinery/" + std::to_string(id_), c10::make_intrusive<c10d::TCPStore>(g.addr, o));
+      auto hb = c10::make_intrusive<c10d::PrefixStore>("refinery/" + std::to_string(generation_), c10::make_intrusive<c10d::TCPStore>(g.addr, o));
       hb->add("hb/" + std::to_string(g.rank), 1);
       g.hb_thread = std::thread(heartbeat_loop, g_.get(), hb);
     } catch (const std::exception& e) {
@@ -232,7 +236,7 @@ class InitWorker : public PromiseWorker {
 
  private:
   std::shared_ptr<Group> g_;
-  int id_;
+  int id_, generation_;
 };
 
 // Waits for c10d works, failing early when the heartbeat names a dead rank.
@@ -401,13 +405,14 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   g->port = static_cast<int>(checked_int(info, 3, "port", 1, 65535));
   g->timeout = ms(checked_int(info, 4, "timeout (ms)", 1, int64_t(1) << 40));
   g->heartbeat = ms(checked_int(info, 5, "heartbeat (ms)", 50, int64_t(1) << 40));
-  int id;
+  int id, generation;
   {
     std::lock_guard<std::mutex> lock(g_groups_mutex);
     id = g_next_group++;
     g_groups[id] = g;
+    generation = ++g_generation[g->addr + ":" + std::to_string(g->port) + ":" + std::to_string(g->rank)];
   }
-  auto* w = new InitWorker(env, g, id);
+  auto* w = new InitWorker(env, g, id, generation);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

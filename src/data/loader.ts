@@ -1,6 +1,6 @@
 // Mini-batches over in-memory tensors. A batch is one indexSelect per tensor, so loading never
 // waits on I/O, and the order of epoch k depends only on (seed, k): training resumes exactly.
-import { Generator, Tensor, functions as torch, keep } from '../tensor';
+import { Generator, Tensor, functions as torch, keep, scope } from '../tensor';
 import { checkOptions } from '../tensor/options';
 
 export interface DataLoaderOptions {
@@ -11,6 +11,14 @@ export interface DataLoaderOptions {
   seed?: number;
   /** Drop the last batch when it would be smaller than `batchSize` (default false). */
   dropLast?: boolean;
+  /**
+   * Data-parallel training: this process is rank `rank` of `worldSize` (a ProcessGroup fits). Every
+   * rank draws the same epoch order, and of each batch of `batchSize` (the global batch, which must
+   * be a multiple of worldSize) rank r takes the samples r, r + worldSize, ... — so the ranks
+   * together see exactly the batches one process would, and a checkpoint's batch position means
+   * the same for any world size. A last batch is cut to a multiple of worldSize.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 /**
@@ -29,6 +37,8 @@ export class DataLoader<T extends Record<string, Tensor>> {
   readonly dropLast: boolean;
   /** Number of samples (the shared first dimension). */
   readonly numSamples: number;
+  /** This rank's part of each batch (see DataLoaderOptions.shard); rank 0 of 1 without sharding. */
+  readonly shard: { rank: number; worldSize: number };
 
   constructor(readonly data: T, opts: DataLoaderOptions) {
     const keys = Object.keys(data);
@@ -43,7 +53,7 @@ export class DataLoader<T extends Record<string, Tensor>> {
         throw new RangeError(`DataLoader: data.${k} has ${data[k].size(0)} samples but data.${keys[0]} has ${this.numSamples}`);
       }
     }
-    checkOptions('DataLoader', opts, { batchSize: 'any', shuffle: 'any', seed: 'any', dropLast: 'any' }); // unknown keys, with a suggestion
+    checkOptions('DataLoader', opts, { batchSize: 'any', shuffle: 'any', seed: 'any', dropLast: 'any', shard: 'any' }); // unknown keys, with a suggestion
     const { batchSize, shuffle = false, seed = 0, dropLast = false } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`DataLoader: batchSize must be a positive integer, got ${batchSize}`);
     if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`DataLoader: seed must be a non-negative integer, got ${seed}`);
@@ -52,6 +62,14 @@ export class DataLoader<T extends Record<string, Tensor>> {
     if (dropLast && batchSize > this.numSamples) {
       throw new RangeError(`DataLoader: batchSize ${batchSize} exceeds the ${this.numSamples} examples with dropLast, so no batch would be complete; use a batchSize of at most ${this.numSamples} or dropLast: false`);
     }
+    const shard = opts.shard ?? { rank: 0, worldSize: 1 };
+    const { rank, worldSize } = shard;
+    if (!Number.isSafeInteger(worldSize) || worldSize < 1) throw new RangeError(`DataLoader: shard.worldSize must be a positive integer, got ${worldSize}`);
+    if (!Number.isSafeInteger(rank) || rank < 0 || rank >= worldSize) throw new RangeError(`DataLoader: shard.rank must be an integer in [0, ${worldSize - 1}], got ${rank}`);
+    if (batchSize % worldSize !== 0) {
+      throw new RangeError(`DataLoader: batchSize ${batchSize} is not a multiple of shard.worldSize ${worldSize} (each rank takes batchSize / worldSize samples of every batch)`);
+    }
+    this.shard = { rank, worldSize };
     this.batchSize = batchSize;
     this.shuffle = shuffle;
     this.seed = seed;
@@ -60,7 +78,10 @@ export class DataLoader<T extends Record<string, Tensor>> {
 
   /** Batches per epoch. */
   get length(): number {
-    return this.dropLast ? Math.floor(this.numSamples / this.batchSize) : Math.ceil(this.numSamples / this.batchSize);
+    if (this.dropLast) return Math.floor(this.numSamples / this.batchSize);
+    const full = Math.floor(this.numSamples / this.batchSize);
+    // a last partial batch is kept if every rank gets at least one sample of it
+    return full + (this.numSamples - full * this.batchSize >= this.shard.worldSize ? 1 : 0);
   }
 
   /** The sample order of epoch `k` (int64 [N]; the caller owns it): `randperm(N)` seeded `seed + k`, or `0..N-1`. */
@@ -118,7 +139,8 @@ export class DataLoader<T extends Record<string, Tensor>> {
 
   private select(i: number, orders: Map<string, Tensor>): T {
     const from = i * this.batchSize;
-    const n = Math.min(this.batchSize, this.numSamples - from);
+    const { rank, worldSize } = this.shard;
+    const n = Math.floor(Math.min(this.batchSize, this.numSamples - from) / worldSize) * worldSize;
     const out: Record<string, Tensor> = {};
     for (const [key, x] of Object.entries(this.data)) {
       const device = x.device;
@@ -127,7 +149,7 @@ export class DataLoader<T extends Record<string, Tensor>> {
         order = keep(orders.get('cpu')!.to({ device, dtype: 'int64' }));
         orders.set(device, order);
       }
-      const idx = order.narrow(0, from, n);
+      const idx = worldSize === 1 ? order.narrow(0, from, n) : scope(() => order!.narrow(0, from, n).view([n / worldSize, worldSize]).select(1, rank).contiguous());
       try {
         out[key] = x.indexSelect(0, idx); // [n, ...]
       } finally {

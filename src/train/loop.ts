@@ -3,7 +3,10 @@
 // step, saves a checkpoint and returns. `resume: true` continues from the run's latest checkpoint
 // (model, optimizer, counters, position in the epoch, generator states, the partial logging
 // window), so an interrupted and resumed run computes exactly what an uninterrupted one does.
-import { Generator, Tensor, functions as torch, keep, noGrad, scope } from '../tensor';
+// With a `processGroup`, it is DistributedDataParallel: see TrainOptions.processGroup.
+import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
+import type { ProcessGroup } from '../distributed/process_group';
+import { averageGradients, broadcastModule } from '../distributed/ddp';
 import type { Module } from '../nn/module';
 import { CheckpointObject, OptimizerLike, loadCheckpoint } from './checkpoint';
 import { Progress, ProgressOptions, formatNumber } from './progress';
@@ -99,6 +102,20 @@ export interface TrainOptions<B> {
   handleSignals?: boolean;
   /** Progress bar options, or false for none. */
   progress?: boolean | Omit<ProgressOptions, 'total' | 'initial'>;
+
+  /**
+   * Data-parallel training over the ranks of this group (DistributedDataParallel's semantics):
+   * rank 0's parameters and buffers are broadcast at the start, every step's gradients are averaged
+   * over the ranks (bucketed) before the optimizer step, the logged training metrics are means over
+   * the ranks, and only rank 0 writes the run folder (metrics, checkpoints, report) and runs
+   * `evalFn`. `data` must give each rank its share of every batch (DataLoader's `shard`). All ranks
+   * stop at the same step (Ctrl-C, `maxSeconds`, `shouldStop` on any rank stops them all). Each
+   * rank's generator states are saved in the checkpoint, so a resume with the same world size
+   * continues exactly; with another world size the ranks beyond the saved ones keep their seeds.
+   */
+  processGroup?: ProcessGroup;
+  /** Gradient bucket size in bytes for `processGroup` (default 25 MiB). */
+  bucketBytes?: number;
 }
 
 export interface TrainResult {
@@ -137,10 +154,20 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   }
   if ('default' in epochGenerators) throw new TypeError('train: "default" cannot be an epoch generator (the default generator is saved as it is)');
 
-  const run = o.run instanceof Run ? o.run : Run.open({
+  const pg = o.processGroup ?? null;
+  const rank = pg?.rank ?? 0;
+  // rank 0 owns the run folder; the other ranks only read its checkpoints
+  const writer = rank === 0;
+  if (pg && o.manualUpdate) throw new TypeError('train: manualUpdate cannot be combined with processGroup (the loop averages the gradients between backward and the optimizer step)');
+  if (pg && pg.worldSize > 1 && !writer && o.run instanceof Run) throw new TypeError(`train: rank ${rank} was given an open Run; pass the run's name (only rank 0 opens the folder)`);
+  // rank 0 makes (or checks) the folder before the others look at it
+  let opened: Run | null = o.run instanceof Run ? o.run : writer ? Run.open({
     name: o.run, root: o.runsDir, config: o.config, resume: o.resume,
     allowConfigChange: o.allowConfigChange, keepCheckpoints: o.keepCheckpoints,
-  });
+  }) : null;
+  if (pg) await pg.barrier();
+  opened ??= Run.reader({ name: o.run as string, root: o.runsDir, config: o.config });
+  const run = opened;
   const total = minDefined(o.steps, o.epochs !== undefined && o.stepsPerEpoch ? o.epochs * o.stepsPerEpoch : undefined);
   const progressOpts = typeof o.progress === 'object' ? o.progress : {};
   const stream = progressOpts.stream ?? process.stderr;
@@ -155,10 +182,13 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   if (latest) {
     const ck = loadCheckpoint(latest);
     try {
-      ck.restore({
-        model: o.model, optimizer: o.optimizer, objects: o.objects,
-        generators: { default: Generator.default(), ...generators, ...epochGenerators },
-      });
+      // rank r > 0 continues its own generator streams (saved as name@rank<r>) where there are any
+      const gens: Record<string, Generator> = {};
+      for (const [k, g] of Object.entries({ default: Generator.default(), ...generators, ...epochGenerators })) {
+        if (rank === 0) gens[k] = g;
+        else if (ck.generators[`${k}@rank${rank}`]) gens[`${k}@rank${rank}`] = g;
+      }
+      ck.restore({ model: o.model, optimizer: o.optimizer, objects: o.objects, generators: gens });
       ({ step, epoch, batchInEpoch } = ck);
       const loop = ck.extra.loop as LoopState | undefined;
       lastEval = loop?.lastEvalStep ?? -1;
@@ -169,13 +199,14 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     resumedFrom = step;
     lastCheckpoint = latest;
   }
-  const metrics = run.metrics({ keepUpToStep: step });
+  if (pg) await broadcastModule(pg, o.model);
+  const metrics = writer ? run.metrics({ keepUpToStep: step }) : null;
   // states of the epoch generators when the current epoch began (restored ones are exactly that)
   let epochStart = snapshot(epochGenerators);
 
-  const progress = o.progress === false ? null : new Progress({ label: run.name, ...progressOpts, total, initial: step });
+  const progress = o.progress === false || !writer ? null : new Progress({ label: run.name, ...progressOpts, total, initial: step });
   progress?.setFields({ epoch });
-  const say = (msg: string) => (progress ? progress.log(msg) : stream.write(msg + '\n'));
+  const say = (msg: string) => (!writer ? undefined : progress ? progress.log(msg) : stream.write(msg + '\n'));
   if (latest) say(`resuming ${run.name} from step ${step} (${latest})`);
 
   let stopSignal: NodeJS.Signals | null = null;
@@ -192,17 +223,34 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
 
   const ctx = (): TrainContext => ({ step, epoch, batchInEpoch, run });
 
-  const log = () => {
+  const log = async () => {
     const values: Record<string, number> = {};
-    for (const [k, v] of Object.entries(window.means())) values[`train/${k}`] = v;
+    let means = window.means();
+    if (pg) {
+      // the mean over the ranks of each rank's mean (equal shares of every batch)
+      const keys = Object.keys(means);
+      const t = keep(tensor(keys.map((k) => means[k]), { dtype: 'float64' }));
+      try {
+        await pg.allReduce(t, { op: 'avg' });
+        const avg = t.dataSync();
+        means = Object.fromEntries(keys.map((k, i) => [k, avg[i]]));
+      } finally {
+        t.dispose();
+      }
+    }
+    for (const [k, v] of Object.entries(means)) values[`train/${k}`] = v;
     values.lr = o.optimizer.lr();
     window.reset();
-    metrics.write(step, values, { epoch });
+    metrics?.write(step, values, { epoch });
     progress?.setFields({ loss: values['train/loss'], lr: values.lr });
   };
 
   const evaluate = () => {
     if (!o.evalFn) return;
+    if (!writer) {
+      lastEval = step;
+      return;
+    }
     const wasTraining = o.model.training;
     o.model.eval();
     let values: Record<string, number>;
@@ -215,31 +263,53 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     const named: Record<string, number> = {};
     for (const [k, v] of Object.entries(values)) named[`eval/${k}`] = v;
     if (Object.keys(named).length) {
-      metrics.write(step, named, { epoch });
+      metrics!.write(step, named, { epoch });
       say(`step ${step} eval: ${Object.entries(values).map(([k, v]) => `${k}=${formatNumber(v)}`).join(' ')}`);
     }
   };
 
   const report = (status: string) => {
-    run.writeReport({ status, step, epoch });
+    if (writer) run.writeReport({ status, step, epoch });
     lastReport = performance.now();
   };
 
-  const checkpoint = () => {
+  const checkpoint = async () => {
     const w = window.state();
-    lastCheckpoint = run.checkpoints.save({
-      model: o.model, optimizer: o.optimizer, objects: o.objects, step, epoch, batchInEpoch,
-      generators: { ...generators, ...epochStart },
-      config: run.config,
-      extra: { loop: { lastEvalStep: lastEval, window: w.counts } satisfies LoopState },
-      tensors: w.tensors,
-    });
+    let rankGens: Record<string, Tensor> = {};
+    if (pg && pg.worldSize > 1) {
+      // the logging window as the mean over the ranks, and every rank's generator states
+      await pg.allReduce(Object.values(w.tensors), { op: 'avg' });
+      const states: Record<string, Generator | Tensor> = { default: Generator.default(), ...generators, ...epochStart };
+      for (const [k, g] of Object.entries(states)) {
+        const mine = g instanceof Generator ? g.getState() : g;
+        const all = await pg.allGather(mine);
+        if (g instanceof Generator) mine.dispose();
+        all.forEach((t, r) => {
+          if (r > 0 && writer) rankGens[`${k}@rank${r}`] = t;
+          else t.dispose();
+        });
+      }
+    }
+    try {
+      if (writer) {
+        lastCheckpoint = run.checkpoints.save({
+          model: o.model, optimizer: o.optimizer, objects: o.objects, step, epoch, batchInEpoch,
+          generators: { ...generators, ...epochStart, ...rankGens },
+          config: run.config,
+          extra: { loop: { lastEvalStep: lastEval, window: w.counts } satisfies LoopState },
+          tensors: w.tensors,
+        });
+      }
+    } finally {
+      for (const t of Object.values(rankGens)) t.dispose();
+      rankGens = {};
+    }
     report('running');
   };
 
   // One optimizer step at flat memory: the batch, the forward graph and every temporary are freed
   // when the scope closes. Returns false when the epoch has no more batches.
-  const runStep = (it: Iterator<B>): boolean => scope(() => {
+  const runStep = (it: Iterator<B>, update = true): boolean => scope(() => {
     const next = it.next();
     if (next.done) return false;
     if (!o.manualUpdate) o.optimizer.zeroGrad();
@@ -250,11 +320,35 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         throw new TypeError('train: stepFn returned the loss as a number; return the loss tensor so that the loop can call backward(), or pass manualUpdate: true');
       }
       out.loss.backward();
-      o.optimizer.step();
+      if (update) o.optimizer.step();
     }
     for (const [k, v] of Object.entries(out)) window.add(k, v);
     return true;
   });
+
+  // Data-parallel: does every rank have a batch, and does any rank want to stop? One tiny all-reduce
+  // queued with the gradients: [has a batch, stop requested, time is up], averaged.
+  const flags = pg ? keep(torch.zeros([3], { dtype: 'float64' })) : null;
+  const runStepDistributed = async (it: Iterator<B>): Promise<boolean> => {
+    const had = runStep(it, false);
+    const f = flags!;
+    f.fill_(0);
+    if (had) f.select(0, 0).fill_(1);
+    if (stopSignal !== null || o.shouldStop?.(ctx())) f.select(0, 1).fill_(1);
+    timeBudget();
+    if (timeUp) f.select(0, 2).fill_(1);
+    if (had) await averageGradients(pg!, o.model, { bucketBytes: o.bucketBytes, extra: [f] });
+    else await pg!.allReduce(f, { op: 'avg' });
+    const [withBatch, stop, time] = f.dataSync();
+    if (withBatch > 0 && withBatch < 1) {
+      throw new Error(`train: the ranks ran out of data at different steps (step ${step}, epoch ${epoch}): give every rank the same number of batches (DataLoader's shard option does)`);
+    }
+    agreedStop = stop > 0;
+    timeUp = time > 0;
+    if (had) o.optimizer.step();
+    return had;
+  };
+  let agreedStop = false;
 
   const stepsDone = () => o.steps !== undefined && step >= o.steps;
   const epochsDone = () => o.epochs !== undefined && epoch >= o.epochs;
@@ -282,27 +376,27 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       try {
         for (;;) {
           if (stepsDone()) break outer;
-          if (!runStep(it)) {
+          if (!(pg ? await runStepDistributed(it) : runStep(it))) {
             exhausted = true;
             break;
           }
           step++;
           batchInEpoch++;
-          if (step % logEvery === 0) log();
-          timeBudget();
+          if (step % logEvery === 0) await log();
+          if (!pg) timeBudget();
           progress?.update(1, { epoch });
           if (typeof o.evalEvery === 'number' && step % o.evalEvery === 0) evaluate();
           if (timeUp) break outer;
           // signal handlers run only when the event loop gets a turn
-          if (signals.length && performance.now() - lastYield >= 10) {
+          if (!pg && signals.length && performance.now() - lastYield >= 10) {
             await new Promise<void>((resolve) => setImmediate(resolve));
             lastYield = performance.now();
           }
-          if ((stopSignal !== null || o.shouldStop?.(ctx())) && !stepsDone()) {
+          if ((pg ? agreedStop : stopSignal !== null || o.shouldStop?.(ctx())) && !stepsDone()) {
             status = 'interrupted';
             break outer;
           }
-          if (typeof o.checkpointEvery === 'number' && step % o.checkpointEvery === 0) checkpoint();
+          if (typeof o.checkpointEvery === 'number' && step % o.checkpointEvery === 0) await checkpoint();
           else if (performance.now() - lastReport >= (o.reportEvery ?? 60) * 1000) report('running');
         }
       } finally {
@@ -314,22 +408,26 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       batchInEpoch = 0;
       disposeAll(epochStart);
       epochStart = snapshot(epochGenerators);
-      if (o.checkpointEvery === 'epoch') checkpoint();
+      if (o.checkpointEvery === 'epoch') await checkpoint();
     }
     if (status === 'completed') {
-      if (window.size) log();
+      if (window.size) await log();
       if (o.evalFn && lastEval !== step) evaluate();
     }
-    checkpoint();
+    await checkpoint();
     report(status);
+    // nobody leaves before rank 0 has written the last checkpoint
+    if (pg) await pg.barrier();
     ok = true;
   } finally {
     for (const s of signals) process.removeListener(s, onSignal);
     progress?.close();
-    metrics.close();
+    metrics?.close();
+    flags?.dispose();
     disposeAll(epochStart);
     window.reset();
-    if (!ok) {
+    if (!writer) run.close();
+    if (!ok && writer) {
       try {
         run.writeReport({ status: 'failed', step, epoch });
       } catch {
@@ -338,7 +436,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     }
   }
   const where = `step ${step}, epoch ${epoch}`;
-  if (status === 'interrupted') stream.write(`interrupted at ${where}: checkpoint ${lastCheckpoint}; resume: true continues it\n`);
+  if (status === 'interrupted' && writer) stream.write(`interrupted at ${where}: checkpoint ${lastCheckpoint}; resume: true continues it\n`);
   return { status, step, epoch, batchInEpoch, checkpoint: lastCheckpoint, resumedFrom, run, ...(timeUp ? { stoppedBy: "time" as const } : {}) };
 }
 

@@ -100,6 +100,16 @@ export class Run {
     }
   }
 
+  /**
+   * The run as a data-parallel rank other than 0 sees it: the same folder and config, read only
+   * (no lock, nothing written; rank 0 opened it with `open`).
+   */
+  static reader(o: Pick<RunOptions, 'name' | 'root' | 'config'>): Run {
+    const name = checkRunName(o.name);
+    const dir = path.resolve(o.root ?? 'runs', name);
+    return new Run(name, dir, canonical(o.config ?? {}), fs.existsSync(path.join(dir, 'config.json')), undefined, () => {});
+  }
+
   get configPath(): string {
     return path.join(this.dir, 'config.json');
   }
