@@ -13,6 +13,7 @@ const SUITES: Record<string, string> = {
   rotnet: 'one training step of the cyclic-roll rotation-invariant convnet vs the same network in PyTorch, interleaved',
   text: 'one training step and one generation step of the Transformer LM backbone vs the same model in PyTorch, interleaved',
   conv: 'convolution meta-optimizer: per-operation candidate times, whole training steps vs PyTorch, threads under load',
+  ddp: 'all-reduce time and bandwidth over 2 processes (c10d Gloo) vs Python torch.distributed with Gloo',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -20,7 +21,7 @@ const USAGE = `usage: node dist/bench/main.js <suite> [options]
 suites:
 ${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(9)} ${v}`).join('\n')}
 
-run \`node dist/bench/main.js <suite> --help\` (engine, nn, diffusion) for the options of a suite
+run \`node dist/bench/main.js <suite> --help\` (engine, nn, diffusion, ddp) for the options of a suite
 `;
 
 export function runBench(args: string[]): number | Promise<number> {
@@ -40,6 +41,8 @@ export function runBench(args: string[]): number | Promise<number> {
   if (sub === 'conv') return (require('./conv') as typeof import('./conv')).runConvCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   if (sub === 'serve') return (require('./serve') as typeof import('./serve')).runServeCommand(rest);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (sub === 'ddp') return (require('./ddp') as typeof import('./ddp')).runDdpCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const run = sub === 'audio' ? (require('./audio') as typeof import('./audio')).runAudioCommand
     : sub === 'rotnet' ? (require('./rotnet') as typeof import('./rotnet')).runRotnetCommand

@@ -2,7 +2,8 @@
 // evaluateClassifierFile (src/vision).
 import { DEFAULT_CLASSIFIER_TRAIN, evaluateClassifierFile, trainClassifier } from '../vision';
 import { MAX_BATCH_IMAGES } from './limits';
-import { command, file, int, jsonFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { command, file, int, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { processGroupFromEnv, relaunch } from './launch';
 
 const d = DEFAULT_CLASSIFIER_TRAIN;
 
@@ -19,9 +20,14 @@ export const trainClassifierCommand = command({
     'runs-dir': runsDirFlag(),
     resume: resumeFlag(),
     out: outFile({ description: 'where to write the weights (default runs/NAME/classifier.safetensors)', ext: '.safetensors' }),
+    nproc: nprocFlag(),
   },
   async run(f) {
+    const launched = await relaunch(f.nproc);
+    if (launched !== null) return launched;
+    const processGroup = await processGroupFromEnv();
     const r = await trainClassifier({
+      processGroup,
       config: { epochs: f.epochs, batchSize: f['batch-size'], lr: f.lr, seed: f.seed },
       name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, log: (m) => console.log(`refinery ${m}`),
     });
@@ -29,6 +35,8 @@ export const trainClassifierCommand = command({
       console.log(`interrupted at step ${r.step}; resume with --resume --name ${f.name} (checkpoint ${r.checkpoint})`);
       return 130;
     }
+    processGroup?.destroy();
+    if (processGroup && processGroup.rank !== 0) return 0;
     return r.accuracy >= 0.91 ? 0 : 1;
   },
 });

@@ -4,7 +4,8 @@ import * as path from 'path';
 import {
   DEFAULT_DIFFUSION_TRAIN, NOISES, PREDICTIONS, SAMPLER_NAMES, WEIGHTINGS, evaluateDiffusion, sampleGrid, trainDiffusion,
 } from '../diffusion';
-import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, jsonFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { processGroupFromEnv, relaunch } from './launch';
 import { MAX_BATCH_IMAGES, MAX_EVAL_SAMPLES, MAX_GUIDANCE, MAX_NFE, MAX_SAMPLER_STEPS, MAX_SAMPLES } from './limits';
 
 const d = DEFAULT_DIFFUSION_TRAIN;
@@ -43,8 +44,12 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
     'runs-dir': runsDirFlag(),
     resume: resumeFlag(),
     out: outFile({ description: 'where to write the EMA weights (default runs/NAME/model.safetensors)', ext: '.safetensors' }),
+    nproc: nprocFlag(),
   },
   async run(f, given) {
+    const launched = await relaunch(f.nproc);
+    if (launched !== null) return launched;
+    const processGroup = await processGroupFromEnv();
     // --name pins the folder; without it, trainDiffusion picks a fresh one (diffusion, diffusion-2, ...)
     const named = given.has('name');
     const r = await trainDiffusion({
@@ -56,7 +61,10 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
       maxMinutes: f['max-minutes'], maxSteps: f.steps, previewEvery: f['preview-every'], guidances: f.guidance, sampleSteps: f['sample-steps'],
       name: named ? f.name : undefined, runsDir: f['runs-dir'], resume: f.resume, out: f.out,
       log: (m) => console.log(`refinery ${m}`),
+      processGroup,
     });
+    processGroup?.destroy();
+    if (processGroup && processGroup.rank !== 0) return r.status === 'interrupted' ? 130 : 0; // rank 0 reports
     if (r.status === 'interrupted') {
       console.log(`interrupted at step ${r.step}; resume with --resume${named ? ` --name ${f.name}` : ` --name ${path.basename(r.runDir)}`} (checkpoint ${r.checkpoint})`);
       return 130;

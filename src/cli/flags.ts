@@ -206,6 +206,11 @@ export interface Command<S extends FlagSet = FlagSet> {
   /** Required arguments before or after the flags, in order (default none), e.g. a file to read. */
   positionals?: Positional[];
   /**
+   * The first word that is not a flag (or what follows `--`) and everything after it are passed
+   * through unparsed as the last positional (`refinery launch --nproc 2 refinery train ...`).
+   */
+  passThrough?: boolean;
+  /**
    * Checks across flags, run after parsing and before `run` (e.g. a batch size that must not exceed
    * a subset); throw UsageError.
    */
@@ -454,6 +459,22 @@ export const seedFlag = (description = 'random seed (initialisation, data order,
 /** A week: the longest time limit a command accepts. */
 export const MAX_MINUTES = 7 * 24 * 60;
 export const runsDirFlag = (): Flag<string> => str({ description: 'folder of the run folders', default: 'runs', valueName: 'DIR' });
+/** A command's own flags, then the command it passes through (see Command.passThrough). */
+function splitPassThrough(flags: FlagSet, args: string[]): [string[], string[]] {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return [args.slice(0, i), args.slice(i + 1)];
+    if (!a.startsWith('-')) return [args.slice(0, i), args.slice(i)];
+    const f = flags[a.replace(/^-+/, '').split('=')[0]];
+    if (f?.takesValue && !a.includes('=')) i++;
+  }
+  return [args, []];
+}
+
+/** Data-parallel training on this many processes of this machine (see `refinery launch`). */
+export const nprocFlag = (): Flag<number> => int({
+  description: 'train on this many processes (data parallel over c10d Gloo; --batch-size is the global batch); also set by torchrun-style WORLD_SIZE/RANK', default: 1, min: 1, max: 256,
+});
 export const resumeFlag = (): Flag<boolean> => bool({ description: 'continue the run in the run folder from its last checkpoint' });
 export const jsonFlag = (): Flag<boolean> => bool({ description: 'print JSON instead of text' });
 
@@ -470,7 +491,13 @@ export function runCommand<S extends FlagSet>(cmd: Command<S>, args: string[]): 
     return err instanceof UsageError ? 2 : 1;
   };
   try {
-    const parsed = parseFlags(cmd.flags, args, cmd.positionals);
+    let rest: string[] = [];
+    if (cmd.passThrough) [args, rest] = splitPassThrough(cmd.flags, args);
+    const parsed = parseFlags(cmd.flags, args, cmd.passThrough ? [] : cmd.positionals);
+    if (parsed && cmd.passThrough) {
+      if (!rest.length) throw new UsageError(`expected ${cmd.positionals?.[0]?.name ?? 'a command'} (${cmd.positionals?.[0]?.description ?? ''}), got nothing`);
+      parsed.args = rest;
+    }
     if (parsed === null) {
       process.stdout.write(helpText(cmd));
       return 0;

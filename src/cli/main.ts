@@ -16,6 +16,7 @@ import { generateAudioCommand, trainDiffwaveCommand, trainWavenetCommand } from 
 import { ensembleCommand, evalRotnetCommand, trainRotnetCommand } from './rotnet';
 import { evalTextCommand, sampleTextCommand, trainTextCommand } from './text';
 import { convCacheCommand } from './conv';
+import { launchCommand } from './launch';
 
 /** Every command, in the order of the help. */
 export const COMMANDS: Command[] = [
@@ -24,6 +25,7 @@ export const COMMANDS: Command[] = [
   trainWavenetCommand, trainDiffwaveCommand, generateAudioCommand,
   trainRotnetCommand, evalRotnetCommand, ensembleCommand,
   trainTextCommand, sampleTextCommand, evalTextCommand, convCacheCommand,
+  launchCommand,
 ] as unknown as Command[];
 
 export function usage(): string {

@@ -6,6 +6,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Generator, Tensor, assertWritable, functions as torch, getNumThreads, keep, manualSeed, scope } from '../tensor';
 import { DataLoader, FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '../data';
+import type { ProcessGroup } from '../distributed/process_group';
+import { RANK_SEED_STRIDE } from '../distributed/ddp';
 import { Adam, EMA, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
 import { saveCheckpoint, train, writeReport } from '../train';
@@ -114,6 +116,11 @@ export interface TrainDiffusionOptions {
   out?: string;
   /** Where messages go (default console.log; null for none). */
   log?: ((msg: string) => void) | null;
+  /**
+   * Data-parallel training on the ranks of this group (see train()): batchSize is the global batch
+   * (a multiple of the world size); rank 0 writes the run folder, samples and the weights.
+   */
+  processGroup?: ProcessGroup;
 }
 
 export interface TrainDiffusionResult {
@@ -171,20 +178,25 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
   }
   const guidances = opts.guidances ?? [0, 1, 2, 3, 5];
   if (guidances.some((g) => !(g >= 0) || !Number.isFinite(g))) throw new RangeError(`trainDiffusion: guidances must be finite numbers >= 0, got ${JSON.stringify(guidances)}`);
-  const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
+  const pg = opts.processGroup;
+  const rank = pg?.rank ?? 0;
+  const say = opts.log === null || rank !== 0 ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const runsDir = opts.runsDir ?? 'runs';
   let name = opts.name ?? 'diffusion';
   // without a name, a fresh run never collides with an earlier one: diffusion, diffusion-2, ...
   if (opts.name === undefined && !opts.resume) {
     for (let k = 2; fs.existsSync(path.join(runsDir, name, 'config.json')); k++) name = `diffusion-${k}`;
   }
+  // every rank settles the name before rank 0 creates the folder
+  if (pg) await pg.barrier();
   const objective = objectiveOf(cfg);
   if (opts.out !== undefined) assertWritable(opts.out, 'trainDiffusion: out', { createDir: true });
 
   manualSeed(cfg.seed);
   const initGen = new Generator(cfg.seed);
-  const noiseGen = new Generator(cfg.seed + 1);
-  const dropGen = new Generator(cfg.seed + 2);
+  // each rank draws its own noise and label dropout (rank 0: the single-process streams)
+  const noiseGen = new Generator(cfg.seed + 1 + RANK_SEED_STRIDE * rank);
+  const dropGen = new Generator(cfg.seed + 2 + RANK_SEED_STRIDE * rank);
   const net = buildUNet(cfg.model, initGen);
   const emaNet = buildUNet(cfg.model); // evaluation copy that receives the EMA weights
   emaNet.eval();
@@ -192,7 +204,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
   const emaDenoiser = denoiserOf(emaNet, cfg.model);
 
   const data = fashionSymmetric('train');
-  const loader = new DataLoader(data, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true });
+  const loader = new DataLoader(data, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true, shard: pg });
   const adam = new Adam(net, { lr: cosineWithWarmup({ base: cfg.lr, warmup: cfg.warmup, total: Number.MAX_SAFE_INTEGER / 2 }) });
   const ema = new EMA(net, { decay: cfg.emaDecay, warmup: true });
   const optimizer = new AdamWithEma(adam, ema, cfg.gradClip);
@@ -207,7 +219,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
 
   const t0 = Date.now();
   say(`train diffusion: U-Net ${numParams(net).toLocaleString('en-US')} parameters, ${cfg.model.prediction}-prediction, ${cfg.weighting} weighting, ${cfg.noise} noise levels, batch ${cfg.batchSize}, `
-    + `cond. dropout ${cfg.condDrop}, EMA ${cfg.emaDecay}; at most ${maxMinutes} min${maxSteps < 1_000_000 ? ` or ${maxSteps} steps` : ''}, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
+    + `cond. dropout ${cfg.condDrop}, EMA ${cfg.emaDecay}; at most ${maxMinutes} min${maxSteps < 1_000_000 ? ` or ${maxSteps} steps` : ''}, ${pg ? `${pg.worldSize} processes x ` : ''}${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
   const result = await train({
     run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model: net, optimizer, objects: { ema },
     allowConfigChange: false,
@@ -237,11 +249,13 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
       return out;
     },
     generators: { noise: noiseGen, dropout: dropGen },
+    processGroup: pg,
   });
   const timeUp = result.stoppedBy === 'time';
   const minutes = () => (Date.now() - t0) / 60000;
-  if (result.status !== 'completed') {
+  if (result.status !== 'completed' || rank !== 0) {
     evalX.dispose(); evalLabels.dispose(); evalNoise.dispose();
+    if (result.status === 'completed') return { status: timeUp ? 'time-limit' : 'completed', step: result.step, config: cfg, runDir: result.run.dir, out: null, checkpoint: result.checkpoint, minutes: minutes() };
     return { status: 'interrupted', step: result.step, config: cfg, runDir: result.run.dir, out: null, checkpoint: result.checkpoint, minutes: minutes() };
   }
   const dir = result.run.dir;

@@ -6,6 +6,9 @@ import { Module, namedTensors, params } from '../nn/module';
 import type { Parameter } from '../nn/param';
 import { DEFAULT_BUCKET_BYTES, ProcessGroup } from './process_group';
 
+/** Generator seeds of rank r are the single-process seeds plus r times this (distinct streams per rank). */
+export const RANK_SEED_STRIDE = 1_000_003;
+
 /** Copies rank `src`'s parameters and buffers (every tensor of the module) into every rank's module. */
 export async function broadcastModule(pg: ProcessGroup, model: Module, opts: { src?: number; bucketBytes?: number } = {}): Promise<void> {
   const tensors = namedTensors(model).map(([, t]) => t);

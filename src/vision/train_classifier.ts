@@ -4,6 +4,8 @@
 import * as path from 'path';
 import { F, Generator, Tensor, assertWritable, getNumThreads, manualSeed } from '../tensor';
 import { DataLoader, fashionMnist, saveImageGrid } from '../data';
+import type { ProcessGroup } from '../distributed/process_group';
+import { RANK_SEED_STRIDE } from '../distributed/ddp';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
 import { train, loadModel, saveCheckpoint } from '../train';
@@ -41,6 +43,8 @@ export interface TrainClassifierOptions {
   out?: string;
   /** Where messages go (default console.log; null for none). */
   log?: ((msg: string) => void) | null;
+  /** Data-parallel training on this group's ranks (see train()): batchSize is the global batch; rank 0 evaluates and saves. */
+  processGroup?: ProcessGroup;
 }
 
 export interface TrainClassifierResult {
@@ -71,14 +75,16 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
   if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) throw new RangeError(`trainClassifier: lr must be a positive number, got ${cfg.lr}`);
   if (!Number.isSafeInteger(cfg.warmup) || cfg.warmup < 0) throw new RangeError(`trainClassifier: warmup must be an integer >= 0, got ${cfg.warmup}`);
   if (!Number.isSafeInteger(cfg.seed) || cfg.seed < 0) throw new RangeError(`trainClassifier: seed must be a non-negative integer, got ${cfg.seed}`);
-  const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
+  const pg = opts.processGroup;
+  const rank = pg?.rank ?? 0;
+  const say = opts.log === null || rank !== 0 ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const name = opts.name ?? 'classifier';
   const runsDir = opts.runsDir ?? 'runs';
   if (opts.out !== undefined) assertWritable(opts.out, 'trainClassifier: out', { createDir: true });
 
   manualSeed(cfg.seed);
   const initGen = new Generator(cfg.seed);
-  const dropGen = new Generator(cfg.seed + 1);
+  const dropGen = new Generator(cfg.seed + 1 + RANK_SEED_STRIDE * rank); // each rank its own dropout masks
   const model = new FashionClassifier(cfg.model, { generator: initGen });
   // dropout draws from dropGen; its state is checkpointed so a resumed run is exact
   model.drop.generator = dropGen;
@@ -86,12 +92,12 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
   const trainSet = fashionMnist('train');
   const testSet = fashionMnist('test');
   try {
-    const loader = new DataLoader({ images: trainSet.images, labels: trainSet.labels }, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true });
+    const loader = new DataLoader({ images: trainSet.images, labels: trainSet.labels }, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true, shard: pg });
     const total = cfg.epochs * loader.length;
     // the warmup never outlasts the run (a short run still reaches the base rate)
     const optimizer = new Adam(model, { lr: cosineWithWarmup({ base: cfg.lr, warmup: Math.min(cfg.warmup, total - 1), total }), weightDecay: cfg.weightDecay });
 
-    say(`train classifier: ${numParams(model).toLocaleString('en-US')} parameters, ${cfg.epochs} epochs x ${loader.length} batches of ${cfg.batchSize}, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
+    say(`train classifier: ${numParams(model).toLocaleString('en-US')} parameters, ${cfg.epochs} epochs x ${loader.length} batches of ${cfg.batchSize}, ${pg ? `${pg.worldSize} processes x ` : ''}${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
     const t0 = Date.now();
     const result = await train({
       run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model, optimizer,
@@ -108,10 +114,12 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
         return { accuracy: r.accuracy, logLoss: r.logLoss };
       },
       generators: { dropout: dropGen },
+      processGroup: pg,
     });
     const minutes = (Date.now() - t0) / 60000;
     const base = { step: result.step, model, config: cfg, minutes, runDir: result.run.dir, checkpoint: result.checkpoint };
     if (result.status !== 'completed') return { ...base, status: 'interrupted', accuracy: NaN, logLoss: NaN, out: null };
+    if (rank !== 0) return { ...base, status: 'completed', accuracy: NaN, logLoss: NaN, out: null }; // rank 0 evaluates and saves
     const r = evaluate(model, testSet.images, testSet.labels);
     const out = opts.out ?? path.join(result.run.dir, 'classifier.safetensors');
     saveCheckpoint(out, { model, step: result.step, config: { kind: CLASSIFIER_KIND, model: cfg.model, input: CLASSIFIER_INPUT, train: cfg, testAccuracy: r.accuracy, testLogLoss: r.logLoss } });

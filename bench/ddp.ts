@@ -1,0 +1,128 @@
+// node dist/bench/main.js ddp [--json]: all-reduce time and bandwidth of Refinery's c10d Gloo
+// process group against Python torch.distributed with Gloo, on this machine, in one run: each round
+// launches N Refinery ranks, then N PyTorch ranks (A B A B ...), each timing in-place float32
+// all-reduces of a few sizes (median over repetitions, the slowest rank's); the report gives the
+// median over rounds and the ratio Refinery / PyTorch with its spread over rounds.
+import * as path from 'path';
+import { PassThrough } from 'stream';
+import { launch } from '../src/distributed';
+import { findRepoRoot, hostInfo, lastJsonLine, median, noteBusyHost } from './common';
+
+const USAGE = `usage: node dist/bench/main.js ddp [--nproc N] [--rounds R] [--reps K] [--sizes n1,n2,...] [--json]
+
+All-reduce (sum, float32, in place) over N processes on 127.0.0.1: Refinery (c10d ProcessGroupGloo
+through the addon) vs Python torch.distributed (Gloo), launched in turn R times (default N=2, R=3,
+K=50 repetitions for sizes up to 256 Ki elements, fewer above; sizes in elements, default
+256,16384,262144,4194304 = 1 KiB, 64 KiB, 1 MiB, 16 MiB).
+`;
+
+interface Opts { nproc: number; rounds: number; reps: number; sizes: number[]; json: boolean }
+
+function parse(args: string[]): Opts | null {
+  const o: Opts = { nproc: 2, rounds: 3, reps: 50, sizes: [256, 16384, 262144, 4194304], json: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const val = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`bench ddp: ${a} needs a value`);
+      return v;
+    };
+    const int = (v: string, lo: number, hi: number) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < lo || n > hi) throw new Error(`bench ddp: ${a} expects an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+      return n;
+    };
+    if (a === '-h' || a === '--help') return null;
+    else if (a === '--json') o.json = true;
+    else if (a === '--nproc') o.nproc = int(val(), 2, 16);
+    else if (a === '--rounds') o.rounds = int(val(), 1, 100);
+    else if (a === '--reps') o.reps = int(val(), 3, 100000);
+    else if (a === '--sizes') o.sizes = val().split(',').map((s) => int(s, 1, 1 << 28));
+    else throw new Error(`bench ddp: unknown option ${JSON.stringify(a)}\n\n${USAGE}`);
+  }
+  return o;
+}
+
+async function once(command: string[], nproc: number): Promise<{ ms?: Record<string, number>; version?: string; error?: string }> {
+  const stdout = new PassThrough(), stderr = new PassThrough();
+  let out = '', err = '';
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d) => (err += d));
+  const env = { ...process.env, REFINERY_NUM_THREADS: '1', OMP_NUM_THREADS: '1' };
+  const r = await launch({ nproc, command, env, stdout, stderr, grace: 5 });
+  const j = lastJsonLine(out);
+  if (r.code !== 0 || !j) return { error: `${r.message || 'no result'}: ${err.trim().split('\n').slice(-2).join(' | ')}` };
+  return { ms: j.ms as Record<string, number>, version: String(j.version) };
+}
+
+export async function runDdpBench(o: Opts) {
+  const root = findRepoRoot();
+  const sys = {
+    refinery: ['node', path.join(root, 'dist', 'bench', 'ddp_worker.js'), o.sizes.join(','), String(o.reps)],
+    pytorch: ['/usr/bin/python3', path.join(root, 'bench', 'peers', 'torch_ddp.py'), o.sizes.join(','), String(o.reps)],
+  };
+  const rounds: Record<'refinery' | 'pytorch', Record<string, number>[]> = { refinery: [], pytorch: [] };
+  const versions: Record<string, string> = {};
+  const errors: string[] = [];
+  for (let k = 0; k < o.rounds; k++) {
+    for (const s of ['refinery', 'pytorch'] as const) {
+      if (!o.json) process.stderr.write(`bench ddp: round ${k + 1}/${o.rounds}, ${s}\n`);
+      const r = await once(sys[s], o.nproc);
+      if (r.error) errors.push(`${s}: ${r.error}`);
+      else {
+        rounds[s].push(r.ms!);
+        versions[s] = r.version!;
+      }
+    }
+  }
+  const rows = o.sizes.map((n) => {
+    const bytes = 4 * n;
+    const ref = rounds.refinery.map((m) => m[String(n)]);
+    const pt = rounds.pytorch.map((m) => m[String(n)]);
+    const ratios = ref.slice(0, Math.min(ref.length, pt.length)).map((v, i) => v / pt[i]);
+    // ring all-reduce moves 2 (N-1)/N of the buffer through each rank: NCCL-tests' "bus bandwidth"
+    const busGBs = (ms: number) => (bytes * 2 * (o.nproc - 1) / o.nproc) / (ms / 1000) / 1e9;
+    const rm = median(ref), pm = median(pt);
+    return {
+      elements: n, bytes, refineryMs: rm, pytorchMs: pm, refineryBusGBs: busGBs(rm), pytorchBusGBs: busGBs(pm),
+      ratio: median(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios),
+    };
+  });
+  const notes = [`${o.nproc} processes x 1 thread on 127.0.0.1, ${o.rounds} rounds (Refinery, PyTorch, Refinery, ...); ratio = Refinery time / PyTorch time (below 1: Refinery faster)`];
+  noteBusyHost(notes);
+  return { suite: 'ddp', host: hostInfo(), nproc: o.nproc, rounds: o.rounds, versions, rows, errors, notes };
+}
+
+function fmtBytes(b: number): string {
+  return b >= 1 << 20 ? `${b / (1 << 20)} MiB` : b >= 1024 ? `${b / 1024} KiB` : `${b} B`;
+}
+
+export function runDdpCommand(args: string[]): Promise<number> | number {
+  let o: Opts | null;
+  try {
+    o = parse(args);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return 2;
+  }
+  if (!o) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const opts = o;
+  return runDdpBench(opts).then((rep) => {
+    if (opts.json) process.stdout.write(JSON.stringify(rep) + '\n');
+    else {
+      const lines = [`all-reduce, ${opts.nproc} ranks: refinery (${rep.versions.refinery ?? '-'}) vs pytorch ${rep.versions.pytorch ?? '-'}`,
+        'size       refinery ms  pytorch ms  ratio (min-max)      bus GB/s refinery / pytorch'];
+      for (const r of rep.rows) {
+        lines.push(`${fmtBytes(r.bytes).padEnd(10)} ${r.refineryMs.toFixed(3).padStart(11)} ${r.pytorchMs.toFixed(3).padStart(11)}  ` +
+          `${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}-${r.ratioMax.toFixed(2)})`.padEnd(20) + `  ${r.refineryBusGBs.toFixed(2)} / ${r.pytorchBusGBs.toFixed(2)}`);
+      }
+      for (const n of rep.notes) lines.push(`note: ${n}`);
+      for (const e of rep.errors) lines.push(`error: ${e}`);
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    return rep.errors.length ? 1 : 0;
+  });
+}
