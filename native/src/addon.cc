@@ -1,7 +1,7 @@
 // Hand-written part of the addon: the handle table, data in and out, autograd entry points,
 // custom autograd functions with TS callbacks, generators, threads and memory statistics.
 // Everything else is generated (native/generated/ops_*.cc).
-#include "convert.h"
+#include "compat.h"
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
@@ -33,6 +33,24 @@
 #include "../generated/ops.h"
 
 namespace refinery {
+
+// Graph nodes are std::shared_ptr in libtorch 1.x and c10::intrusive_ptr in recent 2.x: the pointer
+// types follow whatever Tensor::grad_fn() returns.
+using NodePtr = std::decay_t<decltype(std::declval<at::Tensor>().grad_fn())>;
+template <class P> struct NodePointers;
+template <class T> struct NodePointers<std::shared_ptr<T>> {
+  using Weak = std::weak_ptr<T>;
+  static Weak weak(const std::shared_ptr<T>& p) { return p; }
+  // deleteNode frees long chains without deep recursion; found by argument-dependent lookup, so the
+  // name is only needed where this branch is instantiated (1.x)
+  template <class N> static std::shared_ptr<N> make() { return std::shared_ptr<N>(new N(), [](N* n) { deleteNode(static_cast<T*>(n)); }); }
+};
+template <class T> struct NodePointers<c10::intrusive_ptr<T>> {
+  using Weak = c10::weak_intrusive_ptr<T>;
+  static Weak weak(const c10::intrusive_ptr<T>& p) { return Weak(p); }
+  template <class N> static c10::intrusive_ptr<N> make() { return c10::make_intrusive<N>(); }
+};
+using WeakNodePtr = NodePointers<NodePtr>::Weak;
 
 // ---------------------------------------------------------------- per-environment state
 // Every Node environment (the main thread and each worker thread) has its own handle table and
@@ -71,7 +89,7 @@ struct Instance {
   bool gc_seen = false;
   std::unordered_set<std::string> warned;  // libtorch warnings already shown in this thread
   // autograd nodes whose memory a backstopped tensor has already reported (see graph_estimate)
-  std::unordered_map<const torch::autograd::Node*, std::weak_ptr<torch::autograd::Node>> counted_nodes;
+  std::unordered_map<const torch::autograd::Node*, WeakNodePtr> counted_nodes;
   size_t counted_after_prune = 0;
 };
 
@@ -158,6 +176,24 @@ const at::Tensor& get_tensor(const Napi::Env& env, const Napi::Value& v, size_t 
     throw Napi::Error::New(env, m.str());
   }
   return in.slots[id].t;
+}
+
+static void unwatch(Instance& in, Slot& s);
+
+// SetData(id, src): the tensor takes src's data (device, dtype, storage) and keeps its autograd
+// identity, as PyTorch's `param.data = ...` (Module.to moves parameters this way).
+static void set_data(const Napi::Env& env, double id, const at::Tensor& src) {
+  Instance& in = instance(env);
+  const char* why = nullptr;
+  uint32_t slot = slot_of(in, id, &why);
+  if (!slot) throw Napi::Error::New(env, std::string("setData: tensor ") + why);
+  Slot& s = in.slots[slot];
+  s.t.set_data(src);
+  int64_t b = tensor_bytes(s.t);
+  in.bytes += b - s.bytes;
+  g_process_bytes.fetch_add(b - s.bytes, std::memory_order_relaxed);
+  s.bytes = b;
+  if (in.bytes > in.peak) in.peak = in.bytes;
 }
 
 static void unwatch(Instance& in, Slot& s) {
@@ -306,9 +342,33 @@ static Napi::Value GeneratorNew(const Napi::CallbackInfo& info) {
   HAND_TRY
   int64_t seed = arg_int(info, 0);
   Instance& in = instance(info.Env());
-  in.gens.emplace_back(at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed)));
+  c10::optional<at::Device> device = present(info, 1) ? c10::optional<at::Device>(arg_device(info, 1)) : c10::nullopt;
+  if (!device || device->is_cpu()) {
+    in.gens.emplace_back(at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed)));
+  } else {
+    // a generator of another device (CUDA's Philox): a copy of that device's default one, reseeded;
+    // needs no device-specific header, and fails with libtorch's message where the backend is missing
+    at::Generator g = at::globalContext().defaultGenerator(*device).clone();
+    g.set_current_seed(static_cast<uint64_t>(seed));
+    in.gens.emplace_back(std::move(g));
+  }
   return Napi::Number::New(info.Env(), static_cast<double>(in.gens.size() - 1));
   HAND_CATCH("Generator")
+}
+// GeneratorDefault(device): a handle to that device's default generator (the CPU's is handle 0).
+static Napi::Value GeneratorDefault(const Napi::CallbackInfo& info) {
+  HAND_TRY
+  at::Device device = arg_device(info, 0);
+  if (device.is_cpu()) return Napi::Number::New(info.Env(), 0);
+  Instance& in = instance(info.Env());
+  in.gens.emplace_back(at::globalContext().defaultGenerator(device));
+  return Napi::Number::New(info.Env(), static_cast<double>(in.gens.size() - 1));
+  HAND_CATCH("Generator.default")
+}
+static Napi::Value GeneratorDevice(const Napi::CallbackInfo& info) {
+  HAND_TRY
+  return Napi::String::New(info.Env(), get_generator(info.Env(), info[0], 0).device().str());
+  HAND_CATCH("Generator.device")
 }
 static Napi::Value GeneratorFree(const Napi::CallbackInfo& info) {
   HAND_TRY
@@ -488,6 +548,14 @@ static Napi::Value SetGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
   HAND_CATCH("setGrad")
 }
+static Napi::Value SetData(const Napi::CallbackInfo& info) {
+  HAND_TRY
+  if (!info[0].IsNumber()) throw_type(info.Env(), 0, "a Tensor");
+  at::Tensor src = get_tensor(info.Env(), info[1], 1);
+  set_data(info.Env(), info[0].As<Napi::Number>().DoubleValue(), src.detach());
+  return info.Env().Undefined();
+  HAND_CATCH("setData")
+}
 static Napi::Value RetainGrad(const Napi::CallbackInfo& info) {
   HAND_TRY
   arg_tensor(info, 0).retain_grad();
@@ -547,6 +615,11 @@ struct JsBackward : public torch::autograd::Node {
   size_t n_inputs;
   std::thread::id thread;
   std::string name() const override { return label; }
+  ~JsBackward() override {
+    // a graph freed on another thread (libtorch's own) must not touch V8 there: leave the
+    // reference (a few bytes) rather than crash the process
+    if (std::this_thread::get_id() != thread) fn.SuppressDestruct();
+  }
   torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     Napi::Env env = fn.Env();
     // JS can only be called on its own thread; libtorch runs a CPU graph on the thread that called
@@ -591,8 +664,19 @@ static Napi::Value CustomFunction(const Napi::CallbackInfo& info) {
   }
   bool any = false;
   for (auto& t : inputs) any = any || (t.defined() && t.requires_grad());
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const at::Tensor& t = inputs[k];
+    if (any && t.defined() && t.requires_grad() && !t.device().is_cpu() && !t.is_meta()) {
+      // libtorch's engine runs the backward of a CUDA (or other device) graph on its own device
+      // threads, where JavaScript cannot run: refuse now rather than fail (or crash) in backward
+      throw Napi::Error::New(env, label + ": input " + std::to_string(k) + " is on " + t.device().str() +
+                                      ", but a custom function's TypeScript backward can only run for CPU tensors (libtorch runs the backward of " +
+                                      t.device().str() + " tensors on its device threads, where JavaScript cannot run); compute it on the CPU, "
+                                      "or write the function with differentiable tensor ops instead of a custom backward");
+    }
+  }
   if (!any || !c10::GradMode::is_enabled()) return env.Undefined();
-  std::shared_ptr<JsBackward> node(new JsBackward(), torch::autograd::deleteNode);
+  auto node = NodePointers<NodePtr>::make<JsBackward>();
   node->fn = Napi::Persistent(info[1].As<Napi::Function>());
   node->label = label;
   node->n_inputs = inputs.size();
@@ -676,13 +760,13 @@ static int64_t graph_estimate(Instance& in, const at::Tensor& t) {
   using torch::autograd::Node;
   if (!t.grad_fn()) return 0;
   int64_t total = 0;
-  std::vector<std::shared_ptr<Node>> todo{t.grad_fn()};
+  std::vector<NodePtr> todo{t.grad_fn()};
   size_t done = 0;
   for (size_t k = 0; k < todo.size() && done < 64; ++k) {
-    const std::shared_ptr<Node>& n = todo[k];
+    const NodePtr n = todo[k];  // a copy: push_back below may move the vector
     auto it = in.counted_nodes.find(n.get());
     if (it != in.counted_nodes.end() && !it->second.expired()) continue;
-    in.counted_nodes[n.get()] = n;
+    in.counted_nodes.insert_or_assign(n.get(), NodePointers<NodePtr>::weak(n));
     ++done;
     bool activation = false;
     for (const auto& e : n->next_edges()) {
@@ -910,7 +994,12 @@ static Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
 static thread_local Instance* t_instance = nullptr;
 
 struct JsWarningHandler : public c10::WarningHandler {
-  void process(const c10::SourceLocation& loc, const std::string& msg, const bool verbatim) override {
+#if TORCH_VERSION_MAJOR >= 2
+  void process(const c10::Warning& w) override { show(w.msg()); }
+#else
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override { show(msg); }
+#endif
+  static void show(const std::string& msg) {
     Instance* in = t_instance;
     if (in && !in->warned.insert(msg).second) return;
     if (in && in->warned.size() > 4096) in->warned.clear();  // bounded: a message seen long ago may show again
@@ -945,7 +1034,11 @@ static JsWarningHandler g_warning_handler;
 // glog, and linking it would tie the addon to one glog version.
 static void init_glog() {
   Dl_info dli;
+#if TORCH_VERSION_MAJOR >= 2
+  if (!dladdr(reinterpret_cast<void*>(&c10::WarningUtils::get_warning_handler), &dli) || !dli.dli_fname) return;
+#else
   if (!dladdr(reinterpret_cast<void*>(&c10::Warning::get_warning_handler), &dli) || !dli.dli_fname) return;
+#endif
   void* c10 = dlopen(dli.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
   if (!c10) return;
   using IsInit = bool (*)();
@@ -1036,7 +1129,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   napi_add_env_cleanup_hook(env, cleanup_instance, in);
   t_instance = in;
+#if TORCH_VERSION_MAJOR >= 2
+  c10::WarningUtils::set_warning_handler(&g_warning_handler);
+#else
   c10::Warning::set_warning_handler(&g_warning_handler);
+#endif
   Napi::Array table = Napi::Array::New(env, refinery_ops::kNumOps);
   refinery_ops::register_all(env, table);
   exports.Set("ops", table);
@@ -1044,9 +1141,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define EXPORT(name) exports.Set(#name, Napi::Function::New(env, name, #name))
   EXPORT(Free); EXPORT(Backstop); EXPORT(BackstopEpoch); EXPORT(Share); EXPORT(FromBytes); EXPORT(ToBytes); EXPORT(ScalarTensor); EXPORT(Item);
   EXPORT(Meta); EXPORT(Shape); EXPORT(Strides); EXPORT(Dtype); EXPORT(Dim); EXPORT(Numel);
-  EXPORT(RequiresGrad); EXPORT(IsLeaf); EXPORT(GradFnName); EXPORT(Grad); EXPORT(SetGrad); EXPORT(RetainGrad);
+  EXPORT(RequiresGrad); EXPORT(IsLeaf); EXPORT(GradFnName); EXPORT(Grad); EXPORT(SetGrad); EXPORT(SetData); EXPORT(RetainGrad);
   EXPORT(SetGradEnabled); EXPORT(Backward); EXPORT(AutogradGrad); EXPORT(CustomFunction);
-  EXPORT(GeneratorNew); EXPORT(GeneratorFree); EXPORT(GeneratorSeed); EXPORT(GeneratorGetState); EXPORT(GeneratorSetState);
+  EXPORT(GeneratorNew); EXPORT(GeneratorDefault); EXPORT(GeneratorDevice); EXPORT(GeneratorFree); EXPORT(GeneratorSeed); EXPORT(GeneratorGetState); EXPORT(GeneratorSetState);
   EXPORT(Memory); EXPORT(SetNumThreads); EXPORT(GetNumThreads); EXPORT(CudaDeviceCount);
 #undef EXPORT
   register_distributed(env, exports);

@@ -2,7 +2,7 @@
 // torchrun's variables, ProcessGroupGloo collectives, and a heartbeat through the store so that a
 // rank that dies is named within seconds instead of a hang. Every blocking call (rendezvous, the wait
 // for a collective) runs on libuv's thread pool and answers a Promise: the event loop keeps turning.
-#include "convert.h"
+#include "compat.h"
 
 #include <atomic>
 #include <chrono>

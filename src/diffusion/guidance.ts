@@ -5,6 +5,7 @@
 import { Generator, Tensor, enableGrad, functions as torch, grad, tensor } from '../tensor';
 import type { Denoiser } from './denoiser';
 import { appendDims } from './parameterisation';
+import { noiseLike } from './samplers';
 
 /** log p(y | x_σ) of a noise-aware classifier for fixed target labels: x (B, ...), σ (B,) -> (B,). */
 export type NoisyLogProb = (x: Tensor, sigma: Tensor) => Tensor;
@@ -172,7 +173,7 @@ export function inpaint(model: Denoiser, opts: InpaintOptions): Denoiser {
   return (x, sigma, extra) => {
     const m = mask.to(x.dtype);
     const keep = m.neg().add(1);
-    const noise = torch.randn(x.shape, { generator: generator ?? null, dtype: x.dtype, device: x.device });
+    const noise = noiseLike(x, generator);
     // step 1: known region re-noised to sigma (the forward process q(x_sigma | x0 = known))
     const xKnown = known.add(noise.mul(appendDims(sigma, x.ndim)));
     const denoised = model(xKnown.mul(m).add(x.mul(keep)), sigma, extra);

@@ -50,18 +50,18 @@ export function likelihoodWeighting(schedule: Schedule): Weighting {
 
 /** ln σ ~ N(P_mean, P_std²) (EDM, Karras et al. 2022, Table 1: P_mean = −1.2, P_std = 1.2). */
 export function logNormalSigmas({ pMean = -1.2, pStd = 1.2 }: { pMean?: number; pStd?: number } = {}): SigmaSampler {
-  return (n, generator) => torch.randn([n], { generator, dtype: 'float64' }).mul(pStd).add(pMean).exp();
+  return (n, generator) => torch.randn([n], { generator, dtype: 'float64', device: generator?.device }).mul(pStd).add(pMean).exp();
 }
 
 /** ln σ ~ U(ln σ_min, ln σ_max). */
 export function logUniformSigmas({ sigmaMin = 0.002, sigmaMax = 80 }: { sigmaMin?: number; sigmaMax?: number } = {}): SigmaSampler {
   const lo = Math.log(sigmaMin), hi = Math.log(sigmaMax);
-  return (n, generator) => torch.rand([n], { generator, dtype: 'float64' }).mul(hi - lo).add(lo).exp();
+  return (n, generator) => torch.rand([n], { generator, dtype: 'float64', device: generator?.device }).mul(hi - lo).add(lo).exp();
 }
 
 /** t ~ U(tMin, tMax), σ = σ_t/α_t of the schedule (Ho et al. 2020; Song et al. 2021). */
 export function uniformTimeSigmas(schedule: Schedule, { tMin = 1e-3, tMax = 1 }: { tMin?: number; tMax?: number } = {}): SigmaSampler {
-  return (n, generator) => edmSigma(schedule, torch.rand([n], { generator, dtype: 'float64' }).mul(tMax - tMin).add(tMin));
+  return (n, generator) => edmSigma(schedule, torch.rand([n], { generator, dtype: 'float64', device: generator?.device }).mul(tMax - tMin).add(tMin));
 }
 
 export interface DiffusionLossOptions {
@@ -82,8 +82,9 @@ export interface DiffusionLossOptions {
 export function diffusionLoss(model: Denoiser, x0: Tensor, opts: DiffusionLossOptions): Tensor {
   const { sigmaSampler = logNormalSigmas(), weighting = edmWeighting(), generator, parameterisation = 'x0', extra } = opts;
   const batch = x0.shape[0];
-  const sigma = sigmaSampler(batch, generator).to(x0.dtype); // (B,)
-  const noise = torch.randn(x0.shape, { generator, dtype: x0.dtype }); // (B, …)
+  // drawn on the generator's device (the same numbers on any device), then moved to x0's
+  const sigma = sigmaSampler(batch, generator).to({ dtype: x0.dtype, device: x0.device }); // (B,)
+  const noise = torch.randn(x0.shape, { generator, dtype: x0.dtype, device: generator?.device }).to(x0.device); // (B, …)
   const x = x0.add(noise.mul(appendDims(sigma, x0.ndim))); // x = x0 + σ·n
   const denoised = toDenoised(parameterisation, x, model(x, sigma, extra), sigma);
   const dims = x0.shape.map((_, i) => i).slice(1);

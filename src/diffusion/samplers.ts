@@ -43,8 +43,11 @@ function sigmaList(sigmas: Tensor): number[] {
   return s;
 }
 
-const noiseLike = (x: Tensor, generator?: Generator): Tensor =>
-  torch.randn(x.shape, { generator: generator ?? null, dtype: x.dtype, device: x.device });
+/** Standard normal noise shaped like x, on x's device; drawn on the generator's device (so a CPU generator gives the same noise on any device). */
+export const noiseLike = (x: Tensor, generator?: Generator | null): Tensor =>
+  generator && generator.device !== x.device
+    ? torch.randn(x.shape, { generator, dtype: x.dtype, device: generator.device }).to(x.device)
+    : torch.randn(x.shape, { generator: generator ?? null, dtype: x.dtype, device: x.device });
 
 /**
  * Runs `step` for every pair (sigmas[i], sigmas[i+1]), each inside its own scope; the state is any

@@ -64,7 +64,9 @@ export function vpCosineSchedule({ s = 0.008 }: { s?: number } = {}): Schedule {
   const k = Math.PI / 2 / (1 + s);
   const logCos0 = Math.log(Math.cos(s * k));
   const theta = (t: Tensor) => t.add(s).mul(k);
-  const logAlpha = (t: Tensor) => theta(t).cos().log().sub(logCos0);
+  // log ᾱ ≤ 0 by definition; at t = 0 it is 0 up to rounding, which may differ in sign between the cos
+  // of JS and of a libtorch build (2.x), and a positive value would make σ = sqrt(1 − ᾱ) NaN
+  const logAlpha = (t: Tensor) => theta(t).cos().log().sub(logCos0).clampMax(0);
   return {
     kind: 'vp',
     alpha: (t) => theta(asTensor(t)).cos().div(Math.cos(s * k)),

@@ -281,9 +281,9 @@ export class UNet extends Module {
         const B = c.shape[0];
         const nul = this.config.numClasses!;
         let ids: Tensor;
-        if (labels === undefined || labels === null) ids = torch.full([B], nul, { dtype: 'int64' });
+        if (labels === undefined || labels === null) ids = torch.full([B], nul, { dtype: 'int64', device: c.device });
         else {
-          const l = Array.isArray(labels) ? tensor(labels, { dtype: 'int64' }) : labels.to('int64');
+          const l = Array.isArray(labels) ? tensor(labels, { dtype: 'int64', device: c.device }) : labels.to({ dtype: 'int64', device: c.device });
           checkShape('UNet', 'labels', l, [B], 'one class per sample');
           const lo = l.numel() ? (l.min().item() as number) : 0, hi = l.numel() ? (l.max().item() as number) : 0;
           if (lo < -1 || hi > nul) throw new RangeError(`UNet: labels must be classes in 0..${nul - 1}, or -1 or ${nul} for no label, got ${lo < -1 ? lo : hi}`);

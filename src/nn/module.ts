@@ -1,7 +1,8 @@
 // Modules: a layer is a small class whose public fields are its tensors, sub-layers and
 // hyperparameters; calling it runs `forward`. Structure is derived by walking fields
 // (tinygrad's state dicts, equinox's modules): nothing is registered.
-import { Tensor, checkShape, noGrad } from '../tensor';
+import { DType, Device, Tensor, checkShape, noGrad, scope } from '../tensor';
+import { native } from '../tensor/native';
 import { Expr, Parameter, Tag } from './param';
 
 export interface Module {
@@ -38,6 +39,37 @@ export abstract class Module {
   eval(): this {
     return this.train(false);
   }
+
+  /**
+   * Moves every tensor of the module (parameters, buffers, an expression's inputs) to a device
+   * and/or a floating-point dtype, in place, as PyTorch's `Module.to`: each tensor keeps its
+   * identity (optimizers, EMAs and expressions that hold it follow), its gradient moves with it;
+   * a dtype applies to floating-point tensors only. Move the optimizer's state with `optimizer.to`.
+   */
+  to(target: Device | DType | { device?: Device; dtype?: DType }): this {
+    const o = typeof target === 'object' ? target : isDtypeName(target) ? { dtype: target as DType } : { device: target as Device };
+    noGrad(() => scope(() => {
+      for (const [, t] of namedTensors(this)) moveInPlace(t, o);
+    }));
+    return this;
+  }
+}
+
+const DTYPE_NAMES = new Set(['float16', 'bfloat16', 'float32', 'float64', 'complex64', 'complex128', 'uint8', 'int8', 'int16', 'int32', 'int64', 'bool']);
+function isDtypeName(s: string): boolean {
+  return DTYPE_NAMES.has(s);
+}
+
+/** Gives `t` its data moved to `o.device` / cast to `o.dtype` (floating point only), keeping its identity and moving its grad. */
+export function moveInPlace(t: Tensor, o: { device?: Device; dtype?: DType }): void {
+  const floating = t.dtype === 'float16' || t.dtype === 'bfloat16' || t.dtype === 'float32' || t.dtype === 'float64';
+  const dtype = o.dtype !== undefined && floating ? o.dtype : t.dtype;
+  const device = o.device ?? t.device;
+  if (dtype === t.dtype && device === t.device) return;
+  const g = t.grad;
+  const moved = t.detach().to({ dtype, device });
+  native.SetData(t._handle, moved._handle);
+  if (g) t.grad = g.to({ dtype, device });
 }
 
 const SKIP_FIELDS = new Set(['training']);

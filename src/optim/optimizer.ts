@@ -149,6 +149,22 @@ export abstract class Optimizer {
     });
   }
 
+  /**
+   * Moves the state tensors to each parameter's device and dtype (after `model.to(device)`), as
+   * PyTorch's `load_state_dict` places them; so the optimizer steps on the device of its parameters.
+   */
+  to(): this {
+    noGrad(() => {
+      for (const [k, b] of this.buffers) {
+        const p = this.params[Number(k.slice(k.lastIndexOf('.') + 1))];
+        if (b.device === p.device && b.dtype === p.dtype) continue;
+        this.buffers.set(k, b.to({ device: p.device, dtype: p.dtype }).keep());
+        b.dispose();
+      }
+    });
+    return this;
+  }
+
   /** Frees the optimizer's state tensors. */
   dispose(): void {
     for (const b of this.buffers.values()) b.dispose();

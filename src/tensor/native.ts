@@ -61,12 +61,15 @@ export interface Native {
   GradFnName(id: number): string | null;
   Grad(id: number): number | null;
   SetGrad(id: number, grad: number | null): void;
+  SetData(id: number, src: number): void;
   RetainGrad(id: number): void;
   SetGradEnabled(enabled?: boolean): boolean;
   Backward(outputs: number[], grads: (number | null)[] | null, retainGraph?: boolean | null, createGraph?: boolean, inputs?: number[] | null): void;
   AutogradGrad(outputs: number[], inputs: number[], grads: (number | null)[] | null, retainGraph: boolean | null, createGraph: boolean, allowUnused: boolean): (number | null)[];
   CustomFunction(name: string, backward: (grads: (number | null)[]) => (number | null)[], inputs: number[], outputs: number[]): void;
-  GeneratorNew(seed: number): number;
+  GeneratorNew(seed: number, device?: string): number;
+  GeneratorDefault(device: string): number;
+  GeneratorDevice(id: number): string;
   GeneratorFree(id: number): void;
   GeneratorSeed(id: number, seed?: number): number;
   GeneratorGetState(id: number): number;

@@ -601,8 +601,16 @@ export function fromBytes(bytes: Uint8Array, shape: number[], dtype: DType): Ten
 /** An explicit, seeded random number generator (CPU), as `torch.Generator().manual_seed(seed)`. */
 export class Generator {
   private id: number;
-  constructor(seed = 0) {
-    this.id = native.GeneratorNew(seed);
+  /**
+   * A generator seeded with `seed`, on the CPU, or on `device` (`new Generator(0, { device: 'cuda' })`:
+   * CUDA ops that draw with a generator need one of their own device, as in PyTorch).
+   */
+  constructor(seed = 0, opts: { device?: Device } = {}) {
+    this.id = opts.device === undefined ? native.GeneratorNew(seed) : native.GeneratorNew(seed, opts.device);
+  }
+  /** 'cpu', or the device it draws for ('cuda:0'). */
+  get device(): Device {
+    return native.GeneratorDevice(this._handle);
   }
   get _handle(): number {
     if (this.id < 0) throw new Error('Generator was disposed');
@@ -627,10 +635,10 @@ export class Generator {
     if (this.id > 0) native.GeneratorFree(this.id);
     this.id = -1;
   }
-  /** The process-wide default CPU generator. */
-  static default(): Generator {
+  /** The process-wide default generator of the CPU, or of `device` ('cuda:0'). */
+  static default(device: Device = 'cpu'): Generator {
     const g = Object.create(Generator.prototype) as Generator;
-    (g as unknown as { id: number }).id = 0;
+    (g as unknown as { id: number }).id = device === 'cpu' ? 0 : native.GeneratorDefault(device);
     return g;
   }
 }
