@@ -4,7 +4,7 @@
 // (model, optimizer, counters, position in the epoch, generator states, the partial logging
 // window), so an interrupted and resumed run computes exactly what an uninterrupted one does.
 // With a `processGroup`, it is DistributedDataParallel: see TrainOptions.processGroup.
-import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
+import { Generator, Tensor, cudaDeviceCount, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
 import type { ProcessGroup } from '../distributed/process_group';
 import { averageGradients, broadcastModule } from '../distributed/ddp';
 import type { Module } from '../nn/module';
@@ -184,11 +184,17 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     try {
       // rank r > 0 continues its own generator streams (saved as name@rank<r>) where there are any
       const gens: Record<string, Generator> = {};
-      for (const [k, g] of Object.entries({ default: Generator.default(), ...generators, ...epochGenerators })) {
+      // the CUDA default generators where the checkpoint has them and this machine has the device
+      const cuda = deviceGenerators().filter(([k]) => ck.generators[k]);
+      for (const [k, g] of [...Object.entries({ default: Generator.default(), ...generators, ...epochGenerators }), ...cuda]) {
         if (rank === 0) gens[k] = g;
         else if (ck.generators[`${k}@rank${rank}`]) gens[`${k}@rank${rank}`] = g;
       }
-      ck.restore({ model: o.model, optimizer: o.optimizer, objects: o.objects, generators: gens });
+      try {
+        ck.restore({ model: o.model, optimizer: o.optimizer, objects: o.objects, generators: gens });
+      } finally {
+        for (const [, g] of cuda) g.dispose();
+      }
       ({ step, epoch, batchInEpoch } = ck);
       const loop = ck.extra.loop as LoopState | undefined;
       lastEval = loop?.lastEvalStep ?? -1;
@@ -290,11 +296,12 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         });
       }
     }
+    const cuda = writer ? deviceGenerators() : [];
     try {
       if (writer) {
         lastCheckpoint = run.checkpoints.save({
           model: o.model, optimizer: o.optimizer, objects: o.objects, step, epoch, batchInEpoch,
-          generators: { ...generators, ...epochStart, ...rankGens },
+          generators: { ...Object.fromEntries(cuda), ...generators, ...epochStart, ...rankGens },
           config: run.config,
           extra: { loop: { lastEvalStep: lastEval, window: w.counts } satisfies LoopState },
           tensors: w.tensors,
@@ -302,6 +309,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       }
     } finally {
       for (const t of Object.values(rankGens)) t.dispose();
+      for (const [, g] of cuda) g.dispose();
       rankGens = {};
     }
     report('running');
@@ -512,6 +520,13 @@ function toNumbers(values: Record<string, MetricValue>, what: string): Record<st
     else if (v instanceof Tensor && v.numel() === 1) out[k] = v.item();
     else throw new TypeError(`train: ${what} value "${k}" must be a number or a one-element tensor`);
   }
+  return out;
+}
+
+/** The default generator of each CUDA device, as `cuda:<i>` (none on a CPU build): their states go into checkpoints. */
+function deviceGenerators(): [string, Generator][] {
+  const out: [string, Generator][] = [];
+  for (let i = 0; i < cudaDeviceCount(); i++) out.push([`cuda:${i}`, Generator.default(`cuda:${i}`)]);
   return out;
 }
 
