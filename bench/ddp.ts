@@ -9,17 +9,23 @@ import { launch } from '../src/distributed';
 import { findRepoRoot, hostInfo, lastJsonLine, median, noteBusyHost } from './common';
 
 const USAGE = `usage: node dist/bench/main.js ddp [--nproc N] [--rounds R] [--reps K] [--sizes n1,n2,...] [--json]
+       node dist/bench/main.js ddp --train STEPS [--rounds R] [--json]
 
 All-reduce (sum, float32, in place) over N processes on 127.0.0.1: Refinery (c10d ProcessGroupGloo
 through the addon) vs Python torch.distributed (Gloo), launched in turn R times (default N=2, R=3,
 K=50 repetitions for sizes up to 256 Ki elements, fewer above; sizes in elements, default
 256,16384,262144,4194304 = 1 KiB, 64 KiB, 1 MiB, 16 MiB).
+
+--train STEPS: \`refinery train diffusion\` (U-Net with 16 base channels, global batch 32) for STEPS steps as
+1 process x C threads and as C processes x 1 thread (C = the cores), in turn R times (default 1):
+steps/s between the first and last logged step, and the time (from the first logged step) until the
+logged loss is at or below the worse of the two runs' final losses.
 `;
 
-interface Opts { nproc: number; rounds: number; reps: number; sizes: number[]; json: boolean }
+interface Opts { nproc: number; rounds: number; reps: number; sizes: number[]; json: boolean; train: number }
 
 function parse(args: string[]): Opts | null {
-  const o: Opts = { nproc: 2, rounds: 3, reps: 50, sizes: [256, 16384, 262144, 4194304], json: false };
+  const o: Opts = { nproc: 2, rounds: 0, reps: 50, sizes: [256, 16384, 262144, 4194304], json: false, train: 0 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const val = () => {
@@ -38,9 +44,50 @@ function parse(args: string[]): Opts | null {
     else if (a === '--rounds') o.rounds = int(val(), 1, 100);
     else if (a === '--reps') o.reps = int(val(), 3, 100000);
     else if (a === '--sizes') o.sizes = val().split(',').map((s) => int(s, 1, 1 << 28));
+    else if (a === '--train') o.train = int(val(), 50, 1_000_000);
     else throw new Error(`bench ddp: unknown option ${JSON.stringify(a)}\n\n${USAGE}`);
   }
+  if (o.rounds === 0) o.rounds = o.train ? 1 : 3;
   return o;
+}
+
+interface TrainRun { config: string; processes: number; threads: number; stepsPerSec: number; finalLoss: number; curve: [number, number, number][] }
+
+/** One `refinery train diffusion` run; its logged (step, seconds since the first log, loss). */
+async function trainOnce(root: string, processes: number, threads: number, steps: number, name: string): Promise<TrainRun> {
+  const os = await import('os');
+  const fs = await import('fs');
+  const { spawnSync } = await import('child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ddp-train-'));
+  const args = [path.join(root, 'dist', 'src', 'cli', 'main.js'), 'train', 'diffusion', '--steps', String(steps), '--channels', '16',
+    '--batch-size', '32', '--preview-every', '1000000', '--guidance', '0', '--sample-steps', '1', '--name', name, '--runs-dir', dir, '--nproc', String(processes)];
+  const r = spawnSync(process.execPath, args, { env: { ...process.env, REFINERY_NUM_THREADS: String(threads) }, encoding: 'utf8', timeout: 3 * 3600_000 });
+  if (r.status !== 0) throw new Error(`bench ddp --train: ${processes} x ${threads}: exit ${r.status}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+  const recs = fs.readFileSync(path.join(dir, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>)
+    .filter((x) => x['train/loss'] !== undefined);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const t0 = recs[0].time;
+  const curve = recs.map((x) => [x.step, x.time - t0, x['train/loss']] as [number, number, number]);
+  const last = curve[curve.length - 1];
+  return { config: `${processes} x ${threads}`, processes, threads, stepsPerSec: (last[0] - curve[0][0]) / last[1], finalLoss: last[2], curve };
+}
+
+export async function runDdpTrainBench(o: Opts) {
+  const root = findRepoRoot();
+  const cores = (await import('os')).cpus().length;
+  const runs: TrainRun[] = [];
+  for (let k = 0; k < o.rounds; k++) {
+    for (const [p, t] of [[1, cores], [cores, 1]] as const) {
+      if (!o.json) process.stderr.write(`bench ddp --train: round ${k + 1}/${o.rounds}, ${p} process(es) x ${t} thread(s)\n`);
+      runs.push(await trainOnce(root, p, t, o.train, `r${k}-${p}x${t}`));
+    }
+  }
+  const target = Math.max(...runs.map((r) => r.finalLoss));
+  const timeTo = (r: TrainRun) => r.curve.find(([, , l]) => l <= target)?.[1] ?? NaN;
+  const rows = runs.map((r) => ({ config: r.config, stepsPerSec: r.stepsPerSec, finalLoss: r.finalLoss, secondsToTarget: timeTo(r) }));
+  const notes = [`diffusion U-Net (16 channels), global batch 32, ${o.train} steps; loss target ${target.toPrecision(4)} (the worse final loss); times from the first logged step (25)`];
+  noteBusyHost(notes);
+  return { suite: 'ddp-train', host: hostInfo(), rows, notes };
 }
 
 async function once(command: string[], nproc: number): Promise<{ ms?: Record<string, number>; version?: string; error?: string }> {
@@ -110,6 +157,18 @@ export function runDdpCommand(args: string[]): Promise<number> | number {
     return 0;
   }
   const opts = o;
+  if (opts.train) {
+    return runDdpTrainBench(opts).then((rep) => {
+      if (opts.json) process.stdout.write(JSON.stringify(rep) + '\n');
+      else {
+        const lines = ['config (processes x threads)  steps/s  final loss  s to target'];
+        for (const r of rep.rows) lines.push(`${r.config.padEnd(29)} ${r.stepsPerSec.toFixed(2).padStart(7)}  ${r.finalLoss.toFixed(4).padStart(10)}  ${r.secondsToTarget.toFixed(1).padStart(11)}`);
+        for (const n of rep.notes) lines.push(`note: ${n}`);
+        process.stdout.write(lines.join('\n') + '\n');
+      }
+      return 0;
+    });
+  }
   return runDdpBench(opts).then((rep) => {
     if (opts.json) process.stdout.write(JSON.stringify(rep) + '\n');
     else {
