@@ -114,7 +114,7 @@ function eventStream(res: ServerResponse): { send(event: string, data: unknown):
   };
 }
 
-const APP_CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+const APP_CSP = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /** Starts the studio and resolves once it listens. */
 export async function startStudio(o: StudioOptions = {}): Promise<Studio> {

@@ -3,7 +3,8 @@
 // Sampling streams its steps and ends with grids that are not blank; the guidance slider changes the
 // request; a bad parameter shows the server's error; Cancel and closing the tab stop the job on the
 // server; the runs page shows a run created here and follows it as it grows; the typicality page
-// shows the numbers of `refinery typicality --json`; the text page fills ___ gaps as the library does. Screenshots of each page go to the test's
+// shows the numbers of `refinery typicality --json`; the text page fills ___ gaps as the library does;
+// the audio page plays WaveNet notes. Screenshots of each page go to the test's
 // output folder (REFINERY_STUDIO_SHOTS, else a temporary folder named in the test's diagnostics).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ import { saveImageGrid } from '../../src/data';
 import { Generator, functions as torch } from '../../src/tensor';
 import { gaussianAnnulusMass } from '../../src/typicality';
 import { buildTextLM, sampleText, textKind } from '../../src/text';
+import { WAVENET_KIND, WaveNet } from '../../src/audio';
 import { saveCheckpoint } from '../../src/train/checkpoint';
 import { json, request, studio, until } from './helpers';
 
@@ -256,5 +258,27 @@ test('text page: a sentence with ___ gaps is filled by a run folder\'s MDLM chec
   const shown = await p.$$eval('#texts li', (e) => e.map((li) => li.textContent));
   assert.deepEqual(shown, sampleText({ checkpoint: file, infill: 'The ___ of the ___.', gapTokens: 3, n: 3, steps: 4, seed: 5 }).texts);
   await shot(p, 'text');
+  await p.close();
+});
+
+test('audio page: a run folder\'s WaveNet notes play in the page (WAV of the asked length)', async () => {
+  const dir = path.join(runsDir, 'wavenet-run');
+  fs.mkdirSync(dir, { recursive: true });
+  const net = new WaveNet({ layers: 3, stacks: 1, residualChannels: 8, gateChannels: 8, skipChannels: 8, globalClasses: { pitch: 128, instrument: 4 } }, { generator: new Generator(0) });
+  saveCheckpoint(path.join(dir, 'model.safetensors'), { model: net, step: 0, config: { kind: WAVENET_KIND, model: net.config } });
+  const p = await open('audio');
+  await p.select('#audio-checkpoint', 'runs/wavenet-run/model.safetensors');
+  await setValue(p, '#audio-seconds', '0.05');
+  await setValue(p, '#audio-count', '2');
+  await p.select('#audio-instrument', '1');
+  await p.click('#audio-generate');
+  await p.waitForSelector('#audio-status[data-outcome="done"]', { timeout: 60000 });
+  const durations = await p.$$eval('#clips audio', (els) => Promise.all(els.map((a: any) => new Promise<number>((resolve) => {
+    if (a.readyState >= 1) resolve(a.duration);
+    else a.addEventListener('loadedmetadata', () => resolve(a.duration));
+  }))));
+  assert.equal(durations.length, 2);
+  for (const d of durations) assert.ok(Math.abs(d - 0.05) < 1e-3, `duration ${d}`);
+  await shot(p, 'audio');
   await p.close();
 });

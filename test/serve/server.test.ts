@@ -16,6 +16,7 @@ import { Generator, functions as torch, saveFile } from '../../src/tensor';
 import { MetricsWriter } from '../../src/train/metrics';
 import { saveCheckpoint } from '../../src/train/checkpoint';
 import { TextModelName, buildTextLM, sampleText, textKind } from '../../src/text';
+import { WAVENET_KIND, WaveNet, generateNotes } from '../../src/audio';
 import { chiCdf, coinTable, gaussianAnnulusMass, mirageTypicalRadius } from '../../src/typicality';
 import { SseEvent, job, json, pngPixels, request, startJob, studio, until } from './helpers';
 
@@ -375,5 +376,25 @@ test('the text kind: prompts and ___ infilling on a run folder\'s checkpoints gi
     assert.equal(r.status, 400, JSON.stringify(params).slice(0, 80));
     assert.match(r.error!, re);
   }
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('the audio kind: a run folder\'s WaveNet notes are the WAV files generateNotes writes', async () => {
+  const dir = path.join(runsDir, 'wavenet');
+  fs.mkdirSync(dir, { recursive: true });
+  const net = new WaveNet({ layers: 3, stacks: 1, residualChannels: 8, gateChannels: 8, skipChannels: 8, globalClasses: { pitch: 128, instrument: 4 } }, { generator: new Generator(0) });
+  const file = path.join(dir, 'model.safetensors');
+  saveCheckpoint(file, { model: net, step: 0, config: { kind: WAVENET_KIND, model: net.config } });
+  const kinds = json(await request(s.port, 'GET', '/api/kinds')) as { name: string; options: { checkpoints: { id: string }[] } }[];
+  assert.deepEqual(kinds.find((k) => k.name === 'audio')!.options.checkpoints.filter((c) => c.id.startsWith('runs/')).map((c) => c.id), ['runs/wavenet/model.safetensors']);
+  const r = await job(s.port, { checkpoint: 'runs/wavenet/model.safetensors', pitch: 60, instrument: 2, seconds: 0.02, count: 2, seed: 4 }, { kind: 'audio' });
+  assert.deepEqual(names(r.events), ['accepted', 'start', 'audio', 'done', 'end']);
+  const ref = generateNotes({ checkpoint: file, pitch: 60, instrument: 2, seconds: 0.02, count: 2, seed: 4, out: path.join(tmp, 'ref-note.wav'), progress: false });
+  assert.deepEqual(r.events[2].data.clips, ref.files.map((f) => `data:audio/wav;base64,${fs.readFileSync(f).toString('base64')}`));
+  const bad = await job(s.port, { checkpoint: 'runs/wavenet/model.safetensors', instrument: 9 }, { kind: 'audio' });
+  assert.equal(bad.status, 200);
+  assert.match(bad.events.find((e) => e.event === 'error')!.data.message, /instrument must be in 0\.\.3/);
+  const long = await job(s.port, { checkpoint: 'runs/wavenet/model.safetensors', seconds: 5 }, { kind: 'audio' });
+  assert.equal(long.error, 'seconds: expected a number in (0, 4], got "5"');
   fs.rmSync(dir, { recursive: true });
 });

@@ -1,6 +1,7 @@
-// Refinery Studio's single page: views chosen by the URL's hash (#sampler, #text, #runs[/NAME],
+// Refinery Studio's single page: views chosen by the URL's hash (#sampler, #text, #audio, #runs[/NAME],
 // #typicality). Leaving a view closes its streams (a running sampling job is cancelled).
 import { el, getJSON } from './api';
+import { audioPage, leaveAudio } from './audio';
 import { leaveRuns, runsPage } from './runs';
 import { leaveSampler, samplerPage } from './sampler';
 import { leaveText, textPage } from './text';
@@ -13,6 +14,7 @@ async function route(): Promise<void> {
   const name = page || 'sampler';
   leaveSampler();
   leaveText();
+  leaveAudio();
   leaveRuns();
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', (a as HTMLElement).dataset.page === name);
   document.body.dataset.page = name;
@@ -21,6 +23,7 @@ async function route(): Promise<void> {
     if (name === 'runs') await runsPage(root, rest.length ? rest.join('/') : undefined);
     else if (name === 'typicality') await typicalityPage(root);
     else if (name === 'text') await textPage(root);
+    else if (name === 'audio') await audioPage(root);
     else await samplerPage(root);
   } catch (e) {
     root.replaceChildren(el('div', { class: 'error' }, (e as Error).message));
@@ -39,7 +42,7 @@ async function status(): Promise<void> {
 }
 
 window.addEventListener('hashchange', () => void route());
-window.addEventListener('pagehide', () => { leaveSampler(); leaveText(); leaveRuns(); });
+window.addEventListener('pagehide', () => { leaveSampler(); leaveText(); leaveAudio(); leaveRuns(); });
 void route();
 void status();
 setInterval(() => void status(), 3000);
