@@ -1,8 +1,8 @@
 // The audio benchmark (`node dist/bench/main.js audio [--json]`):
 //
-// 1. Naive vs cached WaveNet generation (Refinery only): milliseconds per generated sample for
-//    depths of 4 .. 12 layers (one stack, so the receptive field is 2^L samples), batch 1, after a
-//    primer that fills the receptive field: naive generation reruns the network over the whole
+// 1. Naive vs cached WaveNet generation (Refinery only): the median milliseconds of one generation
+//    step for depths of 4 .. 12 layers (one stack, so the receptive field is 2^L samples), batch 1,
+//    after a primer that fills the receptive field: naive generation reruns the network over the whole
 //    receptive field for every sample (O(2^L)), cached generation keeps one queue per layer (O(L)).
 // 2. Refinery vs Python PyTorch on the training model (10 layers x 2 stacks, 32/64/64 channels,
 //    pitch and instrument conditioning): one training step (batch 4 x 4096 samples, Adam) and one
@@ -12,7 +12,7 @@
 import { Generator, Tensor, functions as torch, getNumThreads, noGrad, scope, setNumThreads } from '../src/tensor';
 import { Adam } from '../src/optim';
 import { numParams } from '../src/nn';
-import { WaveNet, generate } from '../src/audio';
+import { WaveNet, generate, wavenetStepper } from '../src/audio';
 import { defaultThreads, findRepoRoot, hostInfo, intFlag, median, noteBusyHost, parseBenchFlags, runBenchCommand, spawnPeer, tableLines } from './common';
 
 const MODEL = { layers: 10, stacks: 2, residualChannels: 32, gateChannels: 64, skipChannels: 64, globalClasses: { pitch: 128, instrument: 10 } };
@@ -41,22 +41,28 @@ function time(fn: () => void, warmup: number, reps: number): number {
   return median(ts);
 }
 
-/** ms per sample of generating `n` samples after a receptive-field primer (the primer's time excluded). */
+/** ms per step of a stepper after a receptive-field primer (the primer untimed): the steady-state cost of one sample. */
 function perSample(m: WaveNet, method: 'cached' | 'naive', n: number): number {
-  return scope(() => {
+  return noGrad(() => scope(() => {
+    m.eval();
     const prime = torch.randint(0, 256, [1, m.receptiveField], { generator: new Generator(1) });
     const labels = { pitch: torch.full([1], 60, { dtype: 'int64' }), instrument: torch.full([1], 0, { dtype: 'int64' }) };
-    // primer only, then primer + n: the difference is n samples of steady-state generation
-    const t = (len: number) => {
-      const t0 = performance.now();
-      scope(() => generate(m, { length: len, labels, prime, generator: new Generator(2), method }));
-      return performance.now() - t0;
-    };
-    t(2);
-    const base = median([t(1), t(1), t(1)]);
-    const full = median([t(n + 1), t(n + 1), t(n + 1)]);
-    return Math.max(0, full - base) / n;
-  });
+    const s = wavenetStepper(m, { method, batch: 1, labels });
+    try {
+      s.prime(torch.full([1], 128, { dtype: 'int64' }), prime);
+      let prev = prime.select(1, prime.shape[1] - 1);
+      const times: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const z = scope(() => s.step(prev, m.receptiveField + i));
+        prev = scope(() => z.argmax(1));
+        times.push(performance.now() - t0);
+      }
+      return median(times);
+    } finally {
+      s.dispose();
+    }
+  }));
 }
 
 export function runAudio(o: { threads?: number; rounds?: number; reps?: number; maxLayers?: number; python?: string; log?: (s: string) => void }): AudioReport {
@@ -72,7 +78,7 @@ export function runAudio(o: { threads?: number; rounds?: number; reps?: number; 
     for (let L = 4; L <= maxLayers; L += 2) {
       const m = new WaveNet({ ...MODEL, layers: L, stacks: 1 }, { generator: new Generator(0) });
       const cached = perSample(m, 'cached', 200);
-      const naive = perSample(m, 'naive', L >= 12 ? 10 : L >= 10 ? 20 : 50);
+      const naive = perSample(m, 'naive', L >= 12 ? 15 : L >= 10 ? 25 : 50);
       depths.push({ layers: L, receptiveField: m.receptiveField, cachedMsPerSample: cached, naiveMsPerSample: naive, speedup: naive / cached });
       log(`bench audio: ${L} layers (receptive field ${m.receptiveField}): cached ${cached.toFixed(3)} ms/sample, naive ${naive.toFixed(2)} ms/sample`);
     }

@@ -299,12 +299,35 @@ export function generate(model: WaveNet, o: GenerateOptions): { codes: Tensor; a
   }
 }
 
-interface Stepper {
+/**
+ * One step of generation at a time (streaming, or timing one method): the logits of the next sample from the
+ * previous code. Made by wavenetStepper; dispose() frees its queues.
+ */
+export interface Stepper {
   /** Logits [B, Q] of the sample after `prev` [B], the code at step t - 1. */
   step(prev: Tensor, t: number): Tensor;
   /** Consume the primer codes [B, P] (steps 0 .. P - 1, the first after `start`) without drawing. */
   prime(start: Tensor, codes: Tensor): void;
   dispose(): void;
+}
+
+/**
+ * A stepper for `method` over a batch: call prime() (optional) and then step(prev, t) for t = P, P + 1, ...
+ * (without gradients; put the model in eval mode; generate() is this loop with sampling). Labels and local frames as generate's.
+ */
+export function wavenetStepper(model: WaveNet, o: { method?: 'cached' | 'naive'; batch: number; labels?: GlobalLabels; local?: Tensor; length?: number }): Stepper {
+  posInt(o.batch, 'wavenetStepper: batch');
+  const dtype = (model.post2.W as Tensor).dtype;
+  const g = model.globalVector(o.labels, o.batch)?.to(dtype) ?? null;
+  const l = o.local ? model.upsample(o.local, o.batch, o.length ?? o.local.shape[2] * model.config.localHop)?.to(dtype) ?? null : null;
+  if (g) keep(g);
+  if (l) keep(l);
+  const inner = noGrad(() => ((o.method ?? 'cached') === 'cached' ? new CachedStepper(model, o.batch, g, l) : new NaiveStepper(model, g, l)));
+  return {
+    step: (prev, t) => noGrad(() => inner.step(prev, t)),
+    prime: (start, codes) => noGrad(() => inner.prime(start, codes)),
+    dispose: () => { inner.dispose(); g?.dispose(); l?.dispose(); },
+  };
 }
 
 // Naive: keep the last receptive-field codes and run the whole network over that window at every step.

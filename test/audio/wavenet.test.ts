@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Generator, Tensor, functions as torch, noGrad, scope, tensor } from '../../src/tensor';
 import { Adam } from '../../src/optim';
-import { WaveNet, generate, muLawDecodeTorchaudio, muLawEncodeTorchaudio, receptiveField, wavenetDilations } from '../../src/audio';
+import { WaveNet, generate, muLawDecodeTorchaudio, muLawEncodeTorchaudio, receptiveField, wavenetDilations, wavenetStepper } from '../../src/audio';
 
 function model64(o: ConstructorParameters<typeof WaveNet>[0], seed = 1): WaveNet {
   return new WaveNet(o, { generator: new Generator(seed), dtype: 'float64' });
@@ -137,5 +137,24 @@ test('generate with a primer: continues exactly where an unprimed greedy generat
     const b = generate(m, { length: 40, labels, prime: whole.narrow(1, 0, 5), generator: new Generator(3), method: 'naive' }).codes;
     assert.deepEqual(a.dataSync(), b.dataSync());
     assert.throws(() => generate(m, { length: 5, labels, prime: torch.zeros([2, 3], { dtype: 'int64' }) }), /prime must be int64 codes \[1, P\], got int64 \[2, 3\]/);
+  });
+});
+
+test('wavenetStepper: streaming one step at a time gives the logits of generate() (cached and naive)', () => {
+  scope(() => {
+    const m = model64({ layers: 3, stacks: 1, residualChannels: 8, gateChannels: 8, skipChannels: 8 });
+    m.eval();
+    const ref = generate(m, { length: 12, temperature: 0, withLogits: true });
+    for (const method of ['cached', 'naive'] as const) {
+      const s = wavenetStepper(m, { method, batch: 1 });
+      let prev = torch.full([1], 128, { dtype: 'int64' });
+      const codes = ref.codes.dataSync();
+      for (let t = 0; t < 12; t++) {
+        const z = s.step(prev, t);
+        assert.ok(maxDiff(z, ref.logits!.select(2, t)) < 1e-12, `${method} step ${t}`);
+        prev = tensor([codes[t]], { dtype: 'int64' });
+      }
+      s.dispose();
+    }
   });
 });
