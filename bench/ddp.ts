@@ -62,7 +62,10 @@ async function trainOnce(root: string, processes: number, threads: number, steps
   const args = [path.join(root, 'dist', 'src', 'cli', 'main.js'), 'train', 'diffusion', '--steps', String(steps), '--channels', '16',
     '--batch-size', '32', '--preview-every', '1000000', '--guidance', '0', '--sample-steps', '1', '--name', name, '--runs-dir', dir, '--nproc', String(processes)];
   const r = spawnSync(process.execPath, args, { env: { ...process.env, REFINERY_NUM_THREADS: String(threads) }, encoding: 'utf8', timeout: 3 * 3600_000 });
-  if (r.status !== 0) throw new Error(`bench ddp --train: ${processes} x ${threads}: exit ${r.status}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.status !== 0) {
+    const lines = (r.stderr || '').trim().split('\n').filter((l) => !/ (it\/s|s\/it) /.test(l));
+    throw new Error(`bench ddp --train: ${processes} x ${threads}: exit ${r.status}: ${lines.slice(-4).join(' | ')}`);
+  }
   const recs = fs.readFileSync(path.join(dir, name, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>)
     .filter((x) => x['train/loss'] !== undefined);
   fs.rmSync(dir, { recursive: true, force: true });

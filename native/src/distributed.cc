@@ -260,6 +260,8 @@ void wait_works(Group& g, const std::vector<c10::intrusive_ptr<c10d::Work>>& wor
           g.set_broken(m);
           throw std::runtime_error(m);
         }
+        // it completed between our slice running out and the check above: done
+        if (!w->exception()) break;
         // the work failed (a peer's connection closed, Gloo's own timeout): give the heartbeat a
         // period to say which rank went away
         std::string err = first_line(e.what());

@@ -22,7 +22,10 @@ export interface InitOptions extends Partial<Rendezvous> {
    * PyTorch's default). A rank that dies is reported much sooner, by the heartbeat.
    */
   timeout?: number;
-  /** A rank whose heartbeat stands still this many seconds is reported dead (default 5). */
+  /**
+   * A rank whose heartbeat stands still this many seconds is reported dead (default 10: a false
+   * report ends the run, so it leaves room for a machine loaded far beyond its cores).
+   */
   heartbeat?: number;
   /** Only 'gloo' (CPU tensors) in this build. */
   backend?: 'gloo';
@@ -99,7 +102,7 @@ export class ProcessGroup {
     if (!Number.isSafeInteger(rv.masterPort) || rv.masterPort < 1 || rv.masterPort > 65535) {
       throw new RangeError(`initProcessGroup: masterPort must be an integer in [1, 65535], got ${rv.masterPort}`);
     }
-    const timeout = opts.timeout ?? 1800, heartbeat = opts.heartbeat ?? 5;
+    const timeout = opts.timeout ?? 1800, heartbeat = opts.heartbeat ?? 10;
     if (!(timeout > 0)) throw new RangeError(`initProcessGroup: timeout must be a positive number of seconds, got ${timeout}`);
     if (!(heartbeat >= 0.05)) throw new RangeError(`initProcessGroup: heartbeat must be at least 0.05 seconds, got ${heartbeat}`);
     const id = await native.DistInit(rv.rank, rv.worldSize, rv.masterAddr, rv.masterPort, Math.round(timeout * 1000), Math.round(heartbeat * 1000));
