@@ -4,6 +4,7 @@
 # 1 thread per process, at most 2 processes at a time (REFINERY_NUM_THREADS=1, JOBS=2).
 #   bash scripts/rotnet-experiments.sh archs    # mnist-rot: plain+aug vs cyclic-pool vs cyclic-roll (2 seeds), dihedral (1 seed); TTA off/on
 #   bash scripts/rotnet-experiments.sh pseudo   # mnist-rot: cyclic-roll with soft pseudo-labels from the two cyclic-roll models (2 seeds)
+#   bash scripts/rotnet-experiments.sh pseudo-control # the labelled-only network for the pseudo runs' step counts
 #   bash scripts/rotnet-experiments.sh ensemble # mnist-rot: single models vs uniform vs fitted-weight ensemble
 #   bash scripts/rotnet-experiments.sh fashion  # fashion-rot: plain+aug vs cyclic-pool vs cyclic-roll (1 seed)
 #   node scripts/rotnet-table.js                # the README tables from runs/rotnet-exp
@@ -20,15 +21,15 @@ PARAMS=${PARAMS:-40000}    # parameters per model (the width is chosen to match)
 TTA=${TTA:-8}              # TTA transforms for the "on" rows
 JOBS=${JOBS:-2}
 part=${1:-all}
+# parts may be listed: `fashion,pseudo-control`; each part waits for the runs it depends on, no more
+want() { [[ $part == all || ,$part, == *,$1,* ]]; }
 
 # run "$@" in the background, at most $JOBS at a time
-pending=0
 spawn() {
-  if (( pending >= JOBS )); then wait -n || true; pending=$((pending - 1)); fi
+  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || true; done
   "$@" &
-  pending=$((pending + 1))
 }
-drain() { wait || true; pending=0; }
+drain() { wait || true; }
 
 # train NAME TASK ARCH SEED [extra flags]: skipped when its result exists; then test metrics with and without TTA
 train() {
@@ -40,30 +41,40 @@ train() {
   fi
   local ttas=(1 "$TTA"); [[ -n ${NO_TTA:-} ]] && ttas=(1)
   for t in "${ttas[@]}"; do
-    [[ -f $out/$name.tta$t.json ]] || refinery eval rotnet --checkpoint "$out/$name/model.safetensors" --tta "$t" --json 2>/dev/null > "$out/$name.tta$t.json"
+    [[ -s $out/$name.tta$t.json ]] || refinery eval rotnet --checkpoint "$out/$name/model.safetensors" --tta "$t" --json 2>/dev/null > "$out/$name.tta$t.json"
   done
 }
 
-if [[ $part == archs || $part == all ]]; then
+if want archs; then
   for seed in 0 1; do
     for arch in plain cyclic-pool cyclic-roll; do spawn train "mnist-$arch-s$seed" mnist-rot "$arch" "$seed"; done
   done
   NO_TTA=1 spawn train mnist-dihedral-s0 mnist-rot dihedral 0  # 8 views: its TTA costs 2x the others'; trained and scored without
-  drain
 fi
 
-if [[ $part == pseudo || $part == all ]]; then
+if want pseudo; then
+  drain  # needs the cyclic-roll models
   from=$out/mnist-cyclic-roll-s0/model.safetensors,$out/mnist-cyclic-roll-s1/model.safetensors
   for seed in 0 1; do spawn train "mnist-cyclic-roll-pseudo-s$seed" mnist-rot cyclic-roll "$seed" --pseudo-from "$from" --pseudo-tta 4; done
-  drain
 fi
 
-if [[ $part == ensemble || $part == all ]]; then
+if want pseudo-control; then
+  drain  # needs the pseudo-labelled runs' step counts
+  # the machine's load changes over time, so equal minutes can mean unequal steps: the labelled-only
+  # cyclic-roll network again, for exactly the steps each pseudo-labelled run made
+  for seed in 0 1; do
+    steps=$(node -e "console.log(require('./$out/mnist-cyclic-roll-pseudo-s$seed/result.json').step)")
+    MIN=60 spawn train "mnist-cyclic-roll-eqsteps-s$seed" mnist-rot cyclic-roll "$seed" --steps "$steps"
+  done
+fi
+
+if want ensemble; then
+  drain  # needs the arch models
   cks=$(ls $out/mnist-{plain,cyclic-pool,cyclic-roll}-s{0,1}/model.safetensors | paste -sd,)
-  [[ -f $out/ensemble.json ]] || refinery ensemble --checkpoints "$cks" --tta 1 --json 2>/dev/null > "$out/ensemble.json"
+  [[ -s $out/ensemble.json ]] || refinery ensemble --checkpoints "$cks" --tta 1 --json 2>/dev/null > "$out/ensemble.json"
 fi
 
-if [[ $part == fashion || $part == all ]]; then
+if want fashion; then
   for arch in plain cyclic-pool cyclic-roll; do NO_TTA=1 spawn train "fashion-$arch-s0" fashion-rot "$arch" 0; done
-  drain
 fi
+drain

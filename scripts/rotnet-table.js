@@ -38,18 +38,19 @@ archTable('mnist-rot', ['plain', 'cyclic-pool', 'cyclic-roll', 'dihedral']);
 
 out.push('| mnist-rot: TTA | TTA off: accuracy | log loss | TTA 8 (Halton): accuracy | log loss |');
 out.push('|---|---|---|---|---|');
-for (const a of ['plain', 'cyclic-pool', 'cyclic-roll', 'cyclic-roll-pseudo']) {
+for (const a of ['plain', 'cyclic-pool', 'cyclic-roll', 'cyclic-roll-eqsteps', 'cyclic-roll-pseudo']) {
   const rs = runs(`mnist-${a}`).filter((x) => x.t1 && x.t8);
   if (!rs.length) continue;
   out.push(`| ${a} (${rs.length} seed${rs.length > 1 ? 's' : ''}) | ${agg(rs.map((x) => x.t1.accuracy), pct)} | ${agg(rs.map((x) => x.t1.logLoss), f4)} | ${agg(rs.map((x) => x.t8.accuracy), pct)} | ${agg(rs.map((x) => x.t8.logLoss), f4)} |`);
 }
 out.push('');
 
-const plainRoll = runs('mnist-cyclic-roll'), pseudo = runs('mnist-cyclic-roll-pseudo');
+const plainRoll = runs('mnist-cyclic-roll'), pseudo = runs('mnist-cyclic-roll-pseudo'), eqsteps = runs('mnist-cyclic-roll-eqsteps');
 if (pseudo.length) {
   out.push('| mnist-rot: pseudo-labels (cyclic-roll) | seeds | steps | test accuracy | test log loss | train − test accuracy |');
   out.push('|---|---|---|---|---|---|');
-  for (const [label, rs] of [['labelled only', plainRoll], ['+ soft pseudo-labels (1/3 of each batch)', pseudo]]) {
+  for (const [label, rs] of [['labelled only (equal minutes)', plainRoll], ['labelled only (equal steps)', eqsteps], ['+ soft pseudo-labels (1/3 of each batch)', pseudo]]) {
+    if (!rs.length) continue;
     out.push(`| ${label} | ${rs.length} | ${agg(rs.map((x) => x.r.step), (v) => String(Math.round(v)))} | ${agg(rs.map((x) => x.r.test.accuracy), pct)} | ${agg(rs.map((x) => x.r.test.logLoss), f4)} | ${agg(rs.map((x) => x.r.train.accuracy - x.r.test.accuracy), pct)} |`);
   }
   out.push('');

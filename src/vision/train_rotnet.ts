@@ -179,8 +179,13 @@ export async function trainRotnet(opts: TrainRotnetOptions = {}): Promise<TrainR
     // pictures: an augmented batch as the network sees it, and the confusion matrix on the test set
     const sections: { heading: string; html: string }[] = [];
     scope(() => {
-      const first = loader.epoch(0).next().value as Record<string, Tensor>;
-      saveImageGrid(path.join(dir, 'augmented-batch.png'), first.images.narrow(0, 0, Math.min(64, first.images.shape[0])).clamp(0, 1), { nrow: 8 });
+      const it = loader.epoch(0);
+      try {
+        const first = it.next().value as Record<string, Tensor>;
+        saveImageGrid(path.join(dir, 'augmented-batch.png'), first.images.narrow(0, 0, Math.min(64, first.images.shape[0])).clamp(0, 1), { nrow: 8 });
+      } finally {
+        it.return?.(); // frees the epoch's order
+      }
       saveImageGrid(path.join(dir, 'task-samples.png'), task.train.images.narrow(0, 0, 64), { nrow: 8 });
     });
     const cm = confusionMatrix(testProbs, task.test.labels, task.classes.length);
