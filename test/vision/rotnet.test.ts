@@ -1,13 +1,13 @@
 // The rotation-invariant convnets (src/vision/rotnet.ts) and their pipeline (train_rotnet.ts): the
 // cyclic networks' outputs are invariant to 90° rotations (the dihedral one also to flips) within a
 // float32 bound derived below, the plain one is not; stage sizes that break exactness are refused;
-// parameter counts; a short training run writes its run folder, reloads, evaluates and ensembles.
+// parameter counts; a short training run writes its run folder, reloads, evaluates, ensembles and resumes exactly.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Generator, Tensor, functions as torch, noGrad, scope } from '../../src/tensor';
+import { Generator, Tensor, functions as torch, loadFile, noGrad, scope } from '../../src/tensor';
 import { numParams } from '../../src/nn';
 import { DIHEDRAL } from '../../src/nn';
 import { disposeTask, rotatedTask } from '../../src/data';
@@ -86,6 +86,16 @@ test('trainRotnet: a short run writes weights, result.json and a report; reload,
     const best = Math.min(ens.uniform.valid.logLoss, ...ens.models.map((m) => m.valid.logLoss));
     assert.ok(ens.weighted.valid.logLoss <= best + 1e-6, `${ens.weighted.valid.logLoss} vs ${best}`);
     assert.throws(() => rotnetEnsemble({ checkpoints: [runs[0].out!] }), /rotnetEnsemble: give at least 2 checkpoints, got 1/);
+
+    // exact resume with realtime augmentation and dropout: 2 steps, then resumed to 4 = 4 straight steps
+    const cfg = { config: { model: { arch: 'cyclic-roll' as const, width: 2, hidden: 8 }, batchSize: 8, seed: 3 }, evalEvery: 1000, runsDir: dir, log: null, progress: false, task: mnistRot };
+    const straight = await trainRotnet({ ...cfg, maxSteps: 4, name: 'straight' });
+    await trainRotnet({ ...cfg, maxSteps: 2, name: 'resumed' });
+    const resumed = await trainRotnet({ ...cfg, maxSteps: 4, name: 'resumed', resume: true });
+    assert.equal(resumed.step, 4);
+    const a = loadFile(straight.out!).tensors, b = loadFile(resumed.out!).tensors;
+    assert.deepEqual(Object.keys(a).sort(), Object.keys(b).sort());
+    for (const k of Object.keys(a)) assert.ok(a[k].equal(b[k]), `${k}: resumed run differs`);
   } finally {
     disposeTask(mnistRot);
     fs.rmSync(dir, { recursive: true, force: true });
