@@ -437,7 +437,12 @@ class CDCDModel implements TextLM {
   warpPlot(): [number, number][][] {
     const w = this.module.warp;
     const kc = w.cdfAtKnots();
-    return [w.knots.map((t, k) => [t, kc[k]] as [number, number]), w.knots.slice(0, -1).map((t) => [t, w.density(t, kc)] as [number, number])];
+    const fitted = scope(() => Array.from(w.knotValues().dataSync()));
+    return [
+      w.knots.map((t, k) => [t, kc[k]] as [number, number]),
+      w.knots.slice(0, -1).map((t) => [t, w.density(t, kc)] as [number, number]),
+      w.knots.map((t, k) => [t, fitted[k]] as [number, number]),
+    ];
   }
 }
 

@@ -65,6 +65,9 @@ export function runTextExperiments(files: { ar: string; mdlm: string; cdcd: stri
   const val = scope(() => tokenWindows('validation', bpe, L).tolist() as number[][]);
   const test = scope(() => tokenWindows('test', bpe, L).tolist() as number[][]);
   const out: Record<string, unknown> = {};
+  // the reference: real test text scored by the same judge, with the same statistics
+  const real = test.slice(0, n);
+  out.real = { genPpl: judgePerplexity(judge, real), ...sampleStatistics(real) };
   log('experiments: steps vs generative perplexity');
   out.steps = { mdlm: stepsList.map((s) => unconditional(mdlm, judge, n, s, 0)), cdcd: stepsList.map((s) => unconditional(cdcd, judge, n, s, 0)) };
   log('experiments: CDCD sampling steps warped vs log-spaced');

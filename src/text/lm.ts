@@ -45,6 +45,8 @@ export interface SampleOptions {
    * the given tokens never change. Replaces prompt/length.
    */
   template?: (number | null)[];
+  /** One template per row (batchSize rows); replaces template. */
+  templates?: (number | null)[][];
   generator: Generator;
 }
 

@@ -140,6 +140,10 @@ class MDLMModel implements TextLM {
 
 /** The (B, L) template of a sample call: an infilling template, or a prompt followed by masks. */
 export function templateRows(o: SampleOptions, L: number, who: string): number[][] {
+  if (o.templates) {
+    if (o.templates.length !== o.batchSize) throw new RangeError(`${who}: ${o.templates.length} templates for batchSize ${o.batchSize}`);
+    return o.templates.map((t) => templateRows({ ...o, templates: undefined, template: t, batchSize: 1 }, L, who)[0]);
+  }
   let row: number[];
   if (o.template) {
     if (o.template.length > L) throw new RangeError(`${who}: the template has ${o.template.length} tokens, more than the model's maximum length ${L}`);

@@ -147,18 +147,38 @@ export async function trainText(o: TrainTextOptions): Promise<TrainTextResult> {
   const out = o.out ?? path.join(dir, 'model.safetensors');
   saveCheckpoint(out, { model: lm.module, step: result.step, config: { ...cfg, steps: result.step, tokensSeen, minutes: (Date.now() - t0) / 60000 } });
   say(`${status === 'time-limit' ? `time limit (${maxMinutes} min) reached` : 'done'} after ${result.step} steps (${tokensSeen.toLocaleString('en-US')} tokens); model saved to ${out}`);
-  lm.module.eval();
-  const texts = sampleTexts(lm, bpe, 4, { steps: 64 });
-  const sections = [{ heading: 'Samples (unconditional, seed 0)', html: samplesHtml(texts) }, ...(extraSections(lm))];
-  writeReport(dir, { status, step: result.step, sections });
+  writeTextReport(dir, lm, bpe, { status, step: result.step });
   windows.dispose(); val.dispose();
   return { status, step: result.step, runDir: dir, out, checkpoint: result.checkpoint, tokensSeen, params };
 }
 
-/** Model-specific report sections (CDCD: the learned time-warping CDF). */
+/**
+ * The run's index.html: loss curves (metrics.jsonl), final unconditional samples, the sample texts
+ * written at each evaluation, and for CDCD the learned time warping.
+ */
+export function writeTextReport(dir: string, lm: TextLM, bpe: ByteLevelBPE, o: { status: string; step: number }): string {
+  lm.module.eval();
+  const texts = sampleTexts(lm, bpe, 4, { steps: 64 });
+  const sections = [{ heading: 'Samples (unconditional, seed 0, 64 steps for the diffusion models)', html: samplesHtml(texts) }, ...extraSections(lm)];
+  const sdir = path.join(dir, 'samples');
+  const files = fs.existsSync(sdir) ? fs.readdirSync(sdir).filter((f) => /^step-\d+\.txt$/.test(f)).sort() : [];
+  if (files.length) {
+    const esc = (x: string) => x.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+    sections.push({
+      heading: 'Sample texts at each evaluation (32 steps)',
+      html: files.map((f) => `<h3>${f.replace('.txt', '')}</h3><pre style="white-space:pre-wrap;max-width:900px">${esc(fs.readFileSync(path.join(sdir, f), 'utf8'))}</pre>`).join('\n'),
+    });
+  }
+  return writeReport(dir, { status: o.status, step: o.step, sections });
+}
+
+/** Model-specific report sections (CDCD: the learned time-warping CDF against the fitted cross-entropy). */
 function extraSections(lm: TextLM): { heading: string; html: string }[] {
   const plot = (lm as unknown as { warpPlot?: () => [number, number][][] }).warpPlot;
   if (!plot) return [];
-  const [cdf, density] = plot.call(lm);
-  return [{ heading: 'Time warping: the learned CDF F(t) and its density (the training distribution of t)', html: `<div class="grid"><figure>${linePlot('F(t) (normalised)', cdf, 't')}</figure><figure>${linePlot("F'(t)", density, 't')}</figure></div>` }];
+  const [cdf, density, fitted] = plot.call(lm);
+  return [{
+    heading: "Time warping: the unnormalised F̃(t) fitted to the cross-entropy (nats), the CDF F(t) it normalises to, and its density F'(t) (the training distribution of t)",
+    html: `<div class="grid"><figure>${linePlot('fitted cross-entropy F̃(t), nats', fitted, 't')}</figure><figure>${linePlot('F(t) (normalised)', cdf, 't')}</figure><figure>${linePlot("F'(t)", density, 't')}</figure></div>`,
+  }];
 }
