@@ -44,9 +44,16 @@ function unconditional(lm: TextLM, judge: TextTransformer, n: number, steps: num
 function guided(lm: TextLM, judge: TextTransformer, prompts: number[][], L: number, gammas: number[], steps: number) {
   return gammas.map((g) => {
     const rows: number[][] = [];
-    for (const [i, p] of prompts.entries()) {
-      const s = lm.sample({ prompt: p, length: lm.name === 'ar' ? L - p.length : L, batchSize: 1, steps, guidance: g, generator: new Generator(i) });
-      rows.push(lm.name === 'ar' ? [...p, ...s.tokens[0]].slice(0, L) : s.tokens[0].slice(0, L));
+    if (lm.name === 'ar') {
+      for (const [i, p] of prompts.entries()) {
+        const s = lm.sample({ prompt: p, length: L - p.length, batchSize: 1, steps, guidance: g, generator: new Generator(i) });
+        rows.push([...p, ...s.tokens[0]].slice(0, L));
+      }
+    } else {
+      // one batch: each row its own prefix, the rest to generate
+      const templates = prompts.map((p) => [...p, ...new Array<null>(L - p.length).fill(null)]);
+      const s = lm.sample({ prompt: [], templates, length: L, batchSize: templates.length, steps, guidance: g, generator: new Generator(0) });
+      rows.push(...s.tokens.map((r) => r.slice(0, L)));
     }
     const cont = rows.map((r) => r.slice(prompts[0].length));
     return { guidance: g, genPpl: judgePerplexity(judge, rows), ...sampleStatistics(cont) };
