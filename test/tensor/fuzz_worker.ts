@@ -249,6 +249,8 @@ function plausible(ctx: Ctx, kind: string): unknown {
       return pick(['contiguous', 'preserve', 'channelsLast', 'channelsLast3d', 'channelsLast3d', 'bogus']);
     case 'DV':
       return pick(['cpu', 'cpu', 'meta', 'cuda:0', 'cuda:7', 'mps', 'bogus', 'cpu:3']);
+    case 'LY': // an optional layout (2.x binds ops with one): only null is accepted
+      return pick([null, 'strided', 'sparse', 3]);
     case 'TO':
       return undefined; // handled as options
     default:
