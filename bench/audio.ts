@@ -9,7 +9,7 @@
 //    cached generation step (batch 1), alternated in rounds (Refinery, PyTorch, Refinery, ...) so
 //    that both see the same load; the ratio of each round's medians, then the median ratio and its
 //    range over the rounds.
-import { Generator, Tensor, functions as torch, getNumThreads, noGrad, scope, setNumThreads } from '../src/tensor';
+import { Generator, functions as torch, getNumThreads, noGrad, scope, setNumThreads } from '../src/tensor';
 import { Adam } from '../src/optim';
 import { numParams } from '../src/nn';
 import { WaveNet, generate, wavenetStepper } from '../src/audio';

@@ -12,6 +12,7 @@ import { diffusionLoss, edmWeighting, logNormalSigmas } from '../diffusion/objec
 import { denoiseAt } from '../diffusion/denoiser';
 import { NoteGrid, miniNsynth } from './datasets';
 import { notesSection } from './notes_report';
+import { checkAudioJob, failer } from './job';
 import { DEFAULT_DIFFWAVE, DIFFWAVE_KIND, DiffWave, DiffWaveConfig, sampleDiffWave } from './diffwave';
 
 export interface DiffWaveTrainConfig {
@@ -65,16 +66,12 @@ export async function trainDiffWave(opts: TrainDiffWaveOptions = {}): Promise<Tr
     ...d, ...over, data: { ...d.data, ...over.data },
     model: { ...d.model, ...over.model, globalClasses: { ...(over.model?.globalClasses ?? d.model.globalClasses) } },
   };
-  const fail = (field: string, v: unknown, what: string) => { throw new RangeError(`trainDiffWave: ${field} must be ${what}, got ${JSON.stringify(v)}`); };
+  const fail = failer('trainDiffWave');
   const maxMinutes = opts.maxMinutes ?? 20, maxSteps = opts.maxSteps ?? 10_000_000, evalEvery = opts.evalEvery ?? 200;
   const sampleSteps = opts.sampleSteps ?? 12, guidance = opts.guidance ?? 2;
-  if (!(maxMinutes > 0) || !Number.isFinite(maxMinutes)) fail('maxMinutes', maxMinutes, 'a positive number');
-  for (const [k, v] of [['maxSteps', maxSteps], ['evalEvery', evalEvery], ['sampleSteps', sampleSteps], ['batchSize', cfg.batchSize]] as const) if (!Number.isSafeInteger(v) || v <= 0) fail(k, v, 'a positive integer');
-  if (cfg.batchSize > 256) fail('batchSize', cfg.batchSize, 'at most 256');
-  if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) fail('lr', cfg.lr, 'a positive number');
-  if (!(cfg.emaDecay >= 0 && cfg.emaDecay < 1)) fail('emaDecay', cfg.emaDecay, 'in [0, 1)');
+  checkAudioJob('trainDiffWave', cfg, { maxMinutes, maxSteps, evalEvery });
+  if (!Number.isSafeInteger(sampleSteps) || sampleSteps <= 0) fail('sampleSteps', sampleSteps, 'a positive integer');
   if (!(cfg.condDrop >= 0 && cfg.condDrop <= 1)) fail('condDrop', cfg.condDrop, 'a probability in [0, 1]');
-  if (!(cfg.gradClip >= 0) || !Number.isFinite(cfg.gradClip)) fail('gradClip', cfg.gradClip, 'a number >= 0');
   if (!Number.isFinite(guidance)) fail('guidance', guidance, 'a finite number');
   const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const runsDir = opts.runsDir ?? 'runs', name = opts.name ?? 'diffwave';

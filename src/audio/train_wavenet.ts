@@ -2,7 +2,6 @@
 // training loop (run folder, progress bar, metrics.jsonl, checkpoints, resume, Ctrl-C), then
 // generating notes with the cached sampler into the run's report (players, waveforms, spectrograms).
 // `refinery train wavenet` calls trainWavenet; `refinery generate audio` generateNotes.
-import * as fs from 'fs';
 import * as path from 'path';
 import { Generator, Tensor, assertWritable, functions as torch, getNumThreads, keep, manualSeed, noGrad, scope, tensor } from '../tensor';
 import { Adam, EMA, cosineWithWarmup } from '../optim';
@@ -14,7 +13,8 @@ import { AudioDataset, GM_INSTRUMENTS, NoteGrid, miniNsynth } from './datasets';
 import { muLawEncodeTorchaudio } from './mulaw';
 import { writeWav } from './wav';
 import { notesSection } from './notes_report';
-import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate } from './wavenet';
+import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate, receptiveField } from './wavenet';
+import { checkAudioJob, failer } from './job';
 
 export interface WavenetTrainConfig {
   model: WaveNetConfig;
@@ -72,16 +72,11 @@ export interface TrainWavenetResult {
   minutes: number;
 }
 
-function checkConfig(c: WavenetTrainConfig, rf: number): void {
-  const fail = (field: string, v: unknown, what: string) => { throw new RangeError(`trainWavenet: ${field} must be ${what}, got ${JSON.stringify(v)}`); };
-  for (const k of ['batchSize', 'cropLength'] as const) if (!Number.isSafeInteger(c[k]) || c[k] <= 0) fail(k, c[k], 'a positive integer');
-  if (c.batchSize > 256) fail('batchSize', c.batchSize, 'at most 256');
-  if (c.cropLength < 2 || c.cropLength > 1 << 18) fail('cropLength', c.cropLength, 'in 2..262144 samples');
-  if (!(c.lr > 0) || !Number.isFinite(c.lr)) fail('lr', c.lr, 'a positive number');
-  if (!Number.isSafeInteger(c.warmup) || c.warmup < 0) fail('warmup', c.warmup, 'an integer >= 0');
-  if (!(c.gradClip >= 0) || !Number.isFinite(c.gradClip)) fail('gradClip', c.gradClip, 'a number >= 0 (0: no clipping)');
-  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) fail('emaDecay', c.emaDecay, 'in [0, 1)');
-  if (!Number.isSafeInteger(c.seed) || c.seed < 0) fail('seed', c.seed, 'a non-negative integer');
+function checkConfig(c: WavenetTrainConfig, run: { maxMinutes: number; maxSteps: number; evalEvery: number }): void {
+  checkAudioJob('trainWavenet', c, run);
+  const fail = failer('trainWavenet');
+  const rf = receptiveField(c.model.layers, c.model.stacks, c.model.kernelSize);
+  if (!Number.isSafeInteger(c.cropLength) || c.cropLength < 2 || c.cropLength > 1 << 18) fail('cropLength', c.cropLength, 'an integer in 2..262144 samples');
   if (c.cropLength < rf) fail('cropLength', c.cropLength, `at least the receptive field (${rf} samples)`);
 }
 
@@ -109,8 +104,8 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
     model: { ...d.model, ...over.model, globalClasses: { ...(over.model?.globalClasses ?? d.model.globalClasses) } },
   };
   const maxMinutes = opts.maxMinutes ?? 20, maxSteps = opts.maxSteps ?? 10_000_000, evalEvery = opts.evalEvery ?? 200;
-  if (!(maxMinutes > 0) || !Number.isFinite(maxMinutes)) throw new RangeError(`trainWavenet: maxMinutes must be a positive number, got ${maxMinutes}`);
-  for (const [k, v] of [['maxSteps', maxSteps], ['evalEvery', evalEvery]] as const) if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`trainWavenet: ${k} must be a positive integer, got ${v}`);
+  // everything is checked before the data is rendered or the model built
+  checkConfig(cfg, { maxMinutes, maxSteps, evalEvery });
   const sampleSeconds = opts.sampleSeconds ?? 1;
   if (!(sampleSeconds > 0 && sampleSeconds <= 10)) throw new RangeError(`trainWavenet: sampleSeconds must be in (0, 10], got ${sampleSeconds}`);
   const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
@@ -125,7 +120,6 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   if (cfg.model.globalClasses.instrument !== undefined && cfg.model.globalClasses.instrument < instruments) cfg.model.globalClasses.instrument = instruments;
   const model = new WaveNet(cfg.model, { generator: initGen });
   const rf = model.receptiveField;
-  checkConfig(cfg, rf);
   const labelsOf = (ds: AudioDataset, index: Tensor) => {
     const out: Record<string, Tensor> = {};
     for (const k of model.globalNames) out[k] = ds.labels[k].indexSelect(0, index);
