@@ -15,3 +15,6 @@ export * from './pitch';
 export * from './diffwave';
 export * from './train_diffwave';
 export * from './notes_report';
+export * from './metrics';
+export * from './vocoder';
+export * from './vocoding_report';

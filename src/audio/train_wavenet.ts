@@ -15,6 +15,8 @@ import { writeWav } from './wav';
 import { notesSection } from './notes_report';
 import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate, receptiveField } from './wavenet';
 import { checkAudioJob, failer } from './job';
+import { SpeechGrid, VOCODER_MEL, VocoderMel, melCrops, padClips, vocoderClips } from './vocoder';
+import { vocodingSection } from './vocoding_report';
 
 export interface WavenetTrainConfig {
   model: WaveNetConfig;
@@ -29,6 +31,15 @@ export interface WavenetTrainConfig {
   /** Decay of the weights' exponential moving average used for evaluation and generation. */
   emaDecay: number;
   seed: number;
+  /**
+   * 'labels': notes from pitch and instrument (global conditioning, mini-NSynth); 'mel': a vocoder, audio
+   * from its mel spectrogram (local conditioning on `mel` frames, mini-NSynth notes and espeak-ng speech).
+   */
+  conditioning: 'labels' | 'mel';
+  /** The vocoder's mel spectrogram (conditioning 'mel'). */
+  mel: VocoderMel;
+  /** The vocoder's speech clips (conditioning 'mel'; with the `data` notes). */
+  speech: SpeechGrid;
 }
 
 export const DEFAULT_WAVENET_MODEL: WaveNetConfig = {
@@ -38,6 +49,7 @@ export const DEFAULT_WAVENET_MODEL: WaveNetConfig = {
 
 export const DEFAULT_WAVENET_TRAIN: WavenetTrainConfig = {
   model: DEFAULT_WAVENET_MODEL, data: {}, batchSize: 4, cropLength: 4096, lr: 2e-3, warmup: 100, gradClip: 1, emaDecay: 0.999, seed: 0,
+  conditioning: 'labels', mel: { ...VOCODER_MEL }, speech: {},
 };
 
 /** Where the committed WaveNet checkpoint lives (relative to the package root). */
@@ -78,6 +90,7 @@ function checkConfig(c: WavenetTrainConfig, run: { maxMinutes: number; maxSteps:
   const rf = receptiveField(c.model.layers, c.model.stacks, c.model.kernelSize);
   if (!Number.isSafeInteger(c.cropLength) || c.cropLength < 2 || c.cropLength > 1 << 18) fail('cropLength', c.cropLength, 'an integer in 2..262144 samples');
   if (c.cropLength < rf) fail('cropLength', c.cropLength, `at least the receptive field (${rf} samples)`);
+  if (c.conditioning !== 'labels' && c.conditioning !== 'mel') fail('conditioning', c.conditioning, "'labels' (notes from pitch and instrument) or 'mel' (a vocoder)");
 }
 
 /**
@@ -103,13 +116,17 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
     ...d, ...over, data: { ...d.data, ...over.data },
     model: { ...d.model, ...over.model, globalClasses: { ...(over.model?.globalClasses ?? d.model.globalClasses) } },
   };
+  cfg.mel = { ...d.mel, ...over.mel };
+  cfg.speech = { ...d.speech, ...over.speech };
+  const vocoder = cfg.conditioning === 'mel';
+  if (vocoder) cfg.model = { ...cfg.model, globalClasses: {}, localChannels: cfg.mel.nMels, localHop: cfg.mel.hopLength };
   const maxMinutes = opts.maxMinutes ?? 20, maxSteps = opts.maxSteps ?? 10_000_000, evalEvery = opts.evalEvery ?? 200;
   // everything is checked before the data is rendered or the model built
   checkConfig(cfg, { maxMinutes, maxSteps, evalEvery });
   const sampleSeconds = opts.sampleSeconds ?? 1;
   if (!(sampleSeconds > 0 && sampleSeconds <= 10)) throw new RangeError(`trainWavenet: sampleSeconds must be in (0, 10], got ${sampleSeconds}`);
   const say = opts.log === null ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
-  const runsDir = opts.runsDir ?? 'runs', name = opts.name ?? 'wavenet';
+  const runsDir = opts.runsDir ?? 'runs', name = opts.name ?? (vocoder ? 'vocoder' : 'wavenet');
   if (opts.out !== undefined) assertWritable(opts.out, 'trainWavenet: out', { createDir: true });
 
   manualSeed(cfg.seed);
@@ -120,16 +137,23 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   if (cfg.model.globalClasses.instrument !== undefined && cfg.model.globalClasses.instrument < instruments) cfg.model.globalClasses.instrument = instruments;
   const model = new WaveNet(cfg.model, { generator: initGen });
   const rf = model.receptiveField;
+  // vocoder: notes and speech, padded in front with silence, and their mel features
+  const vTrain = vocoder ? vocoderClips('train', { notes: cfg.data, speech: cfg.speech, verbose: opts.log !== null }) : null;
+  const vValid = vocoder ? vocoderClips('valid', { notes: cfg.data, speech: cfg.speech }) : null;
+  const padTrain = vTrain ? padClips(vTrain.audio, rf, cfg.mel) : null;
+  const padValid = vValid ? padClips(vValid.audio, rf, cfg.mel) : null;
+  if (padTrain) { keep(padTrain.audio); keep(padTrain.features); keep(padValid!.audio); keep(padValid!.features); }
   const labelsOf = (ds: AudioDataset, index: Tensor) => {
     const out: Record<string, Tensor> = {};
     for (const k of model.globalNames) out[k] = ds.labels[k].indexSelect(0, index);
     return out;
   };
   // A fixed validation set: 32 crops of the validation notes (fixed generator), scored at every evaluation.
-  const val = noteCrops(validSet.audio, cfg.cropLength, rf, 32, new Generator(12345));
-  const valLabels = labelsOf(validSet, val.index);
+  const val: { codes: Tensor; index?: Tensor; local?: Tensor } = padValid ? melCrops(padValid, cfg.cropLength, 32, new Generator(12345)) : noteCrops(validSet.audio, cfg.cropLength, rf, 32, new Generator(12345));
+  const valLabels = vocoder ? {} : labelsOf(validSet, val.index!);
   Object.values(valLabels).forEach((t) => keep(t));
   keep(val.codes);
+  if (val.local) keep(val.local);
   const adam = new Adam(model, { lr: cosineWithWarmup({ base: cfg.lr, warmup: cfg.warmup, total: Number.MAX_SAFE_INTEGER / 2 }) });
   const ema = new EMA(model, { decay: cfg.emaDecay, warmup: true });
   const optimizer = new AdamWithEma(adam, ema, cfg.gradClip);
@@ -137,8 +161,8 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   emaModel.eval();
   const stepsPerEpoch = 1000;
   const t0 = Date.now();
-  say(`train wavenet: ${numParams(model).toLocaleString('en-US')} parameters, receptive field ${rf} samples (${(1000 * rf / cfg.model.sampleRate).toFixed(0)} ms), `
-    + `${trainSet.audio.shape[0]} training notes, batch ${cfg.batchSize} x ${cfg.cropLength} samples; at most ${maxMinutes} min, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
+  say(`train wavenet${vocoder ? ' (mel vocoder)' : ''}: ${numParams(model).toLocaleString('en-US')} parameters, receptive field ${rf} samples (${(1000 * rf / cfg.model.sampleRate).toFixed(0)} ms), `
+    + `${vTrain ? `${vTrain.audio.shape[0]} training clips (notes and speech)` : `${trainSet.audio.shape[0]} training notes`}, batch ${cfg.batchSize} x ${cfg.cropLength} samples; at most ${maxMinutes} min, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
   const valBits = () => noGrad(() => scope(() => {
     ema.copyTo(emaModel);
     let total = 0;
@@ -146,7 +170,7 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
       const idx = tensor([i, i + 1, i + 2, i + 3, i + 4, i + 5, i + 6, i + 7], { dtype: 'int64' });
       const lab: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(valLabels)) lab[k] = v.indexSelect(0, idx);
-      total += emaModel.loss(val.codes.indexSelect(0, idx), lab).item();
+      total += emaModel.loss(val.codes.indexSelect(0, idx), lab, val.local?.indexSelect(0, idx)).item();
     }
     return total / 4 / Math.LN2;
   }));
@@ -158,13 +182,19 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
       data: function* (epoch, startBatch) {
         for (let i = startBatch; i < stepsPerEpoch; i++) {
           const g = new Generator(cfg.seed * 1_000_003 + epoch * stepsPerEpoch + i + 1);
-          const b = noteCrops(trainSet.audio, cfg.cropLength + 1, rf, cfg.batchSize, g);
-          g.dispose();
-          yield { codes: b.codes, labels: labelsOf(trainSet, b.index), index: b.index };
+          if (padTrain) {
+            const b = melCrops(padTrain, cfg.cropLength + 1, cfg.batchSize, g);
+            g.dispose();
+            yield { codes: b.codes, labels: undefined, local: b.local };
+          } else {
+            const b = noteCrops(trainSet.audio, cfg.cropLength + 1, rf, cfg.batchSize, g);
+            g.dispose();
+            yield { codes: b.codes, labels: labelsOf(trainSet, b.index), index: b.index };
+          }
         }
       },
-      stepFn: (batch: { codes: Tensor; labels: Record<string, Tensor> }) => {
-        const loss = model.loss(batch.codes, batch.labels);
+      stepFn: (batch: { codes: Tensor; labels?: Record<string, Tensor>; local?: Tensor }) => {
+        const loss = model.loss(batch.codes, batch.labels, batch.local);
         return { loss, bits: loss.detach().div(Math.LN2) };
       },
       steps: maxSteps, maxSeconds: maxMinutes * 60, stepsPerEpoch, logEvery: 10,
@@ -174,6 +204,7 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   } finally {
     trainSet.audio.dispose();
     Object.values(trainSet.labels).forEach((t) => t.dispose());
+    if (padTrain) { padTrain.audio.dispose(); padTrain.features.dispose(); vTrain!.audio.dispose(); }
   }
   const minutes = () => (Date.now() - t0) / 60000;
   const timeUp = result.stoppedBy === 'time';
@@ -183,8 +214,17 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   const dir = result.run.dir;
   const bits = valBits();
   const out = opts.out ?? path.join(dir, 'wavenet.safetensors');
-  saveCheckpoint(out, { model: emaModel, step: result.step, config: { kind: WAVENET_KIND, model: cfg.model, input: WAVENET_INPUT, train: cfg, steps: result.step, minutes: minutes(), valBits: bits } });
+  saveCheckpoint(out, { model: emaModel, step: result.step, config: { kind: WAVENET_KIND, model: cfg.model, input: vocoder ? { ...WAVENET_INPUT, labels: 'none', mel: cfg.mel } : WAVENET_INPUT, train: cfg, steps: result.step, minutes: minutes(), valBits: bits } });
   say(`${timeUp ? `time limit (${maxMinutes} min) reached` : 'done'} after ${result.step} steps; validation ${bits.toFixed(3)} bits/sample; weights saved to ${out}`);
+
+  if (padValid) {
+    // The vocoder's report: held-out notes and speech resynthesised from their mel, beside Griffin-Lim from the same mel.
+    const sections = vocodingSection(dir, vValid!, emaModel, cfg.mel, say);
+    writeReport(dir, { status: timeUp ? 'completed (time limit)' : 'completed', step: result.step, sections, media: () => [] });
+    say(`vocoded clips and the report: ${path.join(dir, 'index.html')}`);
+    for (const t of [padValid.audio, padValid.features, vValid!.audio, validSet.audio]) t.dispose();
+    return { status: timeUp ? 'time-limit' : 'completed', step: result.step, config: cfg, valBits: bits, runDir: dir, out, checkpoint: result.checkpoint, minutes: minutes() };
+  }
 
   // Generated notes next to real ones of the same pitch and instrument, in the report.
   const { sections } = notesSection(dir, validSet, sampleSeconds, 'cached sampler, temperature 1', (labels, length) => {
@@ -235,6 +275,7 @@ export interface GenerateNotesOptions {
 export function generateNotes(o: GenerateNotesOptions): { files: string[]; seconds: number; samplesPerSecond: number } {
   const { model } = loadWavenet(o.checkpoint);
   const c = model.config;
+  if (c.localChannels) throw new RangeError(`generateNotes: ${o.checkpoint ?? WAVENET_CHECKPOINT} is a mel vocoder (it resynthesises audio from a mel spectrogram: \`refinery vocode\`), not a note model`);
   const seconds = o.seconds ?? 1, count = o.count ?? 1;
   if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`generateNotes: seconds must be in (0, 60], got ${seconds}`);
   if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`generateNotes: count must be an integer in 1..64, got ${count}`);
