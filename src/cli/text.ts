@@ -115,13 +115,16 @@ export const evalTextCommand = command({
   name: 'eval text',
   summary: 'test perplexity (exact / bound), generative perplexity under the AR judge, entropy, distinct-n, cost, infilling',
   description: `Evaluates each --checkpoint (default: the three shipped models) with the same seeds and sizes:
-test NLL per token (exact for ar, the ELBO bound for mdlm, the cross-entropy at sigma_min for cdcd,
-which is not a bound), samples scored by the fixed AR judge, unigram entropy and distinct-n of the
+test NLL per token (exact for ar; for mdlm the continuous-time NELBO and for cdcd the continuous-time
+variational bound of the VE diffusion with score interpolation (reconstruction at t_min + the
+integral of |e - e_hat|^2 / t^3 + the prior KL at t_max), both upper bounds estimated by Monte Carlo
+with a standard error), samples scored by the fixed AR judge, unigram entropy and distinct-n of the
 samples, network evaluations and seconds per 1k tokens, and infilling (diffusion models).`,
   flags: {
     checkpoint: str({ description: 'comma-separated text checkpoints (default: the shipped ar, mdlm and cdcd)', valueName: 'A,B,...' }),
     judge: textCheckpoint('AR judge checkpoint (default: the shipped checkpoints/text-judge.safetensors)'),
     'test-windows': int({ description: 'test windows for the NLL', default: 256, min: 1, max: 100_000 }),
+    'bound-draws': int({ description: 'Monte Carlo draws of the noise level per window for the diffusion models\' bounds', default: 8, min: 1, max: 10_000 }),
     samples: int({ description: 'samples per model', default: 32, min: 2, max: 4096 }),
     steps: int({ description: 'denoising steps (diffusion models)', default: 64, min: 1, max: MAX_STEPS }),
     'no-infill': bool({ description: 'skip the infilling evaluation' }),
@@ -139,7 +142,7 @@ samples, network evaluations and seconds per 1k tokens, and infilling (diffusion
   },
   run(f) {
     const checkpoints = f.checkpoint ? f.checkpoint.split(',').filter(Boolean) : TEXT_MODELS.map((m) => shippedFile(TEXT_CHECKPOINTS[m]));
-    const rows = evalText({ checkpoints, judge: f.judge, testWindows: f['test-windows'], samples: f.samples, steps: f.steps, seed: f.seed, infilling: !f['no-infill'], progress: !f.json });
+    const rows = evalText({ checkpoints, judge: f.judge, testWindows: f['test-windows'], boundDraws: f['bound-draws'], samples: f.samples, steps: f.steps, seed: f.seed, infilling: !f['no-infill'], progress: !f.json });
     if (f.json) for (const r of rows) console.log(JSON.stringify(r));
     else console.log(formatEvalTable(rows));
     return 0;

@@ -267,6 +267,91 @@ export function scoreInterpolation(logits: Tensor, embeddings: Tensor): Tensor {
   return scope(() => logits.softmax(-1).matmul(embeddings));
 }
 
+/** Logits (B, L, V) of the clean tokens from noisy embeddings z (B, L, d) at noise levels σ (B,). */
+export type NoisyLogits = (z: Tensor, sigma: Tensor) => Tensor;
+
+export interface DiffusionBoundOptions {
+  /** Draws of t per window for the diffusion term (default 8). */
+  draws?: number;
+  /** Draws of z_{t_min} per window for the reconstruction term (default 1). */
+  reconDraws?: number;
+  generator: Generator;
+}
+
+/** The terms of the variational bound per window, in nats (summed over the window's tokens). */
+export interface DiffusionBound {
+  /** recon + diffusion + prior, one per window: an estimate of an upper bound on -log p(window). */
+  total: number[];
+  recon: number[];
+  diffusion: number[];
+  prior: number[];
+}
+
+/**
+ * A Monte Carlo estimate of the continuous-time variational bound on -log p(w) (VDM, Kingma et al.
+ * 2021, eq. 17 for the variance-exploding process; Song et al. 2021, "Maximum likelihood training of
+ * score-based diffusion models", Thm. 1) of the generative model that CDCD samples from:
+ *
+ *   z_{t_max} ~ N(0, t_max² I), the reverse-time SDE from t_max to t_min with the denoiser
+ *   ê(z, t) = Σ_v softmax(logits(z, t))_v E_v (score interpolation: score (ê - z)/t²), then the
+ *   decoder p(w | z_{t_min}) = Π_i softmax(logits(z_{t_min}, t_min))_{i, w_i}.
+ *
+ * For the forward process z_t = e + t ε (σ(t) = t, e = E[w]):
+ *
+ *   -log p(w) ≤ E_ε[-log p(w | e + t_min ε)]                                    (reconstruction)
+ *             + ∫_{t_min}^{t_max} (1/t³) E_ε ||e - ê(e + t ε, t)||² dt                (diffusion)
+ *             + Σ_i ||e_i||² / (2 t_max²)                                        (prior: KL(N(e, t_max²) || N(0, t_max²)))
+ *
+ * The diffusion term is ½ ∫ g(t)² E||∇log q_t(z | w) - s(z, t)||² dt with g² = dσ²/dt = 2t and
+ * ∇log q - s = (e - ê)/t², i.e. ½ · 2t/t⁴ = 1/t³ (VDM's -½ SNR'(t) with SNR = 1/t²). It is
+ * importance-sampled with t drawn from q(t) ∝ 1/t² on [t_min, t_max] (t = 1/(1/t_min - u(1/t_min -
+ * 1/t_max)), u uniform; weight (1/t³)/q(t) = (1/t_min - 1/t_max)/t), i.i.d. per window and draw, so
+ * the per-window totals are independent estimates whose mean's standard error is their standard
+ * deviation / √n. With the exact denoiser of a token distribution π and the Bayes decoder the bound
+ * equals -log π(w) up to the two KL terms at t_max (test/text/cdcd.test.ts checks that).
+ */
+export function diffusionBound(logits: NoisyLogits, E: Tensor, tokens: Tensor, tMin: number, tMax: number, o: DiffusionBoundOptions): DiffusionBound {
+  const K = o.draws ?? 8, R = o.reconDraws ?? 1;
+  if (!Number.isSafeInteger(K) || K < 1) throw new RangeError(`diffusionBound: draws must be a positive integer, got ${o.draws}`);
+  if (!Number.isSafeInteger(R) || R < 1) throw new RangeError(`diffusionBound: reconDraws must be a positive integer, got ${o.reconDraws}`);
+  if (!(tMin > 0 && tMax > tMin && Number.isFinite(tMax))) throw new RangeError(`diffusionBound: need 0 < tMin < tMax, got tMin ${tMin}, tMax ${tMax}`);
+  return noGrad(() => scope(() => {
+    const [B, L] = tokens.shape;
+    const V = E.shape[0];
+    const e = F.embedding(tokens, E);                                                  // (B, L, d)
+    const col = (x: Tensor) => Array.from(x.to('float64').dataSync());
+    const prior = col(e.square().sum([1, 2]).div(2 * tMax * tMax));
+    const recon = new Array<number>(B).fill(0), diffusion = new Array<number>(B).fill(0);
+    for (let r = 0; r < R; r++) scope(() => {
+      const z = e.add(torch.randn(e.shape, { generator: o.generator }).mul(tMin));
+      const lg = logits(z, torch.full([B], tMin));
+      const ce = F.crossEntropy(lg.reshape([-1, V]), tokens.reshape([-1]), { reduction: 'none' }).view([B, L]).sum(1);
+      col(ce).forEach((v, b) => { recon[b] += v / R; });
+    });
+    const a = 1 / tMin - 1 / tMax;
+    for (let k = 0; k < K; k++) scope(() => {
+      const u = torch.rand([B], { generator: o.generator, dtype: 'float64' });
+      const t = u.mul(-a).add(1 / tMin).reciprocal();                                 // (B,) float64, density ∝ 1/t²
+      const t32 = t.to('float32');
+      const z = e.add(torch.randn(e.shape, { generator: o.generator }).mul(t32.view([-1, 1, 1])));
+      const eHat = logits(z, t32).softmax(-1).matmul(E);                              // (B, L, d)
+      const err = e.sub(eHat).square().sum([1, 2]).to('float64');                     // (B,)
+      col(err.mul(a).div(t)).forEach((v, b) => { diffusion[b] += v / K; });
+    });
+    return { total: prior.map((p, b) => p + recon[b] + diffusion[b]), recon, diffusion, prior };
+  }));
+}
+
+/** The bound of a CDCD network (no given positions, no self-conditioning), per window. */
+export function cdcdBound(net: CDCDNet, tokens: Tensor, o: DiffusionBoundOptions): DiffusionBound {
+  return noGrad(() => scope(() => {
+    const [B, L] = tokens.shape;
+    const given = torch.zeros([B, L], { dtype: 'bool' });
+    const fn: NoisyLogits = (z, sigma) => net(z, sigma, given, torch.zerosLike(z), torch.zerosLike(z));
+    return diffusionBound(fn, net.embeddings(), tokens, net.opts.tMin, net.opts.tMax, o);
+  }));
+}
+
 export interface CdcdSampleOptions {
   /** (B, L) int64 template: token ids where given, MASK_ID where to generate. */
   template: Tensor;
@@ -354,10 +439,20 @@ class CDCDModel implements TextLM {
   readonly kind = CDCD_KIND;
   readonly module: CDCDNet;
   readonly opts: CdcdOptions;
-  private cdfOpt: Adam | null = null;
+  /**
+   * The CDF's own optimizer. Its gradients are cleared after each of its steps, so the model's
+   * optimizer and gradient clipping never see them; its state is saved in training checkpoints
+   * (`checkpointObjects`), so a resumed run continues exactly.
+   */
+  readonly cdfOpt: Adam;
   constructor(readonly config: TextLMConfig, generator?: Generator) {
     this.opts = { ...DEFAULT_CDCD, ...(config.cdcd as Partial<CdcdOptions> | undefined) };
     this.module = new CDCDNet(config.backbone, this.opts, generator);
+    this.cdfOpt = new Adam([this.module.warp.w, this.module.warp.offset], { lr: this.opts.cdfLr });
+  }
+
+  checkpointObjects() {
+    return { cdfOptim: this.cdfOpt };
   }
 
   /** Training t for a batch and the density each was drawn from. */
@@ -397,31 +492,26 @@ class CDCDModel implements TextLM {
       const noised = given.logicalNot().to('float32');                              // loss on noised positions only
       const perSeq = ce.mul(noised).sum(1).div(noised.sum(1).clampMin(1));          // (B,)
       const loss = ce.mul(noised).sum().div(noised.sum().clampMin(1));
-      // fit the warping CDF to the per-sequence cross-entropy (its own optimizer; ce detached)
-      if (!this.cdfOpt) this.cdfOpt = new Adam([m.warp.w, m.warp.offset], { lr: this.opts.cdfLr });
-      scope(() => {
-        this.cdfOpt!.zeroGrad();
+      // fit the warping CDF to the per-sequence cross-entropy (its own optimizer; ce detached). Its
+      // gradients are cleared after its step: the model's optimizer and the gradient clipping of the
+      // training loop must not see them (the fit's gradient is ~100x the model's and would scale the
+      // model's gradient down through the clipping).
+      const fitValue = scope(() => {
+        this.cdfOpt.zeroGrad();
         const fit = m.warp.fitLoss(sigma, perSeq.detach(), tensor(density).clampMin(1e-12));
         fit.backward();
-        this.cdfOpt!.step();
+        this.cdfOpt.step();
+        this.cdfOpt.zeroGrad();
+        return fit.item();
       });
-      return { loss };
+      return { loss, cdf_fit: fitValue };
     });
   }
 
-  nll(windows: Tensor) {
-    // Not a likelihood bound: the cross-entropy of the clean tokens at σ = t_min (no given positions).
-    const r = noGrad(() => scope(() => {
-      const m = this.module;
-      const [B, L] = windows.shape;
-      const e = F.embedding(windows, m.embeddings());
-      const sigma = torch.full([B], this.opts.tMin);
-      const x = e.add(torch.randn(e.shape, { generator: new Generator(0) }).mul(this.opts.tMin));
-      const given = torch.zeros([B, L], { dtype: 'bool' });
-      const logits = m(x, sigma, given, e, torch.zerosLike(e));
-      return F.crossEntropy(logits.reshape([-1, logits.shape[2]]), windows.reshape([-1]), { reduction: 'sum' }).item();
-    }));
-    return { nll: r, tokens: windows.numel(), bound: false, measure: 'ce@tmin' as const };
+  /** The variational bound of `diffusionBound` (nats summed over the windows' tokens, and per window). */
+  nll(windows: Tensor, generator: Generator, o: { draws?: number } = {}) {
+    const r = cdcdBound(this.module, windows, { draws: o.draws ?? 8, reconDraws: 1, generator });
+    return { nll: r.total.reduce((x, y) => x + y, 0), tokens: windows.numel(), bound: true, measure: 'vlb' as const, perWindow: r.total, terms: r };
   }
 
   sample(o: SampleOptions) {

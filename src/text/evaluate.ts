@@ -1,8 +1,10 @@
 // Sampling and evaluation of the text models (`refinery sample text`, `refinery eval text`).
 //
 // Evaluation, as the papers measure it:
-//   test NLL     per token on the first N windows of the test split: exact for the AR model, the
-//                NELBO bound for MDLM, and for CDCD the cross-entropy at σ = t_min (not a bound);
+//   test NLL     per token on the first N windows of the test split: exact for the AR model; for
+//                MDLM the continuous-time NELBO and for CDCD the continuous-time variational bound
+//                (cdcd.ts `diffusionBound`), both upper bounds on -log p estimated by Monte Carlo,
+//                reported with their standard error;
 //   gen. ppl     the perplexity of the samples under a fixed autoregressive judge (a larger AR model
 //                trained on the same train split), with the unigram entropy of the samples beside it
 //                (low entropy exposes repetitive samples) and distinct-n;
@@ -17,7 +19,7 @@ import { Progress } from '../train/progress';
 import { LogitsProcessor, temperature as temperatureProc, topK as topKProc, topP as topPProc, typical as typicalProc } from '../typicality/decoding';
 import { arNll } from './ar';
 import { brownTokenizer, tokenWindows } from './data';
-import { TEXT_MODELS, TextLM, TextModelName, loadTextLM, meanNll, textKind, lmParams } from './lm';
+import { NllMeasure, TEXT_MODELS, TextLM, TextModelName, loadTextLM, meanNll, textKind, lmParams } from './lm';
 import { TextTransformer } from './transformer';
 import './mdlm';
 import './cdcd';
@@ -148,6 +150,8 @@ export interface EvalTextOptions {
   judge?: string;
   /** Test windows for the NLL (default 256). */
   testWindows?: number;
+  /** Monte Carlo draws per window of the diffusion models' bounds (default 8). */
+  boundDraws?: number;
   /** Samples per model (default 32) of the model's window length. */
   samples?: number;
   steps?: number;
@@ -165,8 +169,10 @@ export interface TextEvalRow {
   tokensSeen: number | null;
   /** Test NLL per token (nats) and what it is. */
   testNll: number;
-  testMeasure: 'exact' | 'elbo' | 'ce@tmin';
-  /** exp(testNll): a perplexity (exact), an upper bound (elbo), or not a perplexity (ce@tmin). */
+  testMeasure: NllMeasure;
+  /** Standard error of testNll (Monte Carlo and the choice of windows; 0 when exact). */
+  testSe: number;
+  /** exp(testNll): a perplexity (exact) or an upper bound on it (elbo, vlb). */
   testPpl: number;
   genPpl: number;
   unigramEntropy: number;
@@ -208,7 +214,7 @@ export function evalText(o: EvalTextOptions): TextEvalRow[] {
       const test = tokenWindows('test', bpe, L);
       const sub = scope(() => test.narrow(0, 0, Math.min(nTest, test.shape[0])).clone());
       test.dispose();
-      const nll = noGrad(() => meanNll(lm, sub, new Generator(o.seed ?? 0)));
+      const nll = noGrad(() => meanNll(lm, sub, new Generator(o.seed ?? 0), 32, { draws: o.boundDraws ?? 8 }));
       progress?.update(1);
       // unconditional samples of L tokens
       const t0 = performance.now();
@@ -220,7 +226,7 @@ export function evalText(o: EvalTextOptions): TextEvalRow[] {
       progress?.update(1);
       const row: TextEvalRow = {
         checkpoint: file, model, params: lmParams(lm), tokensSeen: (config.tokensSeen as number | undefined) ?? null,
-        testNll: nll.nllPerToken, testMeasure: nll.measure, testPpl: Math.exp(nll.nllPerToken), genPpl, ...stats,
+        testNll: nll.nllPerToken, testSe: nll.se, testMeasure: nll.measure, testPpl: Math.exp(nll.nllPerToken), genPpl, ...stats,
         nfePerSample: s.nfe,
         secondsPer1kTokens: seconds / (nSamples * L) * 1000,
         steps: model === 'ar' ? null : (o.steps ?? 64),
@@ -259,8 +265,9 @@ export function evalInfilling(lm: TextLM, judge: TextTransformer, windows: Tenso
 export function formatEvalTable(rows: TextEvalRow[]): string {
   const head = '| model | params | tokens seen | test NLL/token (ppl) | gen. ppl (judge) | unigram H | distinct-1/2/3 | NFE | s / 1k tokens | infill ppl | infill exact |';
   const lines = rows.map((r) => {
-    const what = r.testMeasure === 'exact' ? 'exact' : r.testMeasure === 'elbo' ? '≤ bound' : 'CE at σ_min, not a bound';
-    return `| ${r.model} | ${(r.params / 1e6).toFixed(2)}M | ${r.tokensSeen === null ? '?' : (r.tokensSeen / 1e6).toFixed(2) + 'M'} | ${r.testNll.toFixed(3)} (${r.testPpl.toFixed(1)}, ${what}) | ${r.genPpl.toFixed(1)} | ${r.unigramEntropy.toFixed(2)} | ${r.distinct1.toFixed(2)}/${r.distinct2.toFixed(2)}/${r.distinct3.toFixed(2)} | ${r.nfePerSample} | ${r.secondsPer1kTokens.toFixed(2)} | ${r.infillPpl?.toFixed(1) ?? '-'} | ${r.infillExactMatch?.toFixed(2) ?? '-'} |`;
+    const what = r.testMeasure === 'exact' ? 'exact' : r.testMeasure === 'elbo' ? 'NELBO, ≥ true' : 'VLB, ≥ true';
+    const se = r.testMeasure === 'exact' ? '' : ` ± ${r.testSe.toFixed(3)}`;
+    return `| ${r.model} | ${(r.params / 1e6).toFixed(2)}M | ${r.tokensSeen === null ? '?' : (r.tokensSeen / 1e6).toFixed(2) + 'M'} | ${r.testNll.toFixed(3)}${se} (${r.testPpl.toFixed(1)}, ${what}) | ${r.genPpl.toFixed(1)} | ${r.unigramEntropy.toFixed(2)} | ${r.distinct1.toFixed(2)}/${r.distinct2.toFixed(2)}/${r.distinct3.toFixed(2)} | ${r.nfePerSample} | ${r.secondsPer1kTokens.toFixed(2)} | ${r.infillPpl?.toFixed(1) ?? '-'} | ${r.infillExactMatch?.toFixed(2) ?? '-'} |`;
   });
   return [head, '|' + '---|'.repeat(11), ...lines].join('\n');
 }

@@ -4,13 +4,13 @@
 import { Generator, Tensor, scope } from '../tensor';
 import type { Module } from '../nn/module';
 import { numParams } from '../nn/module';
-import { loadCheckpoint } from '../train/checkpoint';
+import { CheckpointObject, loadCheckpoint } from '../train/checkpoint';
 import { requireFile } from '../train/shipped';
 import type { LogitsProcessor } from '../typicality/decoding';
 import { AR_KIND, arGenerate, arLoss, arModelConfig, arNll } from './ar';
 import { Positions, TextTransformer, TextTransformerConfig } from './transformer';
 
-export type NllMeasure = 'exact' | 'elbo' | 'ce@tmin';
+export type NllMeasure = 'exact' | 'elbo' | 'vlb';
 
 export const TEXT_MODELS = ['ar', 'mdlm', 'cdcd'] as const;
 export type TextModelName = typeof TEXT_MODELS[number];
@@ -60,11 +60,14 @@ export interface TextLM {
   /** Mean training loss of windows (B, L) and extra metrics; differentiable. */
   loss(windows: Tensor, generator: Generator): { loss: Tensor; [metric: string]: Tensor | number };
   /**
-   * Negative log-likelihood (nats, summed over tokens) and what it is: 'exact' (AR), 'elbo' (an
-   * upper bound, MDLM) or 'ce@tmin' (CDCD: the cross-entropy of the clean tokens at σ = t_min, which is
-   * neither a likelihood nor a bound).
+   * Negative log-likelihood (nats, summed over tokens) and what it is: 'exact' (AR), 'elbo' (MDLM's
+   * continuous-time NELBO, an upper bound) or 'vlb' (CDCD's continuous-time variational bound, an
+   * upper bound; `draws` Monte Carlo draws of the noise level per window). Stochastic estimates also
+   * give the value of each window (`perWindow`, nats), from which a standard error follows.
    */
-  nll(windows: Tensor, generator: Generator): { nll: number; tokens: number; bound: boolean; measure: NllMeasure };
+  nll(windows: Tensor, generator: Generator, o?: { draws?: number }): { nll: number; tokens: number; bound: boolean; measure: NllMeasure; perWindow?: number[] };
+  /** Stateful objects besides the module that a training checkpoint must hold to resume exactly (CDCD: the CDF's optimizer). */
+  checkpointObjects?(): Record<string, CheckpointObject>;
   /** Generated tokens (prompt excluded for AR; the full sequence for diffusion) and network evaluations. */
   sample(o: SampleOptions): { tokens: number[][]; nfe: number };
 }
@@ -140,17 +143,29 @@ export function lmParams(lm: TextLM): number {
   return numParams(lm.module);
 }
 
-/** Mean loss of windows in batches, without gradients (for evaluation). */
-export function meanNll(lm: TextLM, windows: Tensor, generator: Generator, batchSize = 32): { nllPerToken: number; bound: boolean; measure: NllMeasure; tokens: number } {
+/**
+ * Mean NLL per token of windows in batches, without gradients (for evaluation). For the stochastic
+ * bounds, `se` is the standard error of the per-token mean (standard deviation of the per-window
+ * estimates / √windows / tokens per window); 0 for the exact likelihood.
+ */
+export function meanNll(lm: TextLM, windows: Tensor, generator: Generator, batchSize = 32, o: { draws?: number } = {}): { nllPerToken: number; se: number; bound: boolean; measure: NllMeasure; tokens: number } {
   let nll = 0, tokens = 0, bound = false;
   let measure: NllMeasure = 'exact';
-  const N = windows.shape[0];
+  const perWindow: number[] = [];
+  const [N, L] = windows.shape;
   for (let i = 0; i < N; i += batchSize) {
-    const r = scope(() => lm.nll(windows.narrow(0, i, Math.min(batchSize, N - i)), generator));
+    const r = scope(() => lm.nll(windows.narrow(0, i, Math.min(batchSize, N - i)), generator, o));
     nll += r.nll;
     tokens += r.tokens;
     bound = r.bound;
     measure = r.measure;
+    if (r.perWindow) perWindow.push(...r.perWindow);
   }
-  return { nllPerToken: nll / tokens, bound, measure, tokens };
+  let se = 0;
+  if (perWindow.length > 1) {
+    const m = perWindow.reduce((a, b) => a + b, 0) / perWindow.length;
+    const v = perWindow.reduce((a, b) => a + (b - m) ** 2, 0) / (perWindow.length - 1);
+    se = Math.sqrt(v / perWindow.length) / L;
+  }
+  return { nllPerToken: nll / tokens, se, bound, measure, tokens };
 }

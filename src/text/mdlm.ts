@@ -123,10 +123,18 @@ class MDLMModel implements TextLM {
       return { loss: nelbo.mean().div(windows.shape[1]) };                          // nats per token
     });
   }
-  nll(windows: Tensor, generator: Generator) {
-    const nll = noGrad(() => scope(() => mdlmNelbo(this.net, windows, generator).sum().item()));
-    return { nll, tokens: windows.numel(), bound: true, measure: 'elbo' as const };
+  /** The NELBO (`draws` Monte Carlo estimates per window, averaged; stratified t across the batch within each draw). */
+  nll(windows: Tensor, generator: Generator, o: { draws?: number } = {}) {
+    const K = o.draws ?? 1;
+    if (!Number.isSafeInteger(K) || K < 1) throw new RangeError(`nll: draws must be a positive integer, got ${o.draws}`);
+    const perWindow = new Array<number>(windows.shape[0]).fill(0);
+    for (let k = 0; k < K; k++) {
+      const d = noGrad(() => scope(() => Array.from(mdlmNelbo(this.net, windows, generator).to('float64').dataSync())));
+      d.forEach((v, b) => { perWindow[b] += v / K; });
+    }
+    return { nll: perWindow.reduce((a, b) => a + b, 0), tokens: windows.numel(), bound: true, measure: 'elbo' as const, perWindow };
   }
+
   sample(o: SampleOptions) {
     const L = this.config.backbone.seqLen;
     const rows = templateRows(o, L, 'mdlm');

@@ -116,7 +116,7 @@ export async function trainText(o: TrainTextOptions): Promise<TrainTextResult> {
     + `windows of ${backbone.seqLen} tokens, batch ${cfg.batchSize}; ${steps ? `${steps} steps or ` : ''}at most ${maxMinutes} min, ${getNumThreads()} threads -> ${path.join(runsDir, name)}`);
   const t0 = Date.now();
   const result = await train({
-    run: name, runsDir, config: cfg, resume: Boolean(o.resume), model: lm.module, optimizer,
+    run: name, runsDir, config: cfg, resume: Boolean(o.resume), model: lm.module, optimizer, objects: lm.checkpointObjects?.(),
     data: (epoch, startBatch) => loader.epoch(epoch, { startBatch }),
     manualUpdate: true,
     stepFn: (batch: { windows: Tensor }) => {
@@ -133,7 +133,7 @@ export async function trainText(o: TrainTextOptions): Promise<TrainTextResult> {
       const r = meanNll(lm, val, new Generator(123));
       const texts = sampleTexts(lm, bpe, 2, { steps: 32 });
       fs.writeFileSync(ctx.run.file('samples', `step-${String(ctx.step).padStart(6, '0')}.txt`), texts.join('\n\n----\n\n') + '\n');
-      return { [r.measure === 'exact' ? 'nll' : r.measure === 'elbo' ? 'nll_bound' : 'ce_tmin']: r.nllPerToken };
+      return { [r.measure === 'exact' ? 'nll' : 'nll_bound']: r.nllPerToken };
     },
     generators: { noise: noiseGen },
   });
