@@ -275,6 +275,13 @@ export interface DiffusionBoundOptions {
   draws?: number;
   /** Draws of z_{t_min} per window for the reconstruction term (default 1). */
   reconDraws?: number;
+  /**
+   * The noise level t_d in [t_min, t_max] at which the decoder reads the tokens (default t_min): the
+   * reverse process runs from t_max down to t_d and the network's prediction at t_d is the decoder.
+   * Every choice gives a valid bound (of a slightly different generative model); a t_d above t_min
+   * trades a larger reconstruction term for a smaller diffusion term.
+   */
+  tDecoder?: number;
   generator: Generator;
 }
 
@@ -308,13 +315,17 @@ export interface DiffusionBound {
  * 1/t_max)), u uniform; weight (1/t³)/q(t) = (1/t_min - 1/t_max)/t), i.i.d. per window and draw, so
  * the per-window totals are independent estimates whose mean's standard error is their standard
  * deviation / √n. With the exact denoiser of a token distribution π and the Bayes decoder the bound
- * equals -log π(w) up to the two KL terms at t_max (test/text/cdcd.test.ts checks that).
+ * equals -log π(w) up to the two KL terms at t_max (test/text/cdcd_bound.test.ts checks that). With
+ * `tDecoder` = t_d the decoder reads z_{t_d} and the integral starts at t_d (t_min above is t_d).
  */
 export function diffusionBound(logits: NoisyLogits, E: Tensor, tokens: Tensor, tMin: number, tMax: number, o: DiffusionBoundOptions): DiffusionBound {
   const K = o.draws ?? 8, R = o.reconDraws ?? 1;
   if (!Number.isSafeInteger(K) || K < 1) throw new RangeError(`diffusionBound: draws must be a positive integer, got ${o.draws}`);
   if (!Number.isSafeInteger(R) || R < 1) throw new RangeError(`diffusionBound: reconDraws must be a positive integer, got ${o.reconDraws}`);
   if (!(tMin > 0 && tMax > tMin && Number.isFinite(tMax))) throw new RangeError(`diffusionBound: need 0 < tMin < tMax, got tMin ${tMin}, tMax ${tMax}`);
+  const td = o.tDecoder ?? tMin;
+  if (!(td >= tMin && td < tMax)) throw new RangeError(`diffusionBound: tDecoder must lie in [tMin, tMax) = [${tMin}, ${tMax}), got ${o.tDecoder}`);
+  tMin = td;
   return noGrad(() => scope(() => {
     const [B, L] = tokens.shape;
     const V = E.shape[0];
@@ -509,8 +520,8 @@ class CDCDModel implements TextLM {
   }
 
   /** The variational bound of `diffusionBound` (nats summed over the windows' tokens, and per window). */
-  nll(windows: Tensor, generator: Generator, o: { draws?: number } = {}) {
-    const r = cdcdBound(this.module, windows, { draws: o.draws ?? 8, reconDraws: 1, generator });
+  nll(windows: Tensor, generator: Generator, o: { draws?: number; tDecoder?: number } = {}) {
+    const r = cdcdBound(this.module, windows, { draws: o.draws ?? 8, reconDraws: 1, tDecoder: o.tDecoder, generator });
     return { nll: r.total.reduce((x, y) => x + y, 0), tokens: windows.numel(), bound: true, measure: 'vlb' as const, perWindow: r.total, terms: r };
   }
 

@@ -172,6 +172,8 @@ export interface TextEvalRow {
   testMeasure: NllMeasure;
   /** Standard error of testNll (Monte Carlo and the choice of windows; 0 when exact). */
   testSe: number;
+  /** CDCD: the noise level its bound's decoder reads (chosen on validation windows, `chooseDecoderLevel`). */
+  tDecoder?: number;
   /** exp(testNll): a perplexity (exact) or an upper bound on it (elbo, vlb). */
   testPpl: number;
   genPpl: number;
@@ -196,6 +198,36 @@ export function judgePerplexity(judge: TextTransformer, rows: number[][]): numbe
   }));
 }
 
+/** The decoder levels t_d tried for CDCD's bound. */
+export const DECODER_LEVELS = [1, 2, 3, 5, 8, 13, 20, 30, 50, 100];
+
+/**
+ * CDCD's bound holds for any decoder level t_d (cdcd.ts `diffusionBound`); this picks the one with
+ * the smallest bound on the first 32 validation windows (4 draws each), so that the test windows
+ * are not used to choose it.
+ */
+export function chooseDecoderLevel(lm: TextLM, bpe: ReturnType<typeof brownTokenizer>, seed: number, levels = DECODER_LEVELS): number {
+  const L = lm.config.backbone.seqLen;
+  const o = lm.config.cdcd as { tMin?: number; tMax?: number } | undefined;
+  const tMin = o?.tMin ?? 1, tMax = o?.tMax ?? 300;
+  const val = tokenWindows('validation', bpe, L);
+  try {
+    const sub = scope(() => val.narrow(0, 0, Math.min(32, val.shape[0])).clone());
+    try {
+      let best = tMin, bestV = Infinity;
+      for (const t of levels.filter((x) => x >= tMin && x < tMax)) {
+        const v = noGrad(() => meanNll(lm, sub, new Generator(seed + 1), 32, { draws: 4, tDecoder: t })).nllPerToken;
+        if (v < bestV) { bestV = v; best = t; }
+      }
+      return best;
+    } finally {
+      sub.dispose();
+    }
+  } finally {
+    val.dispose();
+  }
+}
+
 /** Evaluates each checkpoint as described at the top of this file (same seeds and sizes for all). */
 export function evalText(o: EvalTextOptions): TextEvalRow[] {
   const judgeFile = o.judge ?? shippedFile(TEXT_CHECKPOINTS.judge);
@@ -214,7 +246,8 @@ export function evalText(o: EvalTextOptions): TextEvalRow[] {
       const test = tokenWindows('test', bpe, L);
       const sub = scope(() => test.narrow(0, 0, Math.min(nTest, test.shape[0])).clone());
       test.dispose();
-      const nll = noGrad(() => meanNll(lm, sub, new Generator(o.seed ?? 0), 32, { draws: o.boundDraws ?? 8 }));
+      const tDecoder = model === 'cdcd' ? chooseDecoderLevel(lm, bpe, o.seed ?? 0) : undefined;
+      const nll = noGrad(() => meanNll(lm, sub, new Generator(o.seed ?? 0), 32, { draws: o.boundDraws ?? 8, tDecoder }));
       progress?.update(1);
       // unconditional samples of L tokens
       const t0 = performance.now();
@@ -226,7 +259,7 @@ export function evalText(o: EvalTextOptions): TextEvalRow[] {
       progress?.update(1);
       const row: TextEvalRow = {
         checkpoint: file, model, params: lmParams(lm), tokensSeen: (config.tokensSeen as number | undefined) ?? null,
-        testNll: nll.nllPerToken, testSe: nll.se, testMeasure: nll.measure, testPpl: Math.exp(nll.nllPerToken), genPpl, ...stats,
+        testNll: nll.nllPerToken, testSe: nll.se, ...(tDecoder !== undefined ? { tDecoder } : {}), testMeasure: nll.measure, testPpl: Math.exp(nll.nllPerToken), genPpl, ...stats,
         nfePerSample: s.nfe,
         secondsPer1kTokens: seconds / (nSamples * L) * 1000,
         steps: model === 'ar' ? null : (o.steps ?? 64),
@@ -265,7 +298,7 @@ export function evalInfilling(lm: TextLM, judge: TextTransformer, windows: Tenso
 export function formatEvalTable(rows: TextEvalRow[]): string {
   const head = '| model | params | tokens seen | test NLL/token (ppl) | gen. ppl (judge) | unigram H | distinct-1/2/3 | NFE | s / 1k tokens | infill ppl | infill exact |';
   const lines = rows.map((r) => {
-    const what = r.testMeasure === 'exact' ? 'exact' : r.testMeasure === 'elbo' ? 'NELBO, ≥ true' : 'VLB, ≥ true';
+    const what = r.testMeasure === 'exact' ? 'exact' : r.testMeasure === 'elbo' ? 'NELBO, ≥ true' : `VLB with t_d = ${r.tDecoder ?? '?'}, ≥ true`;
     const se = r.testMeasure === 'exact' ? '' : ` ± ${r.testSe.toFixed(3)}`;
     return `| ${r.model} | ${(r.params / 1e6).toFixed(2)}M | ${r.tokensSeen === null ? '?' : (r.tokensSeen / 1e6).toFixed(2) + 'M'} | ${r.testNll.toFixed(3)}${se} (${r.testPpl.toFixed(1)}, ${what}) | ${r.genPpl.toFixed(1)} | ${r.unigramEntropy.toFixed(2)} | ${r.distinct1.toFixed(2)}/${r.distinct2.toFixed(2)}/${r.distinct3.toFixed(2)} | ${r.nfePerSample} | ${r.secondsPer1kTokens.toFixed(2)} | ${r.infillPpl?.toFixed(1) ?? '-'} | ${r.infillExactMatch?.toFixed(2) ?? '-'} |`;
   });

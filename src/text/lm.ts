@@ -62,10 +62,11 @@ export interface TextLM {
   /**
    * Negative log-likelihood (nats, summed over tokens) and what it is: 'exact' (AR), 'elbo' (MDLM's
    * continuous-time NELBO, an upper bound) or 'vlb' (CDCD's continuous-time variational bound, an
-   * upper bound; `draws` Monte Carlo draws of the noise level per window). Stochastic estimates also
+   * upper bound; `draws` Monte Carlo draws of the noise level per window, `tDecoder` the noise level
+   * its decoder reads, default t_min). Stochastic estimates also
    * give the value of each window (`perWindow`, nats), from which a standard error follows.
    */
-  nll(windows: Tensor, generator: Generator, o?: { draws?: number }): { nll: number; tokens: number; bound: boolean; measure: NllMeasure; perWindow?: number[] };
+  nll(windows: Tensor, generator: Generator, o?: { draws?: number; tDecoder?: number }): { nll: number; tokens: number; bound: boolean; measure: NllMeasure; perWindow?: number[] };
   /** Stateful objects besides the module that a training checkpoint must hold to resume exactly (CDCD: the CDF's optimizer). */
   checkpointObjects?(): Record<string, CheckpointObject>;
   /** Generated tokens (prompt excluded for AR; the full sequence for diffusion) and network evaluations. */
@@ -148,7 +149,7 @@ export function lmParams(lm: TextLM): number {
  * bounds, `se` is the standard error of the per-token mean (standard deviation of the per-window
  * estimates / √windows / tokens per window); 0 for the exact likelihood.
  */
-export function meanNll(lm: TextLM, windows: Tensor, generator: Generator, batchSize = 32, o: { draws?: number } = {}): { nllPerToken: number; se: number; bound: boolean; measure: NllMeasure; tokens: number } {
+export function meanNll(lm: TextLM, windows: Tensor, generator: Generator, batchSize = 32, o: { draws?: number; tDecoder?: number } = {}): { nllPerToken: number; se: number; bound: boolean; measure: NllMeasure; tokens: number } {
   let nll = 0, tokens = 0, bound = false;
   let measure: NllMeasure = 'exact';
   const perWindow: number[] = [];

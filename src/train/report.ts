@@ -122,23 +122,44 @@ const M = { left: 58, right: 14, top: 30, bottom: 30 };
 
 /** An inline SVG line plot of `points` ([step, value], in step order); log-scaled when positive over 2+ decades. */
 export function linePlot(title: string, points: [number, number][], xLabel = 'step'): string {
-  const finite = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-  const dropped = points.length - finite.length;
+  return seriesPlot(title, [{ label: '', points }], xLabel);
+}
+
+export interface PlotSeries {
+  /** Legend text ('' for none). */
+  label: string;
+  /** [x, y] in x order. */
+  points: [number, number][];
+}
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+
+/**
+ * Several line series on shared axes (a legend when they have labels); y log-scaled when positive
+ * over 2+ decades unless `logY` says otherwise; x log-scaled with `logX` (positive x only).
+ * `standalone` gives a file of its own (xmlns, white background, fonts) for a README figure.
+ */
+export function seriesPlot(title: string, series: PlotSeries[], xLabel = 'step', o: { logX?: boolean; logY?: boolean; standalone?: boolean } = {}): string {
+  const tx = o.logX ? Math.log10 : (v: number) => v;
+  const all = series.map((sr) => sr.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0)));
+  const finite = all.flat();
+  const dropped = series.reduce((a, sr) => a + sr.points.length, 0) - finite.length;
   const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
   const parts: string[] = [];
-  const lastV = points.length ? points[points.length - 1][1] : undefined;
+  const last = series.length === 1 ? series[0].points : [];
+  const lastV = last.length ? last[last.length - 1][1] : undefined;
   parts.push(`<text class="title" x="${M.left}" y="16">${esc(title)}</text>`);
   if (lastV !== undefined) {
     parts.push(`<text x="${W - M.right}" y="16" text-anchor="end">last ${esc(fmt(lastV))}${dropped ? ` · ${dropped} non-finite omitted` : ''}</text>`);
   }
   if (finite.length === 0) {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no finite values</text>`);
-    return svg(title, parts);
+    return svg(title, parts, o.standalone);
   }
 
   const ys = finite.map((p) => p[1]);
   let ymin = Math.min(...ys), ymax = Math.max(...ys);
-  const log = ymin > 0 && ymax / ymin >= 100;
+  const log = o.logY ?? (ymin > 0 && ymax / ymin >= 100);
   const ty = log ? Math.log10 : (v: number) => v;
   let y0 = ty(ymin), y1 = ty(ymax);
   if (y1 - y0 === 0) {
@@ -150,16 +171,16 @@ export function linePlot(title: string, points: [number, number][], xLabel = 'st
     y0 -= pad;
     y1 += pad;
   }
-  let x0 = finite[0][0], x1 = finite[finite.length - 1][0];
+  let x0 = tx(finite[0][0]), x1 = tx(finite[finite.length - 1][0]);
   for (const [x] of finite) {
-    if (x < x0) x0 = x;
-    if (x > x1) x1 = x;
+    if (tx(x) < x0) x0 = tx(x);
+    if (tx(x) > x1) x1 = tx(x);
   }
   if (x1 === x0) {
     x0 -= 1;
     x1 += 1;
   }
-  const sx = (x: number) => M.left + ((x - x0) / (x1 - x0)) * pw;
+  const sx = (x: number) => M.left + ((tx(x) - x0) / (x1 - x0)) * pw;
   const sy = (v: number) => M.top + (1 - (ty(v) - y0) / (y1 - y0)) * ph;
 
   // grid and ticks
@@ -169,7 +190,7 @@ export function linePlot(title: string, points: [number, number][], xLabel = 'st
     parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" stroke="#eee"/>`);
     parts.push(`<text x="${M.left - 6}" y="${y + 4}" text-anchor="end">${esc(fmt(t))}</text>`);
   }
-  for (const t of niceTicks(x0, x1, 5)) {
+  for (const t of o.logX ? logTicks(10 ** x0, 10 ** x1) : niceTicks(x0, x1, 5)) {
     const x = r1(sx(t));
     parts.push(`<line x1="${x}" x2="${x}" y1="${M.top}" y2="${H - M.bottom}" stroke="#f3f3f3"/>`);
     parts.push(`<text x="${x}" y="${H - M.bottom + 16}" text-anchor="middle">${esc(fmt(t))}</text>`);
@@ -177,14 +198,23 @@ export function linePlot(title: string, points: [number, number][], xLabel = 'st
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#ccc"/>`);
   parts.push(`<text x="${W - M.right}" y="${H - 4}" text-anchor="end">${esc(xLabel)}</text>`);
 
-  const shown = downsample(finite, sx, pw);
-  if (shown.length === 1) {
-    parts.push(`<circle cx="${r1(sx(shown[0][0]))}" cy="${r1(sy(shown[0][1]))}" r="3" fill="#1f77b4"/>`);
-  } else {
-    const d = shown.map(([x, y], i) => `${i ? 'L' : 'M'}${r1(sx(x))} ${r1(sy(y))}`).join('');
-    parts.push(`<path d="${d}" fill="none" stroke="#1f77b4" stroke-width="1.5" stroke-linejoin="round"/>`);
-  }
-  return svg(title, parts);
+  all.forEach((pts, k) => {
+    if (!pts.length) return;
+    const color = COLORS[k % COLORS.length];
+    const shown = downsample(pts, sx, pw);
+    if (shown.length === 1) {
+      parts.push(`<circle cx="${r1(sx(shown[0][0]))}" cy="${r1(sy(shown[0][1]))}" r="3" fill="${color}"/>`);
+    } else {
+      const d = shown.map(([x, y], i) => `${i ? 'L' : 'M'}${r1(sx(x))} ${r1(sy(y))}`).join('');
+      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.5" stroke-linejoin="round"/>`);
+    }
+    if (series[k].label) {
+      const ly = M.top + 14 + 14 * k;
+      parts.push(`<line x1="${M.left + 8}" x2="${M.left + 26}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+      parts.push(`<text x="${M.left + 30}" y="${ly}">${esc(series[k].label)}</text>`);
+    }
+  });
+  return svg(title, parts, o.standalone);
 }
 
 /** An inline SVG bar plot (a histogram when `bars` are bin centres and counts): [x, height] with heights >= 0, bars of equal width. */
@@ -240,7 +270,11 @@ export function confusionPlot(title: string, counts: number[][], classes: string
   return `<svg width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}">\n${parts.join('\n')}\n</svg>`;
 }
 
-function svg(title: string, parts: string[]): string {
+function svg(title: string, parts: string[], standalone = false): string {
+  if (standalone) {
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}" font-family="sans-serif" font-size="11">\n`
+      + `<rect width="${W}" height="${H}" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+  }
   return `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">\n${parts.join('\n')}\n</svg>`;
 }
 

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { MetricsWriter } from '../../src/train/metrics';
-import { linePlot, niceTicks, renderReport, writeReport } from '../../src/train/report';
+import { linePlot, niceTicks, renderReport, seriesPlot, writeReport } from '../../src/train/report';
 
 function runDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'report-test-'));
@@ -86,4 +86,18 @@ test('niceTicks gives round values', () => {
   assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   assert.deepEqual(niceTicks(3, 97, 5), [20, 40, 60, 80]);
   assert.deepEqual(niceTicks(-0.013, 0.021, 4), [-0.01, 0, 0.01, 0.02]);
+});
+
+test('seriesPlot: one path and legend entry per series, log-x ticks, a standalone file with xmlns; linePlot is its one-series case', () => {
+  const a: [number, number][] = [[1, 3], [10, 2], [100, 1]];
+  const b: [number, number][] = [[1, 1], [10, 2], [100, 3]];
+  const svg = seriesPlot('two', [{ label: 'up', points: b }, { label: 'down', points: a }], 't', { logX: true, standalone: true });
+  assert.equal((svg.match(/<path /g) ?? []).length, 2);
+  assert.ok(svg.includes('>up</text>') && svg.includes('>down</text>'));
+  assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+  // log x: the tick at 10 sits halfway between those at 1 and 100
+  const xs = [...svg.matchAll(/<line x1="([\d.]+)" x2="\1" y1/g)].map((m) => Number(m[1]));
+  const mid = (xs[0] + xs[xs.length - 1]) / 2;
+  assert.ok(xs.length >= 3 && xs.some((x) => Math.abs(x - mid) < 0.2), xs.join(','));
+  assert.equal(linePlot('one', a), seriesPlot('one', [{ label: '', points: a }]));
 });
