@@ -22,6 +22,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #endif
 
 namespace refinery {
@@ -388,6 +391,125 @@ class CollectiveWorker : public PromiseWorker {
   std::vector<at::Tensor> gathered_;
 };
 
+// ---------------------------------------------------------------- gradient all-reduce overlapped with backward
+// DistributedDataParallel's Reducer (torch/csrc/distributed/c10d/reducer.cpp), reduced to what
+// train() needs: the parameters are split into buckets in reverse order (the order backward
+// produces their gradients); a post-hook on each parameter's gradient accumulator copies the
+// accumulated gradient into its bucket's flat buffer, and the moment every gradient of a bucket is
+// in, the bucket's all-reduce is queued on Gloo's threads while backward goes on. Buckets are
+// launched in index order on every rank (a bucket ready early waits for its predecessors), so that
+// the ranks issue the same collectives in the same order. The hooks are C++ and never touch V8, so
+// they are safe on whatever thread libtorch's engine runs them (the calling thread for CPU graphs,
+// a device thread for CUDA ones). finish() zero-fills the gradients backward did not produce,
+// launches the rest, and a thread-pool worker waits, divides by the world size and copies back.
+using AccPtr = std::decay_t<decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()))>;
+
+struct Reducer {
+  std::shared_ptr<Group> g;
+  std::vector<at::Tensor> params;                  // as given
+  std::vector<AccPtr> accs;                        // kept alive: a parameter's accumulator (and its hook) lives as long as this
+  std::vector<uintptr_t> hook_keys;
+  std::vector<std::vector<size_t>> buckets;        // parameter indices, reverse order
+  std::vector<size_t> bucket_of;
+  std::vector<int64_t> offset;                     // of each parameter in its bucket's flat buffer
+  std::vector<at::Tensor> flat;                    // one per bucket
+  std::mutex m;
+  bool armed = false;
+  std::vector<char> ready;
+  std::vector<size_t> pending;                     // per bucket: gradients not yet in
+  size_t next = 0;                                 // next bucket to launch
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  int64_t in_backward = 0;                         // buckets launched from hooks in the last step
+  std::string error;
+
+  void copy_in(size_t i, const at::Tensor& grad) {
+    at::NoGradGuard no_grad;
+    const at::Tensor& p = params[i];
+    at::Tensor dst = flat[bucket_of[i]].narrow(0, offset[i], p.numel()).view(p.sizes());
+    if (grad.defined()) dst.copy_(grad.detach());
+    else dst.zero_();
+  }
+
+  void launch_ready() {  // under m
+    while (next < buckets.size() && pending[next] == 0) {
+      std::vector<at::Tensor> one{flat[next]};
+      c10d::AllreduceOptions o;
+      o.reduceOp = c10d::ReduceOp::SUM;
+      works.push_back(g->pg->allreduce(one, o));
+      next++;
+    }
+  }
+
+  // the hook: gradient i is final for this backward
+  void mark_ready(size_t i) {
+    std::lock_guard<std::mutex> lock(m);
+    if (!armed || !error.empty()) return;
+    if (ready[i]) {
+      error = "parameter " + std::to_string(i) + " received its gradient twice in one step (two backward passes, or a parameter used in "
+              "two graphs): its bucket was already being reduced; use overlapGradients: false for such steps";
+      return;
+    }
+    copy_in(i, params[i].grad());
+    ready[i] = 1;
+    size_t before = next;
+    if (--pending[bucket_of[i]] == 0) launch_ready();
+    in_backward += static_cast<int64_t>(next - before);
+  }
+};
+
+struct ReadyHook : torch::autograd::FunctionPostHook {
+  std::weak_ptr<Reducer> r;
+  size_t index;
+  ReadyHook(std::weak_ptr<Reducer> r, size_t i) : r(std::move(r)), index(i) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs, const torch::autograd::variable_list&) override {
+    if (auto s = r.lock()) s->mark_ready(index);
+    return outputs;
+  }
+};
+
+std::mutex g_reducers_mutex;
+std::map<int, std::shared_ptr<Reducer>> g_reducers;
+int g_next_reducer = 1;
+
+std::shared_ptr<Reducer> reducer_of(const Napi::CallbackInfo& info, size_t i) {
+  int64_t id = arg_int(info, i);
+  std::lock_guard<std::mutex> lock(g_reducers_mutex);
+  auto it = g_reducers.find(static_cast<int>(id));
+  if (it == g_reducers.end()) throw Napi::Error::New(info.Env(), "distributed: the gradient reducer was disposed");
+  return it->second;
+}
+
+// Waits for a step's bucket all-reduces, then averages and writes the gradients back.
+class ReduceWorker : public PromiseWorker {
+ public:
+  ReduceWorker(Napi::Env env, std::shared_ptr<Reducer> r, std::vector<c10::intrusive_ptr<c10d::Work>> works, std::vector<at::Tensor> extra)
+      : PromiseWorker(env), r_(std::move(r)), works_(std::move(works)), extra_(std::move(extra)) {}
+
+  void Execute() override {
+    try {
+      at::NoGradGuard no_grad;
+      Reducer& r = *r_;
+      wait_works(*r.g, works_, "allReduce");
+      const double n = r.g->size;
+      for (size_t b = 0; b < r.buckets.size(); b++) {
+        r.flat[b].div_(n);
+        for (size_t i : r.buckets[b]) {
+          at::Tensor grad = r.params[i].grad();
+          grad.copy_(r.flat[b].narrow(0, r.offset[i], r.params[i].numel()).view(r.params[i].sizes()));
+        }
+      }
+      for (auto& t : extra_) t.div_(n);
+    } catch (const std::exception& e) {
+      SetError(first_line(e.what()));
+    }
+  }
+
+ private:
+  std::shared_ptr<Reducer> r_;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works_;
+  std::vector<at::Tensor> extra_;
+};
+
 int64_t checked_int(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi) {
   int64_t v = arg_int(info, i);
   if (v < lo || v > hi) {
@@ -483,6 +605,154 @@ Napi::Value DistCollective(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// DistReducerNew(group, paramHandles, bucketBytes) -> reducer id; hooks on the parameters' gradient accumulators
+Napi::Value DistReducerNew(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto g = group_of(info, 0);
+  std::vector<at::Tensor> ps = arg_tensor_list(info, 1);
+  int64_t cap = checked_int(info, 2, "bucketBytes", 1, int64_t(1) << 50);
+  auto r = std::make_shared<Reducer>();
+  r->g = g;
+  for (size_t i = 0; i < ps.size(); i++) {
+    const at::Tensor& p = ps[i];
+    if (!p.device().is_cpu()) {
+      throw Napi::TypeError::New(env, "distributed: gradient reducer: parameter " + std::to_string(i) + " is on " + p.device().str() +
+                                          "; the Gloo process group takes CPU tensors");
+    }
+    if (!p.requires_grad() || !p.is_leaf()) {
+      throw Napi::TypeError::New(env, "distributed: gradient reducer: parameter " + std::to_string(i) + " is not a leaf that requires grad");
+    }
+    if (!p.is_floating_point() && !p.is_complex()) {
+      throw Napi::TypeError::New(env, "distributed: gradient reducer: parameter " + std::to_string(i) + " is " + std::string(c10::toString(p.scalar_type())) +
+                                          ", not a floating-point tensor");
+    }
+  }
+  // reverse parameter order, as DistributedDataParallel
+  std::vector<at::Tensor> rev(ps.rbegin(), ps.rend());
+  auto rb = buckets_of(rev, cap);
+  r->params = ps;
+  r->bucket_of.assign(ps.size(), 0);
+  r->offset.assign(ps.size(), 0);
+  for (size_t b = 0; b < rb.size(); b++) {
+    std::vector<size_t> idx;
+    int64_t off = 0;
+    for (size_t k : rb[b]) {
+      size_t i = ps.size() - 1 - k;
+      idx.push_back(i);
+      r->bucket_of[i] = b;
+      r->offset[i] = off;
+      off += ps[i].numel();
+    }
+    r->flat.push_back(at::empty({off}, ps[idx[0]].options().requires_grad(false)));
+    r->buckets.push_back(std::move(idx));
+  }
+  int id;
+  {
+    std::lock_guard<std::mutex> lock(g_reducers_mutex);
+    id = g_next_reducer++;
+    g_reducers[id] = r;
+  }
+  for (size_t i = 0; i < ps.size(); i++) {
+    AccPtr acc = torch::autograd::impl::grad_accumulator(ps[i]);
+    r->hook_keys.push_back(acc->add_post_hook(std::make_unique<ReadyHook>(std::weak_ptr<Reducer>(r), i)));
+    r->accs.push_back(std::move(acc));
+  }
+  return Napi::Number::New(env, id);
+}
+
+// DistReducerPrepare(reducer): the next backward's gradients are this step's
+Napi::Value DistReducerPrepare(const Napi::CallbackInfo& info) {
+  auto r = reducer_of(info, 0);
+  check_usable(info.Env(), *r->g, "allReduce");
+  std::lock_guard<std::mutex> lock(r->m);
+  if (r->armed) throw Napi::Error::New(info.Env(), "distributed: gradient reducer: the previous step's gradients were never finished (finish() or cancel())");
+  r->armed = true;
+  r->ready.assign(r->params.size(), 0);
+  r->pending.clear();
+  for (auto& b : r->buckets) r->pending.push_back(b.size());
+  r->next = 0;
+  r->works.clear();
+  r->in_backward = 0;
+  r->error.clear();
+  return info.Env().Undefined();
+}
+
+// DistReducerCancel(reducer): this step had no batch; nothing was launched
+Napi::Value DistReducerCancel(const Napi::CallbackInfo& info) {
+  auto r = reducer_of(info, 0);
+  std::lock_guard<std::mutex> lock(r->m);
+  if (r->next > 0) throw Napi::Error::New(info.Env(), "distributed: gradient reducer: cannot cancel a step whose buckets are already being reduced");
+  r->armed = false;
+  return info.Env().Undefined();
+}
+
+// DistReducerFinish(reducer, extraHandles) -> Promise: every gradient averaged over the ranks (and the extra tensors, one more all-reduce)
+Napi::Value DistReducerFinish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto r = reducer_of(info, 0);
+  std::vector<at::Tensor> extra = arg_tensor_list(info, 1);
+  check_usable(env, *r->g, "allReduce");
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  {
+    std::lock_guard<std::mutex> lock(r->m);
+    if (!r->armed) throw Napi::Error::New(env, "distributed: gradient reducer: finish() without prepare()");
+    r->armed = false;
+    if (!r->error.empty()) {
+      r->g->set_broken(r->error);
+      throw Napi::Error::New(env, "distributed: gradient reducer: " + r->error);
+    }
+    // parameters backward gave no gradient: zeros, so that every rank reduces the same buckets
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < r->params.size(); i++) {
+      if (r->ready[i]) continue;
+      at::Tensor& p = r->params[i];
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      r->copy_in(i, p.grad());
+      r->ready[i] = 1;
+      --r->pending[r->bucket_of[i]];
+    }
+    r->launch_ready();
+    works = r->works;
+  }
+  for (size_t i = 0; i < extra.size(); i++) {
+    if (!extra[i].device().is_cpu() || !extra[i].is_contiguous()) throw Napi::TypeError::New(env, "distributed: gradient reducer: extra tensor " + std::to_string(i) + " must be a contiguous CPU tensor");
+    std::vector<at::Tensor> one{extra[i]};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    works.push_back(r->g->pg->allreduce(one, o));
+  }
+  auto* w = new ReduceWorker(env, r, std::move(works), std::move(extra));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// DistReducerStats(reducer) -> [buckets, buckets launched from backward's hooks in the last step]
+Napi::Value DistReducerStats(const Napi::CallbackInfo& info) {
+  auto r = reducer_of(info, 0);
+  std::lock_guard<std::mutex> lock(r->m);
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(r->buckets.size())));
+  a.Set(1u, Napi::Number::New(info.Env(), static_cast<double>(r->in_backward)));
+  return a;
+}
+
+// DistReducerFree(reducer): the hooks come off the accumulators
+Napi::Value DistReducerFree(const Napi::CallbackInfo& info) {
+  int64_t id = arg_int(info, 0);
+  std::shared_ptr<Reducer> r;
+  {
+    std::lock_guard<std::mutex> lock(g_reducers_mutex);
+    auto it = g_reducers.find(static_cast<int>(id));
+    if (it == g_reducers.end()) return info.Env().Undefined();
+    r = it->second;
+    g_reducers.erase(it);
+  }
+  for (size_t i = 0; i < r->accs.size(); i++) r->accs[i]->del_post_hook(r->hook_keys[i]);
+  r->accs.clear();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_distributed(Napi::Env env, Napi::Object exports) {
@@ -490,6 +760,12 @@ void register_distributed(Napi::Env env, Napi::Object exports) {
   exports.Set("DistInit", Napi::Function::New(env, DistInit, "DistInit"));
   exports.Set("DistDestroy", Napi::Function::New(env, DistDestroy, "DistDestroy"));
   exports.Set("DistCollective", Napi::Function::New(env, DistCollective, "DistCollective"));
+  exports.Set("DistReducerNew", Napi::Function::New(env, DistReducerNew, "DistReducerNew"));
+  exports.Set("DistReducerPrepare", Napi::Function::New(env, DistReducerPrepare, "DistReducerPrepare"));
+  exports.Set("DistReducerCancel", Napi::Function::New(env, DistReducerCancel, "DistReducerCancel"));
+  exports.Set("DistReducerFinish", Napi::Function::New(env, DistReducerFinish, "DistReducerFinish"));
+  exports.Set("DistReducerStats", Napi::Function::New(env, DistReducerStats, "DistReducerStats"));
+  exports.Set("DistReducerFree", Napi::Function::New(env, DistReducerFree, "DistReducerFree"));
 }
 
 #else

@@ -2,6 +2,7 @@
 // identical models on every rank (rank 0's parameters and buffers broadcast at the start), then,
 // after each backward, every gradient replaced by its mean over the ranks, flattened into buckets.
 import { Tensor, functions as torch, keep, noGrad } from '../tensor';
+import { native } from '../tensor/native';
 import { Module, namedTensors, params } from '../nn/module';
 import type { Parameter } from '../nn/param';
 import { DEFAULT_BUCKET_BYTES, ProcessGroup } from './process_group';
@@ -41,5 +42,70 @@ export async function averageGradients(pg: ProcessGroup, source: Module | Parame
     await pg.allReduce([...grads, ...(opts.extra ?? [])], { op: 'avg', bucketBytes: opts.bucketBytes ?? DEFAULT_BUCKET_BYTES });
   } finally {
     for (const g of grads) g.dispose();
+  }
+}
+
+/**
+ * Gradient averaging overlapped with the backward pass, as DistributedDataParallel's Reducer does:
+ * the parameters are split into buckets of at most `bucketBytes` in reverse order; a hook on each
+ * parameter's gradient accumulator (C++, in the addon) copies the gradient into its bucket the moment
+ * backward has accumulated it, and a bucket's all-reduce starts on Gloo's threads as soon as all its
+ * gradients are in (buckets start in order, the same on every rank), while backward goes on.
+ *
+ * ```ts
+ * const reducer = new GradientReducer(pg, model);
+ * reducer.prepare(); loss.backward(); await reducer.finish(); optimizer.step();
+ * ```
+ * The result is `averageGradients`' (the same buckets, sums and division). A parameter backward gave
+ * no gradient gets zeros. One backward per step: a second one that reaches a parameter is an error
+ * (its bucket is already on the wire); such steps want `averageGradients` after the last backward.
+ */
+export class GradientReducer {
+  private id: number;
+  readonly params: Parameter[];
+
+  constructor(readonly pg: ProcessGroup, source: Module | Parameter[], opts: { bucketBytes?: number } = {}) {
+    if (!native.DistReducerNew) throw new Error('GradientReducer: this addon has no gradient reducer (rebuild it with `bash scripts/setup.sh`)');
+    const bucketBytes = opts.bucketBytes ?? DEFAULT_BUCKET_BYTES;
+    if (!Number.isSafeInteger(bucketBytes) || bucketBytes < 1) throw new RangeError(`GradientReducer: bucketBytes must be a positive integer, got ${bucketBytes}`);
+    this.params = source instanceof Module ? params(source) : source;
+    this.id = native.DistReducerNew(pg._groupId('GradientReducer'), this.params.map((p) => p._handle), bucketBytes);
+  }
+
+  private handle(what: string): number {
+    if (this.id === 0) throw new Error(`GradientReducer.${what}: the reducer was disposed`);
+    return this.id;
+  }
+
+  /** Arms the hooks: the next backward's gradients are this step's. */
+  prepare(): void {
+    native.DistReducerPrepare!(this.handle('prepare'));
+  }
+
+  /** This step had no backward (no batch on any rank): disarms the hooks. */
+  cancel(): void {
+    native.DistReducerCancel!(this.handle('cancel'));
+  }
+
+  /**
+   * After backward: launches the buckets still waiting (zero-filling missing gradients), then
+   * resolves once every gradient is the mean over the ranks; `extra` tensors (contiguous, CPU) are
+   * averaged too, by one more all-reduce each.
+   */
+  async finish(extra: Tensor[] = []): Promise<void> {
+    await native.DistReducerFinish!(this.handle('finish'), extra.map((t) => t._handle));
+  }
+
+  /** The number of buckets, and how many of them the last step's backward launched (the rest: finish()). */
+  stats(): { buckets: number; launchedInBackward: number } {
+    const [buckets, launchedInBackward] = native.DistReducerStats!(this.handle('stats'));
+    return { buckets, launchedInBackward };
+  }
+
+  /** Takes the hooks off the parameters. */
+  dispose(): void {
+    if (this.id === 0) return;
+    native.DistReducerFree!(this.id);
+    this.id = 0;
   }
 }

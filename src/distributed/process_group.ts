@@ -109,6 +109,12 @@ export class ProcessGroup {
     return new ProcessGroup(rv, id);
   }
 
+  /** The native group (for the gradient reducer); throws once destroyed. */
+  _groupId(what: string): number {
+    if (this.id === 0) throw new Error(`distributed: ${what}: the process group was destroyed`);
+    return this.id;
+  }
+
   private call(kind: 'allReduce' | 'broadcast' | 'allGather' | 'barrier', tensors: Tensor[], op: string, root: number, bucketBytes: number) {
     if (this.id === 0) throw new Error(`distributed: ${kind}: the process group was destroyed`);
     return native.DistCollective!(this.id, kind, tensors.map((t) => t._handle), op, root, bucketBytes);

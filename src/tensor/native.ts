@@ -83,6 +83,12 @@ export interface Native {
   DistInit?(rank: number, worldSize: number, addr: string, port: number, timeoutMs: number, heartbeatMs: number): Promise<number>;
   DistDestroy?(group: number): void;
   DistCollective?(group: number, kind: 'allReduce' | 'broadcast' | 'allGather' | 'barrier', tensors: number[], op: string, root: number, bucketBytes: number): Promise<number[] | undefined>;
+  DistReducerNew?(group: number, params: number[], bucketBytes: number): number;
+  DistReducerPrepare?(reducer: number): void;
+  DistReducerCancel?(reducer: number): void;
+  DistReducerFinish?(reducer: number, extra: number[]): Promise<void>;
+  DistReducerStats?(reducer: number): [number, number];
+  DistReducerFree?(reducer: number): void;
 }
 
 /**

@@ -6,7 +6,7 @@
 // With a `processGroup`, it is DistributedDataParallel: see TrainOptions.processGroup.
 import { Generator, Tensor, cudaDeviceCount, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
 import type { ProcessGroup } from '../distributed/process_group';
-import { averageGradients, broadcastModule } from '../distributed/ddp';
+import { GradientReducer, averageGradients, broadcastModule } from '../distributed/ddp';
 import type { Module } from '../nn/module';
 import { CheckpointObject, OptimizerLike, loadCheckpoint } from './checkpoint';
 import { Progress, ProgressOptions, formatNumber } from './progress';
@@ -116,6 +116,12 @@ export interface TrainOptions<B> {
   processGroup?: ProcessGroup;
   /** Gradient bucket size in bytes for `processGroup` (default 25 MiB). */
   bucketBytes?: number;
+  /**
+   * With `processGroup`: all-reduce each bucket of gradients as soon as backward has produced all
+   * of them, overlapped with the rest of backward (default true, as DistributedDataParallel); false
+   * reduces every bucket after backward. Both give the same gradients.
+   */
+  overlapGradients?: boolean;
 }
 
 export interface TrainResult {
@@ -130,6 +136,11 @@ export interface TrainResult {
   /** 'time' when `maxSeconds` ended the run. */
   stoppedBy?: 'time';
   run: Run;
+  /**
+   * With `processGroup`: whether gradients were reduced during backward, the number of buckets, and
+   * how many of them the last step's backward launched (the rest were launched after it).
+   */
+  ddp?: { overlapped: boolean; buckets: number; launchedInBackward: number };
 }
 
 /** Loop bookkeeping kept in a checkpoint's `extra.loop`. */
@@ -206,6 +217,8 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     lastCheckpoint = latest;
   }
   if (pg) await broadcastModule(pg, o.model);
+  const reducer = pg && o.overlapGradients !== false ? new GradientReducer(pg, o.model, { bucketBytes: o.bucketBytes }) : null;
+  let ddpStats: TrainResult['ddp'] = pg ? { overlapped: reducer !== null, buckets: 0, launchedInBackward: 0 } : undefined;
   const metrics = writer ? run.metrics({ keepUpToStep: step }) : null;
   // states of the epoch generators when the current epoch began (restored ones are exactly that)
   let epochStart = snapshot(epochGenerators);
@@ -338,15 +351,36 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   // queued with the gradients: [has a batch, stop requested, time is up], averaged.
   const flags = pg ? keep(torch.zeros([3], { dtype: 'float64' })) : null;
   const runStepDistributed = async (it: Iterator<B>): Promise<boolean> => {
-    const had = runStep(it, false);
+    reducer?.prepare();
+    let had: boolean;
+    try {
+      had = runStep(it, false);
+    } catch (e) {
+      if (reducer) {
+        // a step that failed before backward launched anything leaves the reducer reusable
+        try {
+          reducer.cancel();
+        } catch {
+          // buckets are in flight: the error ends the run anyway
+        }
+      }
+      throw e;
+    }
     const f = flags!;
     f.fill_(0);
     if (had) f.select(0, 0).fill_(1);
     if (stopSignal !== null || o.shouldStop?.(ctx())) f.select(0, 1).fill_(1);
     timeBudget();
     if (timeUp) f.select(0, 2).fill_(1);
-    if (had) await averageGradients(pg!, o.model, { bucketBytes: o.bucketBytes, extra: [f] });
-    else await pg!.allReduce(f, { op: 'avg' });
+    if (had && reducer) {
+      await reducer.finish([f]);
+      ddpStats = { overlapped: true, ...reducer.stats() };
+    } else if (had) {
+      await averageGradients(pg!, o.model, { bucketBytes: o.bucketBytes, extra: [f] });
+    } else {
+      reducer?.cancel();
+      await pg!.allReduce(f, { op: 'avg' });
+    }
     const [withBatch, stop, time] = f.dataSync();
     if (withBatch > 0 && withBatch < 1) {
       throw new Error(`train: the ranks ran out of data at different steps (step ${step}, epoch ${epoch}): give every rank the same number of batches (DataLoader's shard option does)`);
@@ -432,6 +466,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
     progress?.close();
     metrics?.close();
     flags?.dispose();
+    reducer?.dispose();
     disposeAll(epochStart);
     window.reset();
     if (!writer) run.close();
@@ -445,7 +480,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   }
   const where = `step ${step}, epoch ${epoch}`;
   if (status === 'interrupted' && writer) stream.write(`interrupted at ${where}: checkpoint ${lastCheckpoint}; resume: true continues it\n`);
-  return { status, step, epoch, batchInEpoch, checkpoint: lastCheckpoint, resumedFrom, run, ...(timeUp ? { stoppedBy: "time" as const } : {}) };
+  return { status, step, epoch, batchInEpoch, checkpoint: lastCheckpoint, resumedFrom, run, ...(ddpStats ? { ddp: ddpStats } : {}), ...(timeUp ? { stoppedBy: "time" as const } : {}) };
 }
 
 /**

@@ -19,7 +19,10 @@ const child = path.join(__dirname, 'ddp_child.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ddp-test-'));
 const env: NodeJS.ProcessEnv = { ...process.env, REFINERY_NUM_THREADS: '1' };
 
-interface Out { status: string; step: number; resumedFrom: number | null; weights: Record<string, number[]> }
+interface Out {
+  status: string; step: number; resumedFrom: number | null; weights: Record<string, number[]>;
+  ddp?: { overlapped: boolean; buckets: number; launchedInBackward: number };
+}
 
 function single(name: string, steps: number, resume = false): Out {
   const envNoRank = { ...env };
@@ -64,6 +67,8 @@ for (const n of [2, 3]) {
     const { result, out, err } = await ranks(n, `n${n}`, 10);
     assert.equal(result.code, 0, err + result.message);
     assert.equal(out!.step, 10);
+    // the default path: one 25 MiB bucket, launched from backward's hook on the last gradient
+    assert.deepEqual(out!.ddp, { overlapped: true, buckets: 1, launchedInBackward: 1 });
     assertClose(out!.weights, reference.weights, `${n} ranks`);
     // the logged training loss is the mean over the ranks: the whole batch's loss
     const mine = readMetrics(path.join(root, `n${n}`, 'metrics.jsonl')).filter((r) => r['train/loss'] !== undefined);
@@ -74,6 +79,19 @@ for (const n of [2, 3]) {
       ['step-00000004.safetensors', 'step-00000008.safetensors', 'step-00000010.safetensors']);
   });
 }
+
+test('gradients reduced during backward in several buckets, or after it, give the weights of one process', { skip: !hasGloo && 'built without Gloo' }, async () => {
+  // 100-byte buckets split the float64 MLP (b2 16 B, w2 128 B, b1 64 B, w1 320 B) into one bucket per
+  // parameter; every one of them is launched by backward's hooks, none left for after it
+  const over = await ranks(2, 'buckets', 10, { extraEnv: { BUCKET_BYTES: '100' } });
+  assert.equal(over.result.code, 0, over.err);
+  assert.deepEqual(over.out!.ddp, { overlapped: true, buckets: 4, launchedInBackward: 4 });
+  assertClose(over.out!.weights, reference.weights, 'overlapped, 4 buckets');
+  const after = await ranks(3, 'after', 10, { extraEnv: { OVERLAP: '0', BUCKET_BYTES: '100' } });
+  assert.equal(after.result.code, 0, after.err);
+  assert.equal(after.out!.ddp!.overlapped, false);
+  assertClose(after.out!.weights, reference.weights, 'reduced after backward');
+});
 
 test('a run of 2 ranks resumes on 3 ranks and ends where one process does', { skip: !hasGloo && 'built without Gloo' }, async () => {
   const first = await ranks(2, 'grow', 6);

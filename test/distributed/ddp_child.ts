@@ -1,7 +1,9 @@
 // One rank of a data-parallel training run for ddp.test.ts (or the whole run without WORLD_SIZE):
 // a float64 MLP regressing synthetic data, SGD with momentum, DataLoader shards of a global batch
 // of 12. Usage: node ddp_child.js <runsDir> <name> <steps> [resume] ; env DIE_AT=<step> with
-// DIE_RANK=<r> makes rank r SIGKILL itself at that step. Rank 0 prints the final weights as JSON.
+// DIE_RANK=<r> makes rank r SIGKILL itself at that step; OVERLAP=0 reduces the gradients after
+// backward instead of during it; BUCKET_BYTES sets the bucket size. Rank 0 prints the final weights
+// and the loop's ddp statistics as JSON.
 import { F, Generator, Tensor, functions as torch, keep, scope } from '../../src/tensor';
 import { Module } from '../../src/nn/module';
 import { Parameter } from '../../src/nn/param';
@@ -49,11 +51,13 @@ async function main() {
       return { loss: F.mseLoss(model(b.x) as Tensor, b.y) };
     },
     steps: Number(steps), logEvery: 2, checkpointEvery: 4, progress: false, processGroup: pg,
+    overlapGradients: process.env.OVERLAP !== '0',
+    ...(process.env.BUCKET_BYTES ? { bucketBytes: Number(process.env.BUCKET_BYTES) } : {}),
   });
   if (rank === 0) {
     const weights: Record<string, number[]> = {};
     for (const k of ['w1', 'b1', 'w2', 'b2'] as const) weights[k] = model[k].dataSync();
-    process.stdout.write(JSON.stringify({ status: result.status, step: result.step, resumedFrom: result.resumedFrom, weights }) + '\n');
+    process.stdout.write(JSON.stringify({ status: result.status, step: result.step, resumedFrom: result.resumedFrom, weights, ddp: result.ddp }) + '\n');
   }
   pg?.destroy();
 }

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { Tensor, functions as torch, tensor } from '../../src/tensor';
 import { native } from '../../src/tensor/native';
-import { ProcessGroup, freePort, rendezvousFromEnv } from '../../src/distributed';
+import { GradientReducer, ProcessGroup, freePort, rendezvousFromEnv } from '../../src/distributed';
+import { Parameter } from '../../src/nn/param';
 
 const hasGloo = Boolean(native.distributedBackends);
 
@@ -62,6 +63,72 @@ test('allReduce, broadcast, allGather and barrier on 3 ranks match their closed 
     for (const pg of pgs) pg.destroy();
   }
   await assert.rejects(pgs[0].barrier(), /destroyed/);
+});
+
+test('GradientReducer: buckets launched from backward\'s hooks average the gradients; misuse is named', { skip: !hasGloo && 'built without Gloo' }, async () => {
+  // two ranks in this process: rank r's loss is sum(c_r * a) + sum(d_r * b) with c_r, d_r known, so
+  // its gradients are c_r and d_r and the averaged ones their means; u gets no gradient (zeros)
+  const pgs = await world(2);
+  const made = pgs.map((pg) => {
+    const a = Parameter.from(torch.zeros([3], { dtype: 'float64' }));
+    const b = Parameter.from(torch.zeros([2, 2], { dtype: 'float64' }));
+    const u = Parameter.from(torch.zeros([1], { dtype: 'float64' }));
+    const c = tensor([1, 2, 3].map((v) => v * (pg.rank + 1)), { dtype: 'float64' });
+    const d = tensor([[pg.rank, 1], [2, 3 * pg.rank]], { dtype: 'float64' });
+    // 24-byte buckets: [u], [b] (32 B, alone), [a] in reverse order
+    return { a, b, u, c, d, red: new GradientReducer(pg, [a, b, u], { bucketBytes: 24 }) };
+  });
+  try {
+    for (const m of made) {
+      m.red.prepare();
+      m.a.mul(m.c).sum().add(m.b.mul(m.d).sum()).backward();
+    }
+    const extras = made.map((_, r) => tensor([r, 10], { dtype: 'float64' }));
+    await Promise.all(made.map((m, r) => m.red.finish([extras[r]])));
+    for (const m of made) {
+      assert.deepEqual(m.a.grad!.tolist(), [1.5, 3, 4.5]);
+      assert.deepEqual(m.b.grad!.tolist(), [[0.5, 1], [2, 1.5]]);
+      assert.deepEqual(m.u.grad!.tolist(), [0]);
+      // b and a were complete during backward; u's bucket (first in order) only in finish(), and
+      // buckets start in order, so nothing could start from backward
+      assert.deepEqual(m.red.stats(), { buckets: 3, launchedInBackward: 0 });
+    }
+    assert.deepEqual(extras[1].tolist(), [0.5, 10]);
+    // with u used as well, every bucket starts during backward
+    for (const m of made) {
+      m.red.prepare();
+      m.a.mul(m.c).sum().add(m.b.mul(m.d).sum()).add(m.u.sum()).backward();
+    }
+    await Promise.all(made.map((m) => m.red.finish()));
+    for (const m of made) {
+      assert.deepEqual(m.red.stats(), { buckets: 3, launchedInBackward: 3 });
+      assert.deepEqual(m.a.grad!.tolist(), [3, 6, 9]); // accumulated over the two steps: 2 x the mean
+      assert.deepEqual(m.u.grad!.tolist(), [1]);
+    }
+    await assert.rejects(made[0].red.finish(), /finish\(\) without prepare\(\)/);
+    made[0].red.prepare();
+    assert.throws(() => made[0].red.prepare(), /previous step's gradients were never finished/);
+    made[0].red.cancel();
+    assert.throws(() => new GradientReducer(pgs[0], [Parameter.from(torch.zeros([2], { device: 'meta' }))]), /parameter 0 is on meta; the Gloo process group takes CPU tensors/);
+    assert.throws(() => new GradientReducer(pgs[0], [made[0].a], { bucketBytes: 0 }), /bucketBytes must be a positive integer, got 0/);
+  } finally {
+    for (const m of made) m.red.dispose();
+    for (const pg of pgs) pg.destroy();
+  }
+  // a parameter reached twice in one step (two backward passes) is refused: its bucket was on the wire
+  const [solo] = await world(1);
+  const p = Parameter.from(torch.ones([2], { dtype: 'float64' }));
+  const red = new GradientReducer(solo, [p]);
+  try {
+    red.prepare();
+    p.sum().backward();
+    p.sum().backward();
+    await assert.rejects(red.finish(), /parameter 0 received its gradient twice in one step/);
+  } finally {
+    red.dispose();
+    solo.destroy();
+  }
+  assert.throws(() => red.prepare(), /the reducer was disposed/);
 });
 
 test('a rank that cannot reach the store, and a rank that never joins, time out with messages naming them', { skip: !hasGloo && 'built without Gloo' }, async () => {
