@@ -9,7 +9,7 @@ import { launch } from '../src/distributed';
 import { findRepoRoot, hostInfo, lastJsonLine, median, noteBusyHost } from './common';
 
 const USAGE = `usage: node dist/bench/main.js ddp [--nproc N] [--rounds R] [--reps K] [--sizes n1,n2,...] [--json]
-       node dist/bench/main.js ddp --train STEPS [--rounds R] [--json]
+       node dist/bench/main.js ddp --train STEPS [--rounds R] [--overlap] [--json]
 
 All-reduce (sum, float32, in place) over N processes on 127.0.0.1: Refinery (c10d ProcessGroupGloo
 through the addon) vs Python torch.distributed (Gloo), launched in turn R times (default N=2, R=3,
@@ -20,12 +20,17 @@ K=50 repetitions for sizes up to 256 Ki elements, fewer above; sizes in elements
 1 process x C threads and as C processes x 1 thread (C = the cores), in turn R times (default 1):
 steps/s between the first and last logged step, and the time (from the first logged step) until the
 logged loss is at or below the worse of the two runs' final losses.
+--overlap: instead, C processes x 1 thread with the gradient all-reduce overlapped with backward
+(bucket by bucket, the default) and after it (--no-overlap), in turn R times (default 3), with
+--bucket-mb MB buckets (default 0.25: the 16-channel U-Net's 1.2 MiB of float32 gradients make 5;
+at the default 25 MiB they would be one bucket, complete only when backward ends); the report gives
+each run's steps/s and the median ratio of the pairs (--channels C: another U-Net width).
 `;
 
-interface Opts { nproc: number; rounds: number; reps: number; sizes: number[]; json: boolean; train: number }
+interface Opts { nproc: number; rounds: number; reps: number; sizes: number[]; json: boolean; train: number; overlap: boolean; bucketMb: number; channels: number }
 
 function parse(args: string[]): Opts | null {
-  const o: Opts = { nproc: 2, rounds: 0, reps: 50, sizes: [256, 16384, 262144, 4194304], json: false, train: 0 };
+  const o: Opts = { nproc: 2, rounds: 0, reps: 50, sizes: [256, 16384, 262144, 4194304], json: false, train: 0, overlap: false, bucketMb: 0.25, channels: 16 };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const val = () => {
@@ -45,22 +50,30 @@ function parse(args: string[]): Opts | null {
     else if (a === '--reps') o.reps = int(val(), 3, 100000);
     else if (a === '--sizes') o.sizes = val().split(',').map((s) => int(s, 1, 1 << 28));
     else if (a === '--train') o.train = int(val(), 50, 1_000_000);
+    else if (a === '--overlap') o.overlap = true;
+    else if (a === '--bucket-mb') {
+      const v = Number(val());
+      if (!(v > 0 && v <= 1024)) throw new Error(`bench ddp: --bucket-mb expects a number in (0, 1024], got ${JSON.stringify(args[i])}`);
+      o.bucketMb = v;
+    }
+    else if (a === '--channels') o.channels = int(val(), 2, 512);
     else throw new Error(`bench ddp: unknown option ${JSON.stringify(a)}\n\n${USAGE}`);
   }
-  if (o.rounds === 0) o.rounds = o.train ? 1 : 3;
+  if (o.overlap && !o.train) throw new Error('bench ddp: --overlap goes with --train STEPS');
+  if (o.rounds === 0) o.rounds = o.train && !o.overlap ? 1 : 3;
   return o;
 }
 
 interface TrainRun { config: string; processes: number; threads: number; stepsPerSec: number; finalLoss: number; curve: [number, number, number][] }
 
 /** One `refinery train diffusion` run; its logged (step, seconds since the first log, loss). */
-async function trainOnce(root: string, processes: number, threads: number, steps: number, name: string): Promise<TrainRun> {
+async function trainOnce(root: string, processes: number, threads: number, steps: number, name: string, extra: string[] = [], channels = 16): Promise<TrainRun> {
   const os = await import('os');
   const fs = await import('fs');
   const { spawnSync } = await import('child_process');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ddp-train-'));
-  const args = [path.join(root, 'dist', 'src', 'cli', 'main.js'), 'train', 'diffusion', '--steps', String(steps), '--channels', '16',
-    '--batch-size', '32', '--preview-every', '1000000', '--guidance', '0', '--sample-steps', '1', '--name', name, '--runs-dir', dir, '--nproc', String(processes)];
+  const args = [path.join(root, 'dist', 'src', 'cli', 'main.js'), 'train', 'diffusion', '--steps', String(steps), '--channels', String(channels),
+    '--batch-size', '32', '--preview-every', '1000000', '--guidance', '0', '--sample-steps', '1', '--name', name, '--runs-dir', dir, '--nproc', String(processes), ...extra];
   const r = spawnSync(process.execPath, args, { env: { ...process.env, REFINERY_NUM_THREADS: String(threads) }, encoding: 'utf8', timeout: 3 * 3600_000 });
   if (r.status !== 0) {
     const lines = (r.stderr || '').trim().split('\n').filter((l) => !/ (it\/s|s\/it) /.test(l));
@@ -75,7 +88,30 @@ async function trainOnce(root: string, processes: number, threads: number, steps
   return { config: `${processes} x ${threads}`, processes, threads, stepsPerSec: (last[0] - curve[0][0]) / last[1], finalLoss: last[2], curve };
 }
 
+/** Overlapped vs after-backward gradient all-reduce: C processes x 1 thread each way, A B A B. */
+export async function runDdpOverlapBench(o: Opts) {
+  const root = findRepoRoot();
+  const cores = (await import('os')).cpus().length;
+  const bucket = ['--bucket-mb', String(o.bucketMb)];
+  const runs: (TrainRun & { overlap: boolean })[] = [];
+  for (let k = 0; k < o.rounds; k++) {
+    for (const overlap of [true, false]) {
+      if (!o.json) process.stderr.write(`bench ddp --train --overlap: round ${k + 1}/${o.rounds}, ${overlap ? 'overlapped' : 'after backward'}\n`);
+      const r = await trainOnce(root, cores, 1, o.train, `r${k}-${overlap ? 'over' : 'after'}`, overlap ? bucket : [...bucket, '--no-overlap'], o.channels);
+      runs.push({ ...r, config: `${cores} x 1, ${overlap ? 'overlapped' : 'after backward'}`, overlap });
+    }
+  }
+  const over = runs.filter((r) => r.overlap).map((r) => r.stepsPerSec), after = runs.filter((r) => !r.overlap).map((r) => r.stepsPerSec);
+  const ratios = over.map((v, i) => v / after[i]);
+  const rows = runs.map((r) => ({ config: r.config, stepsPerSec: r.stepsPerSec, finalLoss: r.finalLoss, secondsToTarget: NaN }));
+  const notes = [`diffusion U-Net (${o.channels} channels), global batch 32, ${o.train} steps, ${o.bucketMb} MiB buckets; ` +
+    `overlapped / after-backward steps/s: median ${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)}) over ${ratios.length} pairs`];
+  noteBusyHost(notes);
+  return { suite: 'ddp-overlap', host: hostInfo(), rows, ratio: median(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios), notes };
+}
+
 export async function runDdpTrainBench(o: Opts) {
+  if (o.overlap) return runDdpOverlapBench(o);
   const root = findRepoRoot();
   const cores = (await import('os')).cpus().length;
   const runs: TrainRun[] = [];

@@ -14,6 +14,7 @@ const SUITES: Record<string, string> = {
   text: 'one training step and one generation step of the Transformer LM backbone vs the same model in PyTorch, interleaved',
   conv: 'convolution meta-optimizer: per-operation candidate times, whole training steps vs PyTorch, threads under load',
   ddp: 'all-reduce time and bandwidth over 2 processes (c10d Gloo) vs Python torch.distributed with Gloo',
+  optim: 'one optimizer step over the U-Net parameters: foreach vs per-parameter, vs torch.optim foreach=True/False',
 };
 
 const USAGE = `usage: node dist/bench/main.js <suite> [options]
@@ -43,6 +44,8 @@ export function runBench(args: string[]): number | Promise<number> {
   if (sub === 'serve') return (require('./serve') as typeof import('./serve')).runServeCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   if (sub === 'ddp') return (require('./ddp') as typeof import('./ddp')).runDdpCommand(rest);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (sub === 'optim') return (require('./optim') as typeof import('./optim')).runOptimCommand(rest);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const run = sub === 'audio' ? (require('./audio') as typeof import('./audio')).runAudioCommand
     : sub === 'rotnet' ? (require('./rotnet') as typeof import('./rotnet')).runRotnetCommand

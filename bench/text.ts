@@ -49,7 +49,8 @@ function quantile(xs: number[], q: number): number {
   return s[lo] + (s[hi] - s[lo]) * (i - lo);
 }
 
-class Peer {
+/** A long-lived Python peer driven over stdin, one JSON line per request (also bench/optim.ts). */
+export class Peer {
   private lines: string[] = [];
   private waiting: ((l: string) => void) | null = null;
   private proc;

@@ -8,6 +8,8 @@
 Declarations.yaml comes from `python3 -m torchgen.gen -s <ATen dir> -d OUT --generate declarations_yaml`
 (see scripts/gen-declarations.sh). As in tch-rs, an op is bound only when every argument and return
 type is in a closed set; internal `_` ops, `out=` variants, Dimname overloads and deprecated ops are skipped.
+The one family of `_` ops bound is `_foreach_*` (multi-tensor arithmetic over lists of tensors, what
+torch.optim's foreach optimizers use), as `_foreachAdd_` and so on.
 """
 import hashlib, json, os, re, sys
 
@@ -29,7 +31,7 @@ ARG_KINDS = {
     'c10::optional<at::ArrayRef<double>>': 'FA?',
     'bool': 'B', 'c10::optional<bool>': 'B?',
     '::std::array<bool,2>': 'BA2', '::std::array<bool,3>': 'BA3', '::std::array<bool,4>': 'BA4',
-    'const at::Scalar &': 'S', 'const c10::optional<at::Scalar> &': 'S?',
+    'const at::Scalar &': 'S', 'const c10::optional<at::Scalar> &': 'S?', 'at::ArrayRef<at::Scalar>': 'SA',
     'at::ScalarType': 'ST', 'c10::optional<at::ScalarType>': 'ST?',
     'c10::string_view': 'STR', 'c10::optional<c10::string_view>': 'STR?',
     'c10::optional<at::Generator>': 'G?',
@@ -161,9 +163,14 @@ GUARDS = {
 
 
 def camel(name):
+    lead = '_' if name.startswith('_') else ''
     trail = '_' if name.endswith('_') else ''
-    parts = name.rstrip('_').split('_')
-    return parts[0] + ''.join(p[:1].upper() + p[1:] for p in parts[1:]) + trail
+    parts = name.strip('_').split('_')
+    return lead + parts[0] + ''.join(p[:1].upper() + p[1:] for p in parts[1:]) + trail
+
+
+# Internal ops bound all the same: the multi-tensor (foreach) kernels.
+BOUND_PREFIXES = ('_foreach_',)
 
 
 def norm_type(t):
@@ -197,7 +204,7 @@ def select(ops):
     chosen = []
     for f in ops:
         name, ov = f['name'], f['overload']
-        if name.startswith('_') or name in SKIP_NAMES or f['deprecated']:
+        if (name.startswith('_') and not name.startswith(BOUND_PREFIXES)) or name in SKIP_NAMES or f['deprecated']:
             continue
         if 'out' in ov.split('_') or any(a.get('output') for a in f['args']):
             continue
@@ -283,6 +290,7 @@ def cpp_arg(kind, i, a):
         'BA4': ('std::array<bool,4>', 'arg_bool_array<4>(info, %d)' % i, v),
         'S': ('at::Scalar', 'arg_scalar(info, %d)' % i, v),
         'S?': ('c10::optional<at::Scalar>', 'arg_opt_scalar(info, %d)' % i, v),
+        'SA': ('std::vector<at::Scalar>', 'arg_scalar_list(info, %d)' % i, v),
         'ST': ('at::ScalarType', 'arg_scalar_type(info, %d)' % i, v),
         'ST?': ('c10::optional<at::ScalarType>', 'arg_opt_scalar_type(info, %d)' % i, v),
         'STR': ('std::string', 'arg_string(info, %d)' % i, 'c10::string_view(%s)' % v),
@@ -373,7 +381,7 @@ TS_TYPES = {
     'T?L': '(Tensor | null)[]', 'I': 'number', 'I?': 'number | null', 'IA': 'number | number[]',
     'IA?': 'number | number[] | null', 'F': 'number', 'F?': 'number | null', 'FA?': 'number[] | null',
     'B': 'boolean', 'B?': 'boolean | null', 'BA2': '[boolean, boolean]', 'BA3': '[boolean, boolean, boolean]',
-    'BA4': '[boolean, boolean, boolean, boolean]', 'S': 'Scalar', 'S?': 'Scalar | null', 'ST': 'DType',
+    'BA4': '[boolean, boolean, boolean, boolean]', 'S': 'Scalar', 'S?': 'Scalar | null', 'SA': 'Scalar[]', 'ST': 'DType',
     'ST?': 'DType | null', 'STR': 'string', 'STR?': 'string | null', 'G?': 'Generator | null',
     'MF': 'MemoryFormat', 'MF?': 'MemoryFormat | null', 'DV': 'Device', 'DV?': 'Device | null', 'LY?': 'null',
 }

@@ -3,8 +3,8 @@
 #include <napi.h>
 
 namespace refinery_ops {
-constexpr uint32_t kNumOps = 1343u;
-constexpr const char* kOpsHash = "84144fedd6f6d417";
+constexpr uint32_t kNumOps = 1440u;
+constexpr const char* kOpsHash = "9758aa37e6018414";
 void register_ops_0(Napi::Env env, Napi::Array table);
 void register_ops_1(Napi::Env env, Napi::Array table);
 void register_ops_2(Napi::Env env, Napi::Array table);

@@ -2143,8 +2143,30 @@ static Napi::Value op207(const Napi::CallbackInfo& info) {
   OP_CATCH("gradient.array", "self:T,dim:IA,edge_order:I")
 }
 
-// aten::gradient.tensorarrayint(Tensor self, *, Tensor[] spacing, int? dim=None, int edge_order=1) -> Tensor[]
+// aten::gradient.scalarrayint(Tensor self, *, Scalar[] spacing, int? dim=None, int edge_order=1) -> Tensor[]
 static Napi::Value op208(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  c10::optional<int64_t> a2 = present(info, 2) ? arg_opt_int(info, 2) : c10::optional<int64_t>(c10::nullopt);
+  int64_t a3 = present(info, 3) ? arg_int(info, 3) : int64_t(1);
+  return to_js(info.Env(), at::gradient(a0, a1, a2, a3));
+  OP_CATCH("gradient.scalarrayint", "self:T,spacing:SA,dim:I?,edge_order:I")
+}
+
+// aten::gradient.scalarrayarray(Tensor self, *, Scalar[] spacing, int[] dim, int edge_order=1) -> Tensor[]
+static Napi::Value op209(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 0);
+  int64_t a3 = present(info, 3) ? arg_int(info, 3) : int64_t(1);
+  return to_js(info.Env(), at::gradient(a0, a1, a2, a3));
+  OP_CATCH("gradient.scalarrayarray", "self:T,spacing:SA,dim:IA,edge_order:I")
+}
+
+// aten::gradient.tensorarrayint(Tensor self, *, Tensor[] spacing, int? dim=None, int edge_order=1) -> Tensor[]
+static Napi::Value op210(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2155,7 +2177,7 @@ static Napi::Value op208(const Napi::CallbackInfo& info) {
 }
 
 // aten::gradient.tensorarray(Tensor self, *, Tensor[] spacing, int[] dim, int edge_order=1) -> Tensor[]
-static Napi::Value op209(const Napi::CallbackInfo& info) {
+static Napi::Value op211(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2166,7 +2188,7 @@ static Napi::Value op209(const Napi::CallbackInfo& info) {
 }
 
 // aten::div.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op210(const Napi::CallbackInfo& info) {
+static Napi::Value op212(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2175,7 +2197,7 @@ static Napi::Value op210(const Napi::CallbackInfo& info) {
 }
 
 // aten::div_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op211(const Napi::CallbackInfo& info) {
+static Napi::Value op213(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2185,7 +2207,7 @@ static Napi::Value op211(const Napi::CallbackInfo& info) {
 }
 
 // aten::div.Tensor_mode(Tensor self, Tensor other, *, str? rounding_mode) -> Tensor
-static Napi::Value op212(const Napi::CallbackInfo& info) {
+static Napi::Value op214(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2195,7 +2217,7 @@ static Napi::Value op212(const Napi::CallbackInfo& info) {
 }
 
 // aten::div_.Tensor_mode(Tensor(a!) self, Tensor other, *, str? rounding_mode) -> Tensor(a!)
-static Napi::Value op213(const Napi::CallbackInfo& info) {
+static Napi::Value op215(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2206,7 +2228,7 @@ static Napi::Value op213(const Napi::CallbackInfo& info) {
 }
 
 // aten::div.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op214(const Napi::CallbackInfo& info) {
+static Napi::Value op216(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2215,7 +2237,7 @@ static Napi::Value op214(const Napi::CallbackInfo& info) {
 }
 
 // aten::div_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op215(const Napi::CallbackInfo& info) {
+static Napi::Value op217(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2225,7 +2247,7 @@ static Napi::Value op215(const Napi::CallbackInfo& info) {
 }
 
 // aten::div.Scalar_mode(Tensor self, Scalar other, *, str? rounding_mode) -> Tensor
-static Napi::Value op216(const Napi::CallbackInfo& info) {
+static Napi::Value op218(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2235,7 +2257,7 @@ static Napi::Value op216(const Napi::CallbackInfo& info) {
 }
 
 // aten::div_.Scalar_mode(Tensor(a!) self, Scalar other, *, str? rounding_mode) -> Tensor(a!)
-static Napi::Value op217(const Napi::CallbackInfo& info) {
+static Napi::Value op219(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2246,7 +2268,7 @@ static Napi::Value op217(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op218(const Napi::CallbackInfo& info) {
+static Napi::Value op220(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2255,7 +2277,7 @@ static Napi::Value op218(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op219(const Napi::CallbackInfo& info) {
+static Napi::Value op221(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2265,7 +2287,7 @@ static Napi::Value op219(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op220(const Napi::CallbackInfo& info) {
+static Napi::Value op222(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2274,7 +2296,7 @@ static Napi::Value op220(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op221(const Napi::CallbackInfo& info) {
+static Napi::Value op223(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2284,7 +2306,7 @@ static Napi::Value op221(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide.Tensor_mode(Tensor self, Tensor other, *, str? rounding_mode) -> Tensor
-static Napi::Value op222(const Napi::CallbackInfo& info) {
+static Napi::Value op224(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2294,7 +2316,7 @@ static Napi::Value op222(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide_.Tensor_mode(Tensor(a!) self, Tensor other, *, str? rounding_mode) -> Tensor(a!)
-static Napi::Value op223(const Napi::CallbackInfo& info) {
+static Napi::Value op225(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2305,7 +2327,7 @@ static Napi::Value op223(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide.Scalar_mode(Tensor self, Scalar other, *, str? rounding_mode) -> Tensor
-static Napi::Value op224(const Napi::CallbackInfo& info) {
+static Napi::Value op226(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2315,7 +2337,7 @@ static Napi::Value op224(const Napi::CallbackInfo& info) {
 }
 
 // aten::divide_.Scalar_mode(Tensor(a!) self, Scalar other, *, str? rounding_mode) -> Tensor(a!)
-static Napi::Value op225(const Napi::CallbackInfo& info) {
+static Napi::Value op227(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2326,7 +2348,7 @@ static Napi::Value op225(const Napi::CallbackInfo& info) {
 }
 
 // aten::true_divide.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op226(const Napi::CallbackInfo& info) {
+static Napi::Value op228(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2335,7 +2357,7 @@ static Napi::Value op226(const Napi::CallbackInfo& info) {
 }
 
 // aten::true_divide_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op227(const Napi::CallbackInfo& info) {
+static Napi::Value op229(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2345,7 +2367,7 @@ static Napi::Value op227(const Napi::CallbackInfo& info) {
 }
 
 // aten::true_divide.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op228(const Napi::CallbackInfo& info) {
+static Napi::Value op230(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2354,7 +2376,7 @@ static Napi::Value op228(const Napi::CallbackInfo& info) {
 }
 
 // aten::true_divide_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op229(const Napi::CallbackInfo& info) {
+static Napi::Value op231(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2364,7 +2386,7 @@ static Napi::Value op229(const Napi::CallbackInfo& info) {
 }
 
 // aten::dot(Tensor self, Tensor tensor) -> Tensor
-static Napi::Value op230(const Napi::CallbackInfo& info) {
+static Napi::Value op232(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2373,7 +2395,7 @@ static Napi::Value op230(const Napi::CallbackInfo& info) {
 }
 
 // aten::vdot(Tensor self, Tensor other) -> Tensor
-static Napi::Value op231(const Napi::CallbackInfo& info) {
+static Napi::Value op233(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2382,7 +2404,7 @@ static Napi::Value op231(const Napi::CallbackInfo& info) {
 }
 
 // aten::einsum(str equation, Tensor[] tensors, *, int[]? path=None) -> Tensor
-static Napi::Value op232(const Napi::CallbackInfo& info) {
+static Napi::Value op234(const Napi::CallbackInfo& info) {
   OP_TRY
   std::string a0 = arg_string(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2392,7 +2414,7 @@ static Napi::Value op232(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding(Tensor weight, Tensor indices, int padding_idx=-1, bool scale_grad_by_freq=False, bool sparse=False) -> Tensor
-static Napi::Value op233(const Napi::CallbackInfo& info) {
+static Napi::Value op235(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2404,7 +2426,7 @@ static Napi::Value op233(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_backward(Tensor grad, Tensor indices, SymInt num_weights, int padding_idx, bool scale_grad_by_freq, bool sparse) -> Tensor
-static Napi::Value op234(const Napi::CallbackInfo& info) {
+static Napi::Value op236(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2418,7 +2440,7 @@ static Napi::Value op234(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_dense_backward(Tensor grad_output, Tensor indices, SymInt num_weights, int padding_idx, bool scale_grad_by_freq) -> Tensor
-static Napi::Value op235(const Napi::CallbackInfo& info) {
+static Napi::Value op237(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2431,7 +2453,7 @@ static Napi::Value op235(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_renorm_(Tensor(a!) self, Tensor indices, float max_norm, float norm_type) -> Tensor(a!)
-static Napi::Value op236(const Napi::CallbackInfo& info) {
+static Napi::Value op238(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2443,7 +2465,7 @@ static Napi::Value op236(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_sparse_backward(Tensor grad, Tensor indices, int num_weights, int padding_idx, bool scale_grad_by_freq) -> Tensor
-static Napi::Value op237(const Napi::CallbackInfo& info) {
+static Napi::Value op239(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2456,7 +2478,7 @@ static Napi::Value op237(const Napi::CallbackInfo& info) {
 }
 
 // aten::row_stack(Tensor[] tensors) -> Tensor
-static Napi::Value op238(const Napi::CallbackInfo& info) {
+static Napi::Value op240(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::row_stack(a0));
@@ -2464,7 +2486,7 @@ static Napi::Value op238(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_bag(Tensor weight, Tensor indices, Tensor offsets, bool scale_grad_by_freq=False, int mode=0, bool sparse=False, Tensor? per_sample_weights=None, bool include_last_offset=False) -> (Tensor, Tensor, Tensor, Tensor)
-static Napi::Value op239(const Napi::CallbackInfo& info) {
+static Napi::Value op241(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2479,7 +2501,7 @@ static Napi::Value op239(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_bag.padding_idx(Tensor weight, Tensor indices, Tensor offsets, bool scale_grad_by_freq, int mode, bool sparse, Tensor? per_sample_weights, bool include_last_offset, int? padding_idx) -> (Tensor, Tensor, Tensor, Tensor)
-static Napi::Value op240(const Napi::CallbackInfo& info) {
+static Napi::Value op242(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2495,7 +2517,7 @@ static Napi::Value op240(const Napi::CallbackInfo& info) {
 }
 
 // aten::empty.memory_format(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op241(const Napi::CallbackInfo& info) {
+static Napi::Value op243(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -2505,7 +2527,7 @@ static Napi::Value op241(const Napi::CallbackInfo& info) {
 }
 
 // aten::new_empty(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op242(const Napi::CallbackInfo& info) {
+static Napi::Value op244(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2515,7 +2537,7 @@ static Napi::Value op242(const Napi::CallbackInfo& info) {
 }
 
 // aten::new_empty_strided(Tensor self, SymInt[] size, SymInt[] stride, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op243(const Napi::CallbackInfo& info) {
+static Napi::Value op245(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2526,7 +2548,7 @@ static Napi::Value op243(const Napi::CallbackInfo& info) {
 }
 
 // aten::new_full(Tensor self, SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op244(const Napi::CallbackInfo& info) {
+static Napi::Value op246(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2537,7 +2559,7 @@ static Napi::Value op244(const Napi::CallbackInfo& info) {
 }
 
 // aten::new_zeros(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op245(const Napi::CallbackInfo& info) {
+static Napi::Value op247(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2547,7 +2569,7 @@ static Napi::Value op245(const Napi::CallbackInfo& info) {
 }
 
 // aten::new_ones(Tensor self, SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op246(const Napi::CallbackInfo& info) {
+static Napi::Value op248(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2557,7 +2579,7 @@ static Napi::Value op246(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_(Tensor(a!) self, SymInt[] size, *, MemoryFormat? memory_format=None) -> Tensor(a!)
-static Napi::Value op247(const Napi::CallbackInfo& info) {
+static Napi::Value op249(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2567,7 +2589,7 @@ static Napi::Value op247(const Napi::CallbackInfo& info) {
 }
 
 // aten::empty_quantized(int[] size, Tensor qtensor, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op248(const Napi::CallbackInfo& info) {
+static Napi::Value op250(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2578,7 +2600,7 @@ static Napi::Value op248(const Napi::CallbackInfo& info) {
 }
 
 // aten::empty_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op249(const Napi::CallbackInfo& info) {
+static Napi::Value op251(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -2588,7 +2610,7 @@ static Napi::Value op249(const Napi::CallbackInfo& info) {
 }
 
 // aten::empty_strided(SymInt[] size, SymInt[] stride, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op250(const Napi::CallbackInfo& info) {
+static Napi::Value op252(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2598,7 +2620,7 @@ static Napi::Value op250(const Napi::CallbackInfo& info) {
 }
 
 // aten::erf(Tensor self) -> Tensor
-static Napi::Value op251(const Napi::CallbackInfo& info) {
+static Napi::Value op253(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::erf(a0));
@@ -2606,7 +2628,7 @@ static Napi::Value op251(const Napi::CallbackInfo& info) {
 }
 
 // aten::erf_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op252(const Napi::CallbackInfo& info) {
+static Napi::Value op254(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::erf_(a0);
@@ -2615,7 +2637,7 @@ static Napi::Value op252(const Napi::CallbackInfo& info) {
 }
 
 // aten::erfc(Tensor self) -> Tensor
-static Napi::Value op253(const Napi::CallbackInfo& info) {
+static Napi::Value op255(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::erfc(a0));
@@ -2623,7 +2645,7 @@ static Napi::Value op253(const Napi::CallbackInfo& info) {
 }
 
 // aten::erfc_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op254(const Napi::CallbackInfo& info) {
+static Napi::Value op256(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::erfc_(a0);
@@ -2632,7 +2654,7 @@ static Napi::Value op254(const Napi::CallbackInfo& info) {
 }
 
 // aten::exp(Tensor self) -> Tensor
-static Napi::Value op255(const Napi::CallbackInfo& info) {
+static Napi::Value op257(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::exp(a0));
@@ -2640,7 +2662,7 @@ static Napi::Value op255(const Napi::CallbackInfo& info) {
 }
 
 // aten::exp_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op256(const Napi::CallbackInfo& info) {
+static Napi::Value op258(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::exp_(a0);
@@ -2649,7 +2671,7 @@ static Napi::Value op256(const Napi::CallbackInfo& info) {
 }
 
 // aten::exp2(Tensor self) -> Tensor
-static Napi::Value op257(const Napi::CallbackInfo& info) {
+static Napi::Value op259(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::exp2(a0));
@@ -2657,7 +2679,7 @@ static Napi::Value op257(const Napi::CallbackInfo& info) {
 }
 
 // aten::exp2_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op258(const Napi::CallbackInfo& info) {
+static Napi::Value op260(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::exp2_(a0);
@@ -2666,7 +2688,7 @@ static Napi::Value op258(const Napi::CallbackInfo& info) {
 }
 
 // aten::expm1(Tensor self) -> Tensor
-static Napi::Value op259(const Napi::CallbackInfo& info) {
+static Napi::Value op261(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::expm1(a0));
@@ -2674,7 +2696,7 @@ static Napi::Value op259(const Napi::CallbackInfo& info) {
 }
 
 // aten::expm1_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op260(const Napi::CallbackInfo& info) {
+static Napi::Value op262(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::expm1_(a0);
@@ -2683,7 +2705,7 @@ static Napi::Value op260(const Napi::CallbackInfo& info) {
 }
 
 // aten::expand(Tensor(a) self, SymInt[] size, *, bool implicit=False) -> Tensor(a)
-static Napi::Value op261(const Napi::CallbackInfo& info) {
+static Napi::Value op263(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2693,7 +2715,7 @@ static Napi::Value op261(const Napi::CallbackInfo& info) {
 }
 
 // aten::expand_as(Tensor(a) self, Tensor other) -> Tensor(a)
-static Napi::Value op262(const Napi::CallbackInfo& info) {
+static Napi::Value op264(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2702,7 +2724,7 @@ static Napi::Value op262(const Napi::CallbackInfo& info) {
 }
 
 // aten::eye(int n, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op263(const Napi::CallbackInfo& info) {
+static Napi::Value op265(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -2711,7 +2733,7 @@ static Napi::Value op263(const Napi::CallbackInfo& info) {
 }
 
 // aten::eye.m(int n, int m, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op264(const Napi::CallbackInfo& info) {
+static Napi::Value op266(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2721,7 +2743,7 @@ static Napi::Value op264(const Napi::CallbackInfo& info) {
 }
 
 // aten::flatten.using_ints(Tensor(a) self, int start_dim=0, int end_dim=-1) -> Tensor(a)
-static Napi::Value op265(const Napi::CallbackInfo& info) {
+static Napi::Value op267(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2731,7 +2753,7 @@ static Napi::Value op265(const Napi::CallbackInfo& info) {
 }
 
 // aten::unflatten.int(Tensor(a) self, int dim, int[] sizes) -> Tensor(a)
-static Napi::Value op266(const Napi::CallbackInfo& info) {
+static Napi::Value op268(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2741,7 +2763,7 @@ static Napi::Value op266(const Napi::CallbackInfo& info) {
 }
 
 // aten::fill.Scalar(Tensor self, Scalar value) -> Tensor
-static Napi::Value op267(const Napi::CallbackInfo& info) {
+static Napi::Value op269(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2750,7 +2772,7 @@ static Napi::Value op267(const Napi::CallbackInfo& info) {
 }
 
 // aten::fill.Tensor(Tensor self, Tensor value) -> Tensor
-static Napi::Value op268(const Napi::CallbackInfo& info) {
+static Napi::Value op270(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2759,7 +2781,7 @@ static Napi::Value op268(const Napi::CallbackInfo& info) {
 }
 
 // aten::fill_.Scalar(Tensor(a!) self, Scalar value) -> Tensor(a!)
-static Napi::Value op269(const Napi::CallbackInfo& info) {
+static Napi::Value op271(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2769,7 +2791,7 @@ static Napi::Value op269(const Napi::CallbackInfo& info) {
 }
 
 // aten::fill_.Tensor(Tensor(a!) self, Tensor value) -> Tensor(a!)
-static Napi::Value op270(const Napi::CallbackInfo& info) {
+static Napi::Value op272(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2779,7 +2801,7 @@ static Napi::Value op270(const Napi::CallbackInfo& info) {
 }
 
 // aten::floor(Tensor self) -> Tensor
-static Napi::Value op271(const Napi::CallbackInfo& info) {
+static Napi::Value op273(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::floor(a0));
@@ -2787,7 +2809,7 @@ static Napi::Value op271(const Napi::CallbackInfo& info) {
 }
 
 // aten::floor_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op272(const Napi::CallbackInfo& info) {
+static Napi::Value op274(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::floor_(a0);
@@ -2796,7 +2818,7 @@ static Napi::Value op272(const Napi::CallbackInfo& info) {
 }
 
 // aten::floor_divide(Tensor self, Tensor other) -> Tensor
-static Napi::Value op273(const Napi::CallbackInfo& info) {
+static Napi::Value op275(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2805,7 +2827,7 @@ static Napi::Value op273(const Napi::CallbackInfo& info) {
 }
 
 // aten::floor_divide_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op274(const Napi::CallbackInfo& info) {
+static Napi::Value op276(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2815,7 +2837,7 @@ static Napi::Value op274(const Napi::CallbackInfo& info) {
 }
 
 // aten::floor_divide.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op275(const Napi::CallbackInfo& info) {
+static Napi::Value op277(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2824,7 +2846,7 @@ static Napi::Value op275(const Napi::CallbackInfo& info) {
 }
 
 // aten::floor_divide_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op276(const Napi::CallbackInfo& info) {
+static Napi::Value op278(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2834,7 +2856,7 @@ static Napi::Value op276(const Napi::CallbackInfo& info) {
 }
 
 // aten::frac(Tensor self) -> Tensor
-static Napi::Value op277(const Napi::CallbackInfo& info) {
+static Napi::Value op279(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::frac(a0));
@@ -2842,7 +2864,7 @@ static Napi::Value op277(const Napi::CallbackInfo& info) {
 }
 
 // aten::frac_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op278(const Napi::CallbackInfo& info) {
+static Napi::Value op280(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::frac_(a0);
@@ -2851,7 +2873,7 @@ static Napi::Value op278(const Napi::CallbackInfo& info) {
 }
 
 // aten::full(SymInt[] size, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op279(const Napi::CallbackInfo& info) {
+static Napi::Value op281(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2861,7 +2883,7 @@ static Napi::Value op279(const Napi::CallbackInfo& info) {
 }
 
 // aten::full_like(Tensor self, Scalar fill_value, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op280(const Napi::CallbackInfo& info) {
+static Napi::Value op282(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2872,7 +2894,7 @@ static Napi::Value op280(const Napi::CallbackInfo& info) {
 }
 
 // aten::gcd(Tensor self, Tensor other) -> Tensor
-static Napi::Value op281(const Napi::CallbackInfo& info) {
+static Napi::Value op283(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2881,7 +2903,7 @@ static Napi::Value op281(const Napi::CallbackInfo& info) {
 }
 
 // aten::gcd_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op282(const Napi::CallbackInfo& info) {
+static Napi::Value op284(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2891,7 +2913,7 @@ static Napi::Value op282(const Napi::CallbackInfo& info) {
 }
 
 // aten::lcm(Tensor self, Tensor other) -> Tensor
-static Napi::Value op283(const Napi::CallbackInfo& info) {
+static Napi::Value op285(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2900,7 +2922,7 @@ static Napi::Value op283(const Napi::CallbackInfo& info) {
 }
 
 // aten::lcm_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op284(const Napi::CallbackInfo& info) {
+static Napi::Value op286(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2910,7 +2932,7 @@ static Napi::Value op284(const Napi::CallbackInfo& info) {
 }
 
 // aten::grid_sampler(Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners) -> Tensor
-static Napi::Value op285(const Napi::CallbackInfo& info) {
+static Napi::Value op287(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2922,7 +2944,7 @@ static Napi::Value op285(const Napi::CallbackInfo& info) {
 }
 
 // aten::grid_sampler_2d(Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners) -> Tensor
-static Napi::Value op286(const Napi::CallbackInfo& info) {
+static Napi::Value op288(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2934,7 +2956,7 @@ static Napi::Value op286(const Napi::CallbackInfo& info) {
 }
 
 // aten::grid_sampler_2d_backward(Tensor grad_output, Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners, bool[2] output_mask) -> (Tensor, Tensor)
-static Napi::Value op287(const Napi::CallbackInfo& info) {
+static Napi::Value op289(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2948,7 +2970,7 @@ static Napi::Value op287(const Napi::CallbackInfo& info) {
 }
 
 // aten::grid_sampler_3d(Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners) -> Tensor
-static Napi::Value op288(const Napi::CallbackInfo& info) {
+static Napi::Value op290(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2960,7 +2982,7 @@ static Napi::Value op288(const Napi::CallbackInfo& info) {
 }
 
 // aten::grid_sampler_3d_backward(Tensor grad_output, Tensor input, Tensor grid, int interpolation_mode, int padding_mode, bool align_corners, bool[2] output_mask) -> (Tensor, Tensor)
-static Napi::Value op289(const Napi::CallbackInfo& info) {
+static Napi::Value op291(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2974,7 +2996,7 @@ static Napi::Value op289(const Napi::CallbackInfo& info) {
 }
 
 // aten::hann_window(int window_length, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op290(const Napi::CallbackInfo& info) {
+static Napi::Value op292(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -2983,7 +3005,7 @@ static Napi::Value op290(const Napi::CallbackInfo& info) {
 }
 
 // aten::hann_window.periodic(int window_length, bool periodic, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op291(const Napi::CallbackInfo& info) {
+static Napi::Value op293(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -2993,7 +3015,7 @@ static Napi::Value op291(const Napi::CallbackInfo& info) {
 }
 
 // aten::hamming_window(int window_length, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op292(const Napi::CallbackInfo& info) {
+static Napi::Value op294(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -3002,7 +3024,7 @@ static Napi::Value op292(const Napi::CallbackInfo& info) {
 }
 
 // aten::hamming_window.periodic(int window_length, bool periodic, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op293(const Napi::CallbackInfo& info) {
+static Napi::Value op295(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3012,7 +3034,7 @@ static Napi::Value op293(const Napi::CallbackInfo& info) {
 }
 
 // aten::hamming_window.periodic_alpha(int window_length, bool periodic, float alpha, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op294(const Napi::CallbackInfo& info) {
+static Napi::Value op296(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3023,7 +3045,7 @@ static Napi::Value op294(const Napi::CallbackInfo& info) {
 }
 
 // aten::hamming_window.periodic_alpha_beta(int window_length, bool periodic, float alpha, float beta, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op295(const Napi::CallbackInfo& info) {
+static Napi::Value op297(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3035,7 +3057,7 @@ static Napi::Value op295(const Napi::CallbackInfo& info) {
 }
 
 // aten::kaiser_window(int window_length, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op296(const Napi::CallbackInfo& info) {
+static Napi::Value op298(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -3044,7 +3066,7 @@ static Napi::Value op296(const Napi::CallbackInfo& info) {
 }
 
 // aten::kaiser_window.periodic(int window_length, bool periodic, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op297(const Napi::CallbackInfo& info) {
+static Napi::Value op299(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3054,7 +3076,7 @@ static Napi::Value op297(const Napi::CallbackInfo& info) {
 }
 
 // aten::kaiser_window.beta(int window_length, bool periodic, float beta, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op298(const Napi::CallbackInfo& info) {
+static Napi::Value op300(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3065,7 +3087,7 @@ static Napi::Value op298(const Napi::CallbackInfo& info) {
 }
 
 // aten::hinge_embedding_loss(Tensor self, Tensor target, float margin=1.0, int reduction=Mean) -> Tensor
-static Napi::Value op299(const Napi::CallbackInfo& info) {
+static Napi::Value op301(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3076,7 +3098,7 @@ static Napi::Value op299(const Napi::CallbackInfo& info) {
 }
 
 // aten::group_norm(Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enabled=True) -> Tensor
-static Napi::Value op300(const Napi::CallbackInfo& info) {
+static Napi::Value op302(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3089,7 +3111,7 @@ static Napi::Value op300(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_group_norm(Tensor input, Tensor? weight, Tensor? bias, SymInt N, SymInt C, SymInt HxW, int group, float eps) -> (Tensor, Tensor, Tensor)
-static Napi::Value op301(const Napi::CallbackInfo& info) {
+static Napi::Value op303(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -3104,7 +3126,7 @@ static Napi::Value op301(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_group_norm_backward(Tensor grad_out, Tensor input, Tensor mean, Tensor rstd, Tensor? weight, SymInt N, SymInt C, SymInt HxW, int group, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
-static Napi::Value op302(const Napi::CallbackInfo& info) {
+static Napi::Value op304(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3121,7 +3143,7 @@ static Napi::Value op302(const Napi::CallbackInfo& info) {
 }
 
 // aten::index.Tensor(Tensor self, Tensor?[] indices) -> Tensor
-static Napi::Value op303(const Napi::CallbackInfo& info) {
+static Napi::Value op305(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::List<c10::optional<at::Tensor>> a1 = arg_opt_tensor_clist(info, 1);
@@ -3130,7 +3152,7 @@ static Napi::Value op303(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_copy_(Tensor(a!) self, int dim, Tensor index, Tensor source) -> Tensor(a!)
-static Napi::Value op304(const Napi::CallbackInfo& info) {
+static Napi::Value op306(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3142,7 +3164,7 @@ static Napi::Value op304(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_copy(Tensor self, int dim, Tensor index, Tensor source) -> Tensor
-static Napi::Value op305(const Napi::CallbackInfo& info) {
+static Napi::Value op307(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3153,7 +3175,7 @@ static Napi::Value op305(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_put_(Tensor(a!) self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor(a!)
-static Napi::Value op306(const Napi::CallbackInfo& info) {
+static Napi::Value op308(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   c10::List<c10::optional<at::Tensor>> a1 = arg_opt_tensor_clist(info, 1);
@@ -3165,7 +3187,7 @@ static Napi::Value op306(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor
-static Napi::Value op307(const Napi::CallbackInfo& info) {
+static Napi::Value op309(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::List<c10::optional<at::Tensor>> a1 = arg_opt_tensor_clist(info, 1);
@@ -3176,7 +3198,7 @@ static Napi::Value op307(const Napi::CallbackInfo& info) {
 }
 
 // aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor
-static Napi::Value op308(const Napi::CallbackInfo& info) {
+static Napi::Value op310(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -3192,7 +3214,7 @@ static Napi::Value op308(const Napi::CallbackInfo& info) {
 }
 
 // aten::isclose(Tensor self, Tensor other, float rtol=1e-05, float atol=1e-08, bool equal_nan=False) -> Tensor
-static Napi::Value op309(const Napi::CallbackInfo& info) {
+static Napi::Value op311(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3204,7 +3226,7 @@ static Napi::Value op309(const Napi::CallbackInfo& info) {
 }
 
 // aten::isin.Tensor_Tensor(Tensor elements, Tensor test_elements, *, bool assume_unique=False, bool invert=False) -> Tensor
-static Napi::Value op310(const Napi::CallbackInfo& info) {
+static Napi::Value op312(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3215,7 +3237,7 @@ static Napi::Value op310(const Napi::CallbackInfo& info) {
 }
 
 // aten::isin.Tensor_Scalar(Tensor elements, Scalar test_element, *, bool assume_unique=False, bool invert=False) -> Tensor
-static Napi::Value op311(const Napi::CallbackInfo& info) {
+static Napi::Value op313(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3226,7 +3248,7 @@ static Napi::Value op311(const Napi::CallbackInfo& info) {
 }
 
 // aten::isin.Scalar_Tensor(Scalar element, Tensor test_elements, *, bool assume_unique=False, bool invert=False) -> Tensor
-static Napi::Value op312(const Napi::CallbackInfo& info) {
+static Napi::Value op314(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3237,7 +3259,7 @@ static Napi::Value op312(const Napi::CallbackInfo& info) {
 }
 
 // aten::isnan(Tensor self) -> Tensor
-static Napi::Value op313(const Napi::CallbackInfo& info) {
+static Napi::Value op315(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isnan(a0));
@@ -3245,7 +3267,7 @@ static Napi::Value op313(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_distributed(Tensor self) -> bool
-static Napi::Value op314(const Napi::CallbackInfo& info) {
+static Napi::Value op316(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_distributed(a0));
@@ -3253,7 +3275,7 @@ static Napi::Value op314(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_floating_point(Tensor self) -> bool
-static Napi::Value op315(const Napi::CallbackInfo& info) {
+static Napi::Value op317(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_floating_point(a0));
@@ -3261,7 +3283,7 @@ static Napi::Value op315(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_complex(Tensor self) -> bool
-static Napi::Value op316(const Napi::CallbackInfo& info) {
+static Napi::Value op318(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_complex(a0));
@@ -3269,7 +3291,7 @@ static Napi::Value op316(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_conj(Tensor self) -> bool
-static Napi::Value op317(const Napi::CallbackInfo& info) {
+static Napi::Value op319(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_conj(a0));
@@ -3277,7 +3299,7 @@ static Napi::Value op317(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_neg(Tensor self) -> bool
-static Napi::Value op318(const Napi::CallbackInfo& info) {
+static Napi::Value op320(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_neg(a0));
@@ -3285,7 +3307,7 @@ static Napi::Value op318(const Napi::CallbackInfo& info) {
 }
 
 // aten::isreal(Tensor self) -> Tensor
-static Napi::Value op319(const Napi::CallbackInfo& info) {
+static Napi::Value op321(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isreal(a0));
@@ -3293,7 +3315,7 @@ static Napi::Value op319(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_nonzero(Tensor self) -> bool
-static Napi::Value op320(const Napi::CallbackInfo& info) {
+static Napi::Value op322(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_nonzero(a0));
@@ -3301,7 +3323,7 @@ static Napi::Value op320(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_same_size(Tensor self, Tensor other) -> bool
-static Napi::Value op321(const Napi::CallbackInfo& info) {
+static Napi::Value op323(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3310,7 +3332,7 @@ static Napi::Value op321(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_signed(Tensor self) -> bool
-static Napi::Value op322(const Napi::CallbackInfo& info) {
+static Napi::Value op324(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_signed(a0));
@@ -3318,7 +3340,7 @@ static Napi::Value op322(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_inference(Tensor self) -> bool
-static Napi::Value op323(const Napi::CallbackInfo& info) {
+static Napi::Value op325(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::is_inference(a0));
@@ -3326,7 +3348,7 @@ static Napi::Value op323(const Napi::CallbackInfo& info) {
 }
 
 // aten::kl_div(Tensor self, Tensor target, int reduction=Mean, *, bool log_target=False) -> Tensor
-static Napi::Value op324(const Napi::CallbackInfo& info) {
+static Napi::Value op326(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3337,7 +3359,7 @@ static Napi::Value op324(const Napi::CallbackInfo& info) {
 }
 
 // aten::kron(Tensor self, Tensor other) -> Tensor
-static Napi::Value op325(const Napi::CallbackInfo& info) {
+static Napi::Value op327(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3346,7 +3368,7 @@ static Napi::Value op325(const Napi::CallbackInfo& info) {
 }
 
 // aten::kthvalue(Tensor self, int k, int dim=-1, bool keepdim=False) -> (Tensor values, Tensor indices)
-static Napi::Value op326(const Napi::CallbackInfo& info) {
+static Napi::Value op328(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3357,7 +3379,7 @@ static Napi::Value op326(const Napi::CallbackInfo& info) {
 }
 
 // aten::layer_norm(Tensor input, int[] normalized_shape, Tensor? weight=None, Tensor? bias=None, float eps=1e-05, bool cudnn_enable=True) -> Tensor
-static Napi::Value op327(const Napi::CallbackInfo& info) {
+static Napi::Value op329(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3370,7 +3392,7 @@ static Napi::Value op327(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor)
-static Napi::Value op328(const Napi::CallbackInfo& info) {
+static Napi::Value op330(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3382,7 +3404,7 @@ static Napi::Value op328(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_layer_norm_backward(Tensor grad_out, Tensor input, SymInt[] normalized_shape, Tensor mean, Tensor rstd, Tensor? weight, Tensor? bias, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
-static Napi::Value op329(const Napi::CallbackInfo& info) {
+static Napi::Value op331(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3397,7 +3419,7 @@ static Napi::Value op329(const Napi::CallbackInfo& info) {
 }
 
 // aten::nan_to_num(Tensor self, float? nan=None, float? posinf=None, float? neginf=None) -> Tensor
-static Napi::Value op330(const Napi::CallbackInfo& info) {
+static Napi::Value op332(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -3408,7 +3430,7 @@ static Napi::Value op330(const Napi::CallbackInfo& info) {
 }
 
 // aten::nan_to_num_(Tensor(a!) self, float? nan=None, float? posinf=None, float? neginf=None) -> Tensor(a!)
-static Napi::Value op331(const Napi::CallbackInfo& info) {
+static Napi::Value op333(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -3420,7 +3442,7 @@ static Napi::Value op331(const Napi::CallbackInfo& info) {
 }
 
 // aten::linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor
-static Napi::Value op332(const Napi::CallbackInfo& info) {
+static Napi::Value op334(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3430,7 +3452,7 @@ static Napi::Value op332(const Napi::CallbackInfo& info) {
 }
 
 // aten::linear_backward(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
-static Napi::Value op333(const Napi::CallbackInfo& info) {
+static Napi::Value op335(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3441,7 +3463,7 @@ static Napi::Value op333(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_linear(Tensor self, Tensor weight, Tensor? bias=None) -> Tensor
-static Napi::Value op334(const Napi::CallbackInfo& info) {
+static Napi::Value op336(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3451,13 +3473,219 @@ static Napi::Value op334(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_linear_backward_input(int[] input_size, Tensor grad_output, Tensor weight) -> Tensor
-static Napi::Value op335(const Napi::CallbackInfo& info) {
+static Napi::Value op337(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
   const at::Tensor& a2 = arg_tensor(info, 2);
   return to_js(info.Env(), at::mkldnn_linear_backward_input(a0, a1, a2));
   OP_CATCH("mkldnn_linear_backward_input", "input_size:IA,grad_output:T,weight:T")
+}
+
+// aten::mkldnn_linear_backward_weights(Tensor grad_output, Tensor input, Tensor weight, bool bias_defined) -> (Tensor, Tensor)
+static Napi::Value op338(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  bool a3 = arg_bool(info, 3);
+  return to_js(info.Env(), at::mkldnn_linear_backward_weights(a0, a1, a2, a3));
+  OP_CATCH("mkldnn_linear_backward_weights", "grad_output:T,input:T,weight:T,bias_defined:B")
+}
+
+// aten::mkldnn_linear_backward(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
+static Napi::Value op339(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  std::array<bool,3> a3 = arg_bool_array<3>(info, 3);
+  return to_js(info.Env(), at::mkldnn_linear_backward(a0, a1, a2, a3));
+  OP_CATCH("mkldnn_linear_backward", "self:T,grad_output:T,weight:T,output_mask:BA3")
+}
+
+// aten::fbgemm_linear_int8_weight_fp32_activation(Tensor input, Tensor weight, Tensor packed, Tensor col_offsets, Scalar weight_scale, Scalar weight_zero_point, Tensor bias) -> Tensor
+static Napi::Value op340(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  const at::Tensor& a3 = arg_tensor(info, 3);
+  at::Scalar a4 = arg_scalar(info, 4);
+  at::Scalar a5 = arg_scalar(info, 5);
+  const at::Tensor& a6 = arg_tensor(info, 6);
+  return to_js(info.Env(), at::fbgemm_linear_int8_weight_fp32_activation(a0, a1, a2, a3, a4, a5, a6));
+  OP_CATCH("fbgemm_linear_int8_weight_fp32_activation", "input:T,weight:T,packed:T,col_offsets:T,weight_scale:S,weight_zero_point:S,bias:T")
+}
+
+// aten::fbgemm_linear_quantize_weight(Tensor input) -> (Tensor, Tensor, float, int)
+static Napi::Value op341(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::fbgemm_linear_quantize_weight(a0));
+  OP_CATCH("fbgemm_linear_quantize_weight", "input:T")
+}
+
+// aten::fbgemm_pack_gemm_matrix_fp16(Tensor input) -> Tensor
+static Napi::Value op342(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::fbgemm_pack_gemm_matrix_fp16(a0));
+  OP_CATCH("fbgemm_pack_gemm_matrix_fp16", "input:T")
+}
+
+// aten::fbgemm_linear_fp16_weight_fp32_activation(Tensor input, Tensor packed_weight, Tensor bias) -> Tensor
+static Napi::Value op343(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  return to_js(info.Env(), at::fbgemm_linear_fp16_weight_fp32_activation(a0, a1, a2));
+  OP_CATCH("fbgemm_linear_fp16_weight_fp32_activation", "input:T,packed_weight:T,bias:T")
+}
+
+// aten::fbgemm_linear_fp16_weight(Tensor input, Tensor packed_weight, Tensor bias) -> Tensor
+static Napi::Value op344(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  return to_js(info.Env(), at::fbgemm_linear_fp16_weight(a0, a1, a2));
+  OP_CATCH("fbgemm_linear_fp16_weight", "input:T,packed_weight:T,bias:T")
+}
+
+// aten::ldexp.Tensor(Tensor self, Tensor other) -> Tensor
+static Napi::Value op345(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::ldexp(a0, a1));
+  OP_CATCH("ldexp.Tensor", "self:T,other:T")
+}
+
+// aten::ldexp_(Tensor(a!) self, Tensor other) -> Tensor(a!)
+static Napi::Value op346(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Tensor a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  at::ldexp_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("ldexp_", "self:Tm,other:T")
+}
+
+// aten::linspace(Scalar start, Scalar end, int steps, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
+static Napi::Value op347(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Scalar a0 = arg_scalar(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  int64_t a2 = arg_int(info, 2);
+  at::TensorOptions a3 = present(info, 3) ? arg_tensor_options(info, 3) : at::TensorOptions(at::TensorOptions());
+  return to_js(info.Env(), at::linspace(a0, a1, a2, a3));
+  OP_CATCH("linspace", "start:S,end:S,steps:I,options:TO")
+}
+
+// aten::log(Tensor self) -> Tensor
+static Napi::Value op348(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::log(a0));
+  OP_CATCH("log", "self:T")
+}
+
+// aten::log_(Tensor(a!) self) -> Tensor(a!)
+static Napi::Value op349(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Tensor a0 = arg_tensor(info, 0);
+  at::log_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("log_", "self:Tm")
+}
+
+// aten::log10(Tensor self) -> Tensor
+static Napi::Value op350(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::log10(a0));
+  OP_CATCH("log10", "self:T")
+}
+
+// aten::log10_(Tensor(a!) self) -> Tensor(a!)
+static Napi::Value op351(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Tensor a0 = arg_tensor(info, 0);
+  at::log10_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("log10_", "self:Tm")
+}
+
+// aten::log1p(Tensor self) -> Tensor
+static Napi::Value op352(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::log1p(a0));
+  OP_CATCH("log1p", "self:T")
+}
+
+// aten::log1p_(Tensor(a!) self) -> Tensor(a!)
+static Napi::Value op353(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Tensor a0 = arg_tensor(info, 0);
+  at::log1p_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("log1p_", "self:Tm")
+}
+
+// aten::log2(Tensor self) -> Tensor
+static Napi::Value op354(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::log2(a0));
+  OP_CATCH("log2", "self:T")
+}
+
+// aten::log2_(Tensor(a!) self) -> Tensor(a!)
+static Napi::Value op355(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Tensor a0 = arg_tensor(info, 0);
+  at::log2_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("log2_", "self:Tm")
+}
+
+// aten::logaddexp(Tensor self, Tensor other) -> Tensor
+static Napi::Value op356(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::logaddexp(a0, a1));
+  OP_CATCH("logaddexp", "self:T,other:T")
+}
+
+// aten::logaddexp2(Tensor self, Tensor other) -> Tensor
+static Napi::Value op357(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::logaddexp2(a0, a1));
+  OP_CATCH("logaddexp2", "self:T,other:T")
+}
+
+// aten::xlogy.Tensor(Tensor self, Tensor other) -> Tensor
+static Napi::Value op358(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::xlogy(a0, a1));
+  OP_CATCH("xlogy.Tensor", "self:T,other:T")
+}
+
+// aten::xlogy.Scalar_Self(Scalar self, Tensor other) -> Tensor
+static Napi::Value op359(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Scalar a0 = arg_scalar(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::xlogy(a0, a1));
+  OP_CATCH("xlogy.Scalar_Self", "self:S,other:T")
 }
 
 void register_ops_0(Napi::Env env, Napi::Array table) {
@@ -3671,132 +3899,156 @@ void register_ops_0(Napi::Env env, Napi::Array table) {
   table.Set(207u, Napi::Function::New(env, op207, "gradient"));
   table.Set(208u, Napi::Function::New(env, op208, "gradient"));
   table.Set(209u, Napi::Function::New(env, op209, "gradient"));
-  table.Set(210u, Napi::Function::New(env, op210, "div"));
-  table.Set(211u, Napi::Function::New(env, op211, "div_"));
+  table.Set(210u, Napi::Function::New(env, op210, "gradient"));
+  table.Set(211u, Napi::Function::New(env, op211, "gradient"));
   table.Set(212u, Napi::Function::New(env, op212, "div"));
   table.Set(213u, Napi::Function::New(env, op213, "div_"));
   table.Set(214u, Napi::Function::New(env, op214, "div"));
   table.Set(215u, Napi::Function::New(env, op215, "div_"));
   table.Set(216u, Napi::Function::New(env, op216, "div"));
   table.Set(217u, Napi::Function::New(env, op217, "div_"));
-  table.Set(218u, Napi::Function::New(env, op218, "divide"));
-  table.Set(219u, Napi::Function::New(env, op219, "divide_"));
+  table.Set(218u, Napi::Function::New(env, op218, "div"));
+  table.Set(219u, Napi::Function::New(env, op219, "div_"));
   table.Set(220u, Napi::Function::New(env, op220, "divide"));
   table.Set(221u, Napi::Function::New(env, op221, "divide_"));
   table.Set(222u, Napi::Function::New(env, op222, "divide"));
   table.Set(223u, Napi::Function::New(env, op223, "divide_"));
   table.Set(224u, Napi::Function::New(env, op224, "divide"));
   table.Set(225u, Napi::Function::New(env, op225, "divide_"));
-  table.Set(226u, Napi::Function::New(env, op226, "true_divide"));
-  table.Set(227u, Napi::Function::New(env, op227, "true_divide_"));
+  table.Set(226u, Napi::Function::New(env, op226, "divide"));
+  table.Set(227u, Napi::Function::New(env, op227, "divide_"));
   table.Set(228u, Napi::Function::New(env, op228, "true_divide"));
   table.Set(229u, Napi::Function::New(env, op229, "true_divide_"));
-  table.Set(230u, Napi::Function::New(env, op230, "dot"));
-  table.Set(231u, Napi::Function::New(env, op231, "vdot"));
-  table.Set(232u, Napi::Function::New(env, op232, "einsum"));
-  table.Set(233u, Napi::Function::New(env, op233, "embedding"));
-  table.Set(234u, Napi::Function::New(env, op234, "embedding_backward"));
-  table.Set(235u, Napi::Function::New(env, op235, "embedding_dense_backward"));
-  table.Set(236u, Napi::Function::New(env, op236, "embedding_renorm_"));
-  table.Set(237u, Napi::Function::New(env, op237, "embedding_sparse_backward"));
-  table.Set(238u, Napi::Function::New(env, op238, "row_stack"));
-  table.Set(239u, Napi::Function::New(env, op239, "embedding_bag"));
-  table.Set(240u, Napi::Function::New(env, op240, "embedding_bag"));
-  table.Set(241u, Napi::Function::New(env, op241, "empty"));
-  table.Set(242u, Napi::Function::New(env, op242, "new_empty"));
-  table.Set(243u, Napi::Function::New(env, op243, "new_empty_strided"));
-  table.Set(244u, Napi::Function::New(env, op244, "new_full"));
-  table.Set(245u, Napi::Function::New(env, op245, "new_zeros"));
-  table.Set(246u, Napi::Function::New(env, op246, "new_ones"));
-  table.Set(247u, Napi::Function::New(env, op247, "resize_"));
-  table.Set(248u, Napi::Function::New(env, op248, "empty_quantized"));
-  table.Set(249u, Napi::Function::New(env, op249, "empty_like"));
-  table.Set(250u, Napi::Function::New(env, op250, "empty_strided"));
-  table.Set(251u, Napi::Function::New(env, op251, "erf"));
-  table.Set(252u, Napi::Function::New(env, op252, "erf_"));
-  table.Set(253u, Napi::Function::New(env, op253, "erfc"));
-  table.Set(254u, Napi::Function::New(env, op254, "erfc_"));
-  table.Set(255u, Napi::Function::New(env, op255, "exp"));
-  table.Set(256u, Napi::Function::New(env, op256, "exp_"));
-  table.Set(257u, Napi::Function::New(env, op257, "exp2"));
-  table.Set(258u, Napi::Function::New(env, op258, "exp2_"));
-  table.Set(259u, Napi::Function::New(env, op259, "expm1"));
-  table.Set(260u, Napi::Function::New(env, op260, "expm1_"));
-  table.Set(261u, Napi::Function::New(env, op261, "expand"));
-  table.Set(262u, Napi::Function::New(env, op262, "expand_as"));
-  table.Set(263u, Napi::Function::New(env, op263, "eye"));
-  table.Set(264u, Napi::Function::New(env, op264, "eye"));
-  table.Set(265u, Napi::Function::New(env, op265, "flatten"));
-  table.Set(266u, Napi::Function::New(env, op266, "unflatten"));
-  table.Set(267u, Napi::Function::New(env, op267, "fill"));
-  table.Set(268u, Napi::Function::New(env, op268, "fill"));
-  table.Set(269u, Napi::Function::New(env, op269, "fill_"));
-  table.Set(270u, Napi::Function::New(env, op270, "fill_"));
-  table.Set(271u, Napi::Function::New(env, op271, "floor"));
-  table.Set(272u, Napi::Function::New(env, op272, "floor_"));
-  table.Set(273u, Napi::Function::New(env, op273, "floor_divide"));
-  table.Set(274u, Napi::Function::New(env, op274, "floor_divide_"));
+  table.Set(230u, Napi::Function::New(env, op230, "true_divide"));
+  table.Set(231u, Napi::Function::New(env, op231, "true_divide_"));
+  table.Set(232u, Napi::Function::New(env, op232, "dot"));
+  table.Set(233u, Napi::Function::New(env, op233, "vdot"));
+  table.Set(234u, Napi::Function::New(env, op234, "einsum"));
+  table.Set(235u, Napi::Function::New(env, op235, "embedding"));
+  table.Set(236u, Napi::Function::New(env, op236, "embedding_backward"));
+  table.Set(237u, Napi::Function::New(env, op237, "embedding_dense_backward"));
+  table.Set(238u, Napi::Function::New(env, op238, "embedding_renorm_"));
+  table.Set(239u, Napi::Function::New(env, op239, "embedding_sparse_backward"));
+  table.Set(240u, Napi::Function::New(env, op240, "row_stack"));
+  table.Set(241u, Napi::Function::New(env, op241, "embedding_bag"));
+  table.Set(242u, Napi::Function::New(env, op242, "embedding_bag"));
+  table.Set(243u, Napi::Function::New(env, op243, "empty"));
+  table.Set(244u, Napi::Function::New(env, op244, "new_empty"));
+  table.Set(245u, Napi::Function::New(env, op245, "new_empty_strided"));
+  table.Set(246u, Napi::Function::New(env, op246, "new_full"));
+  table.Set(247u, Napi::Function::New(env, op247, "new_zeros"));
+  table.Set(248u, Napi::Function::New(env, op248, "new_ones"));
+  table.Set(249u, Napi::Function::New(env, op249, "resize_"));
+  table.Set(250u, Napi::Function::New(env, op250, "empty_quantized"));
+  table.Set(251u, Napi::Function::New(env, op251, "empty_like"));
+  table.Set(252u, Napi::Function::New(env, op252, "empty_strided"));
+  table.Set(253u, Napi::Function::New(env, op253, "erf"));
+  table.Set(254u, Napi::Function::New(env, op254, "erf_"));
+  table.Set(255u, Napi::Function::New(env, op255, "erfc"));
+  table.Set(256u, Napi::Function::New(env, op256, "erfc_"));
+  table.Set(257u, Napi::Function::New(env, op257, "exp"));
+  table.Set(258u, Napi::Function::New(env, op258, "exp_"));
+  table.Set(259u, Napi::Function::New(env, op259, "exp2"));
+  table.Set(260u, Napi::Function::New(env, op260, "exp2_"));
+  table.Set(261u, Napi::Function::New(env, op261, "expm1"));
+  table.Set(262u, Napi::Function::New(env, op262, "expm1_"));
+  table.Set(263u, Napi::Function::New(env, op263, "expand"));
+  table.Set(264u, Napi::Function::New(env, op264, "expand_as"));
+  table.Set(265u, Napi::Function::New(env, op265, "eye"));
+  table.Set(266u, Napi::Function::New(env, op266, "eye"));
+  table.Set(267u, Napi::Function::New(env, op267, "flatten"));
+  table.Set(268u, Napi::Function::New(env, op268, "unflatten"));
+  table.Set(269u, Napi::Function::New(env, op269, "fill"));
+  table.Set(270u, Napi::Function::New(env, op270, "fill"));
+  table.Set(271u, Napi::Function::New(env, op271, "fill_"));
+  table.Set(272u, Napi::Function::New(env, op272, "fill_"));
+  table.Set(273u, Napi::Function::New(env, op273, "floor"));
+  table.Set(274u, Napi::Function::New(env, op274, "floor_"));
   table.Set(275u, Napi::Function::New(env, op275, "floor_divide"));
   table.Set(276u, Napi::Function::New(env, op276, "floor_divide_"));
-  table.Set(277u, Napi::Function::New(env, op277, "frac"));
-  table.Set(278u, Napi::Function::New(env, op278, "frac_"));
-  table.Set(279u, Napi::Function::New(env, op279, "full"));
-  table.Set(280u, Napi::Function::New(env, op280, "full_like"));
-  table.Set(281u, Napi::Function::New(env, op281, "gcd"));
-  table.Set(282u, Napi::Function::New(env, op282, "gcd_"));
-  table.Set(283u, Napi::Function::New(env, op283, "lcm"));
-  table.Set(284u, Napi::Function::New(env, op284, "lcm_"));
-  table.Set(285u, Napi::Function::New(env, op285, "grid_sampler"));
-  table.Set(286u, Napi::Function::New(env, op286, "grid_sampler_2d"));
-  table.Set(287u, Napi::Function::New(env, op287, "grid_sampler_2d_backward"));
-  table.Set(288u, Napi::Function::New(env, op288, "grid_sampler_3d"));
-  table.Set(289u, Napi::Function::New(env, op289, "grid_sampler_3d_backward"));
-  table.Set(290u, Napi::Function::New(env, op290, "hann_window"));
-  table.Set(291u, Napi::Function::New(env, op291, "hann_window"));
-  table.Set(292u, Napi::Function::New(env, op292, "hamming_window"));
-  table.Set(293u, Napi::Function::New(env, op293, "hamming_window"));
+  table.Set(277u, Napi::Function::New(env, op277, "floor_divide"));
+  table.Set(278u, Napi::Function::New(env, op278, "floor_divide_"));
+  table.Set(279u, Napi::Function::New(env, op279, "frac"));
+  table.Set(280u, Napi::Function::New(env, op280, "frac_"));
+  table.Set(281u, Napi::Function::New(env, op281, "full"));
+  table.Set(282u, Napi::Function::New(env, op282, "full_like"));
+  table.Set(283u, Napi::Function::New(env, op283, "gcd"));
+  table.Set(284u, Napi::Function::New(env, op284, "gcd_"));
+  table.Set(285u, Napi::Function::New(env, op285, "lcm"));
+  table.Set(286u, Napi::Function::New(env, op286, "lcm_"));
+  table.Set(287u, Napi::Function::New(env, op287, "grid_sampler"));
+  table.Set(288u, Napi::Function::New(env, op288, "grid_sampler_2d"));
+  table.Set(289u, Napi::Function::New(env, op289, "grid_sampler_2d_backward"));
+  table.Set(290u, Napi::Function::New(env, op290, "grid_sampler_3d"));
+  table.Set(291u, Napi::Function::New(env, op291, "grid_sampler_3d_backward"));
+  table.Set(292u, Napi::Function::New(env, op292, "hann_window"));
+  table.Set(293u, Napi::Function::New(env, op293, "hann_window"));
   table.Set(294u, Napi::Function::New(env, op294, "hamming_window"));
   table.Set(295u, Napi::Function::New(env, op295, "hamming_window"));
-  table.Set(296u, Napi::Function::New(env, op296, "kaiser_window"));
-  table.Set(297u, Napi::Function::New(env, op297, "kaiser_window"));
+  table.Set(296u, Napi::Function::New(env, op296, "hamming_window"));
+  table.Set(297u, Napi::Function::New(env, op297, "hamming_window"));
   table.Set(298u, Napi::Function::New(env, op298, "kaiser_window"));
-  table.Set(299u, Napi::Function::New(env, op299, "hinge_embedding_loss"));
-  table.Set(300u, Napi::Function::New(env, op300, "group_norm"));
-  table.Set(301u, Napi::Function::New(env, op301, "native_group_norm"));
-  table.Set(302u, Napi::Function::New(env, op302, "native_group_norm_backward"));
-  table.Set(303u, Napi::Function::New(env, op303, "index"));
-  table.Set(304u, Napi::Function::New(env, op304, "index_copy_"));
-  table.Set(305u, Napi::Function::New(env, op305, "index_copy"));
-  table.Set(306u, Napi::Function::New(env, op306, "index_put_"));
-  table.Set(307u, Napi::Function::New(env, op307, "index_put"));
-  table.Set(308u, Napi::Function::New(env, op308, "instance_norm"));
-  table.Set(309u, Napi::Function::New(env, op309, "isclose"));
-  table.Set(310u, Napi::Function::New(env, op310, "isin"));
-  table.Set(311u, Napi::Function::New(env, op311, "isin"));
+  table.Set(299u, Napi::Function::New(env, op299, "kaiser_window"));
+  table.Set(300u, Napi::Function::New(env, op300, "kaiser_window"));
+  table.Set(301u, Napi::Function::New(env, op301, "hinge_embedding_loss"));
+  table.Set(302u, Napi::Function::New(env, op302, "group_norm"));
+  table.Set(303u, Napi::Function::New(env, op303, "native_group_norm"));
+  table.Set(304u, Napi::Function::New(env, op304, "native_group_norm_backward"));
+  table.Set(305u, Napi::Function::New(env, op305, "index"));
+  table.Set(306u, Napi::Function::New(env, op306, "index_copy_"));
+  table.Set(307u, Napi::Function::New(env, op307, "index_copy"));
+  table.Set(308u, Napi::Function::New(env, op308, "index_put_"));
+  table.Set(309u, Napi::Function::New(env, op309, "index_put"));
+  table.Set(310u, Napi::Function::New(env, op310, "instance_norm"));
+  table.Set(311u, Napi::Function::New(env, op311, "isclose"));
   table.Set(312u, Napi::Function::New(env, op312, "isin"));
-  table.Set(313u, Napi::Function::New(env, op313, "isnan"));
-  table.Set(314u, Napi::Function::New(env, op314, "is_distributed"));
-  table.Set(315u, Napi::Function::New(env, op315, "is_floating_point"));
-  table.Set(316u, Napi::Function::New(env, op316, "is_complex"));
-  table.Set(317u, Napi::Function::New(env, op317, "is_conj"));
-  table.Set(318u, Napi::Function::New(env, op318, "is_neg"));
-  table.Set(319u, Napi::Function::New(env, op319, "isreal"));
-  table.Set(320u, Napi::Function::New(env, op320, "is_nonzero"));
-  table.Set(321u, Napi::Function::New(env, op321, "is_same_size"));
-  table.Set(322u, Napi::Function::New(env, op322, "is_signed"));
-  table.Set(323u, Napi::Function::New(env, op323, "is_inference"));
-  table.Set(324u, Napi::Function::New(env, op324, "kl_div"));
-  table.Set(325u, Napi::Function::New(env, op325, "kron"));
-  table.Set(326u, Napi::Function::New(env, op326, "kthvalue"));
-  table.Set(327u, Napi::Function::New(env, op327, "layer_norm"));
-  table.Set(328u, Napi::Function::New(env, op328, "native_layer_norm"));
-  table.Set(329u, Napi::Function::New(env, op329, "native_layer_norm_backward"));
-  table.Set(330u, Napi::Function::New(env, op330, "nan_to_num"));
-  table.Set(331u, Napi::Function::New(env, op331, "nan_to_num_"));
-  table.Set(332u, Napi::Function::New(env, op332, "linear"));
-  table.Set(333u, Napi::Function::New(env, op333, "linear_backward"));
-  table.Set(334u, Napi::Function::New(env, op334, "mkldnn_linear"));
-  table.Set(335u, Napi::Function::New(env, op335, "mkldnn_linear_backward_input"));
+  table.Set(313u, Napi::Function::New(env, op313, "isin"));
+  table.Set(314u, Napi::Function::New(env, op314, "isin"));
+  table.Set(315u, Napi::Function::New(env, op315, "isnan"));
+  table.Set(316u, Napi::Function::New(env, op316, "is_distributed"));
+  table.Set(317u, Napi::Function::New(env, op317, "is_floating_point"));
+  table.Set(318u, Napi::Function::New(env, op318, "is_complex"));
+  table.Set(319u, Napi::Function::New(env, op319, "is_conj"));
+  table.Set(320u, Napi::Function::New(env, op320, "is_neg"));
+  table.Set(321u, Napi::Function::New(env, op321, "isreal"));
+  table.Set(322u, Napi::Function::New(env, op322, "is_nonzero"));
+  table.Set(323u, Napi::Function::New(env, op323, "is_same_size"));
+  table.Set(324u, Napi::Function::New(env, op324, "is_signed"));
+  table.Set(325u, Napi::Function::New(env, op325, "is_inference"));
+  table.Set(326u, Napi::Function::New(env, op326, "kl_div"));
+  table.Set(327u, Napi::Function::New(env, op327, "kron"));
+  table.Set(328u, Napi::Function::New(env, op328, "kthvalue"));
+  table.Set(329u, Napi::Function::New(env, op329, "layer_norm"));
+  table.Set(330u, Napi::Function::New(env, op330, "native_layer_norm"));
+  table.Set(331u, Napi::Function::New(env, op331, "native_layer_norm_backward"));
+  table.Set(332u, Napi::Function::New(env, op332, "nan_to_num"));
+  table.Set(333u, Napi::Function::New(env, op333, "nan_to_num_"));
+  table.Set(334u, Napi::Function::New(env, op334, "linear"));
+  table.Set(335u, Napi::Function::New(env, op335, "linear_backward"));
+  table.Set(336u, Napi::Function::New(env, op336, "mkldnn_linear"));
+  table.Set(337u, Napi::Function::New(env, op337, "mkldnn_linear_backward_input"));
+  table.Set(338u, Napi::Function::New(env, op338, "mkldnn_linear_backward_weights"));
+  table.Set(339u, Napi::Function::New(env, op339, "mkldnn_linear_backward"));
+  table.Set(340u, Napi::Function::New(env, op340, "fbgemm_linear_int8_weight_fp32_activation"));
+  table.Set(341u, Napi::Function::New(env, op341, "fbgemm_linear_quantize_weight"));
+  table.Set(342u, Napi::Function::New(env, op342, "fbgemm_pack_gemm_matrix_fp16"));
+  table.Set(343u, Napi::Function::New(env, op343, "fbgemm_linear_fp16_weight_fp32_activation"));
+  table.Set(344u, Napi::Function::New(env, op344, "fbgemm_linear_fp16_weight"));
+  table.Set(345u, Napi::Function::New(env, op345, "ldexp"));
+  table.Set(346u, Napi::Function::New(env, op346, "ldexp_"));
+  table.Set(347u, Napi::Function::New(env, op347, "linspace"));
+  table.Set(348u, Napi::Function::New(env, op348, "log"));
+  table.Set(349u, Napi::Function::New(env, op349, "log_"));
+  table.Set(350u, Napi::Function::New(env, op350, "log10"));
+  table.Set(351u, Napi::Function::New(env, op351, "log10_"));
+  table.Set(352u, Napi::Function::New(env, op352, "log1p"));
+  table.Set(353u, Napi::Function::New(env, op353, "log1p_"));
+  table.Set(354u, Napi::Function::New(env, op354, "log2"));
+  table.Set(355u, Napi::Function::New(env, op355, "log2_"));
+  table.Set(356u, Napi::Function::New(env, op356, "logaddexp"));
+  table.Set(357u, Napi::Function::New(env, op357, "logaddexp2"));
+  table.Set(358u, Napi::Function::New(env, op358, "xlogy"));
+  table.Set(359u, Napi::Function::New(env, op359, "xlogy"));
 }
 
 }  // namespace refinery_ops

@@ -3,214 +3,8 @@
 
 namespace refinery_ops {
 
-// aten::mkldnn_linear_backward_weights(Tensor grad_output, Tensor input, Tensor weight, bool bias_defined) -> (Tensor, Tensor)
-static Napi::Value op336(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  bool a3 = arg_bool(info, 3);
-  return to_js(info.Env(), at::mkldnn_linear_backward_weights(a0, a1, a2, a3));
-  OP_CATCH("mkldnn_linear_backward_weights", "grad_output:T,input:T,weight:T,bias_defined:B")
-}
-
-// aten::mkldnn_linear_backward(Tensor self, Tensor grad_output, Tensor weight, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
-static Napi::Value op337(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  std::array<bool,3> a3 = arg_bool_array<3>(info, 3);
-  return to_js(info.Env(), at::mkldnn_linear_backward(a0, a1, a2, a3));
-  OP_CATCH("mkldnn_linear_backward", "self:T,grad_output:T,weight:T,output_mask:BA3")
-}
-
-// aten::fbgemm_linear_int8_weight_fp32_activation(Tensor input, Tensor weight, Tensor packed, Tensor col_offsets, Scalar weight_scale, Scalar weight_zero_point, Tensor bias) -> Tensor
-static Napi::Value op338(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  const at::Tensor& a3 = arg_tensor(info, 3);
-  at::Scalar a4 = arg_scalar(info, 4);
-  at::Scalar a5 = arg_scalar(info, 5);
-  const at::Tensor& a6 = arg_tensor(info, 6);
-  return to_js(info.Env(), at::fbgemm_linear_int8_weight_fp32_activation(a0, a1, a2, a3, a4, a5, a6));
-  OP_CATCH("fbgemm_linear_int8_weight_fp32_activation", "input:T,weight:T,packed:T,col_offsets:T,weight_scale:S,weight_zero_point:S,bias:T")
-}
-
-// aten::fbgemm_linear_quantize_weight(Tensor input) -> (Tensor, Tensor, float, int)
-static Napi::Value op339(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::fbgemm_linear_quantize_weight(a0));
-  OP_CATCH("fbgemm_linear_quantize_weight", "input:T")
-}
-
-// aten::fbgemm_pack_gemm_matrix_fp16(Tensor input) -> Tensor
-static Napi::Value op340(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::fbgemm_pack_gemm_matrix_fp16(a0));
-  OP_CATCH("fbgemm_pack_gemm_matrix_fp16", "input:T")
-}
-
-// aten::fbgemm_linear_fp16_weight_fp32_activation(Tensor input, Tensor packed_weight, Tensor bias) -> Tensor
-static Napi::Value op341(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  return to_js(info.Env(), at::fbgemm_linear_fp16_weight_fp32_activation(a0, a1, a2));
-  OP_CATCH("fbgemm_linear_fp16_weight_fp32_activation", "input:T,packed_weight:T,bias:T")
-}
-
-// aten::fbgemm_linear_fp16_weight(Tensor input, Tensor packed_weight, Tensor bias) -> Tensor
-static Napi::Value op342(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  return to_js(info.Env(), at::fbgemm_linear_fp16_weight(a0, a1, a2));
-  OP_CATCH("fbgemm_linear_fp16_weight", "input:T,packed_weight:T,bias:T")
-}
-
-// aten::ldexp.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op343(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::ldexp(a0, a1));
-  OP_CATCH("ldexp.Tensor", "self:T,other:T")
-}
-
-// aten::ldexp_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op344(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Tensor a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  at::ldexp_(a0, a1);
-  return info.Env().Undefined();
-  OP_CATCH("ldexp_", "self:Tm,other:T")
-}
-
-// aten::linspace(Scalar start, Scalar end, int steps, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op345(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Scalar a0 = arg_scalar(info, 0);
-  at::Scalar a1 = arg_scalar(info, 1);
-  int64_t a2 = arg_int(info, 2);
-  at::TensorOptions a3 = present(info, 3) ? arg_tensor_options(info, 3) : at::TensorOptions(at::TensorOptions());
-  return to_js(info.Env(), at::linspace(a0, a1, a2, a3));
-  OP_CATCH("linspace", "start:S,end:S,steps:I,options:TO")
-}
-
-// aten::log(Tensor self) -> Tensor
-static Napi::Value op346(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::log(a0));
-  OP_CATCH("log", "self:T")
-}
-
-// aten::log_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op347(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Tensor a0 = arg_tensor(info, 0);
-  at::log_(a0);
-  return info.Env().Undefined();
-  OP_CATCH("log_", "self:Tm")
-}
-
-// aten::log10(Tensor self) -> Tensor
-static Napi::Value op348(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::log10(a0));
-  OP_CATCH("log10", "self:T")
-}
-
-// aten::log10_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op349(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Tensor a0 = arg_tensor(info, 0);
-  at::log10_(a0);
-  return info.Env().Undefined();
-  OP_CATCH("log10_", "self:Tm")
-}
-
-// aten::log1p(Tensor self) -> Tensor
-static Napi::Value op350(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::log1p(a0));
-  OP_CATCH("log1p", "self:T")
-}
-
-// aten::log1p_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op351(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Tensor a0 = arg_tensor(info, 0);
-  at::log1p_(a0);
-  return info.Env().Undefined();
-  OP_CATCH("log1p_", "self:Tm")
-}
-
-// aten::log2(Tensor self) -> Tensor
-static Napi::Value op352(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::log2(a0));
-  OP_CATCH("log2", "self:T")
-}
-
-// aten::log2_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op353(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Tensor a0 = arg_tensor(info, 0);
-  at::log2_(a0);
-  return info.Env().Undefined();
-  OP_CATCH("log2_", "self:Tm")
-}
-
-// aten::logaddexp(Tensor self, Tensor other) -> Tensor
-static Napi::Value op354(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::logaddexp(a0, a1));
-  OP_CATCH("logaddexp", "self:T,other:T")
-}
-
-// aten::logaddexp2(Tensor self, Tensor other) -> Tensor
-static Napi::Value op355(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::logaddexp2(a0, a1));
-  OP_CATCH("logaddexp2", "self:T,other:T")
-}
-
-// aten::xlogy.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op356(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::xlogy(a0, a1));
-  OP_CATCH("xlogy.Tensor", "self:T,other:T")
-}
-
-// aten::xlogy.Scalar_Self(Scalar self, Tensor other) -> Tensor
-static Napi::Value op357(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Scalar a0 = arg_scalar(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::xlogy(a0, a1));
-  OP_CATCH("xlogy.Scalar_Self", "self:S,other:T")
-}
-
 // aten::xlogy.Scalar_Other(Tensor self, Scalar other) -> Tensor
-static Napi::Value op358(const Napi::CallbackInfo& info) {
+static Napi::Value op360(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -219,7 +13,7 @@ static Napi::Value op358(const Napi::CallbackInfo& info) {
 }
 
 // aten::xlogy_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op359(const Napi::CallbackInfo& info) {
+static Napi::Value op361(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -229,7 +23,7 @@ static Napi::Value op359(const Napi::CallbackInfo& info) {
 }
 
 // aten::xlogy_.Scalar_Other(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op360(const Napi::CallbackInfo& info) {
+static Napi::Value op362(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -239,7 +33,7 @@ static Napi::Value op360(const Napi::CallbackInfo& info) {
 }
 
 // aten::logspace(Scalar start, Scalar end, int steps, float base=10.0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op361(const Napi::CallbackInfo& info) {
+static Napi::Value op363(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -251,7 +45,7 @@ static Napi::Value op361(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
-static Napi::Value op362(const Napi::CallbackInfo& info) {
+static Napi::Value op364(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -261,7 +55,7 @@ static Napi::Value op362(const Napi::CallbackInfo& info) {
 }
 
 // aten::logcumsumexp(Tensor self, int dim) -> Tensor
-static Napi::Value op363(const Napi::CallbackInfo& info) {
+static Napi::Value op365(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -270,7 +64,7 @@ static Napi::Value op363(const Napi::CallbackInfo& info) {
 }
 
 // aten::logsumexp(Tensor self, int[1] dim, bool keepdim=False) -> Tensor
-static Napi::Value op364(const Napi::CallbackInfo& info) {
+static Napi::Value op366(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -280,7 +74,7 @@ static Napi::Value op364(const Napi::CallbackInfo& info) {
 }
 
 // aten::margin_ranking_loss(Tensor input1, Tensor input2, Tensor target, float margin=0.0, int reduction=Mean) -> Tensor
-static Napi::Value op365(const Napi::CallbackInfo& info) {
+static Napi::Value op367(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -292,7 +86,7 @@ static Napi::Value op365(const Napi::CallbackInfo& info) {
 }
 
 // aten::matmul(Tensor self, Tensor other) -> Tensor
-static Napi::Value op366(const Napi::CallbackInfo& info) {
+static Napi::Value op368(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -301,7 +95,7 @@ static Napi::Value op366(const Napi::CallbackInfo& info) {
 }
 
 // aten::matmul_backward(Tensor grad, Tensor self, Tensor other, bool[2] mask) -> (Tensor, Tensor)
-static Napi::Value op367(const Napi::CallbackInfo& info) {
+static Napi::Value op369(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -312,7 +106,7 @@ static Napi::Value op367(const Napi::CallbackInfo& info) {
 }
 
 // aten::matrix_power(Tensor self, int n) -> Tensor
-static Napi::Value op368(const Napi::CallbackInfo& info) {
+static Napi::Value op370(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -321,7 +115,7 @@ static Napi::Value op368(const Napi::CallbackInfo& info) {
 }
 
 // aten::matrix_exp(Tensor self) -> Tensor
-static Napi::Value op369(const Napi::CallbackInfo& info) {
+static Napi::Value op371(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::matrix_exp(a0));
@@ -329,7 +123,7 @@ static Napi::Value op369(const Napi::CallbackInfo& info) {
 }
 
 // aten::matrix_exp_backward(Tensor self, Tensor grad) -> Tensor
-static Napi::Value op370(const Napi::CallbackInfo& info) {
+static Napi::Value op372(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -339,7 +133,7 @@ static Napi::Value op370(const Napi::CallbackInfo& info) {
 }
 
 // aten::aminmax(Tensor self, *, int? dim=None, bool keepdim=False) -> (Tensor min, Tensor max)
-static Napi::Value op371(const Napi::CallbackInfo& info) {
+static Napi::Value op373(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -349,7 +143,7 @@ static Napi::Value op371(const Napi::CallbackInfo& info) {
 }
 
 // aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)
-static Napi::Value op372(const Napi::CallbackInfo& info) {
+static Napi::Value op374(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -359,7 +153,7 @@ static Napi::Value op372(const Napi::CallbackInfo& info) {
 }
 
 // aten::value_selecting_reduction_backward(Tensor grad, int dim, Tensor indices, int[] sizes, bool keepdim) -> Tensor
-static Napi::Value op373(const Napi::CallbackInfo& info) {
+static Napi::Value op375(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -371,7 +165,7 @@ static Napi::Value op373(const Napi::CallbackInfo& info) {
 }
 
 // aten::amax(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor
-static Napi::Value op374(const Napi::CallbackInfo& info) {
+static Napi::Value op376(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = present(info, 1) ? arg_int_list(info, 1, 1) : std::vector<int64_t>(std::vector<int64_t>{});
@@ -381,7 +175,7 @@ static Napi::Value op374(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool1d_with_indices(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, int[1] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)
-static Napi::Value op375(const Napi::CallbackInfo& info) {
+static Napi::Value op377(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -394,7 +188,7 @@ static Napi::Value op375(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, int[1] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op376(const Napi::CallbackInfo& info) {
+static Napi::Value op378(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -407,7 +201,7 @@ static Napi::Value op376(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op377(const Napi::CallbackInfo& info) {
+static Napi::Value op379(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -420,7 +214,7 @@ static Napi::Value op377(const Napi::CallbackInfo& info) {
 }
 
 // aten::mps_max_pool2d_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op378(const Napi::CallbackInfo& info) {
+static Napi::Value op380(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -434,7 +228,7 @@ static Napi::Value op378(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op379(const Napi::CallbackInfo& info) {
+static Napi::Value op381(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -447,7 +241,7 @@ static Napi::Value op379(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_max_pool2d_backward(Tensor grad_output, Tensor output, Tensor input, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op380(const Napi::CallbackInfo& info) {
+static Napi::Value op382(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -462,7 +256,7 @@ static Napi::Value op380(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_max_pool3d(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, int[3] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op381(const Napi::CallbackInfo& info) {
+static Napi::Value op383(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -475,7 +269,7 @@ static Napi::Value op381(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_max_pool3d_backward(Tensor grad_output, Tensor output, Tensor input, int[3] kernel_size, int[3] stride=[], int[3] padding=0, int[3] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op382(const Napi::CallbackInfo& info) {
+static Napi::Value op384(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -490,7 +284,7 @@ static Napi::Value op382(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_max_pool1d(Tensor self, int[1] kernel_size, int[1] stride=[], int[1] padding=0, int[1] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op383(const Napi::CallbackInfo& info) {
+static Napi::Value op385(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -503,7 +297,7 @@ static Napi::Value op383(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_max_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op384(const Napi::CallbackInfo& info) {
+static Napi::Value op386(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -516,7 +310,7 @@ static Napi::Value op384(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool3d(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, int[3] dilation=1, bool ceil_mode=False) -> Tensor
-static Napi::Value op385(const Napi::CallbackInfo& info) {
+static Napi::Value op387(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -529,7 +323,7 @@ static Napi::Value op385(const Napi::CallbackInfo& info) {
 }
 
 // aten::mean(Tensor self, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op386(const Napi::CallbackInfo& info) {
+static Napi::Value op388(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::ScalarType> a1 = present(info, 1) ? arg_opt_scalar_type(info, 1) : c10::optional<at::ScalarType>(c10::nullopt);
@@ -538,7 +332,7 @@ static Napi::Value op386(const Napi::CallbackInfo& info) {
 }
 
 // aten::mean.dim(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op387(const Napi::CallbackInfo& info) {
+static Napi::Value op389(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -549,7 +343,7 @@ static Napi::Value op387(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanmean(Tensor self, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op388(const Napi::CallbackInfo& info) {
+static Napi::Value op390(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -560,7 +354,7 @@ static Napi::Value op388(const Napi::CallbackInfo& info) {
 }
 
 // aten::median(Tensor self) -> Tensor
-static Napi::Value op389(const Napi::CallbackInfo& info) {
+static Napi::Value op391(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::median(a0));
@@ -568,7 +362,7 @@ static Napi::Value op389(const Napi::CallbackInfo& info) {
 }
 
 // aten::median.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)
-static Napi::Value op390(const Napi::CallbackInfo& info) {
+static Napi::Value op392(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -578,7 +372,7 @@ static Napi::Value op390(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanmedian(Tensor self) -> Tensor
-static Napi::Value op391(const Napi::CallbackInfo& info) {
+static Napi::Value op393(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::nanmedian(a0));
@@ -586,7 +380,7 @@ static Napi::Value op391(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanmedian.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)
-static Napi::Value op392(const Napi::CallbackInfo& info) {
+static Napi::Value op394(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -596,7 +390,7 @@ static Napi::Value op392(const Napi::CallbackInfo& info) {
 }
 
 // aten::min.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)
-static Napi::Value op393(const Napi::CallbackInfo& info) {
+static Napi::Value op395(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -606,7 +400,7 @@ static Napi::Value op393(const Napi::CallbackInfo& info) {
 }
 
 // aten::amin(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor
-static Napi::Value op394(const Napi::CallbackInfo& info) {
+static Napi::Value op396(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = present(info, 1) ? arg_int_list(info, 1, 1) : std::vector<int64_t>(std::vector<int64_t>{});
@@ -616,7 +410,7 @@ static Napi::Value op394(const Napi::CallbackInfo& info) {
 }
 
 // aten::mps_convolution_backward(Tensor self, Tensor grad_output, Tensor weight, int[] padding, int[] stride, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
-static Napi::Value op395(const Napi::CallbackInfo& info) {
+static Napi::Value op397(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -631,7 +425,7 @@ static Napi::Value op395(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_convolution(Tensor self, Tensor weight, Tensor? bias, int[] padding, int[] stride, int[] dilation, int groups) -> Tensor
-static Napi::Value op396(const Napi::CallbackInfo& info) {
+static Napi::Value op398(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -646,7 +440,7 @@ static Napi::Value op396(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_batch_norm(Tensor input, Tensor weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool training, float exponential_average_factor, float epsilon) -> (Tensor, Tensor, Tensor)
-static Napi::Value op397(const Napi::CallbackInfo& info) {
+static Napi::Value op399(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -661,7 +455,7 @@ static Napi::Value op397(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_batch_norm_backward(Tensor input, Tensor grad_output, Tensor weight, Tensor? running_mean, Tensor? running_var, Tensor? save_mean, Tensor? save_var, float epsilon) -> (Tensor, Tensor, Tensor)
-static Napi::Value op398(const Napi::CallbackInfo& info) {
+static Napi::Value op400(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -676,7 +470,7 @@ static Napi::Value op398(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_convolution(Tensor self, Tensor weight, Tensor? bias, int[] padding, int[] stride, int[] dilation, int groups, bool benchmark, bool deterministic) -> Tensor
-static Napi::Value op399(const Napi::CallbackInfo& info) {
+static Napi::Value op401(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -692,7 +486,7 @@ static Napi::Value op399(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_convolution_transpose(Tensor self, Tensor weight, Tensor? bias, int[] padding, int[] output_padding, int[] stride, int[] dilation, int groups, bool benchmark, bool deterministic) -> Tensor
-static Napi::Value op400(const Napi::CallbackInfo& info) {
+static Napi::Value op402(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -709,7 +503,7 @@ static Napi::Value op400(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_depthwise_convolution(Tensor self, Tensor weight, Tensor? bias, int[] padding, int[] stride, int[] dilation, int groups, bool benchmark, bool deterministic) -> Tensor
-static Napi::Value op401(const Napi::CallbackInfo& info) {
+static Napi::Value op403(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -725,7 +519,7 @@ static Napi::Value op401(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_convolution_relu(Tensor self, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation, int groups) -> Tensor
-static Napi::Value op402(const Napi::CallbackInfo& info) {
+static Napi::Value op404(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -739,7 +533,7 @@ static Napi::Value op402(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_convolution_add_relu(Tensor self, Tensor weight, Tensor z, Scalar? alpha, Tensor? bias, int[] stride, int[] padding, int[] dilation, int groups) -> Tensor
-static Napi::Value op403(const Napi::CallbackInfo& info) {
+static Napi::Value op405(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -755,7 +549,7 @@ static Napi::Value op403(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_rnn(Tensor input, Tensor[] weight, int weight_stride0, Tensor hx, Tensor? cx, int mode, int hidden_size, int num_layers, bool batch_first, float dropout, bool train, bool bidirectional, int[] batch_sizes, Tensor? dropout_state) -> (Tensor, Tensor, Tensor, Tensor, Tensor)
-static Napi::Value op404(const Napi::CallbackInfo& info) {
+static Napi::Value op406(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -776,7 +570,7 @@ static Napi::Value op404(const Napi::CallbackInfo& info) {
 }
 
 // aten::miopen_rnn_backward(Tensor input, Tensor[] weight, int weight_stride0, Tensor weight_buf, Tensor hx, Tensor? cx, Tensor output, Tensor? grad_output, Tensor? grad_hy, Tensor? grad_cy, int mode, int hidden_size, int num_layers, bool batch_first, float dropout, bool train, bool bidirectional, int[] batch_sizes, Tensor? dropout_state, Tensor reserve, bool[4] output_mask) -> (Tensor, Tensor, Tensor, Tensor[])
-static Napi::Value op405(const Napi::CallbackInfo& info) {
+static Napi::Value op407(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -804,7 +598,7 @@ static Napi::Value op405(const Napi::CallbackInfo& info) {
 }
 
 // aten::mm(Tensor self, Tensor mat2) -> Tensor
-static Napi::Value op406(const Napi::CallbackInfo& info) {
+static Napi::Value op408(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -813,7 +607,7 @@ static Napi::Value op406(const Napi::CallbackInfo& info) {
 }
 
 // aten::mode(Tensor self, int dim=-1, bool keepdim=False) -> (Tensor values, Tensor indices)
-static Napi::Value op407(const Napi::CallbackInfo& info) {
+static Napi::Value op409(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -823,7 +617,7 @@ static Napi::Value op407(const Napi::CallbackInfo& info) {
 }
 
 // aten::mul.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op408(const Napi::CallbackInfo& info) {
+static Napi::Value op410(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -832,7 +626,7 @@ static Napi::Value op408(const Napi::CallbackInfo& info) {
 }
 
 // aten::mul_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op409(const Napi::CallbackInfo& info) {
+static Napi::Value op411(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -842,7 +636,7 @@ static Napi::Value op409(const Napi::CallbackInfo& info) {
 }
 
 // aten::mul.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op410(const Napi::CallbackInfo& info) {
+static Napi::Value op412(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -851,7 +645,7 @@ static Napi::Value op410(const Napi::CallbackInfo& info) {
 }
 
 // aten::mul_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op411(const Napi::CallbackInfo& info) {
+static Napi::Value op413(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -861,7 +655,7 @@ static Napi::Value op411(const Napi::CallbackInfo& info) {
 }
 
 // aten::multiply.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op412(const Napi::CallbackInfo& info) {
+static Napi::Value op414(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -870,7 +664,7 @@ static Napi::Value op412(const Napi::CallbackInfo& info) {
 }
 
 // aten::multiply_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op413(const Napi::CallbackInfo& info) {
+static Napi::Value op415(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -880,7 +674,7 @@ static Napi::Value op413(const Napi::CallbackInfo& info) {
 }
 
 // aten::multiply.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op414(const Napi::CallbackInfo& info) {
+static Napi::Value op416(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -889,7 +683,7 @@ static Napi::Value op414(const Napi::CallbackInfo& info) {
 }
 
 // aten::multiply_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op415(const Napi::CallbackInfo& info) {
+static Napi::Value op417(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -899,7 +693,7 @@ static Napi::Value op415(const Napi::CallbackInfo& info) {
 }
 
 // aten::mv(Tensor self, Tensor vec) -> Tensor
-static Napi::Value op416(const Napi::CallbackInfo& info) {
+static Napi::Value op418(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -908,7 +702,7 @@ static Napi::Value op416(const Napi::CallbackInfo& info) {
 }
 
 // aten::mvlgamma(Tensor self, int p) -> Tensor
-static Napi::Value op417(const Napi::CallbackInfo& info) {
+static Napi::Value op419(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -917,7 +711,7 @@ static Napi::Value op417(const Napi::CallbackInfo& info) {
 }
 
 // aten::mvlgamma_(Tensor(a!) self, int p) -> Tensor(a!)
-static Napi::Value op418(const Napi::CallbackInfo& info) {
+static Napi::Value op420(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -927,7 +721,7 @@ static Napi::Value op418(const Napi::CallbackInfo& info) {
 }
 
 // aten::narrow_copy(Tensor self, int dim, SymInt start, SymInt length) -> Tensor
-static Napi::Value op419(const Napi::CallbackInfo& info) {
+static Napi::Value op421(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -938,7 +732,7 @@ static Napi::Value op419(const Napi::CallbackInfo& info) {
 }
 
 // aten::narrow(Tensor(a) self, int dim, int start, int length) -> Tensor(a)
-static Napi::Value op420(const Napi::CallbackInfo& info) {
+static Napi::Value op422(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -949,7 +743,7 @@ static Napi::Value op420(const Napi::CallbackInfo& info) {
 }
 
 // aten::narrow.Tensor(Tensor(a) self, int dim, Tensor start, int length) -> Tensor(a)
-static Napi::Value op421(const Napi::CallbackInfo& info) {
+static Napi::Value op423(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -960,7 +754,7 @@ static Napi::Value op421(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, bool training, float momentum, float eps) -> (Tensor, Tensor, Tensor)
-static Napi::Value op422(const Napi::CallbackInfo& info) {
+static Napi::Value op424(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -976,7 +770,7 @@ static Napi::Value op422(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_stats(Tensor input, float eps) -> (Tensor, Tensor)
-static Napi::Value op423(const Napi::CallbackInfo& info) {
+static Napi::Value op425(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -985,7 +779,7 @@ static Napi::Value op423(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_elemt(Tensor input, Tensor? weight, Tensor? bias, Tensor mean, Tensor invstd, float eps) -> Tensor
-static Napi::Value op424(const Napi::CallbackInfo& info) {
+static Napi::Value op426(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -998,7 +792,7 @@ static Napi::Value op424(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_gather_stats(Tensor input, Tensor mean, Tensor invstd, Tensor? running_mean, Tensor? running_var, float momentum, float eps, int count) -> (Tensor, Tensor)
-static Napi::Value op425(const Napi::CallbackInfo& info) {
+static Napi::Value op427(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1013,7 +807,7 @@ static Napi::Value op425(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_gather_stats_with_counts(Tensor input, Tensor mean, Tensor invstd, Tensor? running_mean, Tensor? running_var, float momentum, float eps, Tensor counts) -> (Tensor, Tensor)
-static Napi::Value op426(const Napi::CallbackInfo& info) {
+static Napi::Value op428(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1028,7 +822,7 @@ static Napi::Value op426(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_batch_norm_backward(Tensor grad_out, Tensor input, Tensor? weight, Tensor? running_mean, Tensor? running_var, Tensor? save_mean, Tensor? save_invstd, bool train, float eps, bool[3] output_mask) -> (Tensor, Tensor, Tensor)
-static Napi::Value op427(const Napi::CallbackInfo& info) {
+static Napi::Value op429(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1046,7 +840,7 @@ static Napi::Value op427(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_backward_reduce(Tensor grad_out, Tensor input, Tensor mean, Tensor invstd, Tensor? weight, bool input_g, bool weight_g, bool bias_g) -> (Tensor, Tensor, Tensor, Tensor)
-static Napi::Value op428(const Napi::CallbackInfo& info) {
+static Napi::Value op430(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1061,7 +855,7 @@ static Napi::Value op428(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_backward_elemt(Tensor grad_out, Tensor input, Tensor mean, Tensor invstd, Tensor? weight, Tensor mean_dy, Tensor mean_dy_xmu, Tensor count) -> Tensor
-static Napi::Value op429(const Napi::CallbackInfo& info) {
+static Napi::Value op431(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1076,7 +870,7 @@ static Napi::Value op429(const Napi::CallbackInfo& info) {
 }
 
 // aten::batch_norm_update_stats(Tensor input, Tensor? running_mean, Tensor? running_var, float momentum) -> (Tensor, Tensor)
-static Napi::Value op430(const Napi::CallbackInfo& info) {
+static Napi::Value op432(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -1088,14 +882,14 @@ static Napi::Value op430(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_vulkan_available() -> bool
-static Napi::Value op431(const Napi::CallbackInfo& info) {
+static Napi::Value op433(const Napi::CallbackInfo& info) {
   OP_TRY
   return to_js(info.Env(), at::is_vulkan_available());
   OP_CATCH("is_vulkan_available", "")
 }
 
 // aten::ones(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op432(const Napi::CallbackInfo& info) {
+static Napi::Value op434(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1104,7 +898,7 @@ static Napi::Value op432(const Napi::CallbackInfo& info) {
 }
 
 // aten::ones_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op433(const Napi::CallbackInfo& info) {
+static Napi::Value op435(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1114,7 +908,7 @@ static Napi::Value op433(const Napi::CallbackInfo& info) {
 }
 
 // aten::pairwise_distance(Tensor x1, Tensor x2, float p=2, float eps=1e-06, bool keepdim=False) -> Tensor
-static Napi::Value op434(const Napi::CallbackInfo& info) {
+static Napi::Value op436(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1126,7 +920,7 @@ static Napi::Value op434(const Napi::CallbackInfo& info) {
 }
 
 // aten::cdist(Tensor x1, Tensor x2, float p=2, int? compute_mode=None) -> Tensor
-static Napi::Value op435(const Napi::CallbackInfo& info) {
+static Napi::Value op437(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1137,7 +931,7 @@ static Napi::Value op435(const Napi::CallbackInfo& info) {
 }
 
 // aten::pdist(Tensor self, float p=2) -> Tensor
-static Napi::Value op436(const Napi::CallbackInfo& info) {
+static Napi::Value op438(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(2));
@@ -1146,7 +940,7 @@ static Napi::Value op436(const Napi::CallbackInfo& info) {
 }
 
 // aten::cosine_similarity(Tensor x1, Tensor x2, int dim=1, float eps=1e-08) -> Tensor
-static Napi::Value op437(const Napi::CallbackInfo& info) {
+static Napi::Value op439(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1157,7 +951,7 @@ static Napi::Value op437(const Napi::CallbackInfo& info) {
 }
 
 // aten::permute(Tensor(a) self, int[] dims) -> Tensor(a)
-static Napi::Value op438(const Napi::CallbackInfo& info) {
+static Napi::Value op440(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1166,7 +960,7 @@ static Napi::Value op438(const Napi::CallbackInfo& info) {
 }
 
 // aten::movedim.intlist(Tensor(a) self, int[] source, int[] destination) -> Tensor(a)
-static Napi::Value op439(const Napi::CallbackInfo& info) {
+static Napi::Value op441(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1176,7 +970,7 @@ static Napi::Value op439(const Napi::CallbackInfo& info) {
 }
 
 // aten::movedim.int(Tensor(a) self, int source, int destination) -> Tensor(a)
-static Napi::Value op440(const Napi::CallbackInfo& info) {
+static Napi::Value op442(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1186,7 +980,7 @@ static Napi::Value op440(const Napi::CallbackInfo& info) {
 }
 
 // aten::moveaxis.intlist(Tensor(a) self, int[] source, int[] destination) -> Tensor(a)
-static Napi::Value op441(const Napi::CallbackInfo& info) {
+static Napi::Value op443(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1196,7 +990,7 @@ static Napi::Value op441(const Napi::CallbackInfo& info) {
 }
 
 // aten::moveaxis.int(Tensor(a) self, int source, int destination) -> Tensor(a)
-static Napi::Value op442(const Napi::CallbackInfo& info) {
+static Napi::Value op444(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1206,7 +1000,7 @@ static Napi::Value op442(const Napi::CallbackInfo& info) {
 }
 
 // aten::numpy_T(Tensor(a) self) -> Tensor(a)
-static Napi::Value op443(const Napi::CallbackInfo& info) {
+static Napi::Value op445(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), a0.numpy_T());
@@ -1214,7 +1008,7 @@ static Napi::Value op443(const Napi::CallbackInfo& info) {
 }
 
 // aten::matrix_H(Tensor(a) self) -> Tensor(a)
-static Napi::Value op444(const Napi::CallbackInfo& info) {
+static Napi::Value op446(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), a0.matrix_H());
@@ -1222,7 +1016,7 @@ static Napi::Value op444(const Napi::CallbackInfo& info) {
 }
 
 // aten::mT(Tensor(a) self) -> Tensor(a)
-static Napi::Value op445(const Napi::CallbackInfo& info) {
+static Napi::Value op447(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), a0.mT());
@@ -1230,7 +1024,7 @@ static Napi::Value op445(const Napi::CallbackInfo& info) {
 }
 
 // aten::mH(Tensor(a) self) -> Tensor(a)
-static Napi::Value op446(const Napi::CallbackInfo& info) {
+static Napi::Value op448(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), a0.mH());
@@ -1238,7 +1032,7 @@ static Napi::Value op446(const Napi::CallbackInfo& info) {
 }
 
 // aten::adjoint(Tensor(a) self) -> Tensor(a)
-static Napi::Value op447(const Napi::CallbackInfo& info) {
+static Napi::Value op449(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::adjoint(a0));
@@ -1246,7 +1040,7 @@ static Napi::Value op447(const Napi::CallbackInfo& info) {
 }
 
 // aten::pixel_shuffle(Tensor self, int upscale_factor) -> Tensor
-static Napi::Value op448(const Napi::CallbackInfo& info) {
+static Napi::Value op450(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1255,7 +1049,7 @@ static Napi::Value op448(const Napi::CallbackInfo& info) {
 }
 
 // aten::pixel_unshuffle(Tensor self, int downscale_factor) -> Tensor
-static Napi::Value op449(const Napi::CallbackInfo& info) {
+static Napi::Value op451(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1264,7 +1058,7 @@ static Napi::Value op449(const Napi::CallbackInfo& info) {
 }
 
 // aten::channel_shuffle(Tensor self, int groups) -> Tensor
-static Napi::Value op450(const Napi::CallbackInfo& info) {
+static Napi::Value op452(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1273,7 +1067,7 @@ static Napi::Value op450(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_channel_shuffle(Tensor self, int groups) -> Tensor
-static Napi::Value op451(const Napi::CallbackInfo& info) {
+static Napi::Value op453(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1283,7 +1077,7 @@ static Napi::Value op451(const Napi::CallbackInfo& info) {
 }
 
 // aten::pinverse(Tensor self, float rcond=1e-15) -> Tensor
-static Napi::Value op452(const Napi::CallbackInfo& info) {
+static Napi::Value op454(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1e-15));
@@ -1293,7 +1087,7 @@ static Napi::Value op452(const Napi::CallbackInfo& info) {
 }
 
 // aten::poisson_nll_loss(Tensor input, Tensor target, bool log_input, bool full, float eps, int reduction) -> Tensor
-static Napi::Value op453(const Napi::CallbackInfo& info) {
+static Napi::Value op455(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1306,7 +1100,7 @@ static Napi::Value op453(const Napi::CallbackInfo& info) {
 }
 
 // aten::rad2deg(Tensor self) -> Tensor
-static Napi::Value op454(const Napi::CallbackInfo& info) {
+static Napi::Value op456(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::rad2deg(a0));
@@ -1314,7 +1108,7 @@ static Napi::Value op454(const Napi::CallbackInfo& info) {
 }
 
 // aten::rad2deg_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op455(const Napi::CallbackInfo& info) {
+static Napi::Value op457(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::rad2deg_(a0);
@@ -1323,7 +1117,7 @@ static Napi::Value op455(const Napi::CallbackInfo& info) {
 }
 
 // aten::deg2rad(Tensor self) -> Tensor
-static Napi::Value op456(const Napi::CallbackInfo& info) {
+static Napi::Value op458(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::deg2rad(a0));
@@ -1331,7 +1125,7 @@ static Napi::Value op456(const Napi::CallbackInfo& info) {
 }
 
 // aten::deg2rad_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op457(const Napi::CallbackInfo& info) {
+static Napi::Value op459(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::deg2rad_(a0);
@@ -1340,7 +1134,7 @@ static Napi::Value op457(const Napi::CallbackInfo& info) {
 }
 
 // aten::scalar_tensor(Scalar s, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op458(const Napi::CallbackInfo& info) {
+static Napi::Value op460(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1349,7 +1143,7 @@ static Napi::Value op458(const Napi::CallbackInfo& info) {
 }
 
 // aten::rand(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op459(const Napi::CallbackInfo& info) {
+static Napi::Value op461(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1358,7 +1152,7 @@ static Napi::Value op459(const Napi::CallbackInfo& info) {
 }
 
 // aten::rand.generator(int[] size, *, Generator? generator, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op460(const Napi::CallbackInfo& info) {
+static Napi::Value op462(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   c10::optional<at::Generator> a1 = arg_opt_generator(info, 1);
@@ -1368,7 +1162,7 @@ static Napi::Value op460(const Napi::CallbackInfo& info) {
 }
 
 // aten::rand_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op461(const Napi::CallbackInfo& info) {
+static Napi::Value op463(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1378,7 +1172,7 @@ static Napi::Value op461(const Napi::CallbackInfo& info) {
 }
 
 // aten::randint(int high, int[] size, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op462(const Napi::CallbackInfo& info) {
+static Napi::Value op464(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1388,7 +1182,7 @@ static Napi::Value op462(const Napi::CallbackInfo& info) {
 }
 
 // aten::randint.generator(int high, int[] size, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op463(const Napi::CallbackInfo& info) {
+static Napi::Value op465(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1399,7 +1193,7 @@ static Napi::Value op463(const Napi::CallbackInfo& info) {
 }
 
 // aten::randint.low(int low, int high, int[] size, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op464(const Napi::CallbackInfo& info) {
+static Napi::Value op466(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1410,7 +1204,7 @@ static Napi::Value op464(const Napi::CallbackInfo& info) {
 }
 
 // aten::randint.low_generator(int low, int high, int[] size, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op465(const Napi::CallbackInfo& info) {
+static Napi::Value op467(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1422,7 +1216,7 @@ static Napi::Value op465(const Napi::CallbackInfo& info) {
 }
 
 // aten::randint_like(Tensor self, int high, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op466(const Napi::CallbackInfo& info) {
+static Napi::Value op468(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1433,7 +1227,7 @@ static Napi::Value op466(const Napi::CallbackInfo& info) {
 }
 
 // aten::randint_like.low_dtype(Tensor self, int low, int high, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op467(const Napi::CallbackInfo& info) {
+static Napi::Value op469(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1445,7 +1239,7 @@ static Napi::Value op467(const Napi::CallbackInfo& info) {
 }
 
 // aten::randn(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op468(const Napi::CallbackInfo& info) {
+static Napi::Value op470(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1454,7 +1248,7 @@ static Napi::Value op468(const Napi::CallbackInfo& info) {
 }
 
 // aten::randn.generator(int[] size, *, Generator? generator, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op469(const Napi::CallbackInfo& info) {
+static Napi::Value op471(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   c10::optional<at::Generator> a1 = arg_opt_generator(info, 1);
@@ -1464,7 +1258,7 @@ static Napi::Value op469(const Napi::CallbackInfo& info) {
 }
 
 // aten::randn_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op470(const Napi::CallbackInfo& info) {
+static Napi::Value op472(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -1474,7 +1268,7 @@ static Napi::Value op470(const Napi::CallbackInfo& info) {
 }
 
 // aten::randperm(int n, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op471(const Napi::CallbackInfo& info) {
+static Napi::Value op473(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions(at::kLong));
@@ -1483,7 +1277,7 @@ static Napi::Value op471(const Napi::CallbackInfo& info) {
 }
 
 // aten::randperm.generator(int n, *, Generator? generator, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op472(const Napi::CallbackInfo& info) {
+static Napi::Value op474(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   c10::optional<at::Generator> a1 = arg_opt_generator(info, 1);
@@ -1493,7 +1287,7 @@ static Napi::Value op472(const Napi::CallbackInfo& info) {
 }
 
 // aten::range.step(Scalar start, Scalar end, Scalar step=1, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op473(const Napi::CallbackInfo& info) {
+static Napi::Value op475(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1504,7 +1298,7 @@ static Napi::Value op473(const Napi::CallbackInfo& info) {
 }
 
 // aten::range(Scalar start, Scalar end, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op474(const Napi::CallbackInfo& info) {
+static Napi::Value op476(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1514,7 +1308,7 @@ static Napi::Value op474(const Napi::CallbackInfo& info) {
 }
 
 // aten::ravel(Tensor(a) self) -> Tensor(a)
-static Napi::Value op475(const Napi::CallbackInfo& info) {
+static Napi::Value op477(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::ravel(a0));
@@ -1522,7 +1316,7 @@ static Napi::Value op475(const Napi::CallbackInfo& info) {
 }
 
 // aten::reciprocal(Tensor self) -> Tensor
-static Napi::Value op476(const Napi::CallbackInfo& info) {
+static Napi::Value op478(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::reciprocal(a0));
@@ -1530,7 +1324,7 @@ static Napi::Value op476(const Napi::CallbackInfo& info) {
 }
 
 // aten::reciprocal_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op477(const Napi::CallbackInfo& info) {
+static Napi::Value op479(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::reciprocal_(a0);
@@ -1539,7 +1333,7 @@ static Napi::Value op477(const Napi::CallbackInfo& info) {
 }
 
 // aten::neg(Tensor self) -> Tensor
-static Napi::Value op478(const Napi::CallbackInfo& info) {
+static Napi::Value op480(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::neg(a0));
@@ -1547,7 +1341,7 @@ static Napi::Value op478(const Napi::CallbackInfo& info) {
 }
 
 // aten::neg_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op479(const Napi::CallbackInfo& info) {
+static Napi::Value op481(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::neg_(a0);
@@ -1556,7 +1350,7 @@ static Napi::Value op479(const Napi::CallbackInfo& info) {
 }
 
 // aten::negative(Tensor self) -> Tensor
-static Napi::Value op480(const Napi::CallbackInfo& info) {
+static Napi::Value op482(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::negative(a0));
@@ -1564,7 +1358,7 @@ static Napi::Value op480(const Napi::CallbackInfo& info) {
 }
 
 // aten::negative_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op481(const Napi::CallbackInfo& info) {
+static Napi::Value op483(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::negative_(a0);
@@ -1573,7 +1367,7 @@ static Napi::Value op481(const Napi::CallbackInfo& info) {
 }
 
 // aten::repeat(Tensor self, SymInt[] repeats) -> Tensor
-static Napi::Value op482(const Napi::CallbackInfo& info) {
+static Napi::Value op484(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1582,7 +1376,7 @@ static Napi::Value op482(const Napi::CallbackInfo& info) {
 }
 
 // aten::repeat_interleave.Tensor(Tensor repeats, *, int? output_size=None) -> Tensor
-static Napi::Value op483(const Napi::CallbackInfo& info) {
+static Napi::Value op485(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1591,7 +1385,7 @@ static Napi::Value op483(const Napi::CallbackInfo& info) {
 }
 
 // aten::repeat_interleave.self_Tensor(Tensor self, Tensor repeats, int? dim=None, *, int? output_size=None) -> Tensor
-static Napi::Value op484(const Napi::CallbackInfo& info) {
+static Napi::Value op486(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1602,7 +1396,7 @@ static Napi::Value op484(const Napi::CallbackInfo& info) {
 }
 
 // aten::repeat_interleave.self_int(Tensor self, int repeats, int? dim=None, *, int? output_size=None) -> Tensor
-static Napi::Value op485(const Napi::CallbackInfo& info) {
+static Napi::Value op487(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1613,7 +1407,7 @@ static Napi::Value op485(const Napi::CallbackInfo& info) {
 }
 
 // aten::reshape(Tensor(a) self, SymInt[] shape) -> Tensor(a)
-static Napi::Value op486(const Napi::CallbackInfo& info) {
+static Napi::Value op488(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1622,7 +1416,7 @@ static Napi::Value op486(const Napi::CallbackInfo& info) {
 }
 
 // aten::reshape_as(Tensor(a) self, Tensor other) -> Tensor(a)
-static Napi::Value op487(const Napi::CallbackInfo& info) {
+static Napi::Value op489(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1631,7 +1425,7 @@ static Napi::Value op487(const Napi::CallbackInfo& info) {
 }
 
 // aten::round(Tensor self) -> Tensor
-static Napi::Value op488(const Napi::CallbackInfo& info) {
+static Napi::Value op490(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::round(a0));
@@ -1639,7 +1433,7 @@ static Napi::Value op488(const Napi::CallbackInfo& info) {
 }
 
 // aten::round_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op489(const Napi::CallbackInfo& info) {
+static Napi::Value op491(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::round_(a0);
@@ -1648,7 +1442,7 @@ static Napi::Value op489(const Napi::CallbackInfo& info) {
 }
 
 // aten::round.decimals(Tensor self, *, int decimals) -> Tensor
-static Napi::Value op490(const Napi::CallbackInfo& info) {
+static Napi::Value op492(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1657,7 +1451,7 @@ static Napi::Value op490(const Napi::CallbackInfo& info) {
 }
 
 // aten::round_.decimals(Tensor(a!) self, *, int decimals) -> Tensor(a!)
-static Napi::Value op491(const Napi::CallbackInfo& info) {
+static Napi::Value op493(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1667,7 +1461,7 @@ static Napi::Value op491(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu(Tensor self, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor
-static Napi::Value op492(const Napi::CallbackInfo& info) {
+static Napi::Value op494(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.125));
@@ -1679,7 +1473,7 @@ static Napi::Value op492(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_(Tensor(a!) self, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op493(const Napi::CallbackInfo& info) {
+static Napi::Value op495(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.125));
@@ -1692,7 +1486,7 @@ static Napi::Value op493(const Napi::CallbackInfo& info) {
 }
 
 // aten::relu(Tensor self) -> Tensor
-static Napi::Value op494(const Napi::CallbackInfo& info) {
+static Napi::Value op496(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::relu(a0));
@@ -1700,7 +1494,7 @@ static Napi::Value op494(const Napi::CallbackInfo& info) {
 }
 
 // aten::relu_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op495(const Napi::CallbackInfo& info) {
+static Napi::Value op497(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::relu_(a0);
@@ -1709,7 +1503,7 @@ static Napi::Value op495(const Napi::CallbackInfo& info) {
 }
 
 // aten::relu6(Tensor self) -> Tensor
-static Napi::Value op496(const Napi::CallbackInfo& info) {
+static Napi::Value op498(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::relu6(a0));
@@ -1717,7 +1511,7 @@ static Napi::Value op496(const Napi::CallbackInfo& info) {
 }
 
 // aten::relu6_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op497(const Napi::CallbackInfo& info) {
+static Napi::Value op499(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::relu6_(a0);
@@ -1726,7 +1520,7 @@ static Napi::Value op497(const Napi::CallbackInfo& info) {
 }
 
 // aten::prelu(Tensor self, Tensor weight) -> Tensor
-static Napi::Value op498(const Napi::CallbackInfo& info) {
+static Napi::Value op500(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1735,7 +1529,7 @@ static Napi::Value op498(const Napi::CallbackInfo& info) {
 }
 
 // aten::prelu_backward(Tensor grad_output, Tensor self, Tensor weight) -> (Tensor, Tensor)
-static Napi::Value op499(const Napi::CallbackInfo& info) {
+static Napi::Value op501(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1745,7 +1539,7 @@ static Napi::Value op499(const Napi::CallbackInfo& info) {
 }
 
 // aten::gelu_(Tensor(a!) self, *, str approximate='none') -> Tensor(a!)
-static Napi::Value op500(const Napi::CallbackInfo& info) {
+static Napi::Value op502(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("none"));
@@ -1755,7 +1549,7 @@ static Napi::Value op500(const Napi::CallbackInfo& info) {
 }
 
 // aten::gelu(Tensor self, *, str approximate='none') -> Tensor
-static Napi::Value op501(const Napi::CallbackInfo& info) {
+static Napi::Value op503(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("none"));
@@ -1764,7 +1558,7 @@ static Napi::Value op501(const Napi::CallbackInfo& info) {
 }
 
 // aten::gelu_backward(Tensor grad_output, Tensor self, *, str approximate='none') -> Tensor
-static Napi::Value op502(const Napi::CallbackInfo& info) {
+static Napi::Value op504(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1774,7 +1568,7 @@ static Napi::Value op502(const Napi::CallbackInfo& info) {
 }
 
 // aten::infinitely_differentiable_gelu_backward(Tensor grad, Tensor self) -> Tensor
-static Napi::Value op503(const Napi::CallbackInfo& info) {
+static Napi::Value op505(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1783,7 +1577,7 @@ static Napi::Value op503(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardshrink(Tensor self, Scalar lambd=0.5) -> Tensor
-static Napi::Value op504(const Napi::CallbackInfo& info) {
+static Napi::Value op506(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.5));
@@ -1792,7 +1586,7 @@ static Napi::Value op504(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardshrink_backward(Tensor grad_out, Tensor self, Scalar lambd) -> Tensor
-static Napi::Value op505(const Napi::CallbackInfo& info) {
+static Napi::Value op507(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1802,7 +1596,7 @@ static Napi::Value op505(const Napi::CallbackInfo& info) {
 }
 
 // aten::rsqrt(Tensor self) -> Tensor
-static Napi::Value op506(const Napi::CallbackInfo& info) {
+static Napi::Value op508(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::rsqrt(a0));
@@ -1810,7 +1604,7 @@ static Napi::Value op506(const Napi::CallbackInfo& info) {
 }
 
 // aten::rsqrt_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op507(const Napi::CallbackInfo& info) {
+static Napi::Value op509(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::rsqrt_(a0);
@@ -1819,7 +1613,7 @@ static Napi::Value op507(const Napi::CallbackInfo& info) {
 }
 
 // aten::select.int(Tensor(a) self, int dim, int index) -> Tensor(a)
-static Napi::Value op508(const Napi::CallbackInfo& info) {
+static Napi::Value op510(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1829,7 +1623,7 @@ static Napi::Value op508(const Napi::CallbackInfo& info) {
 }
 
 // aten::select_backward(Tensor grad_output, SymInt[] input_sizes, int dim, int index) -> Tensor
-static Napi::Value op509(const Napi::CallbackInfo& info) {
+static Napi::Value op511(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1840,7 +1634,7 @@ static Napi::Value op509(const Napi::CallbackInfo& info) {
 }
 
 // aten::selu(Tensor self) -> Tensor
-static Napi::Value op510(const Napi::CallbackInfo& info) {
+static Napi::Value op512(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::selu(a0));
@@ -1848,7 +1642,7 @@ static Napi::Value op510(const Napi::CallbackInfo& info) {
 }
 
 // aten::selu_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op511(const Napi::CallbackInfo& info) {
+static Napi::Value op513(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::selu_(a0);
@@ -1857,7 +1651,7 @@ static Napi::Value op511(const Napi::CallbackInfo& info) {
 }
 
 // aten::celu(Tensor self, Scalar alpha=1.0) -> Tensor
-static Napi::Value op512(const Napi::CallbackInfo& info) {
+static Napi::Value op514(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1.0));
@@ -1866,7 +1660,7 @@ static Napi::Value op512(const Napi::CallbackInfo& info) {
 }
 
 // aten::celu_(Tensor(a!) self, Scalar alpha=1.0) -> Tensor(a!)
-static Napi::Value op513(const Napi::CallbackInfo& info) {
+static Napi::Value op515(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1.0));
@@ -1876,7 +1670,7 @@ static Napi::Value op513(const Napi::CallbackInfo& info) {
 }
 
 // aten::silu(Tensor self) -> Tensor
-static Napi::Value op514(const Napi::CallbackInfo& info) {
+static Napi::Value op516(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::silu(a0));
@@ -1884,7 +1678,7 @@ static Napi::Value op514(const Napi::CallbackInfo& info) {
 }
 
 // aten::silu_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op515(const Napi::CallbackInfo& info) {
+static Napi::Value op517(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::silu_(a0);
@@ -1893,7 +1687,7 @@ static Napi::Value op515(const Napi::CallbackInfo& info) {
 }
 
 // aten::silu_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op516(const Napi::CallbackInfo& info) {
+static Napi::Value op518(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1902,7 +1696,7 @@ static Napi::Value op516(const Napi::CallbackInfo& info) {
 }
 
 // aten::mish(Tensor self) -> Tensor
-static Napi::Value op517(const Napi::CallbackInfo& info) {
+static Napi::Value op519(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::mish(a0));
@@ -1910,7 +1704,7 @@ static Napi::Value op517(const Napi::CallbackInfo& info) {
 }
 
 // aten::mish_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op518(const Napi::CallbackInfo& info) {
+static Napi::Value op520(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::mish_(a0);
@@ -1919,7 +1713,7 @@ static Napi::Value op518(const Napi::CallbackInfo& info) {
 }
 
 // aten::mish_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op519(const Napi::CallbackInfo& info) {
+static Napi::Value op521(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1928,7 +1722,7 @@ static Napi::Value op519(const Napi::CallbackInfo& info) {
 }
 
 // aten::sigmoid(Tensor self) -> Tensor
-static Napi::Value op520(const Napi::CallbackInfo& info) {
+static Napi::Value op522(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sigmoid(a0));
@@ -1936,7 +1730,7 @@ static Napi::Value op520(const Napi::CallbackInfo& info) {
 }
 
 // aten::sigmoid_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op521(const Napi::CallbackInfo& info) {
+static Napi::Value op523(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::sigmoid_(a0);
@@ -1945,7 +1739,7 @@ static Napi::Value op521(const Napi::CallbackInfo& info) {
 }
 
 // aten::logit(Tensor self, float? eps=None) -> Tensor
-static Napi::Value op522(const Napi::CallbackInfo& info) {
+static Napi::Value op524(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -1954,7 +1748,7 @@ static Napi::Value op522(const Napi::CallbackInfo& info) {
 }
 
 // aten::logit_(Tensor(a!) self, float? eps=None) -> Tensor(a!)
-static Napi::Value op523(const Napi::CallbackInfo& info) {
+static Napi::Value op525(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -1964,7 +1758,7 @@ static Napi::Value op523(const Napi::CallbackInfo& info) {
 }
 
 // aten::sin(Tensor self) -> Tensor
-static Napi::Value op524(const Napi::CallbackInfo& info) {
+static Napi::Value op526(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sin(a0));
@@ -1972,7 +1766,7 @@ static Napi::Value op524(const Napi::CallbackInfo& info) {
 }
 
 // aten::sin_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op525(const Napi::CallbackInfo& info) {
+static Napi::Value op527(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::sin_(a0);
@@ -1981,7 +1775,7 @@ static Napi::Value op525(const Napi::CallbackInfo& info) {
 }
 
 // aten::sinc(Tensor self) -> Tensor
-static Napi::Value op526(const Napi::CallbackInfo& info) {
+static Napi::Value op528(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sinc(a0));
@@ -1989,7 +1783,7 @@ static Napi::Value op526(const Napi::CallbackInfo& info) {
 }
 
 // aten::sinc_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op527(const Napi::CallbackInfo& info) {
+static Napi::Value op529(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::sinc_(a0);
@@ -1998,7 +1792,7 @@ static Napi::Value op527(const Napi::CallbackInfo& info) {
 }
 
 // aten::sinh(Tensor self) -> Tensor
-static Napi::Value op528(const Napi::CallbackInfo& info) {
+static Napi::Value op530(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sinh(a0));
@@ -2006,7 +1800,7 @@ static Napi::Value op528(const Napi::CallbackInfo& info) {
 }
 
 // aten::sinh_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op529(const Napi::CallbackInfo& info) {
+static Napi::Value op531(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::sinh_(a0);
@@ -2015,7 +1809,7 @@ static Napi::Value op529(const Napi::CallbackInfo& info) {
 }
 
 // aten::detach(Tensor(a) self) -> Tensor(a)
-static Napi::Value op530(const Napi::CallbackInfo& info) {
+static Napi::Value op532(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::detach(a0));
@@ -2023,7 +1817,7 @@ static Napi::Value op530(const Napi::CallbackInfo& info) {
 }
 
 // aten::detach_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op531(const Napi::CallbackInfo& info) {
+static Napi::Value op533(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::detach_(a0);
@@ -2032,7 +1826,7 @@ static Napi::Value op531(const Napi::CallbackInfo& info) {
 }
 
 // aten::slice.Tensor(Tensor(a) self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor(a)
-static Napi::Value op532(const Napi::CallbackInfo& info) {
+static Napi::Value op534(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2044,7 +1838,7 @@ static Napi::Value op532(const Napi::CallbackInfo& info) {
 }
 
 // aten::slice_backward(Tensor grad_output, SymInt[] input_sizes, int dim, SymInt start, SymInt end, SymInt step) -> Tensor
-static Napi::Value op533(const Napi::CallbackInfo& info) {
+static Napi::Value op535(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2057,7 +1851,7 @@ static Napi::Value op533(const Napi::CallbackInfo& info) {
 }
 
 // aten::slice_scatter(Tensor self, Tensor src, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor
-static Napi::Value op534(const Napi::CallbackInfo& info) {
+static Napi::Value op536(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2070,7 +1864,7 @@ static Napi::Value op534(const Napi::CallbackInfo& info) {
 }
 
 // aten::select_scatter(Tensor self, Tensor src, int dim, int index) -> Tensor
-static Napi::Value op535(const Napi::CallbackInfo& info) {
+static Napi::Value op537(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2081,7 +1875,7 @@ static Napi::Value op535(const Napi::CallbackInfo& info) {
 }
 
 // aten::diagonal_scatter(Tensor self, Tensor src, int offset=0, int dim1=0, int dim2=1) -> Tensor
-static Napi::Value op536(const Napi::CallbackInfo& info) {
+static Napi::Value op538(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2093,7 +1887,7 @@ static Napi::Value op536(const Napi::CallbackInfo& info) {
 }
 
 // aten::as_strided_scatter(Tensor self, Tensor src, SymInt[] size, SymInt[] stride, SymInt? storage_offset=None) -> Tensor
-static Napi::Value op537(const Napi::CallbackInfo& info) {
+static Napi::Value op539(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2105,7 +1899,7 @@ static Napi::Value op537(const Napi::CallbackInfo& info) {
 }
 
 // aten::smm(Tensor self, Tensor mat2) -> Tensor
-static Napi::Value op538(const Napi::CallbackInfo& info) {
+static Napi::Value op540(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2114,7 +1908,7 @@ static Napi::Value op538(const Napi::CallbackInfo& info) {
 }
 
 // aten::softmax.int(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
-static Napi::Value op539(const Napi::CallbackInfo& info) {
+static Napi::Value op541(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2124,7 +1918,7 @@ static Napi::Value op539(const Napi::CallbackInfo& info) {
 }
 
 // aten::unsafe_split.Tensor(Tensor self, int split_size, int dim=0) -> Tensor[]
-static Napi::Value op540(const Napi::CallbackInfo& info) {
+static Napi::Value op542(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2134,7 +1928,7 @@ static Napi::Value op540(const Napi::CallbackInfo& info) {
 }
 
 // aten::split.Tensor(Tensor(a -> *) self, int split_size, int dim=0) -> Tensor(a)[]
-static Napi::Value op541(const Napi::CallbackInfo& info) {
+static Napi::Value op543(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2144,7 +1938,7 @@ static Napi::Value op541(const Napi::CallbackInfo& info) {
 }
 
 // aten::split.sizes(Tensor(a -> *) self, int[] split_size, int dim=0) -> Tensor(a)[]
-static Napi::Value op542(const Napi::CallbackInfo& info) {
+static Napi::Value op544(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2154,7 +1948,7 @@ static Napi::Value op542(const Napi::CallbackInfo& info) {
 }
 
 // aten::unsafe_split_with_sizes(Tensor self, int[] split_sizes, int dim=0) -> Tensor[]
-static Napi::Value op543(const Napi::CallbackInfo& info) {
+static Napi::Value op545(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2164,7 +1958,7 @@ static Napi::Value op543(const Napi::CallbackInfo& info) {
 }
 
 // aten::split_with_sizes(Tensor(a -> *) self, int[] split_sizes, int dim=0) -> Tensor(a)[]
-static Napi::Value op544(const Napi::CallbackInfo& info) {
+static Napi::Value op546(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2174,7 +1968,7 @@ static Napi::Value op544(const Napi::CallbackInfo& info) {
 }
 
 // aten::hsplit.int(Tensor(a -> *) self, int sections) -> Tensor(a)[]
-static Napi::Value op545(const Napi::CallbackInfo& info) {
+static Napi::Value op547(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2183,7 +1977,7 @@ static Napi::Value op545(const Napi::CallbackInfo& info) {
 }
 
 // aten::hsplit.array(Tensor(a -> *) self, int[] indices) -> Tensor(a)[]
-static Napi::Value op546(const Napi::CallbackInfo& info) {
+static Napi::Value op548(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2192,7 +1986,7 @@ static Napi::Value op546(const Napi::CallbackInfo& info) {
 }
 
 // aten::vsplit.int(Tensor(a -> *) self, int sections) -> Tensor(a)[]
-static Napi::Value op547(const Napi::CallbackInfo& info) {
+static Napi::Value op549(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2201,7 +1995,7 @@ static Napi::Value op547(const Napi::CallbackInfo& info) {
 }
 
 // aten::vsplit.array(Tensor(a -> *) self, int[] indices) -> Tensor(a)[]
-static Napi::Value op548(const Napi::CallbackInfo& info) {
+static Napi::Value op550(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2210,7 +2004,7 @@ static Napi::Value op548(const Napi::CallbackInfo& info) {
 }
 
 // aten::dsplit.int(Tensor(a -> *) self, int sections) -> Tensor(a)[]
-static Napi::Value op549(const Napi::CallbackInfo& info) {
+static Napi::Value op551(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2219,7 +2013,7 @@ static Napi::Value op549(const Napi::CallbackInfo& info) {
 }
 
 // aten::dsplit.array(Tensor(a -> *) self, int[] indices) -> Tensor(a)[]
-static Napi::Value op550(const Napi::CallbackInfo& info) {
+static Napi::Value op552(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2228,7 +2022,7 @@ static Napi::Value op550(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze(Tensor(a) self) -> Tensor(a)
-static Napi::Value op551(const Napi::CallbackInfo& info) {
+static Napi::Value op553(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::squeeze(a0));
@@ -2236,7 +2030,7 @@ static Napi::Value op551(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze.dim(Tensor(a) self, int dim) -> Tensor(a)
-static Napi::Value op552(const Napi::CallbackInfo& info) {
+static Napi::Value op554(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2245,7 +2039,7 @@ static Napi::Value op552(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op553(const Napi::CallbackInfo& info) {
+static Napi::Value op555(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.squeeze_();
@@ -2254,7 +2048,7 @@ static Napi::Value op553(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze_.dim(Tensor(a!) self, int dim) -> Tensor(a!)
-static Napi::Value op554(const Napi::CallbackInfo& info) {
+static Napi::Value op556(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2264,7 +2058,7 @@ static Napi::Value op554(const Napi::CallbackInfo& info) {
 }
 
 // aten::sspaddmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor
-static Napi::Value op555(const Napi::CallbackInfo& info) {
+static Napi::Value op557(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2276,7 +2070,7 @@ static Napi::Value op555(const Napi::CallbackInfo& info) {
 }
 
 // aten::stack(Tensor[] tensors, int dim=0) -> Tensor
-static Napi::Value op556(const Napi::CallbackInfo& info) {
+static Napi::Value op558(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2285,7 +2079,7 @@ static Napi::Value op556(const Napi::CallbackInfo& info) {
 }
 
 // aten::hstack(Tensor[] tensors) -> Tensor
-static Napi::Value op557(const Napi::CallbackInfo& info) {
+static Napi::Value op559(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::hstack(a0));
@@ -2293,7 +2087,7 @@ static Napi::Value op557(const Napi::CallbackInfo& info) {
 }
 
 // aten::vstack(Tensor[] tensors) -> Tensor
-static Napi::Value op558(const Napi::CallbackInfo& info) {
+static Napi::Value op560(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::vstack(a0));
@@ -2301,7 +2095,7 @@ static Napi::Value op558(const Napi::CallbackInfo& info) {
 }
 
 // aten::dstack(Tensor[] tensors) -> Tensor
-static Napi::Value op559(const Napi::CallbackInfo& info) {
+static Napi::Value op561(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::dstack(a0));
@@ -2309,7 +2103,7 @@ static Napi::Value op559(const Napi::CallbackInfo& info) {
 }
 
 // aten::stft(Tensor self, int n_fft, int? hop_length=None, int? win_length=None, Tensor? window=None, bool normalized=False, bool? onesided=None, bool? return_complex=None) -> Tensor
-static Napi::Value op560(const Napi::CallbackInfo& info) {
+static Napi::Value op562(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2324,7 +2118,7 @@ static Napi::Value op560(const Napi::CallbackInfo& info) {
 }
 
 // aten::stft.center(Tensor self, int n_fft, int? hop_length=None, int? win_length=None, Tensor? window=None, bool center=True, str pad_mode="reflect", bool normalized=False, bool? onesided=None, bool? return_complex=None) -> Tensor
-static Napi::Value op561(const Napi::CallbackInfo& info) {
+static Napi::Value op563(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2341,7 +2135,7 @@ static Napi::Value op561(const Napi::CallbackInfo& info) {
 }
 
 // aten::istft(Tensor self, int n_fft, int? hop_length=None, int? win_length=None, Tensor? window=None, bool center=True, bool normalized=False, bool? onesided=None, int? length=None, bool return_complex=False) -> Tensor
-static Napi::Value op562(const Napi::CallbackInfo& info) {
+static Napi::Value op564(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2358,7 +2152,7 @@ static Napi::Value op562(const Napi::CallbackInfo& info) {
 }
 
 // aten::sum(Tensor self, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op563(const Napi::CallbackInfo& info) {
+static Napi::Value op565(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::ScalarType> a1 = present(info, 1) ? arg_opt_scalar_type(info, 1) : c10::optional<at::ScalarType>(c10::nullopt);
@@ -2367,7 +2161,7 @@ static Napi::Value op563(const Napi::CallbackInfo& info) {
 }
 
 // aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op564(const Napi::CallbackInfo& info) {
+static Napi::Value op566(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2378,7 +2172,7 @@ static Napi::Value op564(const Napi::CallbackInfo& info) {
 }
 
 // aten::nansum(Tensor self, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op565(const Napi::CallbackInfo& info) {
+static Napi::Value op567(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -2389,7 +2183,7 @@ static Napi::Value op565(const Napi::CallbackInfo& info) {
 }
 
 // aten::sum_to_size(Tensor self, int[] size) -> Tensor
-static Napi::Value op566(const Napi::CallbackInfo& info) {
+static Napi::Value op568(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2398,7 +2192,7 @@ static Napi::Value op566(const Napi::CallbackInfo& info) {
 }
 
 // aten::sqrt(Tensor self) -> Tensor
-static Napi::Value op567(const Napi::CallbackInfo& info) {
+static Napi::Value op569(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sqrt(a0));
@@ -2406,7 +2200,7 @@ static Napi::Value op567(const Napi::CallbackInfo& info) {
 }
 
 // aten::sqrt_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op568(const Napi::CallbackInfo& info) {
+static Napi::Value op570(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::sqrt_(a0);
@@ -2415,7 +2209,7 @@ static Napi::Value op568(const Napi::CallbackInfo& info) {
 }
 
 // aten::square(Tensor self) -> Tensor
-static Napi::Value op569(const Napi::CallbackInfo& info) {
+static Napi::Value op571(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::square(a0));
@@ -2423,7 +2217,7 @@ static Napi::Value op569(const Napi::CallbackInfo& info) {
 }
 
 // aten::square_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op570(const Napi::CallbackInfo& info) {
+static Napi::Value op572(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::square_(a0);
@@ -2432,7 +2226,7 @@ static Napi::Value op570(const Napi::CallbackInfo& info) {
 }
 
 // aten::std(Tensor self, bool unbiased=True) -> Tensor
-static Napi::Value op571(const Napi::CallbackInfo& info) {
+static Napi::Value op573(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2441,7 +2235,7 @@ static Napi::Value op571(const Napi::CallbackInfo& info) {
 }
 
 // aten::std.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> Tensor
-static Napi::Value op572(const Napi::CallbackInfo& info) {
+static Napi::Value op574(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2452,7 +2246,7 @@ static Napi::Value op572(const Napi::CallbackInfo& info) {
 }
 
 // aten::std.correction(Tensor self, int[1]? dim, *, int? correction, bool keepdim=False) -> Tensor
-static Napi::Value op573(const Napi::CallbackInfo& info) {
+static Napi::Value op575(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2463,7 +2257,7 @@ static Napi::Value op573(const Napi::CallbackInfo& info) {
 }
 
 // aten::std_mean(Tensor self, bool unbiased=True) -> (Tensor, Tensor)
-static Napi::Value op574(const Napi::CallbackInfo& info) {
+static Napi::Value op576(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2472,7 +2266,7 @@ static Napi::Value op574(const Napi::CallbackInfo& info) {
 }
 
 // aten::std_mean.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> (Tensor, Tensor)
-static Napi::Value op575(const Napi::CallbackInfo& info) {
+static Napi::Value op577(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2483,7 +2277,7 @@ static Napi::Value op575(const Napi::CallbackInfo& info) {
 }
 
 // aten::std_mean.correction(Tensor self, int[1]? dim, *, int? correction, bool keepdim=False) -> (Tensor, Tensor)
-static Napi::Value op576(const Napi::CallbackInfo& info) {
+static Napi::Value op578(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2494,7 +2288,7 @@ static Napi::Value op576(const Napi::CallbackInfo& info) {
 }
 
 // aten::prod(Tensor self, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op577(const Napi::CallbackInfo& info) {
+static Napi::Value op579(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::ScalarType> a1 = present(info, 1) ? arg_opt_scalar_type(info, 1) : c10::optional<at::ScalarType>(c10::nullopt);
@@ -2503,7 +2297,7 @@ static Napi::Value op577(const Napi::CallbackInfo& info) {
 }
 
 // aten::prod.dim_int(Tensor self, int dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op578(const Napi::CallbackInfo& info) {
+static Napi::Value op580(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2514,7 +2308,7 @@ static Napi::Value op578(const Napi::CallbackInfo& info) {
 }
 
 // aten::t(Tensor(a) self) -> Tensor(a)
-static Napi::Value op579(const Napi::CallbackInfo& info) {
+static Napi::Value op581(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::t(a0));
@@ -2522,7 +2316,7 @@ static Napi::Value op579(const Napi::CallbackInfo& info) {
 }
 
 // aten::t_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op580(const Napi::CallbackInfo& info) {
+static Napi::Value op582(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.t_();
@@ -2531,7 +2325,7 @@ static Napi::Value op580(const Napi::CallbackInfo& info) {
 }
 
 // aten::tan(Tensor self) -> Tensor
-static Napi::Value op581(const Napi::CallbackInfo& info) {
+static Napi::Value op583(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::tan(a0));
@@ -2539,7 +2333,7 @@ static Napi::Value op581(const Napi::CallbackInfo& info) {
 }
 
 // aten::tan_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op582(const Napi::CallbackInfo& info) {
+static Napi::Value op584(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::tan_(a0);
@@ -2548,7 +2342,7 @@ static Napi::Value op582(const Napi::CallbackInfo& info) {
 }
 
 // aten::tanh(Tensor self) -> Tensor
-static Napi::Value op583(const Napi::CallbackInfo& info) {
+static Napi::Value op585(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::tanh(a0));
@@ -2556,7 +2350,7 @@ static Napi::Value op583(const Napi::CallbackInfo& info) {
 }
 
 // aten::tanh_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op584(const Napi::CallbackInfo& info) {
+static Napi::Value op586(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::tanh_(a0);
@@ -2565,7 +2359,7 @@ static Napi::Value op584(const Napi::CallbackInfo& info) {
 }
 
 // aten::tensordot(Tensor self, Tensor other, int[] dims_self, int[] dims_other) -> Tensor
-static Napi::Value op585(const Napi::CallbackInfo& info) {
+static Napi::Value op587(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2576,7 +2370,7 @@ static Napi::Value op585(const Napi::CallbackInfo& info) {
 }
 
 // aten::threshold(Tensor self, Scalar threshold, Scalar value) -> Tensor
-static Napi::Value op586(const Napi::CallbackInfo& info) {
+static Napi::Value op588(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2586,7 +2380,7 @@ static Napi::Value op586(const Napi::CallbackInfo& info) {
 }
 
 // aten::threshold_(Tensor(a!) self, Scalar threshold, Scalar value) -> Tensor(a!)
-static Napi::Value op587(const Napi::CallbackInfo& info) {
+static Napi::Value op589(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2597,7 +2391,7 @@ static Napi::Value op587(const Napi::CallbackInfo& info) {
 }
 
 // aten::threshold_backward(Tensor grad_output, Tensor self, Scalar threshold) -> Tensor
-static Napi::Value op588(const Napi::CallbackInfo& info) {
+static Napi::Value op590(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2607,7 +2401,7 @@ static Napi::Value op588(const Napi::CallbackInfo& info) {
 }
 
 // aten::tile(Tensor self, int[] dims) -> Tensor
-static Napi::Value op589(const Napi::CallbackInfo& info) {
+static Napi::Value op591(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2616,7 +2410,7 @@ static Napi::Value op589(const Napi::CallbackInfo& info) {
 }
 
 // aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)
-static Napi::Value op590(const Napi::CallbackInfo& info) {
+static Napi::Value op592(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2626,7 +2420,7 @@ static Napi::Value op590(const Napi::CallbackInfo& info) {
 }
 
 // aten::transpose_(Tensor(a!) self, int dim0, int dim1) -> Tensor(a!)
-static Napi::Value op591(const Napi::CallbackInfo& info) {
+static Napi::Value op593(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2637,7 +2431,7 @@ static Napi::Value op591(const Napi::CallbackInfo& info) {
 }
 
 // aten::one_hot(Tensor self, int num_classes=-1) -> Tensor
-static Napi::Value op592(const Napi::CallbackInfo& info) {
+static Napi::Value op594(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -2646,7 +2440,7 @@ static Napi::Value op592(const Napi::CallbackInfo& info) {
 }
 
 // aten::flip(Tensor self, int[] dims) -> Tensor
-static Napi::Value op593(const Napi::CallbackInfo& info) {
+static Napi::Value op595(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2655,7 +2449,7 @@ static Napi::Value op593(const Napi::CallbackInfo& info) {
 }
 
 // aten::fliplr(Tensor self) -> Tensor
-static Napi::Value op594(const Napi::CallbackInfo& info) {
+static Napi::Value op596(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::fliplr(a0));
@@ -2663,7 +2457,7 @@ static Napi::Value op594(const Napi::CallbackInfo& info) {
 }
 
 // aten::flipud(Tensor self) -> Tensor
-static Napi::Value op595(const Napi::CallbackInfo& info) {
+static Napi::Value op597(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::flipud(a0));
@@ -2671,7 +2465,7 @@ static Napi::Value op595(const Napi::CallbackInfo& info) {
 }
 
 // aten::roll(Tensor self, int[1] shifts, int[1] dims=[]) -> Tensor
-static Napi::Value op596(const Napi::CallbackInfo& info) {
+static Napi::Value op598(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -2681,7 +2475,7 @@ static Napi::Value op596(const Napi::CallbackInfo& info) {
 }
 
 // aten::rot90(Tensor self, int k=1, int[] dims=[0,1]) -> Tensor
-static Napi::Value op597(const Napi::CallbackInfo& info) {
+static Napi::Value op599(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(1);
@@ -2691,7 +2485,7 @@ static Napi::Value op597(const Napi::CallbackInfo& info) {
 }
 
 // aten::trapezoid.x(Tensor y, Tensor x, *, int dim=-1) -> Tensor
-static Napi::Value op598(const Napi::CallbackInfo& info) {
+static Napi::Value op600(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2701,7 +2495,7 @@ static Napi::Value op598(const Napi::CallbackInfo& info) {
 }
 
 // aten::trapezoid.dx(Tensor y, *, Scalar dx=1, int dim=-1) -> Tensor
-static Napi::Value op599(const Napi::CallbackInfo& info) {
+static Napi::Value op601(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -2711,7 +2505,7 @@ static Napi::Value op599(const Napi::CallbackInfo& info) {
 }
 
 // aten::trapz.x(Tensor y, Tensor x, *, int dim=-1) -> Tensor
-static Napi::Value op600(const Napi::CallbackInfo& info) {
+static Napi::Value op602(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2721,7 +2515,7 @@ static Napi::Value op600(const Napi::CallbackInfo& info) {
 }
 
 // aten::trapz.dx(Tensor y, *, float dx=1, int dim=-1) -> Tensor
-static Napi::Value op601(const Napi::CallbackInfo& info) {
+static Napi::Value op603(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -2731,7 +2525,7 @@ static Napi::Value op601(const Napi::CallbackInfo& info) {
 }
 
 // aten::triplet_margin_loss(Tensor anchor, Tensor positive, Tensor negative, float margin=1.0, float p=2, float eps=1e-06, bool swap=False, int reduction=Mean) -> Tensor
-static Napi::Value op602(const Napi::CallbackInfo& info) {
+static Napi::Value op604(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2746,7 +2540,7 @@ static Napi::Value op602(const Napi::CallbackInfo& info) {
 }
 
 // aten::trunc(Tensor self) -> Tensor
-static Napi::Value op603(const Napi::CallbackInfo& info) {
+static Napi::Value op605(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::trunc(a0));
@@ -2754,7 +2548,7 @@ static Napi::Value op603(const Napi::CallbackInfo& info) {
 }
 
 // aten::trunc_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op604(const Napi::CallbackInfo& info) {
+static Napi::Value op606(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::trunc_(a0);
@@ -2763,7 +2557,7 @@ static Napi::Value op604(const Napi::CallbackInfo& info) {
 }
 
 // aten::fix(Tensor self) -> Tensor
-static Napi::Value op605(const Napi::CallbackInfo& info) {
+static Napi::Value op607(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::fix(a0));
@@ -2771,7 +2565,7 @@ static Napi::Value op605(const Napi::CallbackInfo& info) {
 }
 
 // aten::fix_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op606(const Napi::CallbackInfo& info) {
+static Napi::Value op608(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::fix_(a0);
@@ -2780,7 +2574,7 @@ static Napi::Value op606(const Napi::CallbackInfo& info) {
 }
 
 // aten::type_as(Tensor self, Tensor other) -> Tensor
-static Napi::Value op607(const Napi::CallbackInfo& info) {
+static Napi::Value op609(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2789,7 +2583,7 @@ static Napi::Value op607(const Napi::CallbackInfo& info) {
 }
 
 // aten::unique_dim(Tensor self, int dim, bool sorted=True, bool return_inverse=False, bool return_counts=False) -> (Tensor, Tensor, Tensor)
-static Napi::Value op608(const Napi::CallbackInfo& info) {
+static Napi::Value op610(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2801,7 +2595,7 @@ static Napi::Value op608(const Napi::CallbackInfo& info) {
 }
 
 // aten::unique_consecutive(Tensor self, bool return_inverse=False, bool return_counts=False, int? dim=None) -> (Tensor, Tensor, Tensor)
-static Napi::Value op609(const Napi::CallbackInfo& info) {
+static Napi::Value op611(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2812,7 +2606,7 @@ static Napi::Value op609(const Napi::CallbackInfo& info) {
 }
 
 // aten::unique_dim_consecutive(Tensor self, int dim, bool return_inverse=False, bool return_counts=False) -> (Tensor, Tensor, Tensor)
-static Napi::Value op610(const Napi::CallbackInfo& info) {
+static Napi::Value op612(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2823,7 +2617,7 @@ static Napi::Value op610(const Napi::CallbackInfo& info) {
 }
 
 // aten::unsqueeze(Tensor(a) self, int dim) -> Tensor(a)
-static Napi::Value op611(const Napi::CallbackInfo& info) {
+static Napi::Value op613(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2832,7 +2626,7 @@ static Napi::Value op611(const Napi::CallbackInfo& info) {
 }
 
 // aten::unsqueeze_(Tensor(a!) self, int dim) -> Tensor(a!)
-static Napi::Value op612(const Napi::CallbackInfo& info) {
+static Napi::Value op614(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2842,7 +2636,7 @@ static Napi::Value op612(const Napi::CallbackInfo& info) {
 }
 
 // aten::vander(Tensor x, int? N=None, bool increasing=False) -> Tensor
-static Napi::Value op613(const Napi::CallbackInfo& info) {
+static Napi::Value op615(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -2852,7 +2646,7 @@ static Napi::Value op613(const Napi::CallbackInfo& info) {
 }
 
 // aten::var(Tensor self, bool unbiased=True) -> Tensor
-static Napi::Value op614(const Napi::CallbackInfo& info) {
+static Napi::Value op616(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2861,7 +2655,7 @@ static Napi::Value op614(const Napi::CallbackInfo& info) {
 }
 
 // aten::var.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> Tensor
-static Napi::Value op615(const Napi::CallbackInfo& info) {
+static Napi::Value op617(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2872,7 +2666,7 @@ static Napi::Value op615(const Napi::CallbackInfo& info) {
 }
 
 // aten::var.correction(Tensor self, int[1]? dim, *, int? correction, bool keepdim=False) -> Tensor
-static Napi::Value op616(const Napi::CallbackInfo& info) {
+static Napi::Value op618(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2883,7 +2677,7 @@ static Napi::Value op616(const Napi::CallbackInfo& info) {
 }
 
 // aten::var_mean(Tensor self, bool unbiased=True) -> (Tensor, Tensor)
-static Napi::Value op617(const Napi::CallbackInfo& info) {
+static Napi::Value op619(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2892,7 +2686,7 @@ static Napi::Value op617(const Napi::CallbackInfo& info) {
 }
 
 // aten::var_mean.dim(Tensor self, int[1]? dim, bool unbiased=True, bool keepdim=False) -> (Tensor, Tensor)
-static Napi::Value op618(const Napi::CallbackInfo& info) {
+static Napi::Value op620(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2903,7 +2697,7 @@ static Napi::Value op618(const Napi::CallbackInfo& info) {
 }
 
 // aten::var_mean.correction(Tensor self, int[1]? dim, *, int? correction, bool keepdim=False) -> (Tensor, Tensor)
-static Napi::Value op619(const Napi::CallbackInfo& info) {
+static Napi::Value op621(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 1);
@@ -2914,7 +2708,7 @@ static Napi::Value op619(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_as(Tensor(a) self, Tensor other) -> Tensor(a)
-static Napi::Value op620(const Napi::CallbackInfo& info) {
+static Napi::Value op622(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2923,7 +2717,7 @@ static Napi::Value op620(const Napi::CallbackInfo& info) {
 }
 
 // aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor
-static Napi::Value op621(const Napi::CallbackInfo& info) {
+static Napi::Value op623(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2933,7 +2727,7 @@ static Napi::Value op621(const Napi::CallbackInfo& info) {
 }
 
 // aten::where.ScalarSelf(Tensor condition, Scalar self, Tensor other) -> Tensor
-static Napi::Value op622(const Napi::CallbackInfo& info) {
+static Napi::Value op624(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2943,7 +2737,7 @@ static Napi::Value op622(const Napi::CallbackInfo& info) {
 }
 
 // aten::where.ScalarOther(Tensor condition, Tensor self, Scalar other) -> Tensor
-static Napi::Value op623(const Napi::CallbackInfo& info) {
+static Napi::Value op625(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2953,7 +2747,7 @@ static Napi::Value op623(const Napi::CallbackInfo& info) {
 }
 
 // aten::where.Scalar(Tensor condition, Scalar self, Scalar other) -> Tensor
-static Napi::Value op624(const Napi::CallbackInfo& info) {
+static Napi::Value op626(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2963,7 +2757,7 @@ static Napi::Value op624(const Napi::CallbackInfo& info) {
 }
 
 // aten::where(Tensor condition) -> Tensor[]
-static Napi::Value op625(const Napi::CallbackInfo& info) {
+static Napi::Value op627(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::where(a0));
@@ -2971,7 +2765,7 @@ static Napi::Value op625(const Napi::CallbackInfo& info) {
 }
 
 // aten::norm_except_dim(Tensor v, int pow=2, int dim=0) -> Tensor
-static Napi::Value op626(const Napi::CallbackInfo& info) {
+static Napi::Value op628(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(2);
@@ -2981,7 +2775,7 @@ static Napi::Value op626(const Napi::CallbackInfo& info) {
 }
 
 // aten::zeros(SymInt[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op627(const Napi::CallbackInfo& info) {
+static Napi::Value op629(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -2990,7 +2784,7 @@ static Napi::Value op627(const Napi::CallbackInfo& info) {
 }
 
 // aten::zeros_like(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op628(const Napi::CallbackInfo& info) {
+static Napi::Value op630(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -3000,7 +2794,7 @@ static Napi::Value op628(const Napi::CallbackInfo& info) {
 }
 
 // aten::poisson(Tensor self, Generator? generator=None) -> Tensor
-static Napi::Value op629(const Napi::CallbackInfo& info) {
+static Napi::Value op631(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Generator> a1 = present(info, 1) ? arg_opt_generator(info, 1) : c10::optional<at::Generator>(c10::nullopt);
@@ -3009,7 +2803,7 @@ static Napi::Value op629(const Napi::CallbackInfo& info) {
 }
 
 // aten::binomial(Tensor count, Tensor prob, Generator? generator=None) -> Tensor
-static Napi::Value op630(const Napi::CallbackInfo& info) {
+static Napi::Value op632(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3019,7 +2813,7 @@ static Napi::Value op630(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_norm(Tensor self, Scalar p=2) -> Tensor
-static Napi::Value op631(const Napi::CallbackInfo& info) {
+static Napi::Value op633(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(2));
@@ -3028,7 +2822,7 @@ static Napi::Value op631(const Napi::CallbackInfo& info) {
 }
 
 // aten::native_norm.ScalarOpt_dim_dtype(Tensor self, Scalar? p, int[1] dim, bool keepdim, ScalarType? dtype) -> Tensor
-static Napi::Value op632(const Napi::CallbackInfo& info) {
+static Napi::Value op634(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = arg_opt_scalar(info, 1);
@@ -3040,7 +2834,7 @@ static Napi::Value op632(const Napi::CallbackInfo& info) {
 }
 
 // aten::norm.ScalarOpt_dtype(Tensor self, Scalar? p, *, ScalarType dtype) -> Tensor
-static Napi::Value op633(const Napi::CallbackInfo& info) {
+static Napi::Value op635(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = arg_opt_scalar(info, 1);
@@ -3050,7 +2844,7 @@ static Napi::Value op633(const Napi::CallbackInfo& info) {
 }
 
 // aten::norm.Scalar(Tensor self, Scalar p=2) -> Tensor
-static Napi::Value op634(const Napi::CallbackInfo& info) {
+static Napi::Value op636(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(2));
@@ -3059,7 +2853,7 @@ static Napi::Value op634(const Napi::CallbackInfo& info) {
 }
 
 // aten::norm.ScalarOpt_dim_dtype(Tensor self, Scalar? p, int[1] dim, bool keepdim, *, ScalarType dtype) -> Tensor
-static Napi::Value op635(const Napi::CallbackInfo& info) {
+static Napi::Value op637(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = arg_opt_scalar(info, 1);
@@ -3071,7 +2865,7 @@ static Napi::Value op635(const Napi::CallbackInfo& info) {
 }
 
 // aten::norm.ScalarOpt_dim(Tensor self, Scalar? p, int[1] dim, bool keepdim=False) -> Tensor
-static Napi::Value op636(const Napi::CallbackInfo& info) {
+static Napi::Value op638(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = arg_opt_scalar(info, 1);
@@ -3082,7 +2876,7 @@ static Napi::Value op636(const Napi::CallbackInfo& info) {
 }
 
 // aten::frexp.Tensor(Tensor self) -> (Tensor mantissa, Tensor exponent)
-static Napi::Value op637(const Napi::CallbackInfo& info) {
+static Napi::Value op639(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::frexp(a0));
@@ -3090,7 +2884,7 @@ static Napi::Value op637(const Napi::CallbackInfo& info) {
 }
 
 // aten::frobenius_norm(Tensor self) -> Tensor
-static Napi::Value op638(const Napi::CallbackInfo& info) {
+static Napi::Value op640(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::frobenius_norm(a0));
@@ -3098,7 +2892,7 @@ static Napi::Value op638(const Napi::CallbackInfo& info) {
 }
 
 // aten::frobenius_norm.dim(Tensor self, int[1] dim, bool keepdim=False) -> Tensor
-static Napi::Value op639(const Napi::CallbackInfo& info) {
+static Napi::Value op641(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -3108,7 +2902,7 @@ static Napi::Value op639(const Napi::CallbackInfo& info) {
 }
 
 // aten::nuclear_norm(Tensor self, bool keepdim=False) -> Tensor
-static Napi::Value op640(const Napi::CallbackInfo& info) {
+static Napi::Value op642(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -3118,7 +2912,7 @@ static Napi::Value op640(const Napi::CallbackInfo& info) {
 }
 
 // aten::nuclear_norm.dim(Tensor self, int[2] dim, bool keepdim=False) -> Tensor
-static Napi::Value op641(const Napi::CallbackInfo& info) {
+static Napi::Value op643(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -3129,7 +2923,7 @@ static Napi::Value op641(const Napi::CallbackInfo& info) {
 }
 
 // aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op642(const Napi::CallbackInfo& info) {
+static Napi::Value op644(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::MemoryFormat> a1 = present(info, 1) ? arg_opt_memory_format(info, 1) : c10::optional<at::MemoryFormat>(c10::nullopt);
@@ -3138,7 +2932,7 @@ static Napi::Value op642(const Napi::CallbackInfo& info) {
 }
 
 // aten::positive(Tensor(a) self) -> Tensor(a)
-static Napi::Value op643(const Napi::CallbackInfo& info) {
+static Napi::Value op645(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::positive(a0));
@@ -3146,7 +2940,7 @@ static Napi::Value op643(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_as_(Tensor(a!) self, Tensor the_template, *, MemoryFormat? memory_format=None) -> Tensor(a!)
-static Napi::Value op644(const Napi::CallbackInfo& info) {
+static Napi::Value op646(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3156,7 +2950,7 @@ static Napi::Value op644(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_as_sparse_(Tensor(a!) self, Tensor the_template) -> Tensor(a!)
-static Napi::Value op645(const Napi::CallbackInfo& info) {
+static Napi::Value op647(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3165,7 +2959,7 @@ static Napi::Value op645(const Napi::CallbackInfo& info) {
 }
 
 // aten::zero_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op646(const Napi::CallbackInfo& info) {
+static Napi::Value op648(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::zero_(a0);
@@ -3174,7 +2968,7 @@ static Napi::Value op646(const Napi::CallbackInfo& info) {
 }
 
 // aten::sub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor
-static Napi::Value op647(const Napi::CallbackInfo& info) {
+static Napi::Value op649(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3184,7 +2978,7 @@ static Napi::Value op647(const Napi::CallbackInfo& info) {
 }
 
 // aten::sub_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op648(const Napi::CallbackInfo& info) {
+static Napi::Value op650(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3195,7 +2989,7 @@ static Napi::Value op648(const Napi::CallbackInfo& info) {
 }
 
 // aten::sub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor
-static Napi::Value op649(const Napi::CallbackInfo& info) {
+static Napi::Value op651(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3205,7 +2999,7 @@ static Napi::Value op649(const Napi::CallbackInfo& info) {
 }
 
 // aten::sub_.Scalar(Tensor(a!) self, Scalar other, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op650(const Napi::CallbackInfo& info) {
+static Napi::Value op652(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3216,7 +3010,7 @@ static Napi::Value op650(const Napi::CallbackInfo& info) {
 }
 
 // aten::subtract.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor
-static Napi::Value op651(const Napi::CallbackInfo& info) {
+static Napi::Value op653(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3226,7 +3020,7 @@ static Napi::Value op651(const Napi::CallbackInfo& info) {
 }
 
 // aten::subtract_.Tensor(Tensor(a!) self, Tensor other, *, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op652(const Napi::CallbackInfo& info) {
+static Napi::Value op654(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3237,7 +3031,7 @@ static Napi::Value op652(const Napi::CallbackInfo& info) {
 }
 
 // aten::subtract.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor
-static Napi::Value op653(const Napi::CallbackInfo& info) {
+static Napi::Value op655(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3247,7 +3041,7 @@ static Napi::Value op653(const Napi::CallbackInfo& info) {
 }
 
 // aten::subtract_.Scalar(Tensor(a!) self, Scalar other, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op654(const Napi::CallbackInfo& info) {
+static Napi::Value op656(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3258,7 +3052,7 @@ static Napi::Value op654(const Napi::CallbackInfo& info) {
 }
 
 // aten::rsub.Tensor(Tensor self, Tensor other, *, Scalar alpha=1) -> Tensor
-static Napi::Value op655(const Napi::CallbackInfo& info) {
+static Napi::Value op657(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3268,7 +3062,7 @@ static Napi::Value op655(const Napi::CallbackInfo& info) {
 }
 
 // aten::heaviside(Tensor self, Tensor values) -> Tensor
-static Napi::Value op656(const Napi::CallbackInfo& info) {
+static Napi::Value op658(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3277,7 +3071,7 @@ static Napi::Value op656(const Napi::CallbackInfo& info) {
 }
 
 // aten::heaviside_(Tensor(a!) self, Tensor values) -> Tensor(a!)
-static Napi::Value op657(const Napi::CallbackInfo& info) {
+static Napi::Value op659(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3287,7 +3081,7 @@ static Napi::Value op657(const Napi::CallbackInfo& info) {
 }
 
 // aten::rsub.Scalar(Tensor self, Scalar other, Scalar alpha=1) -> Tensor
-static Napi::Value op658(const Napi::CallbackInfo& info) {
+static Napi::Value op660(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3297,7 +3091,7 @@ static Napi::Value op658(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_sampled_addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor
-static Napi::Value op659(const Napi::CallbackInfo& info) {
+static Napi::Value op661(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3309,7 +3103,7 @@ static Napi::Value op659(const Napi::CallbackInfo& info) {
 }
 
 // aten::addmm(Tensor self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor
-static Napi::Value op660(const Napi::CallbackInfo& info) {
+static Napi::Value op662(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3321,7 +3115,7 @@ static Napi::Value op660(const Napi::CallbackInfo& info) {
 }
 
 // aten::addmm_(Tensor(a!) self, Tensor mat1, Tensor mat2, *, Scalar beta=1, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op661(const Napi::CallbackInfo& info) {
+static Napi::Value op663(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3334,7 +3128,7 @@ static Napi::Value op661(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_compressed_tensor.comp_plain_value_size(Tensor compressed_indices, Tensor plain_indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op662(const Napi::CallbackInfo& info) {
+static Napi::Value op664(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3346,7 +3140,7 @@ static Napi::Value op662(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_csr_tensor.crow_col_value_size(Tensor crow_indices, Tensor col_indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op663(const Napi::CallbackInfo& info) {
+static Napi::Value op665(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3358,7 +3152,7 @@ static Napi::Value op663(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_csc_tensor.ccol_row_value_size(Tensor ccol_indices, Tensor row_indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op664(const Napi::CallbackInfo& info) {
+static Napi::Value op666(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3370,7 +3164,7 @@ static Napi::Value op664(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_bsr_tensor.crow_col_value_size(Tensor crow_indices, Tensor col_indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op665(const Napi::CallbackInfo& info) {
+static Napi::Value op667(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3382,7 +3176,7 @@ static Napi::Value op665(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_bsc_tensor.ccol_row_value_size(Tensor ccol_indices, Tensor row_indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op666(const Napi::CallbackInfo& info) {
+static Napi::Value op668(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3394,7 +3188,7 @@ static Napi::Value op666(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_compressed_tensor.comp_plain_value(Tensor compressed_indices, Tensor plain_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op667(const Napi::CallbackInfo& info) {
+static Napi::Value op669(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3405,7 +3199,7 @@ static Napi::Value op667(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_csr_tensor.crow_col_value(Tensor crow_indices, Tensor col_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op668(const Napi::CallbackInfo& info) {
+static Napi::Value op670(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3416,7 +3210,7 @@ static Napi::Value op668(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_csc_tensor.ccol_row_value(Tensor ccol_indices, Tensor row_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op669(const Napi::CallbackInfo& info) {
+static Napi::Value op671(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3427,7 +3221,7 @@ static Napi::Value op669(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_bsr_tensor.crow_col_value(Tensor crow_indices, Tensor col_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op670(const Napi::CallbackInfo& info) {
+static Napi::Value op672(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3438,7 +3232,7 @@ static Napi::Value op670(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_bsc_tensor.ccol_row_value(Tensor ccol_indices, Tensor row_indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op671(const Napi::CallbackInfo& info) {
+static Napi::Value op673(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3448,343 +3242,797 @@ static Napi::Value op671(const Napi::CallbackInfo& info) {
   OP_CATCH("sparse_bsc_tensor.ccol_row_value", "ccol_indices:T,row_indices:T,values:T,options:TO")
 }
 
+// aten::sparse_coo_tensor.size(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
+static Napi::Value op674(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
+  at::TensorOptions a1 = arg_tensor_options(info, 1);
+  return to_js(info.Env(), at::sparse_coo_tensor(a0, a1));
+  OP_CATCH("sparse_coo_tensor.size", "size:IA,options:TO")
+}
+
+// aten::sparse_coo_tensor.indices(Tensor indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
+static Napi::Value op675(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  at::TensorOptions a2 = present(info, 2) ? arg_tensor_options(info, 2) : at::TensorOptions(at::TensorOptions());
+  return to_js(info.Env(), at::sparse_coo_tensor(a0, a1, a2));
+  OP_CATCH("sparse_coo_tensor.indices", "indices:T,values:T,options:TO")
+}
+
+// aten::sparse_coo_tensor.indices_size(Tensor indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
+static Napi::Value op676(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  std::vector<int64_t> a2 = arg_int_list(info, 2, 0);
+  at::TensorOptions a3 = present(info, 3) ? arg_tensor_options(info, 3) : at::TensorOptions(at::TensorOptions());
+  return to_js(info.Env(), at::sparse_coo_tensor(a0, a1, a2, a3));
+  OP_CATCH("sparse_coo_tensor.indices_size", "indices:T,values:T,size:IA,options:TO")
+}
+
+// aten::sparse_resize_(Tensor(a!) self, int[] size, int sparse_dim, int dense_dim) -> Tensor(a!)
+static Napi::Value op677(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
+  int64_t a2 = arg_int(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  return to_js(info.Env(), a0.sparse_resize_(a1, a2, a3));
+  OP_CATCH("sparse_resize_", "self:T,size:IA,sparse_dim:I,dense_dim:I")
+}
+
+// aten::sparse_resize_and_clear_(Tensor(a!) self, int[] size, int sparse_dim, int dense_dim) -> Tensor(a!)
+static Napi::Value op678(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
+  int64_t a2 = arg_int(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  return to_js(info.Env(), a0.sparse_resize_and_clear_(a1, a2, a3));
+  OP_CATCH("sparse_resize_and_clear_", "self:T,size:IA,sparse_dim:I,dense_dim:I")
+}
+
+// aten::sparse_mask(Tensor self, Tensor mask) -> Tensor
+static Napi::Value op679(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), a0.sparse_mask(a1));
+  OP_CATCH("sparse_mask", "self:T,mask:T")
+}
+
+// aten::to_dense(Tensor self, ScalarType? dtype=None) -> Tensor
+static Napi::Value op680(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  c10::optional<at::ScalarType> a1 = present(info, 1) ? arg_opt_scalar_type(info, 1) : c10::optional<at::ScalarType>(c10::nullopt);
+  return to_js(info.Env(), a0.to_dense(a1));
+  OP_CATCH("to_dense", "self:T,dtype:ST?")
+}
+
+// aten::to_dense_backward(Tensor grad, Tensor input) -> Tensor
+static Napi::Value op681(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::to_dense_backward(a0, a1));
+  OP_CATCH("to_dense_backward", "grad:T,input:T")
+}
+
+// aten::sparse_dim(Tensor self) -> int
+static Napi::Value op682(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.sparse_dim());
+  OP_CATCH("sparse_dim", "self:T")
+}
+
+// aten::dense_dim(Tensor self) -> int
+static Napi::Value op683(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.dense_dim());
+  OP_CATCH("dense_dim", "self:T")
+}
+
+// aten::coalesce(Tensor(a) self) -> Tensor(a)
+static Napi::Value op684(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.coalesce());
+  OP_CATCH("coalesce", "self:T")
+}
+
+// aten::is_coalesced(Tensor self) -> bool
+static Napi::Value op685(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.is_coalesced());
+  OP_CATCH("is_coalesced", "self:T")
+}
+
+// aten::indices(Tensor(a) self) -> Tensor(a)
+static Napi::Value op686(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.indices());
+  OP_CATCH("indices", "self:T")
+}
+
+// aten::values(Tensor(a) self) -> Tensor(a)
+static Napi::Value op687(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.values());
+  OP_CATCH("values", "self:T")
+}
+
+// aten::crow_indices(Tensor(a) self) -> Tensor(a)
+static Napi::Value op688(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.crow_indices());
+  OP_CATCH("crow_indices", "self:T")
+}
+
+// aten::col_indices(Tensor(a) self) -> Tensor(a)
+static Napi::Value op689(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.col_indices());
+  OP_CATCH("col_indices", "self:T")
+}
+
+// aten::ccol_indices(Tensor(a) self) -> Tensor(a)
+static Napi::Value op690(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.ccol_indices());
+  OP_CATCH("ccol_indices", "self:T")
+}
+
+// aten::row_indices(Tensor(a) self) -> Tensor(a)
+static Napi::Value op691(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.row_indices());
+  OP_CATCH("row_indices", "self:T")
+}
+
+// aten::hspmm(Tensor mat1, Tensor mat2) -> Tensor
+static Napi::Value op692(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::hspmm(a0, a1));
+  OP_CATCH("hspmm", "mat1:T,mat2:T")
+}
+
+// aten::copy_sparse_to_sparse_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)
+static Napi::Value op693(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Tensor a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  at::copy_sparse_to_sparse_(a0, a1, a2);
+  return info.Env().Undefined();
+  OP_CATCH("copy_sparse_to_sparse_", "self:Tm,src:T,non_blocking:B")
+}
+
+// aten::unbind.int(Tensor(a -> *) self, int dim=0) -> Tensor(a)[]
+static Napi::Value op694(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
+  return to_js(info.Env(), at::unbind(a0, a1));
+  OP_CATCH("unbind.int", "self:T,dim:I")
+}
+
+// aten::to_sparse.sparse_dim(Tensor self, int sparse_dim) -> Tensor
+static Napi::Value op695(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  int64_t a1 = arg_int(info, 1);
+  return to_js(info.Env(), a0.to_sparse(a1));
+  OP_CATCH("to_sparse.sparse_dim", "self:T,sparse_dim:I")
+}
+
+// aten::to_sparse(Tensor self) -> Tensor
+static Napi::Value op696(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.to_sparse());
+  OP_CATCH("to_sparse", "self:T")
+}
+
+// aten::to_sparse_csr(Tensor self) -> Tensor
+static Napi::Value op697(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.to_sparse_csr());
+  OP_CATCH("to_sparse_csr", "self:T")
+}
+
+// aten::to_sparse_csc(Tensor self) -> Tensor
+static Napi::Value op698(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), a0.to_sparse_csc());
+  OP_CATCH("to_sparse_csc", "self:T")
+}
+
+// aten::to_sparse_bsr(Tensor self, int[2] blocksize) -> Tensor
+static Napi::Value op699(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  return to_js(info.Env(), a0.to_sparse_bsr(a1));
+  OP_CATCH("to_sparse_bsr", "self:T,blocksize:IA")
+}
+
+// aten::to_sparse_bsc(Tensor self, int[2] blocksize) -> Tensor
+static Napi::Value op700(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
+  return to_js(info.Env(), a0.to_sparse_bsc(a1));
+  OP_CATCH("to_sparse_bsc", "self:T,blocksize:IA")
+}
+
+// aten::to_mkldnn_backward(Tensor grad, Tensor input) -> Tensor
+static Napi::Value op701(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::to_mkldnn_backward(a0, a1));
+  OP_CATCH("to_mkldnn_backward", "grad:T,input:T")
+}
+
+// aten::quantize_per_tensor_dynamic(Tensor self, ScalarType dtype, bool reduce_range) -> Tensor
+static Napi::Value op702(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  at::ScalarType a1 = arg_scalar_type(info, 1);
+  bool a2 = arg_bool(info, 2);
+  return to_js(info.Env(), at::quantize_per_tensor_dynamic(a0, a1, a2));
+  OP_CATCH("quantize_per_tensor_dynamic", "self:T,dtype:ST,reduce_range:B")
+}
+
+// aten::quantize_per_tensor(Tensor self, float scale, int zero_point, ScalarType dtype) -> Tensor
+static Napi::Value op703(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  double a1 = arg_double(info, 1);
+  int64_t a2 = arg_int(info, 2);
+  at::ScalarType a3 = arg_scalar_type(info, 3);
+  return to_js(info.Env(), at::quantize_per_tensor(a0, a1, a2, a3));
+  OP_CATCH("quantize_per_tensor", "self:T,scale:F,zero_point:I,dtype:ST")
+}
+
+// aten::quantize_per_tensor.tensor_qparams(Tensor self, Tensor scale, Tensor zero_point, ScalarType dtype) -> Tensor
+static Napi::Value op704(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  at::ScalarType a3 = arg_scalar_type(info, 3);
+  return to_js(info.Env(), at::quantize_per_tensor(a0, a1, a2, a3));
+  OP_CATCH("quantize_per_tensor.tensor_qparams", "self:T,scale:T,zero_point:T,dtype:ST")
+}
+
+// aten::quantize_per_tensor.tensors(Tensor[] tensors, Tensor scales, Tensor zero_points, ScalarType dtype) -> Tensor[]
+static Napi::Value op705(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  at::ScalarType a3 = arg_scalar_type(info, 3);
+  return to_js(info.Env(), at::quantize_per_tensor(a0, a1, a2, a3));
+  OP_CATCH("quantize_per_tensor.tensors", "tensors:TL,scales:T,zero_points:T,dtype:ST")
+}
+
+// aten::quantize_per_channel(Tensor self, Tensor scales, Tensor zero_points, int axis, ScalarType dtype) -> Tensor
+static Napi::Value op706(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  at::ScalarType a4 = arg_scalar_type(info, 4);
+  return to_js(info.Env(), at::quantize_per_channel(a0, a1, a2, a3, a4));
+  OP_CATCH("quantize_per_channel", "self:T,scales:T,zero_points:T,axis:I,dtype:ST")
+}
+
+// aten::dequantize.self(Tensor self) -> Tensor
+static Napi::Value op707(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::dequantize(a0));
+  OP_CATCH("dequantize.self", "self:T")
+}
+
+// aten::dequantize.tensors(Tensor[] tensors) -> Tensor[]
+static Napi::Value op708(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::dequantize(a0));
+  OP_CATCH("dequantize.tensors", "tensors:TL")
+}
+
+// aten::q_scale(Tensor self) -> float
+static Napi::Value op709(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::q_scale(a0));
+  OP_CATCH("q_scale", "self:T")
+}
+
+// aten::q_zero_point(Tensor self) -> int
+static Napi::Value op710(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::q_zero_point(a0));
+  OP_CATCH("q_zero_point", "self:T")
+}
+
+// aten::q_per_channel_scales(Tensor self) -> Tensor
+static Napi::Value op711(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::q_per_channel_scales(a0));
+  OP_CATCH("q_per_channel_scales", "self:T")
+}
+
+// aten::q_per_channel_zero_points(Tensor self) -> Tensor
+static Napi::Value op712(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::q_per_channel_zero_points(a0));
+  OP_CATCH("q_per_channel_zero_points", "self:T")
+}
+
+// aten::int_repr(Tensor self) -> Tensor
+static Napi::Value op713(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  return to_js(info.Env(), at::int_repr(a0));
+  OP_CATCH("int_repr", "self:T")
+}
+
+// aten::fake_quantize_per_tensor_affine(Tensor self, float scale, int zero_point, int quant_min, int quant_max) -> Tensor
+static Napi::Value op714(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  double a1 = arg_double(info, 1);
+  int64_t a2 = arg_int(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  int64_t a4 = arg_int(info, 4);
+  return to_js(info.Env(), at::fake_quantize_per_tensor_affine(a0, a1, a2, a3, a4));
+  OP_CATCH("fake_quantize_per_tensor_affine", "self:T,scale:F,zero_point:I,quant_min:I,quant_max:I")
+}
+
+// aten::fake_quantize_per_tensor_affine.tensor_qparams(Tensor self, Tensor scale, Tensor zero_point, int quant_min, int quant_max) -> Tensor
+static Napi::Value op715(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  int64_t a4 = arg_int(info, 4);
+  return to_js(info.Env(), at::fake_quantize_per_tensor_affine(a0, a1, a2, a3, a4));
+  OP_CATCH("fake_quantize_per_tensor_affine.tensor_qparams", "self:T,scale:T,zero_point:T,quant_min:I,quant_max:I")
+}
+
+// aten::fake_quantize_per_tensor_affine_cachemask(Tensor self, float scale, int zero_point, int quant_min, int quant_max) -> (Tensor output, Tensor mask)
+static Napi::Value op716(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  double a1 = arg_double(info, 1);
+  int64_t a2 = arg_int(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  int64_t a4 = arg_int(info, 4);
+  return to_js(info.Env(), at::fake_quantize_per_tensor_affine_cachemask(a0, a1, a2, a3, a4));
+  OP_CATCH("fake_quantize_per_tensor_affine_cachemask", "self:T,scale:F,zero_point:I,quant_min:I,quant_max:I")
+}
+
+// aten::fake_quantize_per_tensor_affine_cachemask_backward(Tensor grad, Tensor mask) -> Tensor
+static Napi::Value op717(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  return to_js(info.Env(), at::fake_quantize_per_tensor_affine_cachemask_backward(a0, a1));
+  OP_CATCH("fake_quantize_per_tensor_affine_cachemask_backward", "grad:T,mask:T")
+}
+
+// aten::fake_quantize_per_channel_affine(Tensor self, Tensor scale, Tensor zero_point, int axis, int quant_min, int quant_max) -> Tensor
+static Napi::Value op718(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  int64_t a4 = arg_int(info, 4);
+  int64_t a5 = arg_int(info, 5);
+  return to_js(info.Env(), at::fake_quantize_per_channel_affine(a0, a1, a2, a3, a4, a5));
+  OP_CATCH("fake_quantize_per_channel_affine", "self:T,scale:T,zero_point:T,axis:I,quant_min:I,quant_max:I")
+}
+
+// aten::fake_quantize_per_channel_affine_cachemask(Tensor self, Tensor scale, Tensor zero_point, int axis, int quant_min, int quant_max) -> (Tensor output, Tensor mask)
+static Napi::Value op719(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  int64_t a4 = arg_int(info, 4);
+  int64_t a5 = arg_int(info, 5);
+  return to_js(info.Env(), at::fake_quantize_per_channel_affine_cachemask(a0, a1, a2, a3, a4, a5));
+  OP_CATCH("fake_quantize_per_channel_affine_cachemask", "self:T,scale:T,zero_point:T,axis:I,quant_min:I,quant_max:I")
+}
+
 void register_ops_1(Napi::Env env, Napi::Array table) {
-  table.Set(336u, Napi::Function::New(env, op336, "mkldnn_linear_backward_weights"));
-  table.Set(337u, Napi::Function::New(env, op337, "mkldnn_linear_backward"));
-  table.Set(338u, Napi::Function::New(env, op338, "fbgemm_linear_int8_weight_fp32_activation"));
-  table.Set(339u, Napi::Function::New(env, op339, "fbgemm_linear_quantize_weight"));
-  table.Set(340u, Napi::Function::New(env, op340, "fbgemm_pack_gemm_matrix_fp16"));
-  table.Set(341u, Napi::Function::New(env, op341, "fbgemm_linear_fp16_weight_fp32_activation"));
-  table.Set(342u, Napi::Function::New(env, op342, "fbgemm_linear_fp16_weight"));
-  table.Set(343u, Napi::Function::New(env, op343, "ldexp"));
-  table.Set(344u, Napi::Function::New(env, op344, "ldexp_"));
-  table.Set(345u, Napi::Function::New(env, op345, "linspace"));
-  table.Set(346u, Napi::Function::New(env, op346, "log"));
-  table.Set(347u, Napi::Function::New(env, op347, "log_"));
-  table.Set(348u, Napi::Function::New(env, op348, "log10"));
-  table.Set(349u, Napi::Function::New(env, op349, "log10_"));
-  table.Set(350u, Napi::Function::New(env, op350, "log1p"));
-  table.Set(351u, Napi::Function::New(env, op351, "log1p_"));
-  table.Set(352u, Napi::Function::New(env, op352, "log2"));
-  table.Set(353u, Napi::Function::New(env, op353, "log2_"));
-  table.Set(354u, Napi::Function::New(env, op354, "logaddexp"));
-  table.Set(355u, Napi::Function::New(env, op355, "logaddexp2"));
-  table.Set(356u, Napi::Function::New(env, op356, "xlogy"));
-  table.Set(357u, Napi::Function::New(env, op357, "xlogy"));
-  table.Set(358u, Napi::Function::New(env, op358, "xlogy"));
-  table.Set(359u, Napi::Function::New(env, op359, "xlogy_"));
-  table.Set(360u, Napi::Function::New(env, op360, "xlogy_"));
-  table.Set(361u, Napi::Function::New(env, op361, "logspace"));
-  table.Set(362u, Napi::Function::New(env, op362, "log_softmax"));
-  table.Set(363u, Napi::Function::New(env, op363, "logcumsumexp"));
-  table.Set(364u, Napi::Function::New(env, op364, "logsumexp"));
-  table.Set(365u, Napi::Function::New(env, op365, "margin_ranking_loss"));
-  table.Set(366u, Napi::Function::New(env, op366, "matmul"));
-  table.Set(367u, Napi::Function::New(env, op367, "matmul_backward"));
-  table.Set(368u, Napi::Function::New(env, op368, "matrix_power"));
-  table.Set(369u, Napi::Function::New(env, op369, "matrix_exp"));
-  table.Set(370u, Napi::Function::New(env, op370, "matrix_exp_backward"));
-  table.Set(371u, Napi::Function::New(env, op371, "aminmax"));
-  table.Set(372u, Napi::Function::New(env, op372, "max"));
-  table.Set(373u, Napi::Function::New(env, op373, "value_selecting_reduction_backward"));
-  table.Set(374u, Napi::Function::New(env, op374, "amax"));
-  table.Set(375u, Napi::Function::New(env, op375, "max_pool1d_with_indices"));
-  table.Set(376u, Napi::Function::New(env, op376, "max_pool1d"));
-  table.Set(377u, Napi::Function::New(env, op377, "max_pool2d"));
-  table.Set(378u, Napi::Function::New(env, op378, "mps_max_pool2d_backward"));
-  table.Set(379u, Napi::Function::New(env, op379, "mkldnn_max_pool2d"));
-  table.Set(380u, Napi::Function::New(env, op380, "mkldnn_max_pool2d_backward"));
-  table.Set(381u, Napi::Function::New(env, op381, "mkldnn_max_pool3d"));
-  table.Set(382u, Napi::Function::New(env, op382, "mkldnn_max_pool3d_backward"));
-  table.Set(383u, Napi::Function::New(env, op383, "quantized_max_pool1d"));
-  table.Set(384u, Napi::Function::New(env, op384, "quantized_max_pool2d"));
-  table.Set(385u, Napi::Function::New(env, op385, "max_pool3d"));
-  table.Set(386u, Napi::Function::New(env, op386, "mean"));
-  table.Set(387u, Napi::Function::New(env, op387, "mean"));
-  table.Set(388u, Napi::Function::New(env, op388, "nanmean"));
-  table.Set(389u, Napi::Function::New(env, op389, "median"));
-  table.Set(390u, Napi::Function::New(env, op390, "median"));
-  table.Set(391u, Napi::Function::New(env, op391, "nanmedian"));
-  table.Set(392u, Napi::Function::New(env, op392, "nanmedian"));
-  table.Set(393u, Napi::Function::New(env, op393, "min"));
-  table.Set(394u, Napi::Function::New(env, op394, "amin"));
-  table.Set(395u, Napi::Function::New(env, op395, "mps_convolution_backward"));
-  table.Set(396u, Napi::Function::New(env, op396, "mkldnn_convolution"));
-  table.Set(397u, Napi::Function::New(env, op397, "miopen_batch_norm"));
-  table.Set(398u, Napi::Function::New(env, op398, "miopen_batch_norm_backward"));
-  table.Set(399u, Napi::Function::New(env, op399, "miopen_convolution"));
-  table.Set(400u, Napi::Function::New(env, op400, "miopen_convolution_transpose"));
-  table.Set(401u, Napi::Function::New(env, op401, "miopen_depthwise_convolution"));
-  table.Set(402u, Napi::Function::New(env, op402, "miopen_convolution_relu"));
-  table.Set(403u, Napi::Function::New(env, op403, "miopen_convolution_add_relu"));
-  table.Set(404u, Napi::Function::New(env, op404, "miopen_rnn"));
-  table.Set(405u, Napi::Function::New(env, op405, "miopen_rnn_backward"));
-  table.Set(406u, Napi::Function::New(env, op406, "mm"));
-  table.Set(407u, Napi::Function::New(env, op407, "mode"));
-  table.Set(408u, Napi::Function::New(env, op408, "mul"));
-  table.Set(409u, Napi::Function::New(env, op409, "mul_"));
+  table.Set(360u, Napi::Function::New(env, op360, "xlogy"));
+  table.Set(361u, Napi::Function::New(env, op361, "xlogy_"));
+  table.Set(362u, Napi::Function::New(env, op362, "xlogy_"));
+  table.Set(363u, Napi::Function::New(env, op363, "logspace"));
+  table.Set(364u, Napi::Function::New(env, op364, "log_softmax"));
+  table.Set(365u, Napi::Function::New(env, op365, "logcumsumexp"));
+  table.Set(366u, Napi::Function::New(env, op366, "logsumexp"));
+  table.Set(367u, Napi::Function::New(env, op367, "margin_ranking_loss"));
+  table.Set(368u, Napi::Function::New(env, op368, "matmul"));
+  table.Set(369u, Napi::Function::New(env, op369, "matmul_backward"));
+  table.Set(370u, Napi::Function::New(env, op370, "matrix_power"));
+  table.Set(371u, Napi::Function::New(env, op371, "matrix_exp"));
+  table.Set(372u, Napi::Function::New(env, op372, "matrix_exp_backward"));
+  table.Set(373u, Napi::Function::New(env, op373, "aminmax"));
+  table.Set(374u, Napi::Function::New(env, op374, "max"));
+  table.Set(375u, Napi::Function::New(env, op375, "value_selecting_reduction_backward"));
+  table.Set(376u, Napi::Function::New(env, op376, "amax"));
+  table.Set(377u, Napi::Function::New(env, op377, "max_pool1d_with_indices"));
+  table.Set(378u, Napi::Function::New(env, op378, "max_pool1d"));
+  table.Set(379u, Napi::Function::New(env, op379, "max_pool2d"));
+  table.Set(380u, Napi::Function::New(env, op380, "mps_max_pool2d_backward"));
+  table.Set(381u, Napi::Function::New(env, op381, "mkldnn_max_pool2d"));
+  table.Set(382u, Napi::Function::New(env, op382, "mkldnn_max_pool2d_backward"));
+  table.Set(383u, Napi::Function::New(env, op383, "mkldnn_max_pool3d"));
+  table.Set(384u, Napi::Function::New(env, op384, "mkldnn_max_pool3d_backward"));
+  table.Set(385u, Napi::Function::New(env, op385, "quantized_max_pool1d"));
+  table.Set(386u, Napi::Function::New(env, op386, "quantized_max_pool2d"));
+  table.Set(387u, Napi::Function::New(env, op387, "max_pool3d"));
+  table.Set(388u, Napi::Function::New(env, op388, "mean"));
+  table.Set(389u, Napi::Function::New(env, op389, "mean"));
+  table.Set(390u, Napi::Function::New(env, op390, "nanmean"));
+  table.Set(391u, Napi::Function::New(env, op391, "median"));
+  table.Set(392u, Napi::Function::New(env, op392, "median"));
+  table.Set(393u, Napi::Function::New(env, op393, "nanmedian"));
+  table.Set(394u, Napi::Function::New(env, op394, "nanmedian"));
+  table.Set(395u, Napi::Function::New(env, op395, "min"));
+  table.Set(396u, Napi::Function::New(env, op396, "amin"));
+  table.Set(397u, Napi::Function::New(env, op397, "mps_convolution_backward"));
+  table.Set(398u, Napi::Function::New(env, op398, "mkldnn_convolution"));
+  table.Set(399u, Napi::Function::New(env, op399, "miopen_batch_norm"));
+  table.Set(400u, Napi::Function::New(env, op400, "miopen_batch_norm_backward"));
+  table.Set(401u, Napi::Function::New(env, op401, "miopen_convolution"));
+  table.Set(402u, Napi::Function::New(env, op402, "miopen_convolution_transpose"));
+  table.Set(403u, Napi::Function::New(env, op403, "miopen_depthwise_convolution"));
+  table.Set(404u, Napi::Function::New(env, op404, "miopen_convolution_relu"));
+  table.Set(405u, Napi::Function::New(env, op405, "miopen_convolution_add_relu"));
+  table.Set(406u, Napi::Function::New(env, op406, "miopen_rnn"));
+  table.Set(407u, Napi::Function::New(env, op407, "miopen_rnn_backward"));
+  table.Set(408u, Napi::Function::New(env, op408, "mm"));
+  table.Set(409u, Napi::Function::New(env, op409, "mode"));
   table.Set(410u, Napi::Function::New(env, op410, "mul"));
   table.Set(411u, Napi::Function::New(env, op411, "mul_"));
-  table.Set(412u, Napi::Function::New(env, op412, "multiply"));
-  table.Set(413u, Napi::Function::New(env, op413, "multiply_"));
+  table.Set(412u, Napi::Function::New(env, op412, "mul"));
+  table.Set(413u, Napi::Function::New(env, op413, "mul_"));
   table.Set(414u, Napi::Function::New(env, op414, "multiply"));
   table.Set(415u, Napi::Function::New(env, op415, "multiply_"));
-  table.Set(416u, Napi::Function::New(env, op416, "mv"));
-  table.Set(417u, Napi::Function::New(env, op417, "mvlgamma"));
-  table.Set(418u, Napi::Function::New(env, op418, "mvlgamma_"));
-  table.Set(419u, Napi::Function::New(env, op419, "narrow_copy"));
-  table.Set(420u, Napi::Function::New(env, op420, "narrow"));
-  table.Set(421u, Napi::Function::New(env, op421, "narrow"));
-  table.Set(422u, Napi::Function::New(env, op422, "native_batch_norm"));
-  table.Set(423u, Napi::Function::New(env, op423, "batch_norm_stats"));
-  table.Set(424u, Napi::Function::New(env, op424, "batch_norm_elemt"));
-  table.Set(425u, Napi::Function::New(env, op425, "batch_norm_gather_stats"));
-  table.Set(426u, Napi::Function::New(env, op426, "batch_norm_gather_stats_with_counts"));
-  table.Set(427u, Napi::Function::New(env, op427, "native_batch_norm_backward"));
-  table.Set(428u, Napi::Function::New(env, op428, "batch_norm_backward_reduce"));
-  table.Set(429u, Napi::Function::New(env, op429, "batch_norm_backward_elemt"));
-  table.Set(430u, Napi::Function::New(env, op430, "batch_norm_update_stats"));
-  table.Set(431u, Napi::Function::New(env, op431, "is_vulkan_available"));
-  table.Set(432u, Napi::Function::New(env, op432, "ones"));
-  table.Set(433u, Napi::Function::New(env, op433, "ones_like"));
-  table.Set(434u, Napi::Function::New(env, op434, "pairwise_distance"));
-  table.Set(435u, Napi::Function::New(env, op435, "cdist"));
-  table.Set(436u, Napi::Function::New(env, op436, "pdist"));
-  table.Set(437u, Napi::Function::New(env, op437, "cosine_similarity"));
-  table.Set(438u, Napi::Function::New(env, op438, "permute"));
-  table.Set(439u, Napi::Function::New(env, op439, "movedim"));
-  table.Set(440u, Napi::Function::New(env, op440, "movedim"));
-  table.Set(441u, Napi::Function::New(env, op441, "moveaxis"));
-  table.Set(442u, Napi::Function::New(env, op442, "moveaxis"));
-  table.Set(443u, Napi::Function::New(env, op443, "numpy_T"));
-  table.Set(444u, Napi::Function::New(env, op444, "matrix_H"));
-  table.Set(445u, Napi::Function::New(env, op445, "mT"));
-  table.Set(446u, Napi::Function::New(env, op446, "mH"));
-  table.Set(447u, Napi::Function::New(env, op447, "adjoint"));
-  table.Set(448u, Napi::Function::New(env, op448, "pixel_shuffle"));
-  table.Set(449u, Napi::Function::New(env, op449, "pixel_unshuffle"));
-  table.Set(450u, Napi::Function::New(env, op450, "channel_shuffle"));
-  table.Set(451u, Napi::Function::New(env, op451, "native_channel_shuffle"));
-  table.Set(452u, Napi::Function::New(env, op452, "pinverse"));
-  table.Set(453u, Napi::Function::New(env, op453, "poisson_nll_loss"));
-  table.Set(454u, Napi::Function::New(env, op454, "rad2deg"));
-  table.Set(455u, Napi::Function::New(env, op455, "rad2deg_"));
-  table.Set(456u, Napi::Function::New(env, op456, "deg2rad"));
-  table.Set(457u, Napi::Function::New(env, op457, "deg2rad_"));
-  table.Set(458u, Napi::Function::New(env, op458, "scalar_tensor"));
-  table.Set(459u, Napi::Function::New(env, op459, "rand"));
-  table.Set(460u, Napi::Function::New(env, op460, "rand"));
-  table.Set(461u, Napi::Function::New(env, op461, "rand_like"));
-  table.Set(462u, Napi::Function::New(env, op462, "randint"));
-  table.Set(463u, Napi::Function::New(env, op463, "randint"));
+  table.Set(416u, Napi::Function::New(env, op416, "multiply"));
+  table.Set(417u, Napi::Function::New(env, op417, "multiply_"));
+  table.Set(418u, Napi::Function::New(env, op418, "mv"));
+  table.Set(419u, Napi::Function::New(env, op419, "mvlgamma"));
+  table.Set(420u, Napi::Function::New(env, op420, "mvlgamma_"));
+  table.Set(421u, Napi::Function::New(env, op421, "narrow_copy"));
+  table.Set(422u, Napi::Function::New(env, op422, "narrow"));
+  table.Set(423u, Napi::Function::New(env, op423, "narrow"));
+  table.Set(424u, Napi::Function::New(env, op424, "native_batch_norm"));
+  table.Set(425u, Napi::Function::New(env, op425, "batch_norm_stats"));
+  table.Set(426u, Napi::Function::New(env, op426, "batch_norm_elemt"));
+  table.Set(427u, Napi::Function::New(env, op427, "batch_norm_gather_stats"));
+  table.Set(428u, Napi::Function::New(env, op428, "batch_norm_gather_stats_with_counts"));
+  table.Set(429u, Napi::Function::New(env, op429, "native_batch_norm_backward"));
+  table.Set(430u, Napi::Function::New(env, op430, "batch_norm_backward_reduce"));
+  table.Set(431u, Napi::Function::New(env, op431, "batch_norm_backward_elemt"));
+  table.Set(432u, Napi::Function::New(env, op432, "batch_norm_update_stats"));
+  table.Set(433u, Napi::Function::New(env, op433, "is_vulkan_available"));
+  table.Set(434u, Napi::Function::New(env, op434, "ones"));
+  table.Set(435u, Napi::Function::New(env, op435, "ones_like"));
+  table.Set(436u, Napi::Function::New(env, op436, "pairwise_distance"));
+  table.Set(437u, Napi::Function::New(env, op437, "cdist"));
+  table.Set(438u, Napi::Function::New(env, op438, "pdist"));
+  table.Set(439u, Napi::Function::New(env, op439, "cosine_similarity"));
+  table.Set(440u, Napi::Function::New(env, op440, "permute"));
+  table.Set(441u, Napi::Function::New(env, op441, "movedim"));
+  table.Set(442u, Napi::Function::New(env, op442, "movedim"));
+  table.Set(443u, Napi::Function::New(env, op443, "moveaxis"));
+  table.Set(444u, Napi::Function::New(env, op444, "moveaxis"));
+  table.Set(445u, Napi::Function::New(env, op445, "numpy_T"));
+  table.Set(446u, Napi::Function::New(env, op446, "matrix_H"));
+  table.Set(447u, Napi::Function::New(env, op447, "mT"));
+  table.Set(448u, Napi::Function::New(env, op448, "mH"));
+  table.Set(449u, Napi::Function::New(env, op449, "adjoint"));
+  table.Set(450u, Napi::Function::New(env, op450, "pixel_shuffle"));
+  table.Set(451u, Napi::Function::New(env, op451, "pixel_unshuffle"));
+  table.Set(452u, Napi::Function::New(env, op452, "channel_shuffle"));
+  table.Set(453u, Napi::Function::New(env, op453, "native_channel_shuffle"));
+  table.Set(454u, Napi::Function::New(env, op454, "pinverse"));
+  table.Set(455u, Napi::Function::New(env, op455, "poisson_nll_loss"));
+  table.Set(456u, Napi::Function::New(env, op456, "rad2deg"));
+  table.Set(457u, Napi::Function::New(env, op457, "rad2deg_"));
+  table.Set(458u, Napi::Function::New(env, op458, "deg2rad"));
+  table.Set(459u, Napi::Function::New(env, op459, "deg2rad_"));
+  table.Set(460u, Napi::Function::New(env, op460, "scalar_tensor"));
+  table.Set(461u, Napi::Function::New(env, op461, "rand"));
+  table.Set(462u, Napi::Function::New(env, op462, "rand"));
+  table.Set(463u, Napi::Function::New(env, op463, "rand_like"));
   table.Set(464u, Napi::Function::New(env, op464, "randint"));
   table.Set(465u, Napi::Function::New(env, op465, "randint"));
-  table.Set(466u, Napi::Function::New(env, op466, "randint_like"));
-  table.Set(467u, Napi::Function::New(env, op467, "randint_like"));
-  table.Set(468u, Napi::Function::New(env, op468, "randn"));
-  table.Set(469u, Napi::Function::New(env, op469, "randn"));
-  table.Set(470u, Napi::Function::New(env, op470, "randn_like"));
-  table.Set(471u, Napi::Function::New(env, op471, "randperm"));
-  table.Set(472u, Napi::Function::New(env, op472, "randperm"));
-  table.Set(473u, Napi::Function::New(env, op473, "range"));
-  table.Set(474u, Napi::Function::New(env, op474, "range"));
-  table.Set(475u, Napi::Function::New(env, op475, "ravel"));
-  table.Set(476u, Napi::Function::New(env, op476, "reciprocal"));
-  table.Set(477u, Napi::Function::New(env, op477, "reciprocal_"));
-  table.Set(478u, Napi::Function::New(env, op478, "neg"));
-  table.Set(479u, Napi::Function::New(env, op479, "neg_"));
-  table.Set(480u, Napi::Function::New(env, op480, "negative"));
-  table.Set(481u, Napi::Function::New(env, op481, "negative_"));
-  table.Set(482u, Napi::Function::New(env, op482, "repeat"));
-  table.Set(483u, Napi::Function::New(env, op483, "repeat_interleave"));
-  table.Set(484u, Napi::Function::New(env, op484, "repeat_interleave"));
+  table.Set(466u, Napi::Function::New(env, op466, "randint"));
+  table.Set(467u, Napi::Function::New(env, op467, "randint"));
+  table.Set(468u, Napi::Function::New(env, op468, "randint_like"));
+  table.Set(469u, Napi::Function::New(env, op469, "randint_like"));
+  table.Set(470u, Napi::Function::New(env, op470, "randn"));
+  table.Set(471u, Napi::Function::New(env, op471, "randn"));
+  table.Set(472u, Napi::Function::New(env, op472, "randn_like"));
+  table.Set(473u, Napi::Function::New(env, op473, "randperm"));
+  table.Set(474u, Napi::Function::New(env, op474, "randperm"));
+  table.Set(475u, Napi::Function::New(env, op475, "range"));
+  table.Set(476u, Napi::Function::New(env, op476, "range"));
+  table.Set(477u, Napi::Function::New(env, op477, "ravel"));
+  table.Set(478u, Napi::Function::New(env, op478, "reciprocal"));
+  table.Set(479u, Napi::Function::New(env, op479, "reciprocal_"));
+  table.Set(480u, Napi::Function::New(env, op480, "neg"));
+  table.Set(481u, Napi::Function::New(env, op481, "neg_"));
+  table.Set(482u, Napi::Function::New(env, op482, "negative"));
+  table.Set(483u, Napi::Function::New(env, op483, "negative_"));
+  table.Set(484u, Napi::Function::New(env, op484, "repeat"));
   table.Set(485u, Napi::Function::New(env, op485, "repeat_interleave"));
-  table.Set(486u, Napi::Function::New(env, op486, "reshape"));
-  table.Set(487u, Napi::Function::New(env, op487, "reshape_as"));
-  table.Set(488u, Napi::Function::New(env, op488, "round"));
-  table.Set(489u, Napi::Function::New(env, op489, "round_"));
+  table.Set(486u, Napi::Function::New(env, op486, "repeat_interleave"));
+  table.Set(487u, Napi::Function::New(env, op487, "repeat_interleave"));
+  table.Set(488u, Napi::Function::New(env, op488, "reshape"));
+  table.Set(489u, Napi::Function::New(env, op489, "reshape_as"));
   table.Set(490u, Napi::Function::New(env, op490, "round"));
   table.Set(491u, Napi::Function::New(env, op491, "round_"));
-  table.Set(492u, Napi::Function::New(env, op492, "rrelu"));
-  table.Set(493u, Napi::Function::New(env, op493, "rrelu_"));
-  table.Set(494u, Napi::Function::New(env, op494, "relu"));
-  table.Set(495u, Napi::Function::New(env, op495, "relu_"));
-  table.Set(496u, Napi::Function::New(env, op496, "relu6"));
-  table.Set(497u, Napi::Function::New(env, op497, "relu6_"));
-  table.Set(498u, Napi::Function::New(env, op498, "prelu"));
-  table.Set(499u, Napi::Function::New(env, op499, "prelu_backward"));
-  table.Set(500u, Napi::Function::New(env, op500, "gelu_"));
-  table.Set(501u, Napi::Function::New(env, op501, "gelu"));
-  table.Set(502u, Napi::Function::New(env, op502, "gelu_backward"));
-  table.Set(503u, Napi::Function::New(env, op503, "infinitely_differentiable_gelu_backward"));
-  table.Set(504u, Napi::Function::New(env, op504, "hardshrink"));
-  table.Set(505u, Napi::Function::New(env, op505, "hardshrink_backward"));
-  table.Set(506u, Napi::Function::New(env, op506, "rsqrt"));
-  table.Set(507u, Napi::Function::New(env, op507, "rsqrt_"));
-  table.Set(508u, Napi::Function::New(env, op508, "select"));
-  table.Set(509u, Napi::Function::New(env, op509, "select_backward"));
-  table.Set(510u, Napi::Function::New(env, op510, "selu"));
-  table.Set(511u, Napi::Function::New(env, op511, "selu_"));
-  table.Set(512u, Napi::Function::New(env, op512, "celu"));
-  table.Set(513u, Napi::Function::New(env, op513, "celu_"));
-  table.Set(514u, Napi::Function::New(env, op514, "silu"));
-  table.Set(515u, Napi::Function::New(env, op515, "silu_"));
-  table.Set(516u, Napi::Function::New(env, op516, "silu_backward"));
-  table.Set(517u, Napi::Function::New(env, op517, "mish"));
-  table.Set(518u, Napi::Function::New(env, op518, "mish_"));
-  table.Set(519u, Napi::Function::New(env, op519, "mish_backward"));
-  table.Set(520u, Napi::Function::New(env, op520, "sigmoid"));
-  table.Set(521u, Napi::Function::New(env, op521, "sigmoid_"));
-  table.Set(522u, Napi::Function::New(env, op522, "logit"));
-  table.Set(523u, Napi::Function::New(env, op523, "logit_"));
-  table.Set(524u, Napi::Function::New(env, op524, "sin"));
-  table.Set(525u, Napi::Function::New(env, op525, "sin_"));
-  table.Set(526u, Napi::Function::New(env, op526, "sinc"));
-  table.Set(527u, Napi::Function::New(env, op527, "sinc_"));
-  table.Set(528u, Napi::Function::New(env, op528, "sinh"));
-  table.Set(529u, Napi::Function::New(env, op529, "sinh_"));
-  table.Set(530u, Napi::Function::New(env, op530, "detach"));
-  table.Set(531u, Napi::Function::New(env, op531, "detach_"));
-  table.Set(532u, Napi::Function::New(env, op532, "slice"));
-  table.Set(533u, Napi::Function::New(env, op533, "slice_backward"));
-  table.Set(534u, Napi::Function::New(env, op534, "slice_scatter"));
-  table.Set(535u, Napi::Function::New(env, op535, "select_scatter"));
-  table.Set(536u, Napi::Function::New(env, op536, "diagonal_scatter"));
-  table.Set(537u, Napi::Function::New(env, op537, "as_strided_scatter"));
-  table.Set(538u, Napi::Function::New(env, op538, "smm"));
-  table.Set(539u, Napi::Function::New(env, op539, "softmax"));
-  table.Set(540u, Napi::Function::New(env, op540, "unsafe_split"));
-  table.Set(541u, Napi::Function::New(env, op541, "split"));
-  table.Set(542u, Napi::Function::New(env, op542, "split"));
-  table.Set(543u, Napi::Function::New(env, op543, "unsafe_split_with_sizes"));
-  table.Set(544u, Napi::Function::New(env, op544, "split_with_sizes"));
-  table.Set(545u, Napi::Function::New(env, op545, "hsplit"));
-  table.Set(546u, Napi::Function::New(env, op546, "hsplit"));
-  table.Set(547u, Napi::Function::New(env, op547, "vsplit"));
-  table.Set(548u, Napi::Function::New(env, op548, "vsplit"));
-  table.Set(549u, Napi::Function::New(env, op549, "dsplit"));
-  table.Set(550u, Napi::Function::New(env, op550, "dsplit"));
-  table.Set(551u, Napi::Function::New(env, op551, "squeeze"));
-  table.Set(552u, Napi::Function::New(env, op552, "squeeze"));
-  table.Set(553u, Napi::Function::New(env, op553, "squeeze_"));
-  table.Set(554u, Napi::Function::New(env, op554, "squeeze_"));
-  table.Set(555u, Napi::Function::New(env, op555, "sspaddmm"));
-  table.Set(556u, Napi::Function::New(env, op556, "stack"));
-  table.Set(557u, Napi::Function::New(env, op557, "hstack"));
-  table.Set(558u, Napi::Function::New(env, op558, "vstack"));
-  table.Set(559u, Napi::Function::New(env, op559, "dstack"));
-  table.Set(560u, Napi::Function::New(env, op560, "stft"));
-  table.Set(561u, Napi::Function::New(env, op561, "stft"));
-  table.Set(562u, Napi::Function::New(env, op562, "istft"));
-  table.Set(563u, Napi::Function::New(env, op563, "sum"));
-  table.Set(564u, Napi::Function::New(env, op564, "sum"));
-  table.Set(565u, Napi::Function::New(env, op565, "nansum"));
-  table.Set(566u, Napi::Function::New(env, op566, "sum_to_size"));
-  table.Set(567u, Napi::Function::New(env, op567, "sqrt"));
-  table.Set(568u, Napi::Function::New(env, op568, "sqrt_"));
-  table.Set(569u, Napi::Function::New(env, op569, "square"));
-  table.Set(570u, Napi::Function::New(env, op570, "square_"));
-  table.Set(571u, Napi::Function::New(env, op571, "std"));
-  table.Set(572u, Napi::Function::New(env, op572, "std"));
+  table.Set(492u, Napi::Function::New(env, op492, "round"));
+  table.Set(493u, Napi::Function::New(env, op493, "round_"));
+  table.Set(494u, Napi::Function::New(env, op494, "rrelu"));
+  table.Set(495u, Napi::Function::New(env, op495, "rrelu_"));
+  table.Set(496u, Napi::Function::New(env, op496, "relu"));
+  table.Set(497u, Napi::Function::New(env, op497, "relu_"));
+  table.Set(498u, Napi::Function::New(env, op498, "relu6"));
+  table.Set(499u, Napi::Function::New(env, op499, "relu6_"));
+  table.Set(500u, Napi::Function::New(env, op500, "prelu"));
+  table.Set(501u, Napi::Function::New(env, op501, "prelu_backward"));
+  table.Set(502u, Napi::Function::New(env, op502, "gelu_"));
+  table.Set(503u, Napi::Function::New(env, op503, "gelu"));
+  table.Set(504u, Napi::Function::New(env, op504, "gelu_backward"));
+  table.Set(505u, Napi::Function::New(env, op505, "infinitely_differentiable_gelu_backward"));
+  table.Set(506u, Napi::Function::New(env, op506, "hardshrink"));
+  table.Set(507u, Napi::Function::New(env, op507, "hardshrink_backward"));
+  table.Set(508u, Napi::Function::New(env, op508, "rsqrt"));
+  table.Set(509u, Napi::Function::New(env, op509, "rsqrt_"));
+  table.Set(510u, Napi::Function::New(env, op510, "select"));
+  table.Set(511u, Napi::Function::New(env, op511, "select_backward"));
+  table.Set(512u, Napi::Function::New(env, op512, "selu"));
+  table.Set(513u, Napi::Function::New(env, op513, "selu_"));
+  table.Set(514u, Napi::Function::New(env, op514, "celu"));
+  table.Set(515u, Napi::Function::New(env, op515, "celu_"));
+  table.Set(516u, Napi::Function::New(env, op516, "silu"));
+  table.Set(517u, Napi::Function::New(env, op517, "silu_"));
+  table.Set(518u, Napi::Function::New(env, op518, "silu_backward"));
+  table.Set(519u, Napi::Function::New(env, op519, "mish"));
+  table.Set(520u, Napi::Function::New(env, op520, "mish_"));
+  table.Set(521u, Napi::Function::New(env, op521, "mish_backward"));
+  table.Set(522u, Napi::Function::New(env, op522, "sigmoid"));
+  table.Set(523u, Napi::Function::New(env, op523, "sigmoid_"));
+  table.Set(524u, Napi::Function::New(env, op524, "logit"));
+  table.Set(525u, Napi::Function::New(env, op525, "logit_"));
+  table.Set(526u, Napi::Function::New(env, op526, "sin"));
+  table.Set(527u, Napi::Function::New(env, op527, "sin_"));
+  table.Set(528u, Napi::Function::New(env, op528, "sinc"));
+  table.Set(529u, Napi::Function::New(env, op529, "sinc_"));
+  table.Set(530u, Napi::Function::New(env, op530, "sinh"));
+  table.Set(531u, Napi::Function::New(env, op531, "sinh_"));
+  table.Set(532u, Napi::Function::New(env, op532, "detach"));
+  table.Set(533u, Napi::Function::New(env, op533, "detach_"));
+  table.Set(534u, Napi::Function::New(env, op534, "slice"));
+  table.Set(535u, Napi::Function::New(env, op535, "slice_backward"));
+  table.Set(536u, Napi::Function::New(env, op536, "slice_scatter"));
+  table.Set(537u, Napi::Function::New(env, op537, "select_scatter"));
+  table.Set(538u, Napi::Function::New(env, op538, "diagonal_scatter"));
+  table.Set(539u, Napi::Function::New(env, op539, "as_strided_scatter"));
+  table.Set(540u, Napi::Function::New(env, op540, "smm"));
+  table.Set(541u, Napi::Function::New(env, op541, "softmax"));
+  table.Set(542u, Napi::Function::New(env, op542, "unsafe_split"));
+  table.Set(543u, Napi::Function::New(env, op543, "split"));
+  table.Set(544u, Napi::Function::New(env, op544, "split"));
+  table.Set(545u, Napi::Function::New(env, op545, "unsafe_split_with_sizes"));
+  table.Set(546u, Napi::Function::New(env, op546, "split_with_sizes"));
+  table.Set(547u, Napi::Function::New(env, op547, "hsplit"));
+  table.Set(548u, Napi::Function::New(env, op548, "hsplit"));
+  table.Set(549u, Napi::Function::New(env, op549, "vsplit"));
+  table.Set(550u, Napi::Function::New(env, op550, "vsplit"));
+  table.Set(551u, Napi::Function::New(env, op551, "dsplit"));
+  table.Set(552u, Napi::Function::New(env, op552, "dsplit"));
+  table.Set(553u, Napi::Function::New(env, op553, "squeeze"));
+  table.Set(554u, Napi::Function::New(env, op554, "squeeze"));
+  table.Set(555u, Napi::Function::New(env, op555, "squeeze_"));
+  table.Set(556u, Napi::Function::New(env, op556, "squeeze_"));
+  table.Set(557u, Napi::Function::New(env, op557, "sspaddmm"));
+  table.Set(558u, Napi::Function::New(env, op558, "stack"));
+  table.Set(559u, Napi::Function::New(env, op559, "hstack"));
+  table.Set(560u, Napi::Function::New(env, op560, "vstack"));
+  table.Set(561u, Napi::Function::New(env, op561, "dstack"));
+  table.Set(562u, Napi::Function::New(env, op562, "stft"));
+  table.Set(563u, Napi::Function::New(env, op563, "stft"));
+  table.Set(564u, Napi::Function::New(env, op564, "istft"));
+  table.Set(565u, Napi::Function::New(env, op565, "sum"));
+  table.Set(566u, Napi::Function::New(env, op566, "sum"));
+  table.Set(567u, Napi::Function::New(env, op567, "nansum"));
+  table.Set(568u, Napi::Function::New(env, op568, "sum_to_size"));
+  table.Set(569u, Napi::Function::New(env, op569, "sqrt"));
+  table.Set(570u, Napi::Function::New(env, op570, "sqrt_"));
+  table.Set(571u, Napi::Function::New(env, op571, "square"));
+  table.Set(572u, Napi::Function::New(env, op572, "square_"));
   table.Set(573u, Napi::Function::New(env, op573, "std"));
-  table.Set(574u, Napi::Function::New(env, op574, "std_mean"));
-  table.Set(575u, Napi::Function::New(env, op575, "std_mean"));
+  table.Set(574u, Napi::Function::New(env, op574, "std"));
+  table.Set(575u, Napi::Function::New(env, op575, "std"));
   table.Set(576u, Napi::Function::New(env, op576, "std_mean"));
-  table.Set(577u, Napi::Function::New(env, op577, "prod"));
-  table.Set(578u, Napi::Function::New(env, op578, "prod"));
-  table.Set(579u, Napi::Function::New(env, op579, "t"));
-  table.Set(580u, Napi::Function::New(env, op580, "t_"));
-  table.Set(581u, Napi::Function::New(env, op581, "tan"));
-  table.Set(582u, Napi::Function::New(env, op582, "tan_"));
-  table.Set(583u, Napi::Function::New(env, op583, "tanh"));
-  table.Set(584u, Napi::Function::New(env, op584, "tanh_"));
-  table.Set(585u, Napi::Function::New(env, op585, "tensordot"));
-  table.Set(586u, Napi::Function::New(env, op586, "threshold"));
-  table.Set(587u, Napi::Function::New(env, op587, "threshold_"));
-  table.Set(588u, Napi::Function::New(env, op588, "threshold_backward"));
-  table.Set(589u, Napi::Function::New(env, op589, "tile"));
-  table.Set(590u, Napi::Function::New(env, op590, "transpose"));
-  table.Set(591u, Napi::Function::New(env, op591, "transpose_"));
-  table.Set(592u, Napi::Function::New(env, op592, "one_hot"));
-  table.Set(593u, Napi::Function::New(env, op593, "flip"));
-  table.Set(594u, Napi::Function::New(env, op594, "fliplr"));
-  table.Set(595u, Napi::Function::New(env, op595, "flipud"));
-  table.Set(596u, Napi::Function::New(env, op596, "roll"));
-  table.Set(597u, Napi::Function::New(env, op597, "rot90"));
-  table.Set(598u, Napi::Function::New(env, op598, "trapezoid"));
-  table.Set(599u, Napi::Function::New(env, op599, "trapezoid"));
-  table.Set(600u, Napi::Function::New(env, op600, "trapz"));
-  table.Set(601u, Napi::Function::New(env, op601, "trapz"));
-  table.Set(602u, Napi::Function::New(env, op602, "triplet_margin_loss"));
-  table.Set(603u, Napi::Function::New(env, op603, "trunc"));
-  table.Set(604u, Napi::Function::New(env, op604, "trunc_"));
-  table.Set(605u, Napi::Function::New(env, op605, "fix"));
-  table.Set(606u, Napi::Function::New(env, op606, "fix_"));
-  table.Set(607u, Napi::Function::New(env, op607, "type_as"));
-  table.Set(608u, Napi::Function::New(env, op608, "unique_dim"));
-  table.Set(609u, Napi::Function::New(env, op609, "unique_consecutive"));
-  table.Set(610u, Napi::Function::New(env, op610, "unique_dim_consecutive"));
-  table.Set(611u, Napi::Function::New(env, op611, "unsqueeze"));
-  table.Set(612u, Napi::Function::New(env, op612, "unsqueeze_"));
-  table.Set(613u, Napi::Function::New(env, op613, "vander"));
-  table.Set(614u, Napi::Function::New(env, op614, "var"));
-  table.Set(615u, Napi::Function::New(env, op615, "var"));
+  table.Set(577u, Napi::Function::New(env, op577, "std_mean"));
+  table.Set(578u, Napi::Function::New(env, op578, "std_mean"));
+  table.Set(579u, Napi::Function::New(env, op579, "prod"));
+  table.Set(580u, Napi::Function::New(env, op580, "prod"));
+  table.Set(581u, Napi::Function::New(env, op581, "t"));
+  table.Set(582u, Napi::Function::New(env, op582, "t_"));
+  table.Set(583u, Napi::Function::New(env, op583, "tan"));
+  table.Set(584u, Napi::Function::New(env, op584, "tan_"));
+  table.Set(585u, Napi::Function::New(env, op585, "tanh"));
+  table.Set(586u, Napi::Function::New(env, op586, "tanh_"));
+  table.Set(587u, Napi::Function::New(env, op587, "tensordot"));
+  table.Set(588u, Napi::Function::New(env, op588, "threshold"));
+  table.Set(589u, Napi::Function::New(env, op589, "threshold_"));
+  table.Set(590u, Napi::Function::New(env, op590, "threshold_backward"));
+  table.Set(591u, Napi::Function::New(env, op591, "tile"));
+  table.Set(592u, Napi::Function::New(env, op592, "transpose"));
+  table.Set(593u, Napi::Function::New(env, op593, "transpose_"));
+  table.Set(594u, Napi::Function::New(env, op594, "one_hot"));
+  table.Set(595u, Napi::Function::New(env, op595, "flip"));
+  table.Set(596u, Napi::Function::New(env, op596, "fliplr"));
+  table.Set(597u, Napi::Function::New(env, op597, "flipud"));
+  table.Set(598u, Napi::Function::New(env, op598, "roll"));
+  table.Set(599u, Napi::Function::New(env, op599, "rot90"));
+  table.Set(600u, Napi::Function::New(env, op600, "trapezoid"));
+  table.Set(601u, Napi::Function::New(env, op601, "trapezoid"));
+  table.Set(602u, Napi::Function::New(env, op602, "trapz"));
+  table.Set(603u, Napi::Function::New(env, op603, "trapz"));
+  table.Set(604u, Napi::Function::New(env, op604, "triplet_margin_loss"));
+  table.Set(605u, Napi::Function::New(env, op605, "trunc"));
+  table.Set(606u, Napi::Function::New(env, op606, "trunc_"));
+  table.Set(607u, Napi::Function::New(env, op607, "fix"));
+  table.Set(608u, Napi::Function::New(env, op608, "fix_"));
+  table.Set(609u, Napi::Function::New(env, op609, "type_as"));
+  table.Set(610u, Napi::Function::New(env, op610, "unique_dim"));
+  table.Set(611u, Napi::Function::New(env, op611, "unique_consecutive"));
+  table.Set(612u, Napi::Function::New(env, op612, "unique_dim_consecutive"));
+  table.Set(613u, Napi::Function::New(env, op613, "unsqueeze"));
+  table.Set(614u, Napi::Function::New(env, op614, "unsqueeze_"));
+  table.Set(615u, Napi::Function::New(env, op615, "vander"));
   table.Set(616u, Napi::Function::New(env, op616, "var"));
-  table.Set(617u, Napi::Function::New(env, op617, "var_mean"));
-  table.Set(618u, Napi::Function::New(env, op618, "var_mean"));
+  table.Set(617u, Napi::Function::New(env, op617, "var"));
+  table.Set(618u, Napi::Function::New(env, op618, "var"));
   table.Set(619u, Napi::Function::New(env, op619, "var_mean"));
-  table.Set(620u, Napi::Function::New(env, op620, "view_as"));
-  table.Set(621u, Napi::Function::New(env, op621, "where"));
-  table.Set(622u, Napi::Function::New(env, op622, "where"));
+  table.Set(620u, Napi::Function::New(env, op620, "var_mean"));
+  table.Set(621u, Napi::Function::New(env, op621, "var_mean"));
+  table.Set(622u, Napi::Function::New(env, op622, "view_as"));
   table.Set(623u, Napi::Function::New(env, op623, "where"));
   table.Set(624u, Napi::Function::New(env, op624, "where"));
   table.Set(625u, Napi::Function::New(env, op625, "where"));
-  table.Set(626u, Napi::Function::New(env, op626, "norm_except_dim"));
-  table.Set(627u, Napi::Function::New(env, op627, "zeros"));
-  table.Set(628u, Napi::Function::New(env, op628, "zeros_like"));
-  table.Set(629u, Napi::Function::New(env, op629, "poisson"));
-  table.Set(630u, Napi::Function::New(env, op630, "binomial"));
-  table.Set(631u, Napi::Function::New(env, op631, "native_norm"));
-  table.Set(632u, Napi::Function::New(env, op632, "native_norm"));
-  table.Set(633u, Napi::Function::New(env, op633, "norm"));
-  table.Set(634u, Napi::Function::New(env, op634, "norm"));
+  table.Set(626u, Napi::Function::New(env, op626, "where"));
+  table.Set(627u, Napi::Function::New(env, op627, "where"));
+  table.Set(628u, Napi::Function::New(env, op628, "norm_except_dim"));
+  table.Set(629u, Napi::Function::New(env, op629, "zeros"));
+  table.Set(630u, Napi::Function::New(env, op630, "zeros_like"));
+  table.Set(631u, Napi::Function::New(env, op631, "poisson"));
+  table.Set(632u, Napi::Function::New(env, op632, "binomial"));
+  table.Set(633u, Napi::Function::New(env, op633, "native_norm"));
+  table.Set(634u, Napi::Function::New(env, op634, "native_norm"));
   table.Set(635u, Napi::Function::New(env, op635, "norm"));
   table.Set(636u, Napi::Function::New(env, op636, "norm"));
-  table.Set(637u, Napi::Function::New(env, op637, "frexp"));
-  table.Set(638u, Napi::Function::New(env, op638, "frobenius_norm"));
-  table.Set(639u, Napi::Function::New(env, op639, "frobenius_norm"));
-  table.Set(640u, Napi::Function::New(env, op640, "nuclear_norm"));
-  table.Set(641u, Napi::Function::New(env, op641, "nuclear_norm"));
-  table.Set(642u, Napi::Function::New(env, op642, "clone"));
-  table.Set(643u, Napi::Function::New(env, op643, "positive"));
-  table.Set(644u, Napi::Function::New(env, op644, "resize_as_"));
-  table.Set(645u, Napi::Function::New(env, op645, "resize_as_sparse_"));
-  table.Set(646u, Napi::Function::New(env, op646, "zero_"));
-  table.Set(647u, Napi::Function::New(env, op647, "sub"));
-  table.Set(648u, Napi::Function::New(env, op648, "sub_"));
+  table.Set(637u, Napi::Function::New(env, op637, "norm"));
+  table.Set(638u, Napi::Function::New(env, op638, "norm"));
+  table.Set(639u, Napi::Function::New(env, op639, "frexp"));
+  table.Set(640u, Napi::Function::New(env, op640, "frobenius_norm"));
+  table.Set(641u, Napi::Function::New(env, op641, "frobenius_norm"));
+  table.Set(642u, Napi::Function::New(env, op642, "nuclear_norm"));
+  table.Set(643u, Napi::Function::New(env, op643, "nuclear_norm"));
+  table.Set(644u, Napi::Function::New(env, op644, "clone"));
+  table.Set(645u, Napi::Function::New(env, op645, "positive"));
+  table.Set(646u, Napi::Function::New(env, op646, "resize_as_"));
+  table.Set(647u, Napi::Function::New(env, op647, "resize_as_sparse_"));
+  table.Set(648u, Napi::Function::New(env, op648, "zero_"));
   table.Set(649u, Napi::Function::New(env, op649, "sub"));
   table.Set(650u, Napi::Function::New(env, op650, "sub_"));
-  table.Set(651u, Napi::Function::New(env, op651, "subtract"));
-  table.Set(652u, Napi::Function::New(env, op652, "subtract_"));
+  table.Set(651u, Napi::Function::New(env, op651, "sub"));
+  table.Set(652u, Napi::Function::New(env, op652, "sub_"));
   table.Set(653u, Napi::Function::New(env, op653, "subtract"));
   table.Set(654u, Napi::Function::New(env, op654, "subtract_"));
-  table.Set(655u, Napi::Function::New(env, op655, "rsub"));
-  table.Set(656u, Napi::Function::New(env, op656, "heaviside"));
-  table.Set(657u, Napi::Function::New(env, op657, "heaviside_"));
-  table.Set(658u, Napi::Function::New(env, op658, "rsub"));
-  table.Set(659u, Napi::Function::New(env, op659, "sparse_sampled_addmm"));
-  table.Set(660u, Napi::Function::New(env, op660, "addmm"));
-  table.Set(661u, Napi::Function::New(env, op661, "addmm_"));
-  table.Set(662u, Napi::Function::New(env, op662, "sparse_compressed_tensor"));
-  table.Set(663u, Napi::Function::New(env, op663, "sparse_csr_tensor"));
-  table.Set(664u, Napi::Function::New(env, op664, "sparse_csc_tensor"));
-  table.Set(665u, Napi::Function::New(env, op665, "sparse_bsr_tensor"));
-  table.Set(666u, Napi::Function::New(env, op666, "sparse_bsc_tensor"));
-  table.Set(667u, Napi::Function::New(env, op667, "sparse_compressed_tensor"));
-  table.Set(668u, Napi::Function::New(env, op668, "sparse_csr_tensor"));
-  table.Set(669u, Napi::Function::New(env, op669, "sparse_csc_tensor"));
-  table.Set(670u, Napi::Function::New(env, op670, "sparse_bsr_tensor"));
-  table.Set(671u, Napi::Function::New(env, op671, "sparse_bsc_tensor"));
+  table.Set(655u, Napi::Function::New(env, op655, "subtract"));
+  table.Set(656u, Napi::Function::New(env, op656, "subtract_"));
+  table.Set(657u, Napi::Function::New(env, op657, "rsub"));
+  table.Set(658u, Napi::Function::New(env, op658, "heaviside"));
+  table.Set(659u, Napi::Function::New(env, op659, "heaviside_"));
+  table.Set(660u, Napi::Function::New(env, op660, "rsub"));
+  table.Set(661u, Napi::Function::New(env, op661, "sparse_sampled_addmm"));
+  table.Set(662u, Napi::Function::New(env, op662, "addmm"));
+  table.Set(663u, Napi::Function::New(env, op663, "addmm_"));
+  table.Set(664u, Napi::Function::New(env, op664, "sparse_compressed_tensor"));
+  table.Set(665u, Napi::Function::New(env, op665, "sparse_csr_tensor"));
+  table.Set(666u, Napi::Function::New(env, op666, "sparse_csc_tensor"));
+  table.Set(667u, Napi::Function::New(env, op667, "sparse_bsr_tensor"));
+  table.Set(668u, Napi::Function::New(env, op668, "sparse_bsc_tensor"));
+  table.Set(669u, Napi::Function::New(env, op669, "sparse_compressed_tensor"));
+  table.Set(670u, Napi::Function::New(env, op670, "sparse_csr_tensor"));
+  table.Set(671u, Napi::Function::New(env, op671, "sparse_csc_tensor"));
+  table.Set(672u, Napi::Function::New(env, op672, "sparse_bsr_tensor"));
+  table.Set(673u, Napi::Function::New(env, op673, "sparse_bsc_tensor"));
+  table.Set(674u, Napi::Function::New(env, op674, "sparse_coo_tensor"));
+  table.Set(675u, Napi::Function::New(env, op675, "sparse_coo_tensor"));
+  table.Set(676u, Napi::Function::New(env, op676, "sparse_coo_tensor"));
+  table.Set(677u, Napi::Function::New(env, op677, "sparse_resize_"));
+  table.Set(678u, Napi::Function::New(env, op678, "sparse_resize_and_clear_"));
+  table.Set(679u, Napi::Function::New(env, op679, "sparse_mask"));
+  table.Set(680u, Napi::Function::New(env, op680, "to_dense"));
+  table.Set(681u, Napi::Function::New(env, op681, "to_dense_backward"));
+  table.Set(682u, Napi::Function::New(env, op682, "sparse_dim"));
+  table.Set(683u, Napi::Function::New(env, op683, "dense_dim"));
+  table.Set(684u, Napi::Function::New(env, op684, "coalesce"));
+  table.Set(685u, Napi::Function::New(env, op685, "is_coalesced"));
+  table.Set(686u, Napi::Function::New(env, op686, "indices"));
+  table.Set(687u, Napi::Function::New(env, op687, "values"));
+  table.Set(688u, Napi::Function::New(env, op688, "crow_indices"));
+  table.Set(689u, Napi::Function::New(env, op689, "col_indices"));
+  table.Set(690u, Napi::Function::New(env, op690, "ccol_indices"));
+  table.Set(691u, Napi::Function::New(env, op691, "row_indices"));
+  table.Set(692u, Napi::Function::New(env, op692, "hspmm"));
+  table.Set(693u, Napi::Function::New(env, op693, "copy_sparse_to_sparse_"));
+  table.Set(694u, Napi::Function::New(env, op694, "unbind"));
+  table.Set(695u, Napi::Function::New(env, op695, "to_sparse"));
+  table.Set(696u, Napi::Function::New(env, op696, "to_sparse"));
+  table.Set(697u, Napi::Function::New(env, op697, "to_sparse_csr"));
+  table.Set(698u, Napi::Function::New(env, op698, "to_sparse_csc"));
+  table.Set(699u, Napi::Function::New(env, op699, "to_sparse_bsr"));
+  table.Set(700u, Napi::Function::New(env, op700, "to_sparse_bsc"));
+  table.Set(701u, Napi::Function::New(env, op701, "to_mkldnn_backward"));
+  table.Set(702u, Napi::Function::New(env, op702, "quantize_per_tensor_dynamic"));
+  table.Set(703u, Napi::Function::New(env, op703, "quantize_per_tensor"));
+  table.Set(704u, Napi::Function::New(env, op704, "quantize_per_tensor"));
+  table.Set(705u, Napi::Function::New(env, op705, "quantize_per_tensor"));
+  table.Set(706u, Napi::Function::New(env, op706, "quantize_per_channel"));
+  table.Set(707u, Napi::Function::New(env, op707, "dequantize"));
+  table.Set(708u, Napi::Function::New(env, op708, "dequantize"));
+  table.Set(709u, Napi::Function::New(env, op709, "q_scale"));
+  table.Set(710u, Napi::Function::New(env, op710, "q_zero_point"));
+  table.Set(711u, Napi::Function::New(env, op711, "q_per_channel_scales"));
+  table.Set(712u, Napi::Function::New(env, op712, "q_per_channel_zero_points"));
+  table.Set(713u, Napi::Function::New(env, op713, "int_repr"));
+  table.Set(714u, Napi::Function::New(env, op714, "fake_quantize_per_tensor_affine"));
+  table.Set(715u, Napi::Function::New(env, op715, "fake_quantize_per_tensor_affine"));
+  table.Set(716u, Napi::Function::New(env, op716, "fake_quantize_per_tensor_affine_cachemask"));
+  table.Set(717u, Napi::Function::New(env, op717, "fake_quantize_per_tensor_affine_cachemask_backward"));
+  table.Set(718u, Napi::Function::New(env, op718, "fake_quantize_per_channel_affine"));
+  table.Set(719u, Napi::Function::New(env, op719, "fake_quantize_per_channel_affine_cachemask"));
 }
 
 }  // namespace refinery_ops

@@ -3,438 +3,8 @@
 
 namespace refinery_ops {
 
-// aten::sparse_coo_tensor.size(int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=False) -> Tensor
-static Napi::Value op672(const Napi::CallbackInfo& info) {
-  OP_TRY
-  std::vector<int64_t> a0 = arg_int_list(info, 0, 0);
-  at::TensorOptions a1 = arg_tensor_options(info, 1);
-  return to_js(info.Env(), at::sparse_coo_tensor(a0, a1));
-  OP_CATCH("sparse_coo_tensor.size", "size:IA,options:TO")
-}
-
-// aten::sparse_coo_tensor.indices(Tensor indices, Tensor values, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op673(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  at::TensorOptions a2 = present(info, 2) ? arg_tensor_options(info, 2) : at::TensorOptions(at::TensorOptions());
-  return to_js(info.Env(), at::sparse_coo_tensor(a0, a1, a2));
-  OP_CATCH("sparse_coo_tensor.indices", "indices:T,values:T,options:TO")
-}
-
-// aten::sparse_coo_tensor.indices_size(Tensor indices, Tensor values, int[] size, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op674(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  std::vector<int64_t> a2 = arg_int_list(info, 2, 0);
-  at::TensorOptions a3 = present(info, 3) ? arg_tensor_options(info, 3) : at::TensorOptions(at::TensorOptions());
-  return to_js(info.Env(), at::sparse_coo_tensor(a0, a1, a2, a3));
-  OP_CATCH("sparse_coo_tensor.indices_size", "indices:T,values:T,size:IA,options:TO")
-}
-
-// aten::sparse_resize_(Tensor(a!) self, int[] size, int sparse_dim, int dense_dim) -> Tensor(a!)
-static Napi::Value op675(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
-  int64_t a2 = arg_int(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  return to_js(info.Env(), a0.sparse_resize_(a1, a2, a3));
-  OP_CATCH("sparse_resize_", "self:T,size:IA,sparse_dim:I,dense_dim:I")
-}
-
-// aten::sparse_resize_and_clear_(Tensor(a!) self, int[] size, int sparse_dim, int dense_dim) -> Tensor(a!)
-static Napi::Value op676(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
-  int64_t a2 = arg_int(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  return to_js(info.Env(), a0.sparse_resize_and_clear_(a1, a2, a3));
-  OP_CATCH("sparse_resize_and_clear_", "self:T,size:IA,sparse_dim:I,dense_dim:I")
-}
-
-// aten::sparse_mask(Tensor self, Tensor mask) -> Tensor
-static Napi::Value op677(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), a0.sparse_mask(a1));
-  OP_CATCH("sparse_mask", "self:T,mask:T")
-}
-
-// aten::to_dense(Tensor self, ScalarType? dtype=None) -> Tensor
-static Napi::Value op678(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  c10::optional<at::ScalarType> a1 = present(info, 1) ? arg_opt_scalar_type(info, 1) : c10::optional<at::ScalarType>(c10::nullopt);
-  return to_js(info.Env(), a0.to_dense(a1));
-  OP_CATCH("to_dense", "self:T,dtype:ST?")
-}
-
-// aten::to_dense_backward(Tensor grad, Tensor input) -> Tensor
-static Napi::Value op679(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::to_dense_backward(a0, a1));
-  OP_CATCH("to_dense_backward", "grad:T,input:T")
-}
-
-// aten::sparse_dim(Tensor self) -> int
-static Napi::Value op680(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.sparse_dim());
-  OP_CATCH("sparse_dim", "self:T")
-}
-
-// aten::dense_dim(Tensor self) -> int
-static Napi::Value op681(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.dense_dim());
-  OP_CATCH("dense_dim", "self:T")
-}
-
-// aten::coalesce(Tensor(a) self) -> Tensor(a)
-static Napi::Value op682(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.coalesce());
-  OP_CATCH("coalesce", "self:T")
-}
-
-// aten::is_coalesced(Tensor self) -> bool
-static Napi::Value op683(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.is_coalesced());
-  OP_CATCH("is_coalesced", "self:T")
-}
-
-// aten::indices(Tensor(a) self) -> Tensor(a)
-static Napi::Value op684(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.indices());
-  OP_CATCH("indices", "self:T")
-}
-
-// aten::values(Tensor(a) self) -> Tensor(a)
-static Napi::Value op685(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.values());
-  OP_CATCH("values", "self:T")
-}
-
-// aten::crow_indices(Tensor(a) self) -> Tensor(a)
-static Napi::Value op686(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.crow_indices());
-  OP_CATCH("crow_indices", "self:T")
-}
-
-// aten::col_indices(Tensor(a) self) -> Tensor(a)
-static Napi::Value op687(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.col_indices());
-  OP_CATCH("col_indices", "self:T")
-}
-
-// aten::ccol_indices(Tensor(a) self) -> Tensor(a)
-static Napi::Value op688(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.ccol_indices());
-  OP_CATCH("ccol_indices", "self:T")
-}
-
-// aten::row_indices(Tensor(a) self) -> Tensor(a)
-static Napi::Value op689(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.row_indices());
-  OP_CATCH("row_indices", "self:T")
-}
-
-// aten::hspmm(Tensor mat1, Tensor mat2) -> Tensor
-static Napi::Value op690(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::hspmm(a0, a1));
-  OP_CATCH("hspmm", "mat1:T,mat2:T")
-}
-
-// aten::copy_sparse_to_sparse_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)
-static Napi::Value op691(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Tensor a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
-  at::copy_sparse_to_sparse_(a0, a1, a2);
-  return info.Env().Undefined();
-  OP_CATCH("copy_sparse_to_sparse_", "self:Tm,src:T,non_blocking:B")
-}
-
-// aten::unbind.int(Tensor(a -> *) self, int dim=0) -> Tensor(a)[]
-static Napi::Value op692(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
-  return to_js(info.Env(), at::unbind(a0, a1));
-  OP_CATCH("unbind.int", "self:T,dim:I")
-}
-
-// aten::to_sparse.sparse_dim(Tensor self, int sparse_dim) -> Tensor
-static Napi::Value op693(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  int64_t a1 = arg_int(info, 1);
-  return to_js(info.Env(), a0.to_sparse(a1));
-  OP_CATCH("to_sparse.sparse_dim", "self:T,sparse_dim:I")
-}
-
-// aten::to_sparse(Tensor self) -> Tensor
-static Napi::Value op694(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.to_sparse());
-  OP_CATCH("to_sparse", "self:T")
-}
-
-// aten::to_sparse_csr(Tensor self) -> Tensor
-static Napi::Value op695(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.to_sparse_csr());
-  OP_CATCH("to_sparse_csr", "self:T")
-}
-
-// aten::to_sparse_csc(Tensor self) -> Tensor
-static Napi::Value op696(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), a0.to_sparse_csc());
-  OP_CATCH("to_sparse_csc", "self:T")
-}
-
-// aten::to_sparse_bsr(Tensor self, int[2] blocksize) -> Tensor
-static Napi::Value op697(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
-  return to_js(info.Env(), a0.to_sparse_bsr(a1));
-  OP_CATCH("to_sparse_bsr", "self:T,blocksize:IA")
-}
-
-// aten::to_sparse_bsc(Tensor self, int[2] blocksize) -> Tensor
-static Napi::Value op698(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
-  return to_js(info.Env(), a0.to_sparse_bsc(a1));
-  OP_CATCH("to_sparse_bsc", "self:T,blocksize:IA")
-}
-
-// aten::to_mkldnn_backward(Tensor grad, Tensor input) -> Tensor
-static Napi::Value op699(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::to_mkldnn_backward(a0, a1));
-  OP_CATCH("to_mkldnn_backward", "grad:T,input:T")
-}
-
-// aten::quantize_per_tensor_dynamic(Tensor self, ScalarType dtype, bool reduce_range) -> Tensor
-static Napi::Value op700(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  at::ScalarType a1 = arg_scalar_type(info, 1);
-  bool a2 = arg_bool(info, 2);
-  return to_js(info.Env(), at::quantize_per_tensor_dynamic(a0, a1, a2));
-  OP_CATCH("quantize_per_tensor_dynamic", "self:T,dtype:ST,reduce_range:B")
-}
-
-// aten::quantize_per_tensor(Tensor self, float scale, int zero_point, ScalarType dtype) -> Tensor
-static Napi::Value op701(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  double a1 = arg_double(info, 1);
-  int64_t a2 = arg_int(info, 2);
-  at::ScalarType a3 = arg_scalar_type(info, 3);
-  return to_js(info.Env(), at::quantize_per_tensor(a0, a1, a2, a3));
-  OP_CATCH("quantize_per_tensor", "self:T,scale:F,zero_point:I,dtype:ST")
-}
-
-// aten::quantize_per_tensor.tensor_qparams(Tensor self, Tensor scale, Tensor zero_point, ScalarType dtype) -> Tensor
-static Napi::Value op702(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  at::ScalarType a3 = arg_scalar_type(info, 3);
-  return to_js(info.Env(), at::quantize_per_tensor(a0, a1, a2, a3));
-  OP_CATCH("quantize_per_tensor.tensor_qparams", "self:T,scale:T,zero_point:T,dtype:ST")
-}
-
-// aten::quantize_per_tensor.tensors(Tensor[] tensors, Tensor scales, Tensor zero_points, ScalarType dtype) -> Tensor[]
-static Napi::Value op703(const Napi::CallbackInfo& info) {
-  OP_TRY
-  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  at::ScalarType a3 = arg_scalar_type(info, 3);
-  return to_js(info.Env(), at::quantize_per_tensor(a0, a1, a2, a3));
-  OP_CATCH("quantize_per_tensor.tensors", "tensors:TL,scales:T,zero_points:T,dtype:ST")
-}
-
-// aten::quantize_per_channel(Tensor self, Tensor scales, Tensor zero_points, int axis, ScalarType dtype) -> Tensor
-static Napi::Value op704(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  at::ScalarType a4 = arg_scalar_type(info, 4);
-  return to_js(info.Env(), at::quantize_per_channel(a0, a1, a2, a3, a4));
-  OP_CATCH("quantize_per_channel", "self:T,scales:T,zero_points:T,axis:I,dtype:ST")
-}
-
-// aten::dequantize.self(Tensor self) -> Tensor
-static Napi::Value op705(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::dequantize(a0));
-  OP_CATCH("dequantize.self", "self:T")
-}
-
-// aten::dequantize.tensors(Tensor[] tensors) -> Tensor[]
-static Napi::Value op706(const Napi::CallbackInfo& info) {
-  OP_TRY
-  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
-  return to_js(info.Env(), at::dequantize(a0));
-  OP_CATCH("dequantize.tensors", "tensors:TL")
-}
-
-// aten::q_scale(Tensor self) -> float
-static Napi::Value op707(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::q_scale(a0));
-  OP_CATCH("q_scale", "self:T")
-}
-
-// aten::q_zero_point(Tensor self) -> int
-static Napi::Value op708(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::q_zero_point(a0));
-  OP_CATCH("q_zero_point", "self:T")
-}
-
-// aten::q_per_channel_scales(Tensor self) -> Tensor
-static Napi::Value op709(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::q_per_channel_scales(a0));
-  OP_CATCH("q_per_channel_scales", "self:T")
-}
-
-// aten::q_per_channel_zero_points(Tensor self) -> Tensor
-static Napi::Value op710(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::q_per_channel_zero_points(a0));
-  OP_CATCH("q_per_channel_zero_points", "self:T")
-}
-
-// aten::int_repr(Tensor self) -> Tensor
-static Napi::Value op711(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  return to_js(info.Env(), at::int_repr(a0));
-  OP_CATCH("int_repr", "self:T")
-}
-
-// aten::fake_quantize_per_tensor_affine(Tensor self, float scale, int zero_point, int quant_min, int quant_max) -> Tensor
-static Napi::Value op712(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  double a1 = arg_double(info, 1);
-  int64_t a2 = arg_int(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  int64_t a4 = arg_int(info, 4);
-  return to_js(info.Env(), at::fake_quantize_per_tensor_affine(a0, a1, a2, a3, a4));
-  OP_CATCH("fake_quantize_per_tensor_affine", "self:T,scale:F,zero_point:I,quant_min:I,quant_max:I")
-}
-
-// aten::fake_quantize_per_tensor_affine.tensor_qparams(Tensor self, Tensor scale, Tensor zero_point, int quant_min, int quant_max) -> Tensor
-static Napi::Value op713(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  int64_t a4 = arg_int(info, 4);
-  return to_js(info.Env(), at::fake_quantize_per_tensor_affine(a0, a1, a2, a3, a4));
-  OP_CATCH("fake_quantize_per_tensor_affine.tensor_qparams", "self:T,scale:T,zero_point:T,quant_min:I,quant_max:I")
-}
-
-// aten::fake_quantize_per_tensor_affine_cachemask(Tensor self, float scale, int zero_point, int quant_min, int quant_max) -> (Tensor output, Tensor mask)
-static Napi::Value op714(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  double a1 = arg_double(info, 1);
-  int64_t a2 = arg_int(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  int64_t a4 = arg_int(info, 4);
-  return to_js(info.Env(), at::fake_quantize_per_tensor_affine_cachemask(a0, a1, a2, a3, a4));
-  OP_CATCH("fake_quantize_per_tensor_affine_cachemask", "self:T,scale:F,zero_point:I,quant_min:I,quant_max:I")
-}
-
-// aten::fake_quantize_per_tensor_affine_cachemask_backward(Tensor grad, Tensor mask) -> Tensor
-static Napi::Value op715(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  return to_js(info.Env(), at::fake_quantize_per_tensor_affine_cachemask_backward(a0, a1));
-  OP_CATCH("fake_quantize_per_tensor_affine_cachemask_backward", "grad:T,mask:T")
-}
-
-// aten::fake_quantize_per_channel_affine(Tensor self, Tensor scale, Tensor zero_point, int axis, int quant_min, int quant_max) -> Tensor
-static Napi::Value op716(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  int64_t a4 = arg_int(info, 4);
-  int64_t a5 = arg_int(info, 5);
-  return to_js(info.Env(), at::fake_quantize_per_channel_affine(a0, a1, a2, a3, a4, a5));
-  OP_CATCH("fake_quantize_per_channel_affine", "self:T,scale:T,zero_point:T,axis:I,quant_min:I,quant_max:I")
-}
-
-// aten::fake_quantize_per_channel_affine_cachemask(Tensor self, Tensor scale, Tensor zero_point, int axis, int quant_min, int quant_max) -> (Tensor output, Tensor mask)
-static Napi::Value op717(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  int64_t a4 = arg_int(info, 4);
-  int64_t a5 = arg_int(info, 5);
-  return to_js(info.Env(), at::fake_quantize_per_channel_affine_cachemask(a0, a1, a2, a3, a4, a5));
-  OP_CATCH("fake_quantize_per_channel_affine_cachemask", "self:T,scale:T,zero_point:T,axis:I,quant_min:I,quant_max:I")
-}
-
 // aten::fake_quantize_per_channel_affine_cachemask_backward(Tensor grad, Tensor mask) -> Tensor
-static Napi::Value op718(const Napi::CallbackInfo& info) {
+static Napi::Value op720(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -443,7 +13,7 @@ static Napi::Value op718(const Napi::CallbackInfo& info) {
 }
 
 // aten::fused_moving_avg_obs_fake_quant(Tensor self, Tensor observer_on, Tensor fake_quant_on, Tensor(a!) running_min, Tensor(b!) running_max, Tensor(c!) scale, Tensor(d!) zero_point, float averaging_const, int quant_min, int quant_max, int ch_axis, bool per_row_fake_quant=False, bool symmetric_quant=False) -> Tensor
-static Napi::Value op719(const Napi::CallbackInfo& info) {
+static Napi::Value op721(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -463,7 +33,7 @@ static Napi::Value op719(const Napi::CallbackInfo& info) {
 }
 
 // aten::choose_qparams_optimized(Tensor input, int numel, int n_bins, float ratio, int bit_width) -> (Tensor, Tensor)
-static Napi::Value op720(const Napi::CallbackInfo& info) {
+static Napi::Value op722(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -476,7 +46,7 @@ static Napi::Value op720(const Napi::CallbackInfo& info) {
 }
 
 // aten::to.dtype_layout(Tensor(a) self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
-static Napi::Value op721(const Napi::CallbackInfo& info) {
+static Napi::Value op723(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::TensorOptions a1 = present(info, 1) ? arg_tensor_options(info, 1) : at::TensorOptions(at::TensorOptions());
@@ -488,7 +58,7 @@ static Napi::Value op721(const Napi::CallbackInfo& info) {
 }
 
 // aten::to.device(Tensor(a) self, Device device, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
-static Napi::Value op722(const Napi::CallbackInfo& info) {
+static Napi::Value op724(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Device a1 = arg_device(info, 1);
@@ -501,7 +71,7 @@ static Napi::Value op722(const Napi::CallbackInfo& info) {
 }
 
 // aten::to.dtype(Tensor(a) self, ScalarType dtype, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
-static Napi::Value op723(const Napi::CallbackInfo& info) {
+static Napi::Value op725(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -513,7 +83,7 @@ static Napi::Value op723(const Napi::CallbackInfo& info) {
 }
 
 // aten::to.other(Tensor(a) self, Tensor other, bool non_blocking=False, bool copy=False, MemoryFormat? memory_format=None) -> Tensor(a)
-static Napi::Value op724(const Napi::CallbackInfo& info) {
+static Napi::Value op726(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -525,7 +95,7 @@ static Napi::Value op724(const Napi::CallbackInfo& info) {
 }
 
 // aten::meshgrid(Tensor[] tensors) -> Tensor[]
-static Napi::Value op725(const Napi::CallbackInfo& info) {
+static Napi::Value op727(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::meshgrid(a0));
@@ -533,7 +103,7 @@ static Napi::Value op725(const Napi::CallbackInfo& info) {
 }
 
 // aten::meshgrid.indexing(Tensor[] tensors, *, str indexing) -> Tensor[]
-static Napi::Value op726(const Napi::CallbackInfo& info) {
+static Napi::Value op728(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   std::string a1 = arg_string(info, 1);
@@ -542,7 +112,7 @@ static Napi::Value op726(const Napi::CallbackInfo& info) {
 }
 
 // aten::cartesian_prod(Tensor[] tensors) -> Tensor
-static Napi::Value op727(const Napi::CallbackInfo& info) {
+static Napi::Value op729(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::cartesian_prod(a0));
@@ -550,7 +120,7 @@ static Napi::Value op727(const Napi::CallbackInfo& info) {
 }
 
 // aten::combinations(Tensor self, int r=2, bool with_replacement=False) -> Tensor
-static Napi::Value op728(const Napi::CallbackInfo& info) {
+static Napi::Value op730(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(2);
@@ -560,7 +130,7 @@ static Napi::Value op728(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Tensor(Tensor tensor, Tensor other) -> ScalarType
-static Napi::Value op729(const Napi::CallbackInfo& info) {
+static Napi::Value op731(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -569,7 +139,7 @@ static Napi::Value op729(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Scalar(Tensor tensor, Scalar other) -> ScalarType
-static Napi::Value op730(const Napi::CallbackInfo& info) {
+static Napi::Value op732(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -578,7 +148,7 @@ static Napi::Value op730(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Scalar_Tensor(Scalar scalar, Tensor tensor) -> ScalarType
-static Napi::Value op731(const Napi::CallbackInfo& info) {
+static Napi::Value op733(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -587,7 +157,7 @@ static Napi::Value op731(const Napi::CallbackInfo& info) {
 }
 
 // aten::result_type.Scalar_Scalar(Scalar scalar1, Scalar scalar2) -> ScalarType
-static Napi::Value op732(const Napi::CallbackInfo& info) {
+static Napi::Value op734(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -596,7 +166,7 @@ static Napi::Value op732(const Napi::CallbackInfo& info) {
 }
 
 // aten::can_cast(ScalarType from, ScalarType to) -> bool
-static Napi::Value op733(const Napi::CallbackInfo& info) {
+static Napi::Value op735(const Napi::CallbackInfo& info) {
   OP_TRY
   at::ScalarType a0 = arg_scalar_type(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -605,7 +175,7 @@ static Napi::Value op733(const Napi::CallbackInfo& info) {
 }
 
 // aten::promote_types(ScalarType type1, ScalarType type2) -> ScalarType
-static Napi::Value op734(const Napi::CallbackInfo& info) {
+static Napi::Value op736(const Napi::CallbackInfo& info) {
   OP_TRY
   at::ScalarType a0 = arg_scalar_type(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -614,7 +184,7 @@ static Napi::Value op734(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm_mps_backward(Tensor grad_y, Tensor? grad_hy, Tensor? grad_cy, Tensor z_state, Tensor cell_state_fwd, Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor[], Tensor[])
-static Napi::Value op735(const Napi::CallbackInfo& info) {
+static Napi::Value op737(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = arg_opt_tensor(info, 1);
@@ -635,7 +205,7 @@ static Napi::Value op735(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm.input(Tensor input, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor, Tensor)
-static Napi::Value op736(const Napi::CallbackInfo& info) {
+static Napi::Value op738(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -652,7 +222,7 @@ static Napi::Value op736(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm.data(Tensor data, Tensor batch_sizes, Tensor[] hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor, Tensor)
-static Napi::Value op737(const Napi::CallbackInfo& info) {
+static Napi::Value op739(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -669,7 +239,7 @@ static Napi::Value op737(const Napi::CallbackInfo& info) {
 }
 
 // aten::gru.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)
-static Napi::Value op738(const Napi::CallbackInfo& info) {
+static Napi::Value op740(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -685,7 +255,7 @@ static Napi::Value op738(const Napi::CallbackInfo& info) {
 }
 
 // aten::gru.data(Tensor data, Tensor batch_sizes, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor)
-static Napi::Value op739(const Napi::CallbackInfo& info) {
+static Napi::Value op741(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -702,7 +272,7 @@ static Napi::Value op739(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_tanh.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)
-static Napi::Value op740(const Napi::CallbackInfo& info) {
+static Napi::Value op742(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -718,7 +288,7 @@ static Napi::Value op740(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_tanh.data(Tensor data, Tensor batch_sizes, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor)
-static Napi::Value op741(const Napi::CallbackInfo& info) {
+static Napi::Value op743(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -735,7 +305,7 @@ static Napi::Value op741(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_relu.input(Tensor input, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional, bool batch_first) -> (Tensor, Tensor)
-static Napi::Value op742(const Napi::CallbackInfo& info) {
+static Napi::Value op744(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -751,7 +321,7 @@ static Napi::Value op742(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_relu.data(Tensor data, Tensor batch_sizes, Tensor hx, Tensor[] params, bool has_biases, int num_layers, float dropout, bool train, bool bidirectional) -> (Tensor, Tensor)
-static Napi::Value op743(const Napi::CallbackInfo& info) {
+static Napi::Value op745(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -768,7 +338,7 @@ static Napi::Value op743(const Napi::CallbackInfo& info) {
 }
 
 // aten::lstm_cell(Tensor input, Tensor[] hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> (Tensor, Tensor)
-static Napi::Value op744(const Napi::CallbackInfo& info) {
+static Napi::Value op746(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -782,7 +352,7 @@ static Napi::Value op744(const Napi::CallbackInfo& info) {
 }
 
 // aten::gru_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor
-static Napi::Value op745(const Napi::CallbackInfo& info) {
+static Napi::Value op747(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -796,7 +366,7 @@ static Napi::Value op745(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_tanh_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor
-static Napi::Value op746(const Napi::CallbackInfo& info) {
+static Napi::Value op748(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -809,7 +379,7 @@ static Napi::Value op746(const Napi::CallbackInfo& info) {
 }
 
 // aten::rnn_relu_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor? b_ih=None, Tensor? b_hh=None) -> Tensor
-static Napi::Value op747(const Napi::CallbackInfo& info) {
+static Napi::Value op749(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -822,7 +392,7 @@ static Napi::Value op747(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_lstm_cell(Tensor input, Tensor[] hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> (Tensor, Tensor)
-static Napi::Value op748(const Napi::CallbackInfo& info) {
+static Napi::Value op750(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -844,7 +414,7 @@ static Napi::Value op748(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_gru_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> Tensor
-static Napi::Value op749(const Napi::CallbackInfo& info) {
+static Napi::Value op751(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -865,7 +435,7 @@ static Napi::Value op749(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_rnn_relu_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> Tensor
-static Napi::Value op750(const Napi::CallbackInfo& info) {
+static Napi::Value op752(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -886,7 +456,7 @@ static Napi::Value op750(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantized_rnn_tanh_cell(Tensor input, Tensor hx, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh, Tensor packed_ih, Tensor packed_hh, Tensor col_offsets_ih, Tensor col_offsets_hh, Scalar scale_ih, Scalar scale_hh, Scalar zero_point_ih, Scalar zero_point_hh) -> Tensor
-static Napi::Value op751(const Napi::CallbackInfo& info) {
+static Napi::Value op753(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -907,7 +477,7 @@ static Napi::Value op751(const Napi::CallbackInfo& info) {
 }
 
 // aten::is_set_to(Tensor self, Tensor tensor) -> bool
-static Napi::Value op752(const Napi::CallbackInfo& info) {
+static Napi::Value op754(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -916,7 +486,7 @@ static Napi::Value op752(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill_.Scalar(Tensor(a!) self, Tensor mask, Scalar value) -> Tensor(a!)
-static Napi::Value op753(const Napi::CallbackInfo& info) {
+static Napi::Value op755(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -927,7 +497,7 @@ static Napi::Value op753(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill.Scalar(Tensor self, Tensor mask, Scalar value) -> Tensor
-static Napi::Value op754(const Napi::CallbackInfo& info) {
+static Napi::Value op756(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -937,7 +507,7 @@ static Napi::Value op754(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill_.Tensor(Tensor(a!) self, Tensor mask, Tensor value) -> Tensor(a!)
-static Napi::Value op755(const Napi::CallbackInfo& info) {
+static Napi::Value op757(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -948,7 +518,7 @@ static Napi::Value op755(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_fill.Tensor(Tensor self, Tensor mask, Tensor value) -> Tensor
-static Napi::Value op756(const Napi::CallbackInfo& info) {
+static Napi::Value op758(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -958,7 +528,7 @@ static Napi::Value op756(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_scatter_(Tensor(a!) self, Tensor mask, Tensor source) -> Tensor(a!)
-static Napi::Value op757(const Napi::CallbackInfo& info) {
+static Napi::Value op759(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -969,7 +539,7 @@ static Napi::Value op757(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_scatter(Tensor self, Tensor mask, Tensor source) -> Tensor
-static Napi::Value op758(const Napi::CallbackInfo& info) {
+static Napi::Value op760(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -979,7 +549,7 @@ static Napi::Value op758(const Napi::CallbackInfo& info) {
 }
 
 // aten::view(Tensor(a) self, SymInt[] size) -> Tensor(a)
-static Napi::Value op759(const Napi::CallbackInfo& info) {
+static Napi::Value op761(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -988,7 +558,7 @@ static Napi::Value op759(const Napi::CallbackInfo& info) {
 }
 
 // aten::view.dtype(Tensor(a) self, ScalarType dtype) -> Tensor(a)
-static Napi::Value op760(const Napi::CallbackInfo& info) {
+static Napi::Value op762(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -997,7 +567,7 @@ static Napi::Value op760(const Napi::CallbackInfo& info) {
 }
 
 // aten::put_(Tensor(a!) self, Tensor index, Tensor source, bool accumulate=False) -> Tensor(a!)
-static Napi::Value op761(const Napi::CallbackInfo& info) {
+static Napi::Value op763(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1009,7 +579,7 @@ static Napi::Value op761(const Napi::CallbackInfo& info) {
 }
 
 // aten::put(Tensor self, Tensor index, Tensor source, bool accumulate=False) -> Tensor
-static Napi::Value op762(const Napi::CallbackInfo& info) {
+static Napi::Value op764(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1020,7 +590,7 @@ static Napi::Value op762(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_add_(Tensor(a!) self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op763(const Napi::CallbackInfo& info) {
+static Napi::Value op765(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1033,7 +603,7 @@ static Napi::Value op763(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_add(Tensor self, int dim, Tensor index, Tensor source, *, Scalar alpha=1) -> Tensor
-static Napi::Value op764(const Napi::CallbackInfo& info) {
+static Napi::Value op766(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1045,7 +615,7 @@ static Napi::Value op764(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_reduce_(Tensor(a!) self, int dim, Tensor index, Tensor source, str reduce, *, bool include_self=True) -> Tensor(a!)
-static Napi::Value op765(const Napi::CallbackInfo& info) {
+static Napi::Value op767(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1059,7 +629,7 @@ static Napi::Value op765(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_reduce(Tensor self, int dim, Tensor index, Tensor source, str reduce, *, bool include_self=True) -> Tensor
-static Napi::Value op766(const Napi::CallbackInfo& info) {
+static Napi::Value op768(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1072,7 +642,7 @@ static Napi::Value op766(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill_.int_Scalar(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)
-static Napi::Value op767(const Napi::CallbackInfo& info) {
+static Napi::Value op769(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1084,7 +654,7 @@ static Napi::Value op767(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill.int_Scalar(Tensor self, int dim, Tensor index, Scalar value) -> Tensor
-static Napi::Value op768(const Napi::CallbackInfo& info) {
+static Napi::Value op770(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1095,7 +665,7 @@ static Napi::Value op768(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill_.int_Tensor(Tensor(a!) self, int dim, Tensor index, Tensor value) -> Tensor(a!)
-static Napi::Value op769(const Napi::CallbackInfo& info) {
+static Napi::Value op771(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1107,7 +677,7 @@ static Napi::Value op769(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_fill.int_Tensor(Tensor self, int dim, Tensor index, Tensor value) -> Tensor
-static Napi::Value op770(const Napi::CallbackInfo& info) {
+static Napi::Value op772(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1118,7 +688,7 @@ static Napi::Value op770(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.src(Tensor self, int dim, Tensor index, Tensor src) -> Tensor
-static Napi::Value op771(const Napi::CallbackInfo& info) {
+static Napi::Value op773(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1129,7 +699,7 @@ static Napi::Value op771(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.src(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)
-static Napi::Value op772(const Napi::CallbackInfo& info) {
+static Napi::Value op774(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1141,7 +711,7 @@ static Napi::Value op772(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.value(Tensor self, int dim, Tensor index, Scalar value) -> Tensor
-static Napi::Value op773(const Napi::CallbackInfo& info) {
+static Napi::Value op775(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1152,7 +722,7 @@ static Napi::Value op773(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.value(Tensor(a!) self, int dim, Tensor index, Scalar value) -> Tensor(a!)
-static Napi::Value op774(const Napi::CallbackInfo& info) {
+static Napi::Value op776(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1164,7 +734,7 @@ static Napi::Value op774(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.reduce(Tensor self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor
-static Napi::Value op775(const Napi::CallbackInfo& info) {
+static Napi::Value op777(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1176,7 +746,7 @@ static Napi::Value op775(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.reduce(Tensor(a!) self, int dim, Tensor index, Tensor src, *, str reduce) -> Tensor(a!)
-static Napi::Value op776(const Napi::CallbackInfo& info) {
+static Napi::Value op778(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1189,7 +759,7 @@ static Napi::Value op776(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter.value_reduce(Tensor self, int dim, Tensor index, Scalar value, *, str reduce) -> Tensor
-static Napi::Value op777(const Napi::CallbackInfo& info) {
+static Napi::Value op779(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1201,7 +771,7 @@ static Napi::Value op777(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_.value_reduce(Tensor(a!) self, int dim, Tensor index, Scalar value, *, str reduce) -> Tensor(a!)
-static Napi::Value op778(const Napi::CallbackInfo& info) {
+static Napi::Value op780(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1214,7 +784,7 @@ static Napi::Value op778(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_add(Tensor self, int dim, Tensor index, Tensor src) -> Tensor
-static Napi::Value op779(const Napi::CallbackInfo& info) {
+static Napi::Value op781(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1225,7 +795,7 @@ static Napi::Value op779(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_add_(Tensor(a!) self, int dim, Tensor index, Tensor src) -> Tensor(a!)
-static Napi::Value op780(const Napi::CallbackInfo& info) {
+static Napi::Value op782(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1237,7 +807,7 @@ static Napi::Value op780(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_reduce.two(Tensor self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor
-static Napi::Value op781(const Napi::CallbackInfo& info) {
+static Napi::Value op783(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1250,7 +820,7 @@ static Napi::Value op781(const Napi::CallbackInfo& info) {
 }
 
 // aten::scatter_reduce_.two(Tensor(a!) self, int dim, Tensor index, Tensor src, str reduce, *, bool include_self=True) -> Tensor(a!)
-static Napi::Value op782(const Napi::CallbackInfo& info) {
+static Napi::Value op784(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1264,7 +834,7 @@ static Napi::Value op782(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op783(const Napi::CallbackInfo& info) {
+static Napi::Value op785(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1274,7 +844,7 @@ static Napi::Value op783(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op784(const Napi::CallbackInfo& info) {
+static Napi::Value op786(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1284,7 +854,7 @@ static Napi::Value op784(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op785(const Napi::CallbackInfo& info) {
+static Napi::Value op787(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1293,7 +863,7 @@ static Napi::Value op785(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op786(const Napi::CallbackInfo& info) {
+static Napi::Value op788(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1302,7 +872,7 @@ static Napi::Value op786(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op787(const Napi::CallbackInfo& info) {
+static Napi::Value op789(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1311,7 +881,7 @@ static Napi::Value op787(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op788(const Napi::CallbackInfo& info) {
+static Napi::Value op790(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1321,7 +891,7 @@ static Napi::Value op788(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_and_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op789(const Napi::CallbackInfo& info) {
+static Napi::Value op791(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1331,7 +901,7 @@ static Napi::Value op789(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op790(const Napi::CallbackInfo& info) {
+static Napi::Value op792(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1340,7 +910,7 @@ static Napi::Value op790(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op791(const Napi::CallbackInfo& info) {
+static Napi::Value op793(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1349,7 +919,7 @@ static Napi::Value op791(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op792(const Napi::CallbackInfo& info) {
+static Napi::Value op794(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1358,7 +928,7 @@ static Napi::Value op792(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op793(const Napi::CallbackInfo& info) {
+static Napi::Value op795(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1368,7 +938,7 @@ static Napi::Value op793(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_or_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op794(const Napi::CallbackInfo& info) {
+static Napi::Value op796(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1378,7 +948,7 @@ static Napi::Value op794(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op795(const Napi::CallbackInfo& info) {
+static Napi::Value op797(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1387,7 +957,7 @@ static Napi::Value op795(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op796(const Napi::CallbackInfo& info) {
+static Napi::Value op798(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1396,7 +966,7 @@ static Napi::Value op796(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op797(const Napi::CallbackInfo& info) {
+static Napi::Value op799(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1405,7 +975,7 @@ static Napi::Value op797(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op798(const Napi::CallbackInfo& info) {
+static Napi::Value op800(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1415,7 +985,7 @@ static Napi::Value op798(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_xor_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op799(const Napi::CallbackInfo& info) {
+static Napi::Value op801(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1425,7 +995,7 @@ static Napi::Value op799(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op800(const Napi::CallbackInfo& info) {
+static Napi::Value op802(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1434,7 +1004,7 @@ static Napi::Value op800(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op801(const Napi::CallbackInfo& info) {
+static Napi::Value op803(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1444,7 +1014,7 @@ static Napi::Value op801(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift.Tensor_Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op802(const Napi::CallbackInfo& info) {
+static Napi::Value op804(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1453,7 +1023,7 @@ static Napi::Value op802(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift_.Tensor_Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op803(const Napi::CallbackInfo& info) {
+static Napi::Value op805(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1463,7 +1033,7 @@ static Napi::Value op803(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_left_shift.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op804(const Napi::CallbackInfo& info) {
+static Napi::Value op806(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1472,7 +1042,7 @@ static Napi::Value op804(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op805(const Napi::CallbackInfo& info) {
+static Napi::Value op807(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1481,7 +1051,7 @@ static Napi::Value op805(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op806(const Napi::CallbackInfo& info) {
+static Napi::Value op808(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1491,7 +1061,7 @@ static Napi::Value op806(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift.Tensor_Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op807(const Napi::CallbackInfo& info) {
+static Napi::Value op809(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1500,7 +1070,7 @@ static Napi::Value op807(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift_.Tensor_Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op808(const Napi::CallbackInfo& info) {
+static Napi::Value op810(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1510,7 +1080,7 @@ static Napi::Value op808(const Napi::CallbackInfo& info) {
 }
 
 // aten::bitwise_right_shift.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op809(const Napi::CallbackInfo& info) {
+static Napi::Value op811(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1519,7 +1089,7 @@ static Napi::Value op809(const Napi::CallbackInfo& info) {
 }
 
 // aten::tril_(Tensor(a!) self, int diagonal=0) -> Tensor(a!)
-static Napi::Value op810(const Napi::CallbackInfo& info) {
+static Napi::Value op812(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1529,7 +1099,7 @@ static Napi::Value op810(const Napi::CallbackInfo& info) {
 }
 
 // aten::triu_(Tensor(a!) self, int diagonal=0) -> Tensor(a!)
-static Napi::Value op811(const Napi::CallbackInfo& info) {
+static Napi::Value op813(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1539,7 +1109,7 @@ static Napi::Value op811(const Napi::CallbackInfo& info) {
 }
 
 // aten::digamma_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op812(const Napi::CallbackInfo& info) {
+static Napi::Value op814(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.digamma_();
@@ -1548,7 +1118,7 @@ static Napi::Value op812(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp_.Scalar(Tensor(a!) self, Tensor end, Scalar weight) -> Tensor(a!)
-static Napi::Value op813(const Napi::CallbackInfo& info) {
+static Napi::Value op815(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1559,7 +1129,7 @@ static Napi::Value op813(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp_.Tensor(Tensor(a!) self, Tensor end, Tensor weight) -> Tensor(a!)
-static Napi::Value op814(const Napi::CallbackInfo& info) {
+static Napi::Value op816(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1570,7 +1140,7 @@ static Napi::Value op814(const Napi::CallbackInfo& info) {
 }
 
 // aten::addbmm_(Tensor(a!) self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor(a!)
-static Napi::Value op815(const Napi::CallbackInfo& info) {
+static Napi::Value op817(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1583,7 +1153,7 @@ static Napi::Value op815(const Napi::CallbackInfo& info) {
 }
 
 // aten::addbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) -> Tensor
-static Napi::Value op816(const Napi::CallbackInfo& info) {
+static Napi::Value op818(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1595,7 +1165,7 @@ static Napi::Value op816(const Napi::CallbackInfo& info) {
 }
 
 // aten::random_.from(Tensor(a!) self, int from, int? to, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op817(const Napi::CallbackInfo& info) {
+static Napi::Value op819(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1607,7 +1177,7 @@ static Napi::Value op817(const Napi::CallbackInfo& info) {
 }
 
 // aten::random_.to(Tensor(a!) self, int to, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op818(const Napi::CallbackInfo& info) {
+static Napi::Value op820(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1618,7 +1188,7 @@ static Napi::Value op818(const Napi::CallbackInfo& info) {
 }
 
 // aten::random_(Tensor(a!) self, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op819(const Napi::CallbackInfo& info) {
+static Napi::Value op821(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   c10::optional<at::Generator> a1 = present(info, 1) ? arg_opt_generator(info, 1) : c10::optional<at::Generator>(c10::nullopt);
@@ -1628,7 +1198,7 @@ static Napi::Value op819(const Napi::CallbackInfo& info) {
 }
 
 // aten::uniform_(Tensor(a!) self, float from=0, float to=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op820(const Napi::CallbackInfo& info) {
+static Napi::Value op822(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -1640,7 +1210,7 @@ static Napi::Value op820(const Napi::CallbackInfo& info) {
 }
 
 // aten::cauchy_(Tensor(a!) self, float median=0, float sigma=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op821(const Napi::CallbackInfo& info) {
+static Napi::Value op823(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -1652,7 +1222,7 @@ static Napi::Value op821(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_normal_(Tensor(a!) self, float mean=1, float std=2, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op822(const Napi::CallbackInfo& info) {
+static Napi::Value op824(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -1664,7 +1234,7 @@ static Napi::Value op822(const Napi::CallbackInfo& info) {
 }
 
 // aten::exponential_(Tensor(a!) self, float lambd=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op823(const Napi::CallbackInfo& info) {
+static Napi::Value op825(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -1675,7 +1245,7 @@ static Napi::Value op823(const Napi::CallbackInfo& info) {
 }
 
 // aten::geometric_(Tensor(a!) self, float p, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op824(const Napi::CallbackInfo& info) {
+static Napi::Value op826(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -1686,7 +1256,7 @@ static Napi::Value op824(const Napi::CallbackInfo& info) {
 }
 
 // aten::diag(Tensor self, int diagonal=0) -> Tensor
-static Napi::Value op825(const Napi::CallbackInfo& info) {
+static Napi::Value op827(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1695,7 +1265,7 @@ static Napi::Value op825(const Napi::CallbackInfo& info) {
 }
 
 // aten::diag_backward(Tensor grad, SymInt[] input_sizes, int diagonal) -> Tensor
-static Napi::Value op826(const Napi::CallbackInfo& info) {
+static Napi::Value op828(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1705,7 +1275,7 @@ static Napi::Value op826(const Napi::CallbackInfo& info) {
 }
 
 // aten::cross(Tensor self, Tensor other, int? dim=None) -> Tensor
-static Napi::Value op827(const Napi::CallbackInfo& info) {
+static Napi::Value op829(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1715,7 +1285,7 @@ static Napi::Value op827(const Napi::CallbackInfo& info) {
 }
 
 // aten::triu(Tensor self, int diagonal=0) -> Tensor
-static Napi::Value op828(const Napi::CallbackInfo& info) {
+static Napi::Value op830(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1724,7 +1294,7 @@ static Napi::Value op828(const Napi::CallbackInfo& info) {
 }
 
 // aten::tril(Tensor self, int diagonal=0) -> Tensor
-static Napi::Value op829(const Napi::CallbackInfo& info) {
+static Napi::Value op831(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1733,7 +1303,7 @@ static Napi::Value op829(const Napi::CallbackInfo& info) {
 }
 
 // aten::tril_indices(int row, int col, int offset=0, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op830(const Napi::CallbackInfo& info) {
+static Napi::Value op832(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1744,7 +1314,7 @@ static Napi::Value op830(const Napi::CallbackInfo& info) {
 }
 
 // aten::triu_indices(int row, int col, int offset=0, *, ScalarType? dtype=long, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op831(const Napi::CallbackInfo& info) {
+static Napi::Value op833(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1755,7 +1325,7 @@ static Napi::Value op831(const Napi::CallbackInfo& info) {
 }
 
 // aten::trace(Tensor self) -> Tensor
-static Napi::Value op832(const Napi::CallbackInfo& info) {
+static Napi::Value op834(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::trace(a0));
@@ -1763,7 +1333,7 @@ static Napi::Value op832(const Napi::CallbackInfo& info) {
 }
 
 // aten::trace_backward(Tensor grad, int[] sizes) -> Tensor
-static Napi::Value op833(const Napi::CallbackInfo& info) {
+static Napi::Value op835(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -1772,7 +1342,7 @@ static Napi::Value op833(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op834(const Napi::CallbackInfo& info) {
+static Napi::Value op836(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1781,7 +1351,7 @@ static Napi::Value op834(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op835(const Napi::CallbackInfo& info) {
+static Napi::Value op837(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1790,7 +1360,7 @@ static Napi::Value op835(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op836(const Napi::CallbackInfo& info) {
+static Napi::Value op838(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1800,7 +1370,7 @@ static Napi::Value op836(const Napi::CallbackInfo& info) {
 }
 
 // aten::ne_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op837(const Napi::CallbackInfo& info) {
+static Napi::Value op839(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1810,7 +1380,7 @@ static Napi::Value op837(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op838(const Napi::CallbackInfo& info) {
+static Napi::Value op840(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1819,7 +1389,7 @@ static Napi::Value op838(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op839(const Napi::CallbackInfo& info) {
+static Napi::Value op841(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1828,7 +1398,7 @@ static Napi::Value op839(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op840(const Napi::CallbackInfo& info) {
+static Napi::Value op842(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1838,7 +1408,7 @@ static Napi::Value op840(const Napi::CallbackInfo& info) {
 }
 
 // aten::not_equal_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op841(const Napi::CallbackInfo& info) {
+static Napi::Value op843(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1848,7 +1418,7 @@ static Napi::Value op841(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op842(const Napi::CallbackInfo& info) {
+static Napi::Value op844(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1857,7 +1427,7 @@ static Napi::Value op842(const Napi::CallbackInfo& info) {
 }
 
 // aten::eq.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op843(const Napi::CallbackInfo& info) {
+static Napi::Value op845(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1866,7 +1436,7 @@ static Napi::Value op843(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op844(const Napi::CallbackInfo& info) {
+static Napi::Value op846(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1875,7 +1445,7 @@ static Napi::Value op844(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op845(const Napi::CallbackInfo& info) {
+static Napi::Value op847(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1884,7 +1454,7 @@ static Napi::Value op845(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op846(const Napi::CallbackInfo& info) {
+static Napi::Value op848(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1894,7 +1464,7 @@ static Napi::Value op846(const Napi::CallbackInfo& info) {
 }
 
 // aten::ge_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op847(const Napi::CallbackInfo& info) {
+static Napi::Value op849(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1904,7 +1474,7 @@ static Napi::Value op847(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op848(const Napi::CallbackInfo& info) {
+static Napi::Value op850(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1913,7 +1483,7 @@ static Napi::Value op848(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op849(const Napi::CallbackInfo& info) {
+static Napi::Value op851(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1922,7 +1492,7 @@ static Napi::Value op849(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op850(const Napi::CallbackInfo& info) {
+static Napi::Value op852(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1932,7 +1502,7 @@ static Napi::Value op850(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_equal_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op851(const Napi::CallbackInfo& info) {
+static Napi::Value op853(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1942,7 +1512,7 @@ static Napi::Value op851(const Napi::CallbackInfo& info) {
 }
 
 // aten::le.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op852(const Napi::CallbackInfo& info) {
+static Napi::Value op854(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1951,7 +1521,7 @@ static Napi::Value op852(const Napi::CallbackInfo& info) {
 }
 
 // aten::le.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op853(const Napi::CallbackInfo& info) {
+static Napi::Value op855(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1960,7 +1530,7 @@ static Napi::Value op853(const Napi::CallbackInfo& info) {
 }
 
 // aten::le_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op854(const Napi::CallbackInfo& info) {
+static Napi::Value op856(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1970,7 +1540,7 @@ static Napi::Value op854(const Napi::CallbackInfo& info) {
 }
 
 // aten::le_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op855(const Napi::CallbackInfo& info) {
+static Napi::Value op857(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1980,7 +1550,7 @@ static Napi::Value op855(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op856(const Napi::CallbackInfo& info) {
+static Napi::Value op858(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1989,7 +1559,7 @@ static Napi::Value op856(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op857(const Napi::CallbackInfo& info) {
+static Napi::Value op859(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1998,7 +1568,7 @@ static Napi::Value op857(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op858(const Napi::CallbackInfo& info) {
+static Napi::Value op860(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2008,7 +1578,7 @@ static Napi::Value op858(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_equal_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op859(const Napi::CallbackInfo& info) {
+static Napi::Value op861(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2018,7 +1588,7 @@ static Napi::Value op859(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op860(const Napi::CallbackInfo& info) {
+static Napi::Value op862(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2027,7 +1597,7 @@ static Napi::Value op860(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op861(const Napi::CallbackInfo& info) {
+static Napi::Value op863(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2036,7 +1606,7 @@ static Napi::Value op861(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op862(const Napi::CallbackInfo& info) {
+static Napi::Value op864(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2046,7 +1616,7 @@ static Napi::Value op862(const Napi::CallbackInfo& info) {
 }
 
 // aten::gt_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op863(const Napi::CallbackInfo& info) {
+static Napi::Value op865(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2056,7 +1626,7 @@ static Napi::Value op863(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op864(const Napi::CallbackInfo& info) {
+static Napi::Value op866(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2065,7 +1635,7 @@ static Napi::Value op864(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op865(const Napi::CallbackInfo& info) {
+static Napi::Value op867(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2074,7 +1644,7 @@ static Napi::Value op865(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op866(const Napi::CallbackInfo& info) {
+static Napi::Value op868(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2084,7 +1654,7 @@ static Napi::Value op866(const Napi::CallbackInfo& info) {
 }
 
 // aten::greater_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op867(const Napi::CallbackInfo& info) {
+static Napi::Value op869(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2094,7 +1664,7 @@ static Napi::Value op867(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op868(const Napi::CallbackInfo& info) {
+static Napi::Value op870(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2103,7 +1673,7 @@ static Napi::Value op868(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op869(const Napi::CallbackInfo& info) {
+static Napi::Value op871(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2112,7 +1682,7 @@ static Napi::Value op869(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op870(const Napi::CallbackInfo& info) {
+static Napi::Value op872(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2122,7 +1692,7 @@ static Napi::Value op870(const Napi::CallbackInfo& info) {
 }
 
 // aten::lt_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op871(const Napi::CallbackInfo& info) {
+static Napi::Value op873(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2132,7 +1702,7 @@ static Napi::Value op871(const Napi::CallbackInfo& info) {
 }
 
 // aten::less.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op872(const Napi::CallbackInfo& info) {
+static Napi::Value op874(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2141,7 +1711,7 @@ static Napi::Value op872(const Napi::CallbackInfo& info) {
 }
 
 // aten::less.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op873(const Napi::CallbackInfo& info) {
+static Napi::Value op875(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2150,7 +1720,7 @@ static Napi::Value op873(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op874(const Napi::CallbackInfo& info) {
+static Napi::Value op876(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2160,7 +1730,7 @@ static Napi::Value op874(const Napi::CallbackInfo& info) {
 }
 
 // aten::less_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op875(const Napi::CallbackInfo& info) {
+static Napi::Value op877(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2170,7 +1740,7 @@ static Napi::Value op875(const Napi::CallbackInfo& info) {
 }
 
 // aten::take(Tensor self, Tensor index) -> Tensor
-static Napi::Value op876(const Napi::CallbackInfo& info) {
+static Napi::Value op878(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2179,7 +1749,7 @@ static Napi::Value op876(const Napi::CallbackInfo& info) {
 }
 
 // aten::take_along_dim(Tensor self, Tensor indices, int? dim=None) -> Tensor
-static Napi::Value op877(const Napi::CallbackInfo& info) {
+static Napi::Value op879(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2189,7 +1759,7 @@ static Napi::Value op877(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_select(Tensor self, int dim, Tensor index) -> Tensor
-static Napi::Value op878(const Napi::CallbackInfo& info) {
+static Napi::Value op880(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2199,7 +1769,7 @@ static Napi::Value op878(const Napi::CallbackInfo& info) {
 }
 
 // aten::index_select_backward(Tensor grad, int[] self_sizes, int dim, Tensor index) -> Tensor
-static Napi::Value op879(const Napi::CallbackInfo& info) {
+static Napi::Value op881(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2210,7 +1780,7 @@ static Napi::Value op879(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_select(Tensor self, Tensor mask) -> Tensor
-static Napi::Value op880(const Napi::CallbackInfo& info) {
+static Napi::Value op882(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2219,7 +1789,7 @@ static Napi::Value op880(const Napi::CallbackInfo& info) {
 }
 
 // aten::masked_select_backward(Tensor grad, Tensor input, Tensor mask) -> Tensor
-static Napi::Value op881(const Napi::CallbackInfo& info) {
+static Napi::Value op883(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2229,7 +1799,7 @@ static Napi::Value op881(const Napi::CallbackInfo& info) {
 }
 
 // aten::nonzero(Tensor self) -> Tensor
-static Napi::Value op882(const Napi::CallbackInfo& info) {
+static Napi::Value op884(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::nonzero(a0));
@@ -2237,7 +1807,7 @@ static Napi::Value op882(const Napi::CallbackInfo& info) {
 }
 
 // aten::nonzero_numpy(Tensor self) -> Tensor[]
-static Napi::Value op883(const Napi::CallbackInfo& info) {
+static Napi::Value op885(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::nonzero_numpy(a0));
@@ -2245,7 +1815,7 @@ static Napi::Value op883(const Napi::CallbackInfo& info) {
 }
 
 // aten::argwhere(Tensor self) -> Tensor
-static Napi::Value op884(const Napi::CallbackInfo& info) {
+static Napi::Value op886(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::argwhere(a0));
@@ -2253,7 +1823,7 @@ static Napi::Value op884(const Napi::CallbackInfo& info) {
 }
 
 // aten::gather(Tensor self, int dim, Tensor index, *, bool sparse_grad=False) -> Tensor
-static Napi::Value op885(const Napi::CallbackInfo& info) {
+static Napi::Value op887(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2264,7 +1834,7 @@ static Napi::Value op885(const Napi::CallbackInfo& info) {
 }
 
 // aten::gather_backward(Tensor grad, Tensor self, int dim, Tensor index, bool sparse_grad) -> Tensor
-static Napi::Value op886(const Napi::CallbackInfo& info) {
+static Napi::Value op888(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2276,7 +1846,7 @@ static Napi::Value op886(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcmul(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor
-static Napi::Value op887(const Napi::CallbackInfo& info) {
+static Napi::Value op889(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2287,7 +1857,7 @@ static Napi::Value op887(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcmul_(Tensor(a!) self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor(a!)
-static Napi::Value op888(const Napi::CallbackInfo& info) {
+static Napi::Value op890(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2299,7 +1869,7 @@ static Napi::Value op888(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcdiv(Tensor self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor
-static Napi::Value op889(const Napi::CallbackInfo& info) {
+static Napi::Value op891(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2310,7 +1880,7 @@ static Napi::Value op889(const Napi::CallbackInfo& info) {
 }
 
 // aten::addcdiv_(Tensor(a!) self, Tensor tensor1, Tensor tensor2, *, Scalar value=1) -> Tensor(a!)
-static Napi::Value op890(const Napi::CallbackInfo& info) {
+static Napi::Value op892(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2322,7 +1892,7 @@ static Napi::Value op890(const Napi::CallbackInfo& info) {
 }
 
 // aten::cross_entropy_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100, float label_smoothing=0.0) -> Tensor
-static Napi::Value op891(const Napi::CallbackInfo& info) {
+static Napi::Value op893(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2335,7 +1905,7 @@ static Napi::Value op891(const Napi::CallbackInfo& info) {
 }
 
 // aten::triangular_solve(Tensor self, Tensor A, bool upper=True, bool transpose=False, bool unitriangular=False) -> (Tensor solution, Tensor cloned_coefficient)
-static Napi::Value op892(const Napi::CallbackInfo& info) {
+static Napi::Value op894(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2347,7 +1917,7 @@ static Napi::Value op892(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_solve_triangular(Tensor self, Tensor B, *, bool upper, bool left=True, bool unitriangular=False) -> Tensor
-static Napi::Value op893(const Napi::CallbackInfo& info) {
+static Napi::Value op895(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2359,7 +1929,7 @@ static Napi::Value op893(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_vander(Tensor x, *, int? N=None) -> Tensor
-static Napi::Value op894(const Napi::CallbackInfo& info) {
+static Napi::Value op896(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -2368,7 +1938,7 @@ static Napi::Value op894(const Napi::CallbackInfo& info) {
 }
 
 // aten::symeig(Tensor self, bool eigenvectors=False, bool upper=True) -> (Tensor eigenvalues, Tensor eigenvectors)
-static Napi::Value op895(const Napi::CallbackInfo& info) {
+static Napi::Value op897(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2378,7 +1948,7 @@ static Napi::Value op895(const Napi::CallbackInfo& info) {
 }
 
 // aten::svd(Tensor self, bool some=True, bool compute_uv=True) -> (Tensor U, Tensor S, Tensor V)
-static Napi::Value op896(const Napi::CallbackInfo& info) {
+static Napi::Value op898(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2389,7 +1959,7 @@ static Napi::Value op896(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapaxes(Tensor(a) self, int axis0, int axis1) -> Tensor(a)
-static Napi::Value op897(const Napi::CallbackInfo& info) {
+static Napi::Value op899(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2399,7 +1969,7 @@ static Napi::Value op897(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapaxes_(Tensor(a!) self, int axis0, int axis1) -> Tensor(a!)
-static Napi::Value op898(const Napi::CallbackInfo& info) {
+static Napi::Value op900(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2410,7 +1980,7 @@ static Napi::Value op898(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapdims(Tensor(a) self, int dim0, int dim1) -> Tensor(a)
-static Napi::Value op899(const Napi::CallbackInfo& info) {
+static Napi::Value op901(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2420,7 +1990,7 @@ static Napi::Value op899(const Napi::CallbackInfo& info) {
 }
 
 // aten::swapdims_(Tensor(a!) self, int dim0, int dim1) -> Tensor(a!)
-static Napi::Value op900(const Napi::CallbackInfo& info) {
+static Napi::Value op902(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2431,7 +2001,7 @@ static Napi::Value op900(const Napi::CallbackInfo& info) {
 }
 
 // aten::cholesky(Tensor self, bool upper=False) -> Tensor
-static Napi::Value op901(const Napi::CallbackInfo& info) {
+static Napi::Value op903(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2440,7 +2010,7 @@ static Napi::Value op901(const Napi::CallbackInfo& info) {
 }
 
 // aten::cholesky_solve(Tensor self, Tensor input2, bool upper=False) -> Tensor
-static Napi::Value op902(const Napi::CallbackInfo& info) {
+static Napi::Value op904(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2450,7 +2020,7 @@ static Napi::Value op902(const Napi::CallbackInfo& info) {
 }
 
 // aten::cholesky_inverse(Tensor self, bool upper=False) -> Tensor
-static Napi::Value op903(const Napi::CallbackInfo& info) {
+static Napi::Value op905(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2459,7 +2029,7 @@ static Napi::Value op903(const Napi::CallbackInfo& info) {
 }
 
 // aten::qr(Tensor self, bool some=True) -> (Tensor Q, Tensor R)
-static Napi::Value op904(const Napi::CallbackInfo& info) {
+static Napi::Value op906(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2468,7 +2038,7 @@ static Napi::Value op904(const Napi::CallbackInfo& info) {
 }
 
 // aten::geqrf(Tensor self) -> (Tensor a, Tensor tau)
-static Napi::Value op905(const Napi::CallbackInfo& info) {
+static Napi::Value op907(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::geqrf(a0));
@@ -2476,7 +2046,7 @@ static Napi::Value op905(const Napi::CallbackInfo& info) {
 }
 
 // aten::orgqr(Tensor self, Tensor input2) -> Tensor
-static Napi::Value op906(const Napi::CallbackInfo& info) {
+static Napi::Value op908(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2485,7 +2055,7 @@ static Napi::Value op906(const Napi::CallbackInfo& info) {
 }
 
 // aten::ormqr(Tensor self, Tensor input2, Tensor input3, bool left=True, bool transpose=False) -> Tensor
-static Napi::Value op907(const Napi::CallbackInfo& info) {
+static Napi::Value op909(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2497,7 +2067,7 @@ static Napi::Value op907(const Napi::CallbackInfo& info) {
 }
 
 // aten::lu_solve(Tensor self, Tensor LU_data, Tensor LU_pivots) -> Tensor
-static Napi::Value op908(const Napi::CallbackInfo& info) {
+static Napi::Value op910(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2507,7 +2077,7 @@ static Napi::Value op908(const Napi::CallbackInfo& info) {
 }
 
 // aten::lu_unpack(Tensor LU_data, Tensor LU_pivots, bool unpack_data=True, bool unpack_pivots=True) -> (Tensor P, Tensor L, Tensor U)
-static Napi::Value op909(const Napi::CallbackInfo& info) {
+static Napi::Value op911(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2518,7 +2088,7 @@ static Napi::Value op909(const Napi::CallbackInfo& info) {
 }
 
 // aten::multinomial(Tensor self, int num_samples, bool replacement=False, *, Generator? generator=None) -> Tensor
-static Napi::Value op910(const Napi::CallbackInfo& info) {
+static Napi::Value op912(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2529,7 +2099,7 @@ static Napi::Value op910(const Napi::CallbackInfo& info) {
 }
 
 // aten::lgamma_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op911(const Napi::CallbackInfo& info) {
+static Napi::Value op913(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.lgamma_();
@@ -2538,7 +2108,7 @@ static Napi::Value op911(const Napi::CallbackInfo& info) {
 }
 
 // aten::lgamma(Tensor self) -> Tensor
-static Napi::Value op912(const Napi::CallbackInfo& info) {
+static Napi::Value op914(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::lgamma(a0));
@@ -2546,7 +2116,7 @@ static Napi::Value op912(const Napi::CallbackInfo& info) {
 }
 
 // aten::digamma(Tensor self) -> Tensor
-static Napi::Value op913(const Napi::CallbackInfo& info) {
+static Napi::Value op915(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::digamma(a0));
@@ -2554,7 +2124,7 @@ static Napi::Value op913(const Napi::CallbackInfo& info) {
 }
 
 // aten::polygamma(int n, Tensor self) -> Tensor
-static Napi::Value op914(const Napi::CallbackInfo& info) {
+static Napi::Value op916(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2563,7 +2133,7 @@ static Napi::Value op914(const Napi::CallbackInfo& info) {
 }
 
 // aten::polygamma_(Tensor(a!) self, int n) -> Tensor(a!)
-static Napi::Value op915(const Napi::CallbackInfo& info) {
+static Napi::Value op917(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2573,7 +2143,7 @@ static Napi::Value op915(const Napi::CallbackInfo& info) {
 }
 
 // aten::erfinv(Tensor self) -> Tensor
-static Napi::Value op916(const Napi::CallbackInfo& info) {
+static Napi::Value op918(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::erfinv(a0));
@@ -2581,7 +2151,7 @@ static Napi::Value op916(const Napi::CallbackInfo& info) {
 }
 
 // aten::erfinv_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op917(const Napi::CallbackInfo& info) {
+static Napi::Value op919(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.erfinv_();
@@ -2590,7 +2160,7 @@ static Napi::Value op917(const Napi::CallbackInfo& info) {
 }
 
 // aten::i0(Tensor self) -> Tensor
-static Napi::Value op918(const Napi::CallbackInfo& info) {
+static Napi::Value op920(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::i0(a0));
@@ -2598,7 +2168,7 @@ static Napi::Value op918(const Napi::CallbackInfo& info) {
 }
 
 // aten::i0_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op919(const Napi::CallbackInfo& info) {
+static Napi::Value op921(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::i0_(a0);
@@ -2607,7 +2177,7 @@ static Napi::Value op919(const Napi::CallbackInfo& info) {
 }
 
 // aten::sign(Tensor self) -> Tensor
-static Napi::Value op920(const Napi::CallbackInfo& info) {
+static Napi::Value op922(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::sign(a0));
@@ -2615,7 +2185,7 @@ static Napi::Value op920(const Napi::CallbackInfo& info) {
 }
 
 // aten::sign_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op921(const Napi::CallbackInfo& info) {
+static Napi::Value op923(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   a0.sign_();
@@ -2624,7 +2194,7 @@ static Napi::Value op921(const Napi::CallbackInfo& info) {
 }
 
 // aten::signbit(Tensor self) -> Tensor
-static Napi::Value op922(const Napi::CallbackInfo& info) {
+static Napi::Value op924(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::signbit(a0));
@@ -2632,7 +2202,7 @@ static Napi::Value op922(const Napi::CallbackInfo& info) {
 }
 
 // aten::dist(Tensor self, Tensor other, Scalar p=2) -> Tensor
-static Napi::Value op923(const Napi::CallbackInfo& info) {
+static Napi::Value op925(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2642,7 +2212,7 @@ static Napi::Value op923(const Napi::CallbackInfo& info) {
 }
 
 // aten::atan2_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op924(const Napi::CallbackInfo& info) {
+static Napi::Value op926(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2652,7 +2222,7 @@ static Napi::Value op924(const Napi::CallbackInfo& info) {
 }
 
 // aten::atan2(Tensor self, Tensor other) -> Tensor
-static Napi::Value op925(const Napi::CallbackInfo& info) {
+static Napi::Value op927(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2661,7 +2231,7 @@ static Napi::Value op925(const Napi::CallbackInfo& info) {
 }
 
 // aten::arctan2(Tensor self, Tensor other) -> Tensor
-static Napi::Value op926(const Napi::CallbackInfo& info) {
+static Napi::Value op928(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2670,7 +2240,7 @@ static Napi::Value op926(const Napi::CallbackInfo& info) {
 }
 
 // aten::arctan2_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op927(const Napi::CallbackInfo& info) {
+static Napi::Value op929(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2680,7 +2250,7 @@ static Napi::Value op927(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp.Scalar(Tensor self, Tensor end, Scalar weight) -> Tensor
-static Napi::Value op928(const Napi::CallbackInfo& info) {
+static Napi::Value op930(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2690,7 +2260,7 @@ static Napi::Value op928(const Napi::CallbackInfo& info) {
 }
 
 // aten::lerp.Tensor(Tensor self, Tensor end, Tensor weight) -> Tensor
-static Napi::Value op929(const Napi::CallbackInfo& info) {
+static Napi::Value op931(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2700,7 +2270,7 @@ static Napi::Value op929(const Napi::CallbackInfo& info) {
 }
 
 // aten::histc(Tensor self, int bins=100, Scalar min=0, Scalar max=0) -> Tensor
-static Napi::Value op930(const Napi::CallbackInfo& info) {
+static Napi::Value op932(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(100);
@@ -2711,7 +2281,7 @@ static Napi::Value op930(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogram.bins_tensor(Tensor self, Tensor bins, *, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor bin_edges)
-static Napi::Value op931(const Napi::CallbackInfo& info) {
+static Napi::Value op933(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2722,7 +2292,7 @@ static Napi::Value op931(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogram.bin_ct(Tensor self, int bins=100, *, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor bin_edges)
-static Napi::Value op932(const Napi::CallbackInfo& info) {
+static Napi::Value op934(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(100);
@@ -2734,7 +2304,7 @@ static Napi::Value op932(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogramdd(Tensor self, int[] bins, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor[] bin_edges)
-static Napi::Value op933(const Napi::CallbackInfo& info) {
+static Napi::Value op935(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2747,7 +2317,7 @@ static Napi::Value op933(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogramdd.int_bins(Tensor self, int bins, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor[] bin_edges)
-static Napi::Value op934(const Napi::CallbackInfo& info) {
+static Napi::Value op936(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2759,7 +2329,7 @@ static Napi::Value op934(const Napi::CallbackInfo& info) {
 }
 
 // aten::histogramdd.TensorList_bins(Tensor self, Tensor[] bins, float[]? range=None, Tensor? weight=None, bool density=False) -> (Tensor hist, Tensor[] bin_edges)
-static Napi::Value op935(const Napi::CallbackInfo& info) {
+static Napi::Value op937(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2771,7 +2341,7 @@ static Napi::Value op935(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op936(const Napi::CallbackInfo& info) {
+static Napi::Value op938(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2780,7 +2350,7 @@ static Napi::Value op936(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op937(const Napi::CallbackInfo& info) {
+static Napi::Value op939(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2790,7 +2360,7 @@ static Napi::Value op937(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op938(const Napi::CallbackInfo& info) {
+static Napi::Value op940(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2799,7 +2369,7 @@ static Napi::Value op938(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmod_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op939(const Napi::CallbackInfo& info) {
+static Napi::Value op941(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2809,7 +2379,7 @@ static Napi::Value op939(const Napi::CallbackInfo& info) {
 }
 
 // aten::hypot(Tensor self, Tensor other) -> Tensor
-static Napi::Value op940(const Napi::CallbackInfo& info) {
+static Napi::Value op942(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2818,7 +2388,7 @@ static Napi::Value op940(const Napi::CallbackInfo& info) {
 }
 
 // aten::hypot_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op941(const Napi::CallbackInfo& info) {
+static Napi::Value op943(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2828,7 +2398,7 @@ static Napi::Value op941(const Napi::CallbackInfo& info) {
 }
 
 // aten::igamma(Tensor self, Tensor other) -> Tensor
-static Napi::Value op942(const Napi::CallbackInfo& info) {
+static Napi::Value op944(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2837,7 +2407,7 @@ static Napi::Value op942(const Napi::CallbackInfo& info) {
 }
 
 // aten::igamma_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op943(const Napi::CallbackInfo& info) {
+static Napi::Value op945(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2847,7 +2417,7 @@ static Napi::Value op943(const Napi::CallbackInfo& info) {
 }
 
 // aten::igammac(Tensor self, Tensor other) -> Tensor
-static Napi::Value op944(const Napi::CallbackInfo& info) {
+static Napi::Value op946(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2856,7 +2426,7 @@ static Napi::Value op944(const Napi::CallbackInfo& info) {
 }
 
 // aten::igammac_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op945(const Napi::CallbackInfo& info) {
+static Napi::Value op947(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2866,7 +2436,7 @@ static Napi::Value op945(const Napi::CallbackInfo& info) {
 }
 
 // aten::nextafter(Tensor self, Tensor other) -> Tensor
-static Napi::Value op946(const Napi::CallbackInfo& info) {
+static Napi::Value op948(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2875,7 +2445,7 @@ static Napi::Value op946(const Napi::CallbackInfo& info) {
 }
 
 // aten::nextafter_(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op947(const Napi::CallbackInfo& info) {
+static Napi::Value op949(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2885,7 +2455,7 @@ static Napi::Value op947(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder.Scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op948(const Napi::CallbackInfo& info) {
+static Napi::Value op950(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2894,7 +2464,7 @@ static Napi::Value op948(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder_.Scalar(Tensor(a!) self, Scalar other) -> Tensor(a!)
-static Napi::Value op949(const Napi::CallbackInfo& info) {
+static Napi::Value op951(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2904,7 +2474,7 @@ static Napi::Value op949(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder.Tensor(Tensor self, Tensor other) -> Tensor
-static Napi::Value op950(const Napi::CallbackInfo& info) {
+static Napi::Value op952(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2913,7 +2483,7 @@ static Napi::Value op950(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder_.Tensor(Tensor(a!) self, Tensor other) -> Tensor(a!)
-static Napi::Value op951(const Napi::CallbackInfo& info) {
+static Napi::Value op953(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2923,7 +2493,7 @@ static Napi::Value op951(const Napi::CallbackInfo& info) {
 }
 
 // aten::remainder.Scalar_Tensor(Scalar self, Tensor other) -> Tensor
-static Napi::Value op952(const Napi::CallbackInfo& info) {
+static Napi::Value op954(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2932,7 +2502,7 @@ static Napi::Value op952(const Napi::CallbackInfo& info) {
 }
 
 // aten::min(Tensor self) -> Tensor
-static Napi::Value op953(const Napi::CallbackInfo& info) {
+static Napi::Value op955(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::min(a0));
@@ -2940,7 +2510,7 @@ static Napi::Value op953(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmin(Tensor self, Tensor other) -> Tensor
-static Napi::Value op954(const Napi::CallbackInfo& info) {
+static Napi::Value op956(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2949,7 +2519,7 @@ static Napi::Value op954(const Napi::CallbackInfo& info) {
 }
 
 // aten::max(Tensor self) -> Tensor
-static Napi::Value op955(const Napi::CallbackInfo& info) {
+static Napi::Value op957(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::max(a0));
@@ -2957,7 +2527,7 @@ static Napi::Value op955(const Napi::CallbackInfo& info) {
 }
 
 // aten::fmax(Tensor self, Tensor other) -> Tensor
-static Napi::Value op956(const Napi::CallbackInfo& info) {
+static Napi::Value op958(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2966,7 +2536,7 @@ static Napi::Value op956(const Napi::CallbackInfo& info) {
 }
 
 // aten::maximum(Tensor self, Tensor other) -> Tensor
-static Napi::Value op957(const Napi::CallbackInfo& info) {
+static Napi::Value op959(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2975,7 +2545,7 @@ static Napi::Value op957(const Napi::CallbackInfo& info) {
 }
 
 // aten::max.other(Tensor self, Tensor other) -> Tensor
-static Napi::Value op958(const Napi::CallbackInfo& info) {
+static Napi::Value op960(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2984,7 +2554,7 @@ static Napi::Value op958(const Napi::CallbackInfo& info) {
 }
 
 // aten::minimum(Tensor self, Tensor other) -> Tensor
-static Napi::Value op959(const Napi::CallbackInfo& info) {
+static Napi::Value op961(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2993,7 +2563,7 @@ static Napi::Value op959(const Napi::CallbackInfo& info) {
 }
 
 // aten::min.other(Tensor self, Tensor other) -> Tensor
-static Napi::Value op960(const Napi::CallbackInfo& info) {
+static Napi::Value op962(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3002,7 +2572,7 @@ static Napi::Value op960(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantile(Tensor self, Tensor q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op961(const Napi::CallbackInfo& info) {
+static Napi::Value op963(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3014,7 +2584,7 @@ static Napi::Value op961(const Napi::CallbackInfo& info) {
 }
 
 // aten::quantile.scalar(Tensor self, float q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op962(const Napi::CallbackInfo& info) {
+static Napi::Value op964(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -3026,7 +2596,7 @@ static Napi::Value op962(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanquantile(Tensor self, Tensor q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op963(const Napi::CallbackInfo& info) {
+static Napi::Value op965(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3038,7 +2608,7 @@ static Napi::Value op963(const Napi::CallbackInfo& info) {
 }
 
 // aten::nanquantile.scalar(Tensor self, float q, int? dim=None, bool keepdim=False, *, str interpolation='linear') -> Tensor
-static Napi::Value op964(const Napi::CallbackInfo& info) {
+static Napi::Value op966(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -3050,7 +2620,7 @@ static Napi::Value op964(const Napi::CallbackInfo& info) {
 }
 
 // aten::sort(Tensor self, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)
-static Napi::Value op965(const Napi::CallbackInfo& info) {
+static Napi::Value op967(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -3060,7 +2630,7 @@ static Napi::Value op965(const Napi::CallbackInfo& info) {
 }
 
 // aten::sort.stable(Tensor self, *, bool? stable, int dim=-1, bool descending=False) -> (Tensor values, Tensor indices)
-static Napi::Value op966(const Napi::CallbackInfo& info) {
+static Napi::Value op968(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<bool> a1 = arg_opt_bool(info, 1);
@@ -3071,7 +2641,7 @@ static Napi::Value op966(const Napi::CallbackInfo& info) {
 }
 
 // aten::msort(Tensor self) -> Tensor
-static Napi::Value op967(const Napi::CallbackInfo& info) {
+static Napi::Value op969(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::msort(a0));
@@ -3079,7 +2649,7 @@ static Napi::Value op967(const Napi::CallbackInfo& info) {
 }
 
 // aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor
-static Napi::Value op968(const Napi::CallbackInfo& info) {
+static Napi::Value op970(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -3089,7 +2659,7 @@ static Napi::Value op968(const Napi::CallbackInfo& info) {
 }
 
 // aten::argsort.stable(Tensor self, *, bool stable, int dim=-1, bool descending=False) -> Tensor
-static Napi::Value op969(const Napi::CallbackInfo& info) {
+static Napi::Value op971(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = arg_bool(info, 1);
@@ -3100,7 +2670,7 @@ static Napi::Value op969(const Napi::CallbackInfo& info) {
 }
 
 // aten::topk(Tensor self, int k, int dim=-1, bool largest=True, bool sorted=True) -> (Tensor values, Tensor indices)
-static Napi::Value op970(const Napi::CallbackInfo& info) {
+static Napi::Value op972(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3112,7 +2682,7 @@ static Napi::Value op970(const Napi::CallbackInfo& info) {
 }
 
 // aten::all(Tensor self) -> Tensor
-static Napi::Value op971(const Napi::CallbackInfo& info) {
+static Napi::Value op973(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::all(a0));
@@ -3120,7 +2690,7 @@ static Napi::Value op971(const Napi::CallbackInfo& info) {
 }
 
 // aten::any(Tensor self) -> Tensor
-static Napi::Value op972(const Napi::CallbackInfo& info) {
+static Napi::Value op974(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::any(a0));
@@ -3128,7 +2698,7 @@ static Napi::Value op972(const Napi::CallbackInfo& info) {
 }
 
 // aten::renorm(Tensor self, Scalar p, int dim, Scalar maxnorm) -> Tensor
-static Napi::Value op973(const Napi::CallbackInfo& info) {
+static Napi::Value op975(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3139,7 +2709,7 @@ static Napi::Value op973(const Napi::CallbackInfo& info) {
 }
 
 // aten::renorm_(Tensor(a!) self, Scalar p, int dim, Scalar maxnorm) -> Tensor(a!)
-static Napi::Value op974(const Napi::CallbackInfo& info) {
+static Napi::Value op976(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3151,7 +2721,7 @@ static Napi::Value op974(const Napi::CallbackInfo& info) {
 }
 
 // aten::unfold(Tensor(a) self, int dimension, int size, int step) -> Tensor(a)
-static Napi::Value op975(const Napi::CallbackInfo& info) {
+static Napi::Value op977(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3162,7 +2732,7 @@ static Napi::Value op975(const Napi::CallbackInfo& info) {
 }
 
 // aten::unfold_backward(Tensor grad_in, int[] input_sizes, int dim, int size, int step) -> Tensor
-static Napi::Value op976(const Napi::CallbackInfo& info) {
+static Napi::Value op978(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3175,7 +2745,7 @@ static Napi::Value op976(const Napi::CallbackInfo& info) {
 }
 
 // aten::equal(Tensor self, Tensor other) -> bool
-static Napi::Value op977(const Napi::CallbackInfo& info) {
+static Napi::Value op979(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3184,7 +2754,7 @@ static Napi::Value op977(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor
-static Napi::Value op978(const Napi::CallbackInfo& info) {
+static Napi::Value op980(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3193,7 +2763,7 @@ static Napi::Value op978(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow.Scalar(Scalar self, Tensor exponent) -> Tensor
-static Napi::Value op979(const Napi::CallbackInfo& info) {
+static Napi::Value op981(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3202,7 +2772,7 @@ static Napi::Value op979(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor
-static Napi::Value op980(const Napi::CallbackInfo& info) {
+static Napi::Value op982(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3211,7 +2781,7 @@ static Napi::Value op980(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow_.Scalar(Tensor(a!) self, Scalar exponent) -> Tensor(a!)
-static Napi::Value op981(const Napi::CallbackInfo& info) {
+static Napi::Value op983(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3221,7 +2791,7 @@ static Napi::Value op981(const Napi::CallbackInfo& info) {
 }
 
 // aten::pow_.Tensor(Tensor(a!) self, Tensor exponent) -> Tensor(a!)
-static Napi::Value op982(const Napi::CallbackInfo& info) {
+static Napi::Value op984(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3231,7 +2801,7 @@ static Napi::Value op982(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power.Tensor_Tensor(Tensor self, Tensor exponent) -> Tensor
-static Napi::Value op983(const Napi::CallbackInfo& info) {
+static Napi::Value op985(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3240,7 +2810,7 @@ static Napi::Value op983(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power.Scalar(Scalar self, Tensor exponent) -> Tensor
-static Napi::Value op984(const Napi::CallbackInfo& info) {
+static Napi::Value op986(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3249,7 +2819,7 @@ static Napi::Value op984(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power.Tensor_Scalar(Tensor self, Scalar exponent) -> Tensor
-static Napi::Value op985(const Napi::CallbackInfo& info) {
+static Napi::Value op987(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3258,7 +2828,7 @@ static Napi::Value op985(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power_.Scalar(Tensor(a!) self, Scalar exponent) -> Tensor(a!)
-static Napi::Value op986(const Napi::CallbackInfo& info) {
+static Napi::Value op988(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3268,7 +2838,7 @@ static Napi::Value op986(const Napi::CallbackInfo& info) {
 }
 
 // aten::float_power_.Tensor(Tensor(a!) self, Tensor exponent) -> Tensor(a!)
-static Napi::Value op987(const Napi::CallbackInfo& info) {
+static Napi::Value op989(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3278,7 +2848,7 @@ static Napi::Value op987(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal_(Tensor(a!) self, float mean=0, float std=1, *, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op988(const Napi::CallbackInfo& info) {
+static Napi::Value op990(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3290,7 +2860,7 @@ static Napi::Value op988(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal_functional(Tensor self, float mean=0, float std=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op989(const Napi::CallbackInfo& info) {
+static Napi::Value op991(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3301,7 +2871,7 @@ static Napi::Value op989(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.Tensor_float(Tensor mean, float std=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op990(const Napi::CallbackInfo& info) {
+static Napi::Value op992(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -3311,7 +2881,7 @@ static Napi::Value op990(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.float_Tensor(float mean, Tensor std, *, Generator? generator=None) -> Tensor
-static Napi::Value op991(const Napi::CallbackInfo& info) {
+static Napi::Value op993(const Napi::CallbackInfo& info) {
   OP_TRY
   double a0 = arg_double(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3321,7 +2891,7 @@ static Napi::Value op991(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.Tensor_Tensor(Tensor mean, Tensor std, *, Generator? generator=None) -> Tensor
-static Napi::Value op992(const Napi::CallbackInfo& info) {
+static Napi::Value op994(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3331,7 +2901,7 @@ static Napi::Value op992(const Napi::CallbackInfo& info) {
 }
 
 // aten::normal.float_float(float mean, float std, int[] size, *, Generator? generator=None, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op993(const Napi::CallbackInfo& info) {
+static Napi::Value op995(const Napi::CallbackInfo& info) {
   OP_TRY
   double a0 = arg_double(info, 0);
   double a1 = arg_double(info, 1);
@@ -3343,504 +2913,1115 @@ static Napi::Value op993(const Napi::CallbackInfo& info) {
 }
 
 // aten::alias(Tensor(a) self) -> Tensor(a)
-static Napi::Value op994(const Napi::CallbackInfo& info) {
+static Napi::Value op996(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::alias(a0));
   OP_CATCH("alias", "self:T")
 }
 
-// aten::bucketize.Tensor(Tensor self, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor
-static Napi::Value op995(const Napi::CallbackInfo& info) {
-  OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
-  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
-  return to_js(info.Env(), at::bucketize(a0, a1, a2, a3));
-  OP_CATCH("bucketize.Tensor", "self:T,boundaries:T,out_int32:B,right:B")
-}
-
-// aten::bucketize.Scalar(Scalar self, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor
-static Napi::Value op996(const Napi::CallbackInfo& info) {
-  OP_TRY
-  at::Scalar a0 = arg_scalar(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
-  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
-  return to_js(info.Env(), at::bucketize(a0, a1, a2, a3));
-  OP_CATCH("bucketize.Scalar", "self:S,boundaries:T,out_int32:B,right:B")
-}
-
-// aten::searchsorted.Tensor(Tensor sorted_sequence, Tensor self, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor
+// aten::_foreach_add.Scalar(Tensor[] self, Scalar scalar) -> Tensor[]
 static Napi::Value op997(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
-  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
-  c10::optional<std::string> a4 = present(info, 4) ? arg_opt_string(info, 4) : c10::optional<std::string>(c10::nullopt);
-  c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
-  if (a5 && a5->defined()) guard_index_values(*a5, a0.dim() ? a0.size(-1) : 0, "sorter", "searchsorted");
-  return to_js(info.Env(), at::searchsorted(a0, a1, a2, a3, a4 ? c10::optional<c10::string_view>(c10::string_view(*a4)) : c10::nullopt, a5));
-  OP_CATCH("searchsorted.Tensor", "sorted_sequence:T,self:T,out_int32:B,right:B,side:STR?,sorter:T?")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  return to_js(info.Env(), at::_foreach_add(a0, a1));
+  OP_CATCH("_foreach_add.Scalar", "self:TL,scalar:S")
 }
 
-// aten::searchsorted.Scalar(Tensor sorted_sequence, Scalar self, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor
+// aten::_foreach_add_.Scalar(Tensor(a!)[] self, Scalar scalar) -> ()
 static Napi::Value op998(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
-  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
-  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
-  c10::optional<std::string> a4 = present(info, 4) ? arg_opt_string(info, 4) : c10::optional<std::string>(c10::nullopt);
-  c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
-  if (a5 && a5->defined()) guard_index_values(*a5, a0.dim() ? a0.size(-1) : 0, "sorter", "searchsorted");
-  return to_js(info.Env(), at::searchsorted(a0, a1, a2, a3, a4 ? c10::optional<c10::string_view>(c10::string_view(*a4)) : c10::nullopt, a5));
-  OP_CATCH("searchsorted.Scalar", "sorted_sequence:T,self:S,out_int32:B,right:B,side:STR?,sorter:T?")
+  at::_foreach_add_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_add_.Scalar", "self:TL,scalar:S")
 }
 
-// aten::mse_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
+// aten::_foreach_sub.Scalar(Tensor[] self, Scalar scalar) -> Tensor[]
 static Napi::Value op999(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  int64_t a2 = present(info, 2) ? arg_int(info, 2) : int64_t(at::Reduction::Mean);
-  return to_js(info.Env(), at::mse_loss(a0, a1, a2));
-  OP_CATCH("mse_loss", "self:T,target:T,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  return to_js(info.Env(), at::_foreach_sub(a0, a1));
+  OP_CATCH("_foreach_sub.Scalar", "self:TL,scalar:S")
 }
 
-// aten::mse_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction) -> Tensor
+// aten::_foreach_sub_.Scalar(Tensor(a!)[] self, Scalar scalar) -> ()
 static Napi::Value op1000(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  return to_js(info.Env(), at::mse_loss_backward(a0, a1, a2, a3));
-  OP_CATCH("mse_loss_backward", "grad_output:T,self:T,target:T,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  at::_foreach_sub_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sub_.Scalar", "self:TL,scalar:S")
 }
 
-// aten::l1_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
+// aten::_foreach_mul.Scalar(Tensor[] self, Scalar scalar) -> Tensor[]
 static Napi::Value op1001(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  int64_t a2 = present(info, 2) ? arg_int(info, 2) : int64_t(at::Reduction::Mean);
-  return to_js(info.Env(), at::l1_loss(a0, a1, a2));
-  OP_CATCH("l1_loss", "self:T,target:T,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  return to_js(info.Env(), at::_foreach_mul(a0, a1));
+  OP_CATCH("_foreach_mul.Scalar", "self:TL,scalar:S")
 }
 
-// aten::multi_margin_loss(Tensor self, Tensor target, Scalar p=1, Scalar margin=1, Tensor? weight=None, int reduction=Mean) -> Tensor
+// aten::_foreach_mul_.Scalar(Tensor(a!)[] self, Scalar scalar) -> ()
 static Napi::Value op1002(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  at::Scalar a2 = present(info, 2) ? arg_scalar(info, 2) : at::Scalar(at::Scalar(1));
-  at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
-  c10::optional<at::Tensor> a4 = present(info, 4) ? arg_opt_tensor(info, 4) : c10::optional<at::Tensor>(c10::nullopt);
-  int64_t a5 = present(info, 5) ? arg_int(info, 5) : int64_t(at::Reduction::Mean);
-  if (a4 && a4->defined()) TORCH_CHECK(a4->dim() <= 1 && a4->numel() == (a0.dim() ? a0.size(-1) : 1), "multi_margin_loss: weight must hold one value per class (", a0.dim() ? a0.size(-1) : 1, "), got sizes ", a4->sizes());
-  return to_js(info.Env(), at::multi_margin_loss(a0, a1, a2, a3, a4, a5));
-  OP_CATCH("multi_margin_loss", "self:T,target:T,p:S,margin:S,weight:T?,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  at::_foreach_mul_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_mul_.Scalar", "self:TL,scalar:S")
 }
 
-// aten::multi_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, Scalar p, Scalar margin, Tensor? weight=None, int reduction=Mean) -> Tensor
+// aten::_foreach_div.Scalar(Tensor[] self, Scalar scalar) -> Tensor[]
 static Napi::Value op1003(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  at::Scalar a3 = arg_scalar(info, 3);
-  at::Scalar a4 = arg_scalar(info, 4);
-  c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
-  int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(at::Reduction::Mean);
-  if (a5 && a5->defined()) TORCH_CHECK(a5->dim() <= 1 && a5->numel() == (a1.dim() ? a1.size(-1) : 1), "multi_margin_loss_backward: weight must hold one value per class (", a1.dim() ? a1.size(-1) : 1, "), got sizes ", a5->sizes());
-  return to_js(info.Env(), at::multi_margin_loss_backward(a0, a1, a2, a3, a4, a5, a6));
-  OP_CATCH("multi_margin_loss_backward", "grad_output:T,self:T,target:T,p:S,margin:S,weight:T?,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  return to_js(info.Env(), at::_foreach_div(a0, a1));
+  OP_CATCH("_foreach_div.Scalar", "self:TL,scalar:S")
 }
 
-// aten::multilabel_margin_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
+// aten::_foreach_div_.Scalar(Tensor(a!)[] self, Scalar scalar) -> ()
 static Napi::Value op1004(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  int64_t a2 = present(info, 2) ? arg_int(info, 2) : int64_t(at::Reduction::Mean);
-  return to_js(info.Env(), at::multilabel_margin_loss(a0, a1, a2));
-  OP_CATCH("multilabel_margin_loss", "self:T,target:T,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  at::_foreach_div_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_div_.Scalar", "self:TL,scalar:S")
 }
 
-// aten::multilabel_margin_loss_forward(Tensor self, Tensor target, int reduction) -> (Tensor output, Tensor is_target)
+// aten::_foreach_add.List(Tensor[] self, Tensor[] other, *, Scalar alpha=1) -> Tensor[]
 static Napi::Value op1005(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  int64_t a2 = arg_int(info, 2);
-  return to_js(info.Env(), at::multilabel_margin_loss_forward(a0, a1, a2));
-  OP_CATCH("multilabel_margin_loss_forward", "self:T,target:T,reduction:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::Scalar a2 = present(info, 2) ? arg_scalar(info, 2) : at::Scalar(at::Scalar(1));
+  return to_js(info.Env(), at::_foreach_add(a0, a1, a2));
+  OP_CATCH("_foreach_add.List", "self:TL,other:TL,alpha:S")
 }
 
-// aten::multilabel_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, Tensor is_target) -> Tensor
+// aten::_foreach_add_.List(Tensor(a!)[] self, Tensor[] other, *, Scalar alpha=1) -> ()
 static Napi::Value op1006(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  const at::Tensor& a2 = arg_tensor(info, 2);
-  int64_t a3 = arg_int(info, 3);
-  const at::Tensor& a4 = arg_tensor(info, 4);
-  return to_js(info.Env(), at::multilabel_margin_loss_backward(a0, a1, a2, a3, a4));
-  OP_CATCH("multilabel_margin_loss_backward", "grad_output:T,self:T,target:T,reduction:I,is_target:T")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::Scalar a2 = present(info, 2) ? arg_scalar(info, 2) : at::Scalar(at::Scalar(1));
+  at::_foreach_add_(a0, a1, a2);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_add_.List", "self:TL,other:TL,alpha:S")
 }
 
-// aten::nll_loss_nd(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
+// aten::_foreach_sub.List(Tensor[] self, Tensor[] other, *, Scalar alpha=1) -> Tensor[]
 static Napi::Value op1007(const Napi::CallbackInfo& info) {
   OP_TRY
-  const at::Tensor& a0 = arg_tensor(info, 0);
-  const at::Tensor& a1 = arg_tensor(info, 1);
-  c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
-  int64_t a3 = present(info, 3) ? arg_int(info, 3) : int64_t(at::Reduction::Mean);
-  int64_t a4 = present(info, 4) ? arg_int(info, 4) : int64_t(-100);
-  return to_js(info.Env(), at::nll_loss_nd(a0, a1, a2, a3, a4));
-  OP_CATCH("nll_loss_nd", "self:T,target:T,weight:T?,reduction:I,ignore_index:I")
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::Scalar a2 = present(info, 2) ? arg_scalar(info, 2) : at::Scalar(at::Scalar(1));
+  return to_js(info.Env(), at::_foreach_sub(a0, a1, a2));
+  OP_CATCH("_foreach_sub.List", "self:TL,other:TL,alpha:S")
+}
+
+// aten::_foreach_sub_.List(Tensor(a!)[] self, Tensor[] other, *, Scalar alpha=1) -> ()
+static Napi::Value op1008(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::Scalar a2 = present(info, 2) ? arg_scalar(info, 2) : at::Scalar(at::Scalar(1));
+  at::_foreach_sub_(a0, a1, a2);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sub_.List", "self:TL,other:TL,alpha:S")
+}
+
+// aten::_foreach_mul.List(Tensor[] self, Tensor[] other) -> Tensor[]
+static Napi::Value op1009(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  return to_js(info.Env(), at::_foreach_mul(a0, a1));
+  OP_CATCH("_foreach_mul.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_mul_.List(Tensor(a!)[] self, Tensor[] other) -> ()
+static Napi::Value op1010(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::_foreach_mul_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_mul_.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_div.List(Tensor[] self, Tensor[] other) -> Tensor[]
+static Napi::Value op1011(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  return to_js(info.Env(), at::_foreach_div(a0, a1));
+  OP_CATCH("_foreach_div.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_div_.List(Tensor(a!)[] self, Tensor[] other) -> ()
+static Napi::Value op1012(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::_foreach_div_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_div_.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_add.ScalarList(Tensor[] self, Scalar[] scalars) -> Tensor[]
+static Napi::Value op1013(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  return to_js(info.Env(), at::_foreach_add(a0, a1));
+  OP_CATCH("_foreach_add.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_add_.ScalarList(Tensor(a!)[] self, Scalar[] scalars) -> ()
+static Napi::Value op1014(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  at::_foreach_add_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_add_.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_sub.ScalarList(Tensor[] self, Scalar[] scalars) -> Tensor[]
+static Napi::Value op1015(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  return to_js(info.Env(), at::_foreach_sub(a0, a1));
+  OP_CATCH("_foreach_sub.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_sub_.ScalarList(Tensor(a!)[] self, Scalar[] scalars) -> ()
+static Napi::Value op1016(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  at::_foreach_sub_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sub_.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_div.ScalarList(Tensor[] self, Scalar[] scalars) -> Tensor[]
+static Napi::Value op1017(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  return to_js(info.Env(), at::_foreach_div(a0, a1));
+  OP_CATCH("_foreach_div.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_div_.ScalarList(Tensor(a!)[] self, Scalar[] scalars) -> ()
+static Napi::Value op1018(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  at::_foreach_div_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_div_.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_mul.ScalarList(Tensor[] self, Scalar[] scalars) -> Tensor[]
+static Napi::Value op1019(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  return to_js(info.Env(), at::_foreach_mul(a0, a1));
+  OP_CATCH("_foreach_mul.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_mul_.ScalarList(Tensor(a!)[] self, Scalar[] scalars) -> ()
+static Napi::Value op1020(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Scalar> a1 = arg_scalar_list(info, 1);
+  at::_foreach_mul_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_mul_.ScalarList", "self:TL,scalars:SA")
+}
+
+// aten::_foreach_exp(Tensor[] self) -> Tensor[]
+static Napi::Value op1021(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_exp(a0));
+  OP_CATCH("_foreach_exp", "self:TL")
+}
+
+// aten::_foreach_zero_(Tensor(a!)[] self) -> ()
+static Napi::Value op1022(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_zero_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_zero_", "self:TL")
+}
+
+// aten::_foreach_exp_(Tensor(a!)[] self) -> ()
+static Napi::Value op1023(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_exp_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_exp_", "self:TL")
+}
+
+// aten::_foreach_sqrt(Tensor[] self) -> Tensor[]
+static Napi::Value op1024(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_sqrt(a0));
+  OP_CATCH("_foreach_sqrt", "self:TL")
+}
+
+// aten::_foreach_sqrt_(Tensor(a!)[] self) -> ()
+static Napi::Value op1025(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_sqrt_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sqrt_", "self:TL")
+}
+
+// aten::_foreach_abs(Tensor[] self) -> Tensor[]
+static Napi::Value op1026(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_abs(a0));
+  OP_CATCH("_foreach_abs", "self:TL")
+}
+
+// aten::_foreach_abs_(Tensor(a!)[] self) -> ()
+static Napi::Value op1027(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_abs_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_abs_", "self:TL")
+}
+
+// aten::_foreach_acos(Tensor[] self) -> Tensor[]
+static Napi::Value op1028(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_acos(a0));
+  OP_CATCH("_foreach_acos", "self:TL")
+}
+
+// aten::_foreach_acos_(Tensor(a!)[] self) -> ()
+static Napi::Value op1029(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_acos_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_acos_", "self:TL")
+}
+
+// aten::_foreach_asin(Tensor[] self) -> Tensor[]
+static Napi::Value op1030(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_asin(a0));
+  OP_CATCH("_foreach_asin", "self:TL")
+}
+
+// aten::_foreach_asin_(Tensor(a!)[] self) -> ()
+static Napi::Value op1031(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_asin_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_asin_", "self:TL")
+}
+
+// aten::_foreach_atan(Tensor[] self) -> Tensor[]
+static Napi::Value op1032(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_atan(a0));
+  OP_CATCH("_foreach_atan", "self:TL")
+}
+
+// aten::_foreach_atan_(Tensor(a!)[] self) -> ()
+static Napi::Value op1033(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_atan_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_atan_", "self:TL")
+}
+
+// aten::_foreach_ceil(Tensor[] self) -> Tensor[]
+static Napi::Value op1034(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_ceil(a0));
+  OP_CATCH("_foreach_ceil", "self:TL")
+}
+
+// aten::_foreach_ceil_(Tensor(a!)[] self) -> ()
+static Napi::Value op1035(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_ceil_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_ceil_", "self:TL")
+}
+
+// aten::_foreach_cos(Tensor[] self) -> Tensor[]
+static Napi::Value op1036(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_cos(a0));
+  OP_CATCH("_foreach_cos", "self:TL")
+}
+
+// aten::_foreach_cos_(Tensor(a!)[] self) -> ()
+static Napi::Value op1037(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_cos_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_cos_", "self:TL")
+}
+
+// aten::_foreach_cosh(Tensor[] self) -> Tensor[]
+static Napi::Value op1038(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_cosh(a0));
+  OP_CATCH("_foreach_cosh", "self:TL")
+}
+
+// aten::_foreach_cosh_(Tensor(a!)[] self) -> ()
+static Napi::Value op1039(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_cosh_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_cosh_", "self:TL")
+}
+
+// aten::_foreach_erf(Tensor[] self) -> Tensor[]
+static Napi::Value op1040(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_erf(a0));
+  OP_CATCH("_foreach_erf", "self:TL")
+}
+
+// aten::_foreach_erf_(Tensor(a!)[] self) -> ()
+static Napi::Value op1041(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_erf_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_erf_", "self:TL")
+}
+
+// aten::_foreach_erfc(Tensor[] self) -> Tensor[]
+static Napi::Value op1042(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_erfc(a0));
+  OP_CATCH("_foreach_erfc", "self:TL")
+}
+
+// aten::_foreach_erfc_(Tensor(a!)[] self) -> ()
+static Napi::Value op1043(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_erfc_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_erfc_", "self:TL")
+}
+
+// aten::_foreach_expm1(Tensor[] self) -> Tensor[]
+static Napi::Value op1044(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_expm1(a0));
+  OP_CATCH("_foreach_expm1", "self:TL")
+}
+
+// aten::_foreach_expm1_(Tensor(a!)[] self) -> ()
+static Napi::Value op1045(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_expm1_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_expm1_", "self:TL")
+}
+
+// aten::_foreach_floor(Tensor[] self) -> Tensor[]
+static Napi::Value op1046(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_floor(a0));
+  OP_CATCH("_foreach_floor", "self:TL")
+}
+
+// aten::_foreach_floor_(Tensor(a!)[] self) -> ()
+static Napi::Value op1047(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_floor_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_floor_", "self:TL")
+}
+
+// aten::_foreach_log(Tensor[] self) -> Tensor[]
+static Napi::Value op1048(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_log(a0));
+  OP_CATCH("_foreach_log", "self:TL")
+}
+
+// aten::_foreach_log_(Tensor(a!)[] self) -> ()
+static Napi::Value op1049(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_log_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_log_", "self:TL")
+}
+
+// aten::_foreach_log10(Tensor[] self) -> Tensor[]
+static Napi::Value op1050(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_log10(a0));
+  OP_CATCH("_foreach_log10", "self:TL")
+}
+
+// aten::_foreach_log10_(Tensor(a!)[] self) -> ()
+static Napi::Value op1051(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_log10_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_log10_", "self:TL")
+}
+
+// aten::_foreach_log1p(Tensor[] self) -> Tensor[]
+static Napi::Value op1052(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_log1p(a0));
+  OP_CATCH("_foreach_log1p", "self:TL")
+}
+
+// aten::_foreach_log1p_(Tensor(a!)[] self) -> ()
+static Napi::Value op1053(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_log1p_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_log1p_", "self:TL")
+}
+
+// aten::_foreach_log2(Tensor[] self) -> Tensor[]
+static Napi::Value op1054(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_log2(a0));
+  OP_CATCH("_foreach_log2", "self:TL")
+}
+
+// aten::_foreach_log2_(Tensor(a!)[] self) -> ()
+static Napi::Value op1055(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_log2_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_log2_", "self:TL")
+}
+
+// aten::_foreach_neg(Tensor[] self) -> Tensor[]
+static Napi::Value op1056(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_neg(a0));
+  OP_CATCH("_foreach_neg", "self:TL")
+}
+
+// aten::_foreach_neg_(Tensor(a!)[] self) -> ()
+static Napi::Value op1057(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_neg_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_neg_", "self:TL")
+}
+
+// aten::_foreach_tan(Tensor[] self) -> Tensor[]
+static Napi::Value op1058(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_tan(a0));
+  OP_CATCH("_foreach_tan", "self:TL")
+}
+
+// aten::_foreach_tan_(Tensor(a!)[] self) -> ()
+static Napi::Value op1059(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_tan_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_tan_", "self:TL")
+}
+
+// aten::_foreach_tanh(Tensor[] self) -> Tensor[]
+static Napi::Value op1060(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_tanh(a0));
+  OP_CATCH("_foreach_tanh", "self:TL")
+}
+
+// aten::_foreach_tanh_(Tensor(a!)[] self) -> ()
+static Napi::Value op1061(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_tanh_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_tanh_", "self:TL")
+}
+
+// aten::_foreach_sin(Tensor[] self) -> Tensor[]
+static Napi::Value op1062(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_sin(a0));
+  OP_CATCH("_foreach_sin", "self:TL")
+}
+
+// aten::_foreach_sin_(Tensor(a!)[] self) -> ()
+static Napi::Value op1063(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_sin_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sin_", "self:TL")
+}
+
+// aten::_foreach_sinh(Tensor[] self) -> Tensor[]
+static Napi::Value op1064(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_sinh(a0));
+  OP_CATCH("_foreach_sinh", "self:TL")
+}
+
+// aten::_foreach_sinh_(Tensor(a!)[] self) -> ()
+static Napi::Value op1065(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_sinh_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sinh_", "self:TL")
+}
+
+// aten::_foreach_round(Tensor[] self) -> Tensor[]
+static Napi::Value op1066(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_round(a0));
+  OP_CATCH("_foreach_round", "self:TL")
+}
+
+// aten::_foreach_round_(Tensor(a!)[] self) -> ()
+static Napi::Value op1067(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_round_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_round_", "self:TL")
+}
+
+// aten::_foreach_lgamma(Tensor[] self) -> Tensor[]
+static Napi::Value op1068(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_lgamma(a0));
+  OP_CATCH("_foreach_lgamma", "self:TL")
+}
+
+// aten::_foreach_lgamma_(Tensor(a!)[] self) -> ()
+static Napi::Value op1069(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_lgamma_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_lgamma_", "self:TL")
+}
+
+// aten::_foreach_frac(Tensor[] self) -> Tensor[]
+static Napi::Value op1070(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_frac(a0));
+  OP_CATCH("_foreach_frac", "self:TL")
+}
+
+// aten::_foreach_frac_(Tensor(a!)[] self) -> ()
+static Napi::Value op1071(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_frac_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_frac_", "self:TL")
+}
+
+// aten::_foreach_reciprocal(Tensor[] self) -> Tensor[]
+static Napi::Value op1072(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_reciprocal(a0));
+  OP_CATCH("_foreach_reciprocal", "self:TL")
+}
+
+// aten::_foreach_reciprocal_(Tensor(a!)[] self) -> ()
+static Napi::Value op1073(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_reciprocal_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_reciprocal_", "self:TL")
+}
+
+// aten::_foreach_sigmoid(Tensor[] self) -> Tensor[]
+static Napi::Value op1074(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_sigmoid(a0));
+  OP_CATCH("_foreach_sigmoid", "self:TL")
+}
+
+// aten::_foreach_sigmoid_(Tensor(a!)[] self) -> ()
+static Napi::Value op1075(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_sigmoid_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_sigmoid_", "self:TL")
+}
+
+// aten::_foreach_trunc(Tensor[] self) -> Tensor[]
+static Napi::Value op1076(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_trunc(a0));
+  OP_CATCH("_foreach_trunc", "self:TL")
+}
+
+// aten::_foreach_trunc_(Tensor(a!)[] self) -> ()
+static Napi::Value op1077(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::_foreach_trunc_(a0);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_trunc_", "self:TL")
+}
+
+// aten::_foreach_addcdiv_.Scalar(Tensor(a!)[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar value=1) -> ()
+static Napi::Value op1078(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
+  at::_foreach_addcdiv_(a0, a1, a2, a3);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_addcdiv_.Scalar", "self:TL,tensor1:TL,tensor2:TL,value:S")
+}
+
+// aten::_foreach_addcmul_.Scalar(Tensor(a!)[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar value=1) -> ()
+static Napi::Value op1079(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
+  at::_foreach_addcmul_(a0, a1, a2, a3);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_addcmul_.Scalar", "self:TL,tensor1:TL,tensor2:TL,value:S")
 }
 
 void register_ops_2(Napi::Env env, Napi::Array table) {
-  table.Set(672u, Napi::Function::New(env, op672, "sparse_coo_tensor"));
-  table.Set(673u, Napi::Function::New(env, op673, "sparse_coo_tensor"));
-  table.Set(674u, Napi::Function::New(env, op674, "sparse_coo_tensor"));
-  table.Set(675u, Napi::Function::New(env, op675, "sparse_resize_"));
-  table.Set(676u, Napi::Function::New(env, op676, "sparse_resize_and_clear_"));
-  table.Set(677u, Napi::Function::New(env, op677, "sparse_mask"));
-  table.Set(678u, Napi::Function::New(env, op678, "to_dense"));
-  table.Set(679u, Napi::Function::New(env, op679, "to_dense_backward"));
-  table.Set(680u, Napi::Function::New(env, op680, "sparse_dim"));
-  table.Set(681u, Napi::Function::New(env, op681, "dense_dim"));
-  table.Set(682u, Napi::Function::New(env, op682, "coalesce"));
-  table.Set(683u, Napi::Function::New(env, op683, "is_coalesced"));
-  table.Set(684u, Napi::Function::New(env, op684, "indices"));
-  table.Set(685u, Napi::Function::New(env, op685, "values"));
-  table.Set(686u, Napi::Function::New(env, op686, "crow_indices"));
-  table.Set(687u, Napi::Function::New(env, op687, "col_indices"));
-  table.Set(688u, Napi::Function::New(env, op688, "ccol_indices"));
-  table.Set(689u, Napi::Function::New(env, op689, "row_indices"));
-  table.Set(690u, Napi::Function::New(env, op690, "hspmm"));
-  table.Set(691u, Napi::Function::New(env, op691, "copy_sparse_to_sparse_"));
-  table.Set(692u, Napi::Function::New(env, op692, "unbind"));
-  table.Set(693u, Napi::Function::New(env, op693, "to_sparse"));
-  table.Set(694u, Napi::Function::New(env, op694, "to_sparse"));
-  table.Set(695u, Napi::Function::New(env, op695, "to_sparse_csr"));
-  table.Set(696u, Napi::Function::New(env, op696, "to_sparse_csc"));
-  table.Set(697u, Napi::Function::New(env, op697, "to_sparse_bsr"));
-  table.Set(698u, Napi::Function::New(env, op698, "to_sparse_bsc"));
-  table.Set(699u, Napi::Function::New(env, op699, "to_mkldnn_backward"));
-  table.Set(700u, Napi::Function::New(env, op700, "quantize_per_tensor_dynamic"));
-  table.Set(701u, Napi::Function::New(env, op701, "quantize_per_tensor"));
-  table.Set(702u, Napi::Function::New(env, op702, "quantize_per_tensor"));
-  table.Set(703u, Napi::Function::New(env, op703, "quantize_per_tensor"));
-  table.Set(704u, Napi::Function::New(env, op704, "quantize_per_channel"));
-  table.Set(705u, Napi::Function::New(env, op705, "dequantize"));
-  table.Set(706u, Napi::Function::New(env, op706, "dequantize"));
-  table.Set(707u, Napi::Function::New(env, op707, "q_scale"));
-  table.Set(708u, Napi::Function::New(env, op708, "q_zero_point"));
-  table.Set(709u, Napi::Function::New(env, op709, "q_per_channel_scales"));
-  table.Set(710u, Napi::Function::New(env, op710, "q_per_channel_zero_points"));
-  table.Set(711u, Napi::Function::New(env, op711, "int_repr"));
-  table.Set(712u, Napi::Function::New(env, op712, "fake_quantize_per_tensor_affine"));
-  table.Set(713u, Napi::Function::New(env, op713, "fake_quantize_per_tensor_affine"));
-  table.Set(714u, Napi::Function::New(env, op714, "fake_quantize_per_tensor_affine_cachemask"));
-  table.Set(715u, Napi::Function::New(env, op715, "fake_quantize_per_tensor_affine_cachemask_backward"));
-  table.Set(716u, Napi::Function::New(env, op716, "fake_quantize_per_channel_affine"));
-  table.Set(717u, Napi::Function::New(env, op717, "fake_quantize_per_channel_affine_cachemask"));
-  table.Set(718u, Napi::Function::New(env, op718, "fake_quantize_per_channel_affine_cachemask_backward"));
-  table.Set(719u, Napi::Function::New(env, op719, "fused_moving_avg_obs_fake_quant"));
-  table.Set(720u, Napi::Function::New(env, op720, "choose_qparams_optimized"));
-  table.Set(721u, Napi::Function::New(env, op721, "to"));
-  table.Set(722u, Napi::Function::New(env, op722, "to"));
+  table.Set(720u, Napi::Function::New(env, op720, "fake_quantize_per_channel_affine_cachemask_backward"));
+  table.Set(721u, Napi::Function::New(env, op721, "fused_moving_avg_obs_fake_quant"));
+  table.Set(722u, Napi::Function::New(env, op722, "choose_qparams_optimized"));
   table.Set(723u, Napi::Function::New(env, op723, "to"));
   table.Set(724u, Napi::Function::New(env, op724, "to"));
-  table.Set(725u, Napi::Function::New(env, op725, "meshgrid"));
-  table.Set(726u, Napi::Function::New(env, op726, "meshgrid"));
-  table.Set(727u, Napi::Function::New(env, op727, "cartesian_prod"));
-  table.Set(728u, Napi::Function::New(env, op728, "combinations"));
-  table.Set(729u, Napi::Function::New(env, op729, "result_type"));
-  table.Set(730u, Napi::Function::New(env, op730, "result_type"));
+  table.Set(725u, Napi::Function::New(env, op725, "to"));
+  table.Set(726u, Napi::Function::New(env, op726, "to"));
+  table.Set(727u, Napi::Function::New(env, op727, "meshgrid"));
+  table.Set(728u, Napi::Function::New(env, op728, "meshgrid"));
+  table.Set(729u, Napi::Function::New(env, op729, "cartesian_prod"));
+  table.Set(730u, Napi::Function::New(env, op730, "combinations"));
   table.Set(731u, Napi::Function::New(env, op731, "result_type"));
   table.Set(732u, Napi::Function::New(env, op732, "result_type"));
-  table.Set(733u, Napi::Function::New(env, op733, "can_cast"));
-  table.Set(734u, Napi::Function::New(env, op734, "promote_types"));
-  table.Set(735u, Napi::Function::New(env, op735, "lstm_mps_backward"));
-  table.Set(736u, Napi::Function::New(env, op736, "lstm"));
-  table.Set(737u, Napi::Function::New(env, op737, "lstm"));
-  table.Set(738u, Napi::Function::New(env, op738, "gru"));
-  table.Set(739u, Napi::Function::New(env, op739, "gru"));
-  table.Set(740u, Napi::Function::New(env, op740, "rnn_tanh"));
-  table.Set(741u, Napi::Function::New(env, op741, "rnn_tanh"));
-  table.Set(742u, Napi::Function::New(env, op742, "rnn_relu"));
-  table.Set(743u, Napi::Function::New(env, op743, "rnn_relu"));
-  table.Set(744u, Napi::Function::New(env, op744, "lstm_cell"));
-  table.Set(745u, Napi::Function::New(env, op745, "gru_cell"));
-  table.Set(746u, Napi::Function::New(env, op746, "rnn_tanh_cell"));
-  table.Set(747u, Napi::Function::New(env, op747, "rnn_relu_cell"));
-  table.Set(748u, Napi::Function::New(env, op748, "quantized_lstm_cell"));
-  table.Set(749u, Napi::Function::New(env, op749, "quantized_gru_cell"));
-  table.Set(750u, Napi::Function::New(env, op750, "quantized_rnn_relu_cell"));
-  table.Set(751u, Napi::Function::New(env, op751, "quantized_rnn_tanh_cell"));
-  table.Set(752u, Napi::Function::New(env, op752, "is_set_to"));
-  table.Set(753u, Napi::Function::New(env, op753, "masked_fill_"));
-  table.Set(754u, Napi::Function::New(env, op754, "masked_fill"));
+  table.Set(733u, Napi::Function::New(env, op733, "result_type"));
+  table.Set(734u, Napi::Function::New(env, op734, "result_type"));
+  table.Set(735u, Napi::Function::New(env, op735, "can_cast"));
+  table.Set(736u, Napi::Function::New(env, op736, "promote_types"));
+  table.Set(737u, Napi::Function::New(env, op737, "lstm_mps_backward"));
+  table.Set(738u, Napi::Function::New(env, op738, "lstm"));
+  table.Set(739u, Napi::Function::New(env, op739, "lstm"));
+  table.Set(740u, Napi::Function::New(env, op740, "gru"));
+  table.Set(741u, Napi::Function::New(env, op741, "gru"));
+  table.Set(742u, Napi::Function::New(env, op742, "rnn_tanh"));
+  table.Set(743u, Napi::Function::New(env, op743, "rnn_tanh"));
+  table.Set(744u, Napi::Function::New(env, op744, "rnn_relu"));
+  table.Set(745u, Napi::Function::New(env, op745, "rnn_relu"));
+  table.Set(746u, Napi::Function::New(env, op746, "lstm_cell"));
+  table.Set(747u, Napi::Function::New(env, op747, "gru_cell"));
+  table.Set(748u, Napi::Function::New(env, op748, "rnn_tanh_cell"));
+  table.Set(749u, Napi::Function::New(env, op749, "rnn_relu_cell"));
+  table.Set(750u, Napi::Function::New(env, op750, "quantized_lstm_cell"));
+  table.Set(751u, Napi::Function::New(env, op751, "quantized_gru_cell"));
+  table.Set(752u, Napi::Function::New(env, op752, "quantized_rnn_relu_cell"));
+  table.Set(753u, Napi::Function::New(env, op753, "quantized_rnn_tanh_cell"));
+  table.Set(754u, Napi::Function::New(env, op754, "is_set_to"));
   table.Set(755u, Napi::Function::New(env, op755, "masked_fill_"));
   table.Set(756u, Napi::Function::New(env, op756, "masked_fill"));
-  table.Set(757u, Napi::Function::New(env, op757, "masked_scatter_"));
-  table.Set(758u, Napi::Function::New(env, op758, "masked_scatter"));
-  table.Set(759u, Napi::Function::New(env, op759, "view"));
-  table.Set(760u, Napi::Function::New(env, op760, "view"));
-  table.Set(761u, Napi::Function::New(env, op761, "put_"));
-  table.Set(762u, Napi::Function::New(env, op762, "put"));
-  table.Set(763u, Napi::Function::New(env, op763, "index_add_"));
-  table.Set(764u, Napi::Function::New(env, op764, "index_add"));
-  table.Set(765u, Napi::Function::New(env, op765, "index_reduce_"));
-  table.Set(766u, Napi::Function::New(env, op766, "index_reduce"));
-  table.Set(767u, Napi::Function::New(env, op767, "index_fill_"));
-  table.Set(768u, Napi::Function::New(env, op768, "index_fill"));
+  table.Set(757u, Napi::Function::New(env, op757, "masked_fill_"));
+  table.Set(758u, Napi::Function::New(env, op758, "masked_fill"));
+  table.Set(759u, Napi::Function::New(env, op759, "masked_scatter_"));
+  table.Set(760u, Napi::Function::New(env, op760, "masked_scatter"));
+  table.Set(761u, Napi::Function::New(env, op761, "view"));
+  table.Set(762u, Napi::Function::New(env, op762, "view"));
+  table.Set(763u, Napi::Function::New(env, op763, "put_"));
+  table.Set(764u, Napi::Function::New(env, op764, "put"));
+  table.Set(765u, Napi::Function::New(env, op765, "index_add_"));
+  table.Set(766u, Napi::Function::New(env, op766, "index_add"));
+  table.Set(767u, Napi::Function::New(env, op767, "index_reduce_"));
+  table.Set(768u, Napi::Function::New(env, op768, "index_reduce"));
   table.Set(769u, Napi::Function::New(env, op769, "index_fill_"));
   table.Set(770u, Napi::Function::New(env, op770, "index_fill"));
-  table.Set(771u, Napi::Function::New(env, op771, "scatter"));
-  table.Set(772u, Napi::Function::New(env, op772, "scatter_"));
+  table.Set(771u, Napi::Function::New(env, op771, "index_fill_"));
+  table.Set(772u, Napi::Function::New(env, op772, "index_fill"));
   table.Set(773u, Napi::Function::New(env, op773, "scatter"));
   table.Set(774u, Napi::Function::New(env, op774, "scatter_"));
   table.Set(775u, Napi::Function::New(env, op775, "scatter"));
   table.Set(776u, Napi::Function::New(env, op776, "scatter_"));
   table.Set(777u, Napi::Function::New(env, op777, "scatter"));
   table.Set(778u, Napi::Function::New(env, op778, "scatter_"));
-  table.Set(779u, Napi::Function::New(env, op779, "scatter_add"));
-  table.Set(780u, Napi::Function::New(env, op780, "scatter_add_"));
-  table.Set(781u, Napi::Function::New(env, op781, "scatter_reduce"));
-  table.Set(782u, Napi::Function::New(env, op782, "scatter_reduce_"));
-  table.Set(783u, Napi::Function::New(env, op783, "eq_"));
-  table.Set(784u, Napi::Function::New(env, op784, "eq_"));
-  table.Set(785u, Napi::Function::New(env, op785, "bitwise_and"));
-  table.Set(786u, Napi::Function::New(env, op786, "bitwise_and"));
+  table.Set(779u, Napi::Function::New(env, op779, "scatter"));
+  table.Set(780u, Napi::Function::New(env, op780, "scatter_"));
+  table.Set(781u, Napi::Function::New(env, op781, "scatter_add"));
+  table.Set(782u, Napi::Function::New(env, op782, "scatter_add_"));
+  table.Set(783u, Napi::Function::New(env, op783, "scatter_reduce"));
+  table.Set(784u, Napi::Function::New(env, op784, "scatter_reduce_"));
+  table.Set(785u, Napi::Function::New(env, op785, "eq_"));
+  table.Set(786u, Napi::Function::New(env, op786, "eq_"));
   table.Set(787u, Napi::Function::New(env, op787, "bitwise_and"));
-  table.Set(788u, Napi::Function::New(env, op788, "bitwise_and_"));
-  table.Set(789u, Napi::Function::New(env, op789, "bitwise_and_"));
-  table.Set(790u, Napi::Function::New(env, op790, "bitwise_or"));
-  table.Set(791u, Napi::Function::New(env, op791, "bitwise_or"));
+  table.Set(788u, Napi::Function::New(env, op788, "bitwise_and"));
+  table.Set(789u, Napi::Function::New(env, op789, "bitwise_and"));
+  table.Set(790u, Napi::Function::New(env, op790, "bitwise_and_"));
+  table.Set(791u, Napi::Function::New(env, op791, "bitwise_and_"));
   table.Set(792u, Napi::Function::New(env, op792, "bitwise_or"));
-  table.Set(793u, Napi::Function::New(env, op793, "bitwise_or_"));
-  table.Set(794u, Napi::Function::New(env, op794, "bitwise_or_"));
-  table.Set(795u, Napi::Function::New(env, op795, "bitwise_xor"));
-  table.Set(796u, Napi::Function::New(env, op796, "bitwise_xor"));
+  table.Set(793u, Napi::Function::New(env, op793, "bitwise_or"));
+  table.Set(794u, Napi::Function::New(env, op794, "bitwise_or"));
+  table.Set(795u, Napi::Function::New(env, op795, "bitwise_or_"));
+  table.Set(796u, Napi::Function::New(env, op796, "bitwise_or_"));
   table.Set(797u, Napi::Function::New(env, op797, "bitwise_xor"));
-  table.Set(798u, Napi::Function::New(env, op798, "bitwise_xor_"));
-  table.Set(799u, Napi::Function::New(env, op799, "bitwise_xor_"));
-  table.Set(800u, Napi::Function::New(env, op800, "bitwise_left_shift"));
-  table.Set(801u, Napi::Function::New(env, op801, "bitwise_left_shift_"));
+  table.Set(798u, Napi::Function::New(env, op798, "bitwise_xor"));
+  table.Set(799u, Napi::Function::New(env, op799, "bitwise_xor"));
+  table.Set(800u, Napi::Function::New(env, op800, "bitwise_xor_"));
+  table.Set(801u, Napi::Function::New(env, op801, "bitwise_xor_"));
   table.Set(802u, Napi::Function::New(env, op802, "bitwise_left_shift"));
   table.Set(803u, Napi::Function::New(env, op803, "bitwise_left_shift_"));
   table.Set(804u, Napi::Function::New(env, op804, "bitwise_left_shift"));
-  table.Set(805u, Napi::Function::New(env, op805, "bitwise_right_shift"));
-  table.Set(806u, Napi::Function::New(env, op806, "bitwise_right_shift_"));
+  table.Set(805u, Napi::Function::New(env, op805, "bitwise_left_shift_"));
+  table.Set(806u, Napi::Function::New(env, op806, "bitwise_left_shift"));
   table.Set(807u, Napi::Function::New(env, op807, "bitwise_right_shift"));
   table.Set(808u, Napi::Function::New(env, op808, "bitwise_right_shift_"));
   table.Set(809u, Napi::Function::New(env, op809, "bitwise_right_shift"));
-  table.Set(810u, Napi::Function::New(env, op810, "tril_"));
-  table.Set(811u, Napi::Function::New(env, op811, "triu_"));
-  table.Set(812u, Napi::Function::New(env, op812, "digamma_"));
-  table.Set(813u, Napi::Function::New(env, op813, "lerp_"));
-  table.Set(814u, Napi::Function::New(env, op814, "lerp_"));
-  table.Set(815u, Napi::Function::New(env, op815, "addbmm_"));
-  table.Set(816u, Napi::Function::New(env, op816, "addbmm"));
-  table.Set(817u, Napi::Function::New(env, op817, "random_"));
-  table.Set(818u, Napi::Function::New(env, op818, "random_"));
+  table.Set(810u, Napi::Function::New(env, op810, "bitwise_right_shift_"));
+  table.Set(811u, Napi::Function::New(env, op811, "bitwise_right_shift"));
+  table.Set(812u, Napi::Function::New(env, op812, "tril_"));
+  table.Set(813u, Napi::Function::New(env, op813, "triu_"));
+  table.Set(814u, Napi::Function::New(env, op814, "digamma_"));
+  table.Set(815u, Napi::Function::New(env, op815, "lerp_"));
+  table.Set(816u, Napi::Function::New(env, op816, "lerp_"));
+  table.Set(817u, Napi::Function::New(env, op817, "addbmm_"));
+  table.Set(818u, Napi::Function::New(env, op818, "addbmm"));
   table.Set(819u, Napi::Function::New(env, op819, "random_"));
-  table.Set(820u, Napi::Function::New(env, op820, "uniform_"));
-  table.Set(821u, Napi::Function::New(env, op821, "cauchy_"));
-  table.Set(822u, Napi::Function::New(env, op822, "log_normal_"));
-  table.Set(823u, Napi::Function::New(env, op823, "exponential_"));
-  table.Set(824u, Napi::Function::New(env, op824, "geometric_"));
-  table.Set(825u, Napi::Function::New(env, op825, "diag"));
-  table.Set(826u, Napi::Function::New(env, op826, "diag_backward"));
-  table.Set(827u, Napi::Function::New(env, op827, "cross"));
-  table.Set(828u, Napi::Function::New(env, op828, "triu"));
-  table.Set(829u, Napi::Function::New(env, op829, "tril"));
-  table.Set(830u, Napi::Function::New(env, op830, "tril_indices"));
-  table.Set(831u, Napi::Function::New(env, op831, "triu_indices"));
-  table.Set(832u, Napi::Function::New(env, op832, "trace"));
-  table.Set(833u, Napi::Function::New(env, op833, "trace_backward"));
-  table.Set(834u, Napi::Function::New(env, op834, "ne"));
-  table.Set(835u, Napi::Function::New(env, op835, "ne"));
-  table.Set(836u, Napi::Function::New(env, op836, "ne_"));
-  table.Set(837u, Napi::Function::New(env, op837, "ne_"));
-  table.Set(838u, Napi::Function::New(env, op838, "not_equal"));
-  table.Set(839u, Napi::Function::New(env, op839, "not_equal"));
-  table.Set(840u, Napi::Function::New(env, op840, "not_equal_"));
-  table.Set(841u, Napi::Function::New(env, op841, "not_equal_"));
-  table.Set(842u, Napi::Function::New(env, op842, "eq"));
-  table.Set(843u, Napi::Function::New(env, op843, "eq"));
-  table.Set(844u, Napi::Function::New(env, op844, "ge"));
-  table.Set(845u, Napi::Function::New(env, op845, "ge"));
-  table.Set(846u, Napi::Function::New(env, op846, "ge_"));
-  table.Set(847u, Napi::Function::New(env, op847, "ge_"));
-  table.Set(848u, Napi::Function::New(env, op848, "greater_equal"));
-  table.Set(849u, Napi::Function::New(env, op849, "greater_equal"));
-  table.Set(850u, Napi::Function::New(env, op850, "greater_equal_"));
-  table.Set(851u, Napi::Function::New(env, op851, "greater_equal_"));
-  table.Set(852u, Napi::Function::New(env, op852, "le"));
-  table.Set(853u, Napi::Function::New(env, op853, "le"));
-  table.Set(854u, Napi::Function::New(env, op854, "le_"));
-  table.Set(855u, Napi::Function::New(env, op855, "le_"));
-  table.Set(856u, Napi::Function::New(env, op856, "less_equal"));
-  table.Set(857u, Napi::Function::New(env, op857, "less_equal"));
-  table.Set(858u, Napi::Function::New(env, op858, "less_equal_"));
-  table.Set(859u, Napi::Function::New(env, op859, "less_equal_"));
-  table.Set(860u, Napi::Function::New(env, op860, "gt"));
-  table.Set(861u, Napi::Function::New(env, op861, "gt"));
-  table.Set(862u, Napi::Function::New(env, op862, "gt_"));
-  table.Set(863u, Napi::Function::New(env, op863, "gt_"));
-  table.Set(864u, Napi::Function::New(env, op864, "greater"));
-  table.Set(865u, Napi::Function::New(env, op865, "greater"));
-  table.Set(866u, Napi::Function::New(env, op866, "greater_"));
-  table.Set(867u, Napi::Function::New(env, op867, "greater_"));
-  table.Set(868u, Napi::Function::New(env, op868, "lt"));
-  table.Set(869u, Napi::Function::New(env, op869, "lt"));
-  table.Set(870u, Napi::Function::New(env, op870, "lt_"));
-  table.Set(871u, Napi::Function::New(env, op871, "lt_"));
-  table.Set(872u, Napi::Function::New(env, op872, "less"));
-  table.Set(873u, Napi::Function::New(env, op873, "less"));
-  table.Set(874u, Napi::Function::New(env, op874, "less_"));
-  table.Set(875u, Napi::Function::New(env, op875, "less_"));
-  table.Set(876u, Napi::Function::New(env, op876, "take"));
-  table.Set(877u, Napi::Function::New(env, op877, "take_along_dim"));
-  table.Set(878u, Napi::Function::New(env, op878, "index_select"));
-  table.Set(879u, Napi::Function::New(env, op879, "index_select_backward"));
-  table.Set(880u, Napi::Function::New(env, op880, "masked_select"));
-  table.Set(881u, Napi::Function::New(env, op881, "masked_select_backward"));
-  table.Set(882u, Napi::Function::New(env, op882, "nonzero"));
-  table.Set(883u, Napi::Function::New(env, op883, "nonzero_numpy"));
-  table.Set(884u, Napi::Function::New(env, op884, "argwhere"));
-  table.Set(885u, Napi::Function::New(env, op885, "gather"));
-  table.Set(886u, Napi::Function::New(env, op886, "gather_backward"));
-  table.Set(887u, Napi::Function::New(env, op887, "addcmul"));
-  table.Set(888u, Napi::Function::New(env, op888, "addcmul_"));
-  table.Set(889u, Napi::Function::New(env, op889, "addcdiv"));
-  table.Set(890u, Napi::Function::New(env, op890, "addcdiv_"));
-  table.Set(891u, Napi::Function::New(env, op891, "cross_entropy_loss"));
-  table.Set(892u, Napi::Function::New(env, op892, "triangular_solve"));
-  table.Set(893u, Napi::Function::New(env, op893, "linalg_solve_triangular"));
-  table.Set(894u, Napi::Function::New(env, op894, "linalg_vander"));
-  table.Set(895u, Napi::Function::New(env, op895, "symeig"));
-  table.Set(896u, Napi::Function::New(env, op896, "svd"));
-  table.Set(897u, Napi::Function::New(env, op897, "swapaxes"));
-  table.Set(898u, Napi::Function::New(env, op898, "swapaxes_"));
-  table.Set(899u, Napi::Function::New(env, op899, "swapdims"));
-  table.Set(900u, Napi::Function::New(env, op900, "swapdims_"));
-  table.Set(901u, Napi::Function::New(env, op901, "cholesky"));
-  table.Set(902u, Napi::Function::New(env, op902, "cholesky_solve"));
-  table.Set(903u, Napi::Function::New(env, op903, "cholesky_inverse"));
-  table.Set(904u, Napi::Function::New(env, op904, "qr"));
-  table.Set(905u, Napi::Function::New(env, op905, "geqrf"));
-  table.Set(906u, Napi::Function::New(env, op906, "orgqr"));
-  table.Set(907u, Napi::Function::New(env, op907, "ormqr"));
-  table.Set(908u, Napi::Function::New(env, op908, "lu_solve"));
-  table.Set(909u, Napi::Function::New(env, op909, "lu_unpack"));
-  table.Set(910u, Napi::Function::New(env, op910, "multinomial"));
-  table.Set(911u, Napi::Function::New(env, op911, "lgamma_"));
-  table.Set(912u, Napi::Function::New(env, op912, "lgamma"));
-  table.Set(913u, Napi::Function::New(env, op913, "digamma"));
-  table.Set(914u, Napi::Function::New(env, op914, "polygamma"));
-  table.Set(915u, Napi::Function::New(env, op915, "polygamma_"));
-  table.Set(916u, Napi::Function::New(env, op916, "erfinv"));
-  table.Set(917u, Napi::Function::New(env, op917, "erfinv_"));
-  table.Set(918u, Napi::Function::New(env, op918, "i0"));
-  table.Set(919u, Napi::Function::New(env, op919, "i0_"));
-  table.Set(920u, Napi::Function::New(env, op920, "sign"));
-  table.Set(921u, Napi::Function::New(env, op921, "sign_"));
-  table.Set(922u, Napi::Function::New(env, op922, "signbit"));
-  table.Set(923u, Napi::Function::New(env, op923, "dist"));
-  table.Set(924u, Napi::Function::New(env, op924, "atan2_"));
-  table.Set(925u, Napi::Function::New(env, op925, "atan2"));
-  table.Set(926u, Napi::Function::New(env, op926, "arctan2"));
-  table.Set(927u, Napi::Function::New(env, op927, "arctan2_"));
-  table.Set(928u, Napi::Function::New(env, op928, "lerp"));
-  table.Set(929u, Napi::Function::New(env, op929, "lerp"));
-  table.Set(930u, Napi::Function::New(env, op930, "histc"));
-  table.Set(931u, Napi::Function::New(env, op931, "histogram"));
-  table.Set(932u, Napi::Function::New(env, op932, "histogram"));
-  table.Set(933u, Napi::Function::New(env, op933, "histogramdd"));
-  table.Set(934u, Napi::Function::New(env, op934, "histogramdd"));
+  table.Set(820u, Napi::Function::New(env, op820, "random_"));
+  table.Set(821u, Napi::Function::New(env, op821, "random_"));
+  table.Set(822u, Napi::Function::New(env, op822, "uniform_"));
+  table.Set(823u, Napi::Function::New(env, op823, "cauchy_"));
+  table.Set(824u, Napi::Function::New(env, op824, "log_normal_"));
+  table.Set(825u, Napi::Function::New(env, op825, "exponential_"));
+  table.Set(826u, Napi::Function::New(env, op826, "geometric_"));
+  table.Set(827u, Napi::Function::New(env, op827, "diag"));
+  table.Set(828u, Napi::Function::New(env, op828, "diag_backward"));
+  table.Set(829u, Napi::Function::New(env, op829, "cross"));
+  table.Set(830u, Napi::Function::New(env, op830, "triu"));
+  table.Set(831u, Napi::Function::New(env, op831, "tril"));
+  table.Set(832u, Napi::Function::New(env, op832, "tril_indices"));
+  table.Set(833u, Napi::Function::New(env, op833, "triu_indices"));
+  table.Set(834u, Napi::Function::New(env, op834, "trace"));
+  table.Set(835u, Napi::Function::New(env, op835, "trace_backward"));
+  table.Set(836u, Napi::Function::New(env, op836, "ne"));
+  table.Set(837u, Napi::Function::New(env, op837, "ne"));
+  table.Set(838u, Napi::Function::New(env, op838, "ne_"));
+  table.Set(839u, Napi::Function::New(env, op839, "ne_"));
+  table.Set(840u, Napi::Function::New(env, op840, "not_equal"));
+  table.Set(841u, Napi::Function::New(env, op841, "not_equal"));
+  table.Set(842u, Napi::Function::New(env, op842, "not_equal_"));
+  table.Set(843u, Napi::Function::New(env, op843, "not_equal_"));
+  table.Set(844u, Napi::Function::New(env, op844, "eq"));
+  table.Set(845u, Napi::Function::New(env, op845, "eq"));
+  table.Set(846u, Napi::Function::New(env, op846, "ge"));
+  table.Set(847u, Napi::Function::New(env, op847, "ge"));
+  table.Set(848u, Napi::Function::New(env, op848, "ge_"));
+  table.Set(849u, Napi::Function::New(env, op849, "ge_"));
+  table.Set(850u, Napi::Function::New(env, op850, "greater_equal"));
+  table.Set(851u, Napi::Function::New(env, op851, "greater_equal"));
+  table.Set(852u, Napi::Function::New(env, op852, "greater_equal_"));
+  table.Set(853u, Napi::Function::New(env, op853, "greater_equal_"));
+  table.Set(854u, Napi::Function::New(env, op854, "le"));
+  table.Set(855u, Napi::Function::New(env, op855, "le"));
+  table.Set(856u, Napi::Function::New(env, op856, "le_"));
+  table.Set(857u, Napi::Function::New(env, op857, "le_"));
+  table.Set(858u, Napi::Function::New(env, op858, "less_equal"));
+  table.Set(859u, Napi::Function::New(env, op859, "less_equal"));
+  table.Set(860u, Napi::Function::New(env, op860, "less_equal_"));
+  table.Set(861u, Napi::Function::New(env, op861, "less_equal_"));
+  table.Set(862u, Napi::Function::New(env, op862, "gt"));
+  table.Set(863u, Napi::Function::New(env, op863, "gt"));
+  table.Set(864u, Napi::Function::New(env, op864, "gt_"));
+  table.Set(865u, Napi::Function::New(env, op865, "gt_"));
+  table.Set(866u, Napi::Function::New(env, op866, "greater"));
+  table.Set(867u, Napi::Function::New(env, op867, "greater"));
+  table.Set(868u, Napi::Function::New(env, op868, "greater_"));
+  table.Set(869u, Napi::Function::New(env, op869, "greater_"));
+  table.Set(870u, Napi::Function::New(env, op870, "lt"));
+  table.Set(871u, Napi::Function::New(env, op871, "lt"));
+  table.Set(872u, Napi::Function::New(env, op872, "lt_"));
+  table.Set(873u, Napi::Function::New(env, op873, "lt_"));
+  table.Set(874u, Napi::Function::New(env, op874, "less"));
+  table.Set(875u, Napi::Function::New(env, op875, "less"));
+  table.Set(876u, Napi::Function::New(env, op876, "less_"));
+  table.Set(877u, Napi::Function::New(env, op877, "less_"));
+  table.Set(878u, Napi::Function::New(env, op878, "take"));
+  table.Set(879u, Napi::Function::New(env, op879, "take_along_dim"));
+  table.Set(880u, Napi::Function::New(env, op880, "index_select"));
+  table.Set(881u, Napi::Function::New(env, op881, "index_select_backward"));
+  table.Set(882u, Napi::Function::New(env, op882, "masked_select"));
+  table.Set(883u, Napi::Function::New(env, op883, "masked_select_backward"));
+  table.Set(884u, Napi::Function::New(env, op884, "nonzero"));
+  table.Set(885u, Napi::Function::New(env, op885, "nonzero_numpy"));
+  table.Set(886u, Napi::Function::New(env, op886, "argwhere"));
+  table.Set(887u, Napi::Function::New(env, op887, "gather"));
+  table.Set(888u, Napi::Function::New(env, op888, "gather_backward"));
+  table.Set(889u, Napi::Function::New(env, op889, "addcmul"));
+  table.Set(890u, Napi::Function::New(env, op890, "addcmul_"));
+  table.Set(891u, Napi::Function::New(env, op891, "addcdiv"));
+  table.Set(892u, Napi::Function::New(env, op892, "addcdiv_"));
+  table.Set(893u, Napi::Function::New(env, op893, "cross_entropy_loss"));
+  table.Set(894u, Napi::Function::New(env, op894, "triangular_solve"));
+  table.Set(895u, Napi::Function::New(env, op895, "linalg_solve_triangular"));
+  table.Set(896u, Napi::Function::New(env, op896, "linalg_vander"));
+  table.Set(897u, Napi::Function::New(env, op897, "symeig"));
+  table.Set(898u, Napi::Function::New(env, op898, "svd"));
+  table.Set(899u, Napi::Function::New(env, op899, "swapaxes"));
+  table.Set(900u, Napi::Function::New(env, op900, "swapaxes_"));
+  table.Set(901u, Napi::Function::New(env, op901, "swapdims"));
+  table.Set(902u, Napi::Function::New(env, op902, "swapdims_"));
+  table.Set(903u, Napi::Function::New(env, op903, "cholesky"));
+  table.Set(904u, Napi::Function::New(env, op904, "cholesky_solve"));
+  table.Set(905u, Napi::Function::New(env, op905, "cholesky_inverse"));
+  table.Set(906u, Napi::Function::New(env, op906, "qr"));
+  table.Set(907u, Napi::Function::New(env, op907, "geqrf"));
+  table.Set(908u, Napi::Function::New(env, op908, "orgqr"));
+  table.Set(909u, Napi::Function::New(env, op909, "ormqr"));
+  table.Set(910u, Napi::Function::New(env, op910, "lu_solve"));
+  table.Set(911u, Napi::Function::New(env, op911, "lu_unpack"));
+  table.Set(912u, Napi::Function::New(env, op912, "multinomial"));
+  table.Set(913u, Napi::Function::New(env, op913, "lgamma_"));
+  table.Set(914u, Napi::Function::New(env, op914, "lgamma"));
+  table.Set(915u, Napi::Function::New(env, op915, "digamma"));
+  table.Set(916u, Napi::Function::New(env, op916, "polygamma"));
+  table.Set(917u, Napi::Function::New(env, op917, "polygamma_"));
+  table.Set(918u, Napi::Function::New(env, op918, "erfinv"));
+  table.Set(919u, Napi::Function::New(env, op919, "erfinv_"));
+  table.Set(920u, Napi::Function::New(env, op920, "i0"));
+  table.Set(921u, Napi::Function::New(env, op921, "i0_"));
+  table.Set(922u, Napi::Function::New(env, op922, "sign"));
+  table.Set(923u, Napi::Function::New(env, op923, "sign_"));
+  table.Set(924u, Napi::Function::New(env, op924, "signbit"));
+  table.Set(925u, Napi::Function::New(env, op925, "dist"));
+  table.Set(926u, Napi::Function::New(env, op926, "atan2_"));
+  table.Set(927u, Napi::Function::New(env, op927, "atan2"));
+  table.Set(928u, Napi::Function::New(env, op928, "arctan2"));
+  table.Set(929u, Napi::Function::New(env, op929, "arctan2_"));
+  table.Set(930u, Napi::Function::New(env, op930, "lerp"));
+  table.Set(931u, Napi::Function::New(env, op931, "lerp"));
+  table.Set(932u, Napi::Function::New(env, op932, "histc"));
+  table.Set(933u, Napi::Function::New(env, op933, "histogram"));
+  table.Set(934u, Napi::Function::New(env, op934, "histogram"));
   table.Set(935u, Napi::Function::New(env, op935, "histogramdd"));
-  table.Set(936u, Napi::Function::New(env, op936, "fmod"));
-  table.Set(937u, Napi::Function::New(env, op937, "fmod_"));
+  table.Set(936u, Napi::Function::New(env, op936, "histogramdd"));
+  table.Set(937u, Napi::Function::New(env, op937, "histogramdd"));
   table.Set(938u, Napi::Function::New(env, op938, "fmod"));
   table.Set(939u, Napi::Function::New(env, op939, "fmod_"));
-  table.Set(940u, Napi::Function::New(env, op940, "hypot"));
-  table.Set(941u, Napi::Function::New(env, op941, "hypot_"));
-  table.Set(942u, Napi::Function::New(env, op942, "igamma"));
-  table.Set(943u, Napi::Function::New(env, op943, "igamma_"));
-  table.Set(944u, Napi::Function::New(env, op944, "igammac"));
-  table.Set(945u, Napi::Function::New(env, op945, "igammac_"));
-  table.Set(946u, Napi::Function::New(env, op946, "nextafter"));
-  table.Set(947u, Napi::Function::New(env, op947, "nextafter_"));
-  table.Set(948u, Napi::Function::New(env, op948, "remainder"));
-  table.Set(949u, Napi::Function::New(env, op949, "remainder_"));
+  table.Set(940u, Napi::Function::New(env, op940, "fmod"));
+  table.Set(941u, Napi::Function::New(env, op941, "fmod_"));
+  table.Set(942u, Napi::Function::New(env, op942, "hypot"));
+  table.Set(943u, Napi::Function::New(env, op943, "hypot_"));
+  table.Set(944u, Napi::Function::New(env, op944, "igamma"));
+  table.Set(945u, Napi::Function::New(env, op945, "igamma_"));
+  table.Set(946u, Napi::Function::New(env, op946, "igammac"));
+  table.Set(947u, Napi::Function::New(env, op947, "igammac_"));
+  table.Set(948u, Napi::Function::New(env, op948, "nextafter"));
+  table.Set(949u, Napi::Function::New(env, op949, "nextafter_"));
   table.Set(950u, Napi::Function::New(env, op950, "remainder"));
   table.Set(951u, Napi::Function::New(env, op951, "remainder_"));
   table.Set(952u, Napi::Function::New(env, op952, "remainder"));
-  table.Set(953u, Napi::Function::New(env, op953, "min"));
-  table.Set(954u, Napi::Function::New(env, op954, "fmin"));
-  table.Set(955u, Napi::Function::New(env, op955, "max"));
-  table.Set(956u, Napi::Function::New(env, op956, "fmax"));
-  table.Set(957u, Napi::Function::New(env, op957, "maximum"));
-  table.Set(958u, Napi::Function::New(env, op958, "max"));
-  table.Set(959u, Napi::Function::New(env, op959, "minimum"));
-  table.Set(960u, Napi::Function::New(env, op960, "min"));
-  table.Set(961u, Napi::Function::New(env, op961, "quantile"));
-  table.Set(962u, Napi::Function::New(env, op962, "quantile"));
-  table.Set(963u, Napi::Function::New(env, op963, "nanquantile"));
-  table.Set(964u, Napi::Function::New(env, op964, "nanquantile"));
-  table.Set(965u, Napi::Function::New(env, op965, "sort"));
-  table.Set(966u, Napi::Function::New(env, op966, "sort"));
-  table.Set(967u, Napi::Function::New(env, op967, "msort"));
-  table.Set(968u, Napi::Function::New(env, op968, "argsort"));
-  table.Set(969u, Napi::Function::New(env, op969, "argsort"));
-  table.Set(970u, Napi::Function::New(env, op970, "topk"));
-  table.Set(971u, Napi::Function::New(env, op971, "all"));
-  table.Set(972u, Napi::Function::New(env, op972, "any"));
-  table.Set(973u, Napi::Function::New(env, op973, "renorm"));
-  table.Set(974u, Napi::Function::New(env, op974, "renorm_"));
-  table.Set(975u, Napi::Function::New(env, op975, "unfold"));
-  table.Set(976u, Napi::Function::New(env, op976, "unfold_backward"));
-  table.Set(977u, Napi::Function::New(env, op977, "equal"));
-  table.Set(978u, Napi::Function::New(env, op978, "pow"));
-  table.Set(979u, Napi::Function::New(env, op979, "pow"));
+  table.Set(953u, Napi::Function::New(env, op953, "remainder_"));
+  table.Set(954u, Napi::Function::New(env, op954, "remainder"));
+  table.Set(955u, Napi::Function::New(env, op955, "min"));
+  table.Set(956u, Napi::Function::New(env, op956, "fmin"));
+  table.Set(957u, Napi::Function::New(env, op957, "max"));
+  table.Set(958u, Napi::Function::New(env, op958, "fmax"));
+  table.Set(959u, Napi::Function::New(env, op959, "maximum"));
+  table.Set(960u, Napi::Function::New(env, op960, "max"));
+  table.Set(961u, Napi::Function::New(env, op961, "minimum"));
+  table.Set(962u, Napi::Function::New(env, op962, "min"));
+  table.Set(963u, Napi::Function::New(env, op963, "quantile"));
+  table.Set(964u, Napi::Function::New(env, op964, "quantile"));
+  table.Set(965u, Napi::Function::New(env, op965, "nanquantile"));
+  table.Set(966u, Napi::Function::New(env, op966, "nanquantile"));
+  table.Set(967u, Napi::Function::New(env, op967, "sort"));
+  table.Set(968u, Napi::Function::New(env, op968, "sort"));
+  table.Set(969u, Napi::Function::New(env, op969, "msort"));
+  table.Set(970u, Napi::Function::New(env, op970, "argsort"));
+  table.Set(971u, Napi::Function::New(env, op971, "argsort"));
+  table.Set(972u, Napi::Function::New(env, op972, "topk"));
+  table.Set(973u, Napi::Function::New(env, op973, "all"));
+  table.Set(974u, Napi::Function::New(env, op974, "any"));
+  table.Set(975u, Napi::Function::New(env, op975, "renorm"));
+  table.Set(976u, Napi::Function::New(env, op976, "renorm_"));
+  table.Set(977u, Napi::Function::New(env, op977, "unfold"));
+  table.Set(978u, Napi::Function::New(env, op978, "unfold_backward"));
+  table.Set(979u, Napi::Function::New(env, op979, "equal"));
   table.Set(980u, Napi::Function::New(env, op980, "pow"));
-  table.Set(981u, Napi::Function::New(env, op981, "pow_"));
-  table.Set(982u, Napi::Function::New(env, op982, "pow_"));
-  table.Set(983u, Napi::Function::New(env, op983, "float_power"));
-  table.Set(984u, Napi::Function::New(env, op984, "float_power"));
+  table.Set(981u, Napi::Function::New(env, op981, "pow"));
+  table.Set(982u, Napi::Function::New(env, op982, "pow"));
+  table.Set(983u, Napi::Function::New(env, op983, "pow_"));
+  table.Set(984u, Napi::Function::New(env, op984, "pow_"));
   table.Set(985u, Napi::Function::New(env, op985, "float_power"));
-  table.Set(986u, Napi::Function::New(env, op986, "float_power_"));
-  table.Set(987u, Napi::Function::New(env, op987, "float_power_"));
-  table.Set(988u, Napi::Function::New(env, op988, "normal_"));
-  table.Set(989u, Napi::Function::New(env, op989, "normal_functional"));
-  table.Set(990u, Napi::Function::New(env, op990, "normal"));
-  table.Set(991u, Napi::Function::New(env, op991, "normal"));
+  table.Set(986u, Napi::Function::New(env, op986, "float_power"));
+  table.Set(987u, Napi::Function::New(env, op987, "float_power"));
+  table.Set(988u, Napi::Function::New(env, op988, "float_power_"));
+  table.Set(989u, Napi::Function::New(env, op989, "float_power_"));
+  table.Set(990u, Napi::Function::New(env, op990, "normal_"));
+  table.Set(991u, Napi::Function::New(env, op991, "normal_functional"));
   table.Set(992u, Napi::Function::New(env, op992, "normal"));
   table.Set(993u, Napi::Function::New(env, op993, "normal"));
-  table.Set(994u, Napi::Function::New(env, op994, "alias"));
-  table.Set(995u, Napi::Function::New(env, op995, "bucketize"));
-  table.Set(996u, Napi::Function::New(env, op996, "bucketize"));
-  table.Set(997u, Napi::Function::New(env, op997, "searchsorted"));
-  table.Set(998u, Napi::Function::New(env, op998, "searchsorted"));
-  table.Set(999u, Napi::Function::New(env, op999, "mse_loss"));
-  table.Set(1000u, Napi::Function::New(env, op1000, "mse_loss_backward"));
-  table.Set(1001u, Napi::Function::New(env, op1001, "l1_loss"));
-  table.Set(1002u, Napi::Function::New(env, op1002, "multi_margin_loss"));
-  table.Set(1003u, Napi::Function::New(env, op1003, "multi_margin_loss_backward"));
-  table.Set(1004u, Napi::Function::New(env, op1004, "multilabel_margin_loss"));
-  table.Set(1005u, Napi::Function::New(env, op1005, "multilabel_margin_loss_forward"));
-  table.Set(1006u, Napi::Function::New(env, op1006, "multilabel_margin_loss_backward"));
-  table.Set(1007u, Napi::Function::New(env, op1007, "nll_loss_nd"));
+  table.Set(994u, Napi::Function::New(env, op994, "normal"));
+  table.Set(995u, Napi::Function::New(env, op995, "normal"));
+  table.Set(996u, Napi::Function::New(env, op996, "alias"));
+  table.Set(997u, Napi::Function::New(env, op997, "_foreach_add"));
+  table.Set(998u, Napi::Function::New(env, op998, "_foreach_add_"));
+  table.Set(999u, Napi::Function::New(env, op999, "_foreach_sub"));
+  table.Set(1000u, Napi::Function::New(env, op1000, "_foreach_sub_"));
+  table.Set(1001u, Napi::Function::New(env, op1001, "_foreach_mul"));
+  table.Set(1002u, Napi::Function::New(env, op1002, "_foreach_mul_"));
+  table.Set(1003u, Napi::Function::New(env, op1003, "_foreach_div"));
+  table.Set(1004u, Napi::Function::New(env, op1004, "_foreach_div_"));
+  table.Set(1005u, Napi::Function::New(env, op1005, "_foreach_add"));
+  table.Set(1006u, Napi::Function::New(env, op1006, "_foreach_add_"));
+  table.Set(1007u, Napi::Function::New(env, op1007, "_foreach_sub"));
+  table.Set(1008u, Napi::Function::New(env, op1008, "_foreach_sub_"));
+  table.Set(1009u, Napi::Function::New(env, op1009, "_foreach_mul"));
+  table.Set(1010u, Napi::Function::New(env, op1010, "_foreach_mul_"));
+  table.Set(1011u, Napi::Function::New(env, op1011, "_foreach_div"));
+  table.Set(1012u, Napi::Function::New(env, op1012, "_foreach_div_"));
+  table.Set(1013u, Napi::Function::New(env, op1013, "_foreach_add"));
+  table.Set(1014u, Napi::Function::New(env, op1014, "_foreach_add_"));
+  table.Set(1015u, Napi::Function::New(env, op1015, "_foreach_sub"));
+  table.Set(1016u, Napi::Function::New(env, op1016, "_foreach_sub_"));
+  table.Set(1017u, Napi::Function::New(env, op1017, "_foreach_div"));
+  table.Set(1018u, Napi::Function::New(env, op1018, "_foreach_div_"));
+  table.Set(1019u, Napi::Function::New(env, op1019, "_foreach_mul"));
+  table.Set(1020u, Napi::Function::New(env, op1020, "_foreach_mul_"));
+  table.Set(1021u, Napi::Function::New(env, op1021, "_foreach_exp"));
+  table.Set(1022u, Napi::Function::New(env, op1022, "_foreach_zero_"));
+  table.Set(1023u, Napi::Function::New(env, op1023, "_foreach_exp_"));
+  table.Set(1024u, Napi::Function::New(env, op1024, "_foreach_sqrt"));
+  table.Set(1025u, Napi::Function::New(env, op1025, "_foreach_sqrt_"));
+  table.Set(1026u, Napi::Function::New(env, op1026, "_foreach_abs"));
+  table.Set(1027u, Napi::Function::New(env, op1027, "_foreach_abs_"));
+  table.Set(1028u, Napi::Function::New(env, op1028, "_foreach_acos"));
+  table.Set(1029u, Napi::Function::New(env, op1029, "_foreach_acos_"));
+  table.Set(1030u, Napi::Function::New(env, op1030, "_foreach_asin"));
+  table.Set(1031u, Napi::Function::New(env, op1031, "_foreach_asin_"));
+  table.Set(1032u, Napi::Function::New(env, op1032, "_foreach_atan"));
+  table.Set(1033u, Napi::Function::New(env, op1033, "_foreach_atan_"));
+  table.Set(1034u, Napi::Function::New(env, op1034, "_foreach_ceil"));
+  table.Set(1035u, Napi::Function::New(env, op1035, "_foreach_ceil_"));
+  table.Set(1036u, Napi::Function::New(env, op1036, "_foreach_cos"));
+  table.Set(1037u, Napi::Function::New(env, op1037, "_foreach_cos_"));
+  table.Set(1038u, Napi::Function::New(env, op1038, "_foreach_cosh"));
+  table.Set(1039u, Napi::Function::New(env, op1039, "_foreach_cosh_"));
+  table.Set(1040u, Napi::Function::New(env, op1040, "_foreach_erf"));
+  table.Set(1041u, Napi::Function::New(env, op1041, "_foreach_erf_"));
+  table.Set(1042u, Napi::Function::New(env, op1042, "_foreach_erfc"));
+  table.Set(1043u, Napi::Function::New(env, op1043, "_foreach_erfc_"));
+  table.Set(1044u, Napi::Function::New(env, op1044, "_foreach_expm1"));
+  table.Set(1045u, Napi::Function::New(env, op1045, "_foreach_expm1_"));
+  table.Set(1046u, Napi::Function::New(env, op1046, "_foreach_floor"));
+  table.Set(1047u, Napi::Function::New(env, op1047, "_foreach_floor_"));
+  table.Set(1048u, Napi::Function::New(env, op1048, "_foreach_log"));
+  table.Set(1049u, Napi::Function::New(env, op1049, "_foreach_log_"));
+  table.Set(1050u, Napi::Function::New(env, op1050, "_foreach_log10"));
+  table.Set(1051u, Napi::Function::New(env, op1051, "_foreach_log10_"));
+  table.Set(1052u, Napi::Function::New(env, op1052, "_foreach_log1p"));
+  table.Set(1053u, Napi::Function::New(env, op1053, "_foreach_log1p_"));
+  table.Set(1054u, Napi::Function::New(env, op1054, "_foreach_log2"));
+  table.Set(1055u, Napi::Function::New(env, op1055, "_foreach_log2_"));
+  table.Set(1056u, Napi::Function::New(env, op1056, "_foreach_neg"));
+  table.Set(1057u, Napi::Function::New(env, op1057, "_foreach_neg_"));
+  table.Set(1058u, Napi::Function::New(env, op1058, "_foreach_tan"));
+  table.Set(1059u, Napi::Function::New(env, op1059, "_foreach_tan_"));
+  table.Set(1060u, Napi::Function::New(env, op1060, "_foreach_tanh"));
+  table.Set(1061u, Napi::Function::New(env, op1061, "_foreach_tanh_"));
+  table.Set(1062u, Napi::Function::New(env, op1062, "_foreach_sin"));
+  table.Set(1063u, Napi::Function::New(env, op1063, "_foreach_sin_"));
+  table.Set(1064u, Napi::Function::New(env, op1064, "_foreach_sinh"));
+  table.Set(1065u, Napi::Function::New(env, op1065, "_foreach_sinh_"));
+  table.Set(1066u, Napi::Function::New(env, op1066, "_foreach_round"));
+  table.Set(1067u, Napi::Function::New(env, op1067, "_foreach_round_"));
+  table.Set(1068u, Napi::Function::New(env, op1068, "_foreach_lgamma"));
+  table.Set(1069u, Napi::Function::New(env, op1069, "_foreach_lgamma_"));
+  table.Set(1070u, Napi::Function::New(env, op1070, "_foreach_frac"));
+  table.Set(1071u, Napi::Function::New(env, op1071, "_foreach_frac_"));
+  table.Set(1072u, Napi::Function::New(env, op1072, "_foreach_reciprocal"));
+  table.Set(1073u, Napi::Function::New(env, op1073, "_foreach_reciprocal_"));
+  table.Set(1074u, Napi::Function::New(env, op1074, "_foreach_sigmoid"));
+  table.Set(1075u, Napi::Function::New(env, op1075, "_foreach_sigmoid_"));
+  table.Set(1076u, Napi::Function::New(env, op1076, "_foreach_trunc"));
+  table.Set(1077u, Napi::Function::New(env, op1077, "_foreach_trunc_"));
+  table.Set(1078u, Napi::Function::New(env, op1078, "_foreach_addcdiv_"));
+  table.Set(1079u, Napi::Function::New(env, op1079, "_foreach_addcmul_"));
 }
 
 }  // namespace refinery_ops

@@ -3,8 +3,277 @@
 
 namespace refinery_ops {
 
+// aten::_foreach_addcdiv_.ScalarList(Tensor(a!)[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar[] scalars) -> ()
+static Napi::Value op1080(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  std::vector<at::Scalar> a3 = arg_scalar_list(info, 3);
+  at::_foreach_addcdiv_(a0, a1, a2, a3);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_addcdiv_.ScalarList", "self:TL,tensor1:TL,tensor2:TL,scalars:SA")
+}
+
+// aten::_foreach_addcmul_.ScalarList(Tensor(a!)[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar[] scalars) -> ()
+static Napi::Value op1081(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  std::vector<at::Scalar> a3 = arg_scalar_list(info, 3);
+  at::_foreach_addcmul_(a0, a1, a2, a3);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_addcmul_.ScalarList", "self:TL,tensor1:TL,tensor2:TL,scalars:SA")
+}
+
+// aten::_foreach_addcdiv.Scalar(Tensor[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar value=1) -> Tensor[]
+static Napi::Value op1082(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
+  return to_js(info.Env(), at::_foreach_addcdiv(a0, a1, a2, a3));
+  OP_CATCH("_foreach_addcdiv.Scalar", "self:TL,tensor1:TL,tensor2:TL,value:S")
+}
+
+// aten::_foreach_addcmul.Scalar(Tensor[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar value=1) -> Tensor[]
+static Napi::Value op1083(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
+  return to_js(info.Env(), at::_foreach_addcmul(a0, a1, a2, a3));
+  OP_CATCH("_foreach_addcmul.Scalar", "self:TL,tensor1:TL,tensor2:TL,value:S")
+}
+
+// aten::_foreach_addcdiv.ScalarList(Tensor[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar[] scalars) -> Tensor[]
+static Napi::Value op1084(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  std::vector<at::Scalar> a3 = arg_scalar_list(info, 3);
+  return to_js(info.Env(), at::_foreach_addcdiv(a0, a1, a2, a3));
+  OP_CATCH("_foreach_addcdiv.ScalarList", "self:TL,tensor1:TL,tensor2:TL,scalars:SA")
+}
+
+// aten::_foreach_addcmul.ScalarList(Tensor[] self, Tensor[] tensor1, Tensor[] tensor2, Scalar[] scalars) -> Tensor[]
+static Napi::Value op1085(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  std::vector<at::Tensor> a2 = arg_tensor_list(info, 2);
+  std::vector<at::Scalar> a3 = arg_scalar_list(info, 3);
+  return to_js(info.Env(), at::_foreach_addcmul(a0, a1, a2, a3));
+  OP_CATCH("_foreach_addcmul.ScalarList", "self:TL,tensor1:TL,tensor2:TL,scalars:SA")
+}
+
+// aten::_foreach_maximum.List(Tensor[] self, Tensor[] other) -> Tensor[]
+static Napi::Value op1086(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  return to_js(info.Env(), at::_foreach_maximum(a0, a1));
+  OP_CATCH("_foreach_maximum.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_maximum_.List(Tensor(a!)[] self, Tensor[] other) -> ()
+static Napi::Value op1087(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::_foreach_maximum_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_maximum_.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_minimum.List(Tensor[] self, Tensor[] other) -> Tensor[]
+static Napi::Value op1088(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  return to_js(info.Env(), at::_foreach_minimum(a0, a1));
+  OP_CATCH("_foreach_minimum.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_minimum_.List(Tensor(a!)[] self, Tensor[] other) -> ()
+static Napi::Value op1089(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
+  at::_foreach_minimum_(a0, a1);
+  return info.Env().Undefined();
+  OP_CATCH("_foreach_minimum_.List", "self:TL,other:TL")
+}
+
+// aten::_foreach_norm.Scalar(Tensor[] self, Scalar ord=2) -> Tensor[]
+static Napi::Value op1090(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(2));
+  return to_js(info.Env(), at::_foreach_norm(a0, a1));
+  OP_CATCH("_foreach_norm.Scalar", "self:TL,ord:S")
+}
+
+// aten::bucketize.Tensor(Tensor self, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor
+static Napi::Value op1091(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  return to_js(info.Env(), at::bucketize(a0, a1, a2, a3));
+  OP_CATCH("bucketize.Tensor", "self:T,boundaries:T,out_int32:B,right:B")
+}
+
+// aten::bucketize.Scalar(Scalar self, Tensor boundaries, *, bool out_int32=False, bool right=False) -> Tensor
+static Napi::Value op1092(const Napi::CallbackInfo& info) {
+  OP_TRY
+  at::Scalar a0 = arg_scalar(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  return to_js(info.Env(), at::bucketize(a0, a1, a2, a3));
+  OP_CATCH("bucketize.Scalar", "self:S,boundaries:T,out_int32:B,right:B")
+}
+
+// aten::searchsorted.Tensor(Tensor sorted_sequence, Tensor self, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor
+static Napi::Value op1093(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  c10::optional<std::string> a4 = present(info, 4) ? arg_opt_string(info, 4) : c10::optional<std::string>(c10::nullopt);
+  c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  if (a5 && a5->defined()) guard_index_values(*a5, a0.dim() ? a0.size(-1) : 0, "sorter", "searchsorted");
+  return to_js(info.Env(), at::searchsorted(a0, a1, a2, a3, a4 ? c10::optional<c10::string_view>(c10::string_view(*a4)) : c10::nullopt, a5));
+  OP_CATCH("searchsorted.Tensor", "sorted_sequence:T,self:T,out_int32:B,right:B,side:STR?,sorter:T?")
+}
+
+// aten::searchsorted.Scalar(Tensor sorted_sequence, Scalar self, *, bool out_int32=False, bool right=False, str? side=None, Tensor? sorter=None) -> Tensor
+static Napi::Value op1094(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  at::Scalar a1 = arg_scalar(info, 1);
+  bool a2 = present(info, 2) ? arg_bool(info, 2) : bool(false);
+  bool a3 = present(info, 3) ? arg_bool(info, 3) : bool(false);
+  c10::optional<std::string> a4 = present(info, 4) ? arg_opt_string(info, 4) : c10::optional<std::string>(c10::nullopt);
+  c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  if (a5 && a5->defined()) guard_index_values(*a5, a0.dim() ? a0.size(-1) : 0, "sorter", "searchsorted");
+  return to_js(info.Env(), at::searchsorted(a0, a1, a2, a3, a4 ? c10::optional<c10::string_view>(c10::string_view(*a4)) : c10::nullopt, a5));
+  OP_CATCH("searchsorted.Scalar", "sorted_sequence:T,self:S,out_int32:B,right:B,side:STR?,sorter:T?")
+}
+
+// aten::mse_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
+static Napi::Value op1095(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  int64_t a2 = present(info, 2) ? arg_int(info, 2) : int64_t(at::Reduction::Mean);
+  return to_js(info.Env(), at::mse_loss(a0, a1, a2));
+  OP_CATCH("mse_loss", "self:T,target:T,reduction:I")
+}
+
+// aten::mse_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction) -> Tensor
+static Napi::Value op1096(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  return to_js(info.Env(), at::mse_loss_backward(a0, a1, a2, a3));
+  OP_CATCH("mse_loss_backward", "grad_output:T,self:T,target:T,reduction:I")
+}
+
+// aten::l1_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
+static Napi::Value op1097(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  int64_t a2 = present(info, 2) ? arg_int(info, 2) : int64_t(at::Reduction::Mean);
+  return to_js(info.Env(), at::l1_loss(a0, a1, a2));
+  OP_CATCH("l1_loss", "self:T,target:T,reduction:I")
+}
+
+// aten::multi_margin_loss(Tensor self, Tensor target, Scalar p=1, Scalar margin=1, Tensor? weight=None, int reduction=Mean) -> Tensor
+static Napi::Value op1098(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  at::Scalar a2 = present(info, 2) ? arg_scalar(info, 2) : at::Scalar(at::Scalar(1));
+  at::Scalar a3 = present(info, 3) ? arg_scalar(info, 3) : at::Scalar(at::Scalar(1));
+  c10::optional<at::Tensor> a4 = present(info, 4) ? arg_opt_tensor(info, 4) : c10::optional<at::Tensor>(c10::nullopt);
+  int64_t a5 = present(info, 5) ? arg_int(info, 5) : int64_t(at::Reduction::Mean);
+  if (a4 && a4->defined()) TORCH_CHECK(a4->dim() <= 1 && a4->numel() == (a0.dim() ? a0.size(-1) : 1), "multi_margin_loss: weight must hold one value per class (", a0.dim() ? a0.size(-1) : 1, "), got sizes ", a4->sizes());
+  return to_js(info.Env(), at::multi_margin_loss(a0, a1, a2, a3, a4, a5));
+  OP_CATCH("multi_margin_loss", "self:T,target:T,p:S,margin:S,weight:T?,reduction:I")
+}
+
+// aten::multi_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, Scalar p, Scalar margin, Tensor? weight=None, int reduction=Mean) -> Tensor
+static Napi::Value op1099(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  at::Scalar a3 = arg_scalar(info, 3);
+  at::Scalar a4 = arg_scalar(info, 4);
+  c10::optional<at::Tensor> a5 = present(info, 5) ? arg_opt_tensor(info, 5) : c10::optional<at::Tensor>(c10::nullopt);
+  int64_t a6 = present(info, 6) ? arg_int(info, 6) : int64_t(at::Reduction::Mean);
+  if (a5 && a5->defined()) TORCH_CHECK(a5->dim() <= 1 && a5->numel() == (a1.dim() ? a1.size(-1) : 1), "multi_margin_loss_backward: weight must hold one value per class (", a1.dim() ? a1.size(-1) : 1, "), got sizes ", a5->sizes());
+  return to_js(info.Env(), at::multi_margin_loss_backward(a0, a1, a2, a3, a4, a5, a6));
+  OP_CATCH("multi_margin_loss_backward", "grad_output:T,self:T,target:T,p:S,margin:S,weight:T?,reduction:I")
+}
+
+// aten::multilabel_margin_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
+static Napi::Value op1100(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  int64_t a2 = present(info, 2) ? arg_int(info, 2) : int64_t(at::Reduction::Mean);
+  return to_js(info.Env(), at::multilabel_margin_loss(a0, a1, a2));
+  OP_CATCH("multilabel_margin_loss", "self:T,target:T,reduction:I")
+}
+
+// aten::multilabel_margin_loss_forward(Tensor self, Tensor target, int reduction) -> (Tensor output, Tensor is_target)
+static Napi::Value op1101(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  int64_t a2 = arg_int(info, 2);
+  return to_js(info.Env(), at::multilabel_margin_loss_forward(a0, a1, a2));
+  OP_CATCH("multilabel_margin_loss_forward", "self:T,target:T,reduction:I")
+}
+
+// aten::multilabel_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, Tensor is_target) -> Tensor
+static Napi::Value op1102(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  const at::Tensor& a2 = arg_tensor(info, 2);
+  int64_t a3 = arg_int(info, 3);
+  const at::Tensor& a4 = arg_tensor(info, 4);
+  return to_js(info.Env(), at::multilabel_margin_loss_backward(a0, a1, a2, a3, a4));
+  OP_CATCH("multilabel_margin_loss_backward", "grad_output:T,self:T,target:T,reduction:I,is_target:T")
+}
+
+// aten::nll_loss_nd(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
+static Napi::Value op1103(const Napi::CallbackInfo& info) {
+  OP_TRY
+  const at::Tensor& a0 = arg_tensor(info, 0);
+  const at::Tensor& a1 = arg_tensor(info, 1);
+  c10::optional<at::Tensor> a2 = present(info, 2) ? arg_opt_tensor(info, 2) : c10::optional<at::Tensor>(c10::nullopt);
+  int64_t a3 = present(info, 3) ? arg_int(info, 3) : int64_t(at::Reduction::Mean);
+  int64_t a4 = present(info, 4) ? arg_int(info, 4) : int64_t(-100);
+  return to_js(info.Env(), at::nll_loss_nd(a0, a1, a2, a3, a4));
+  OP_CATCH("nll_loss_nd", "self:T,target:T,weight:T?,reduction:I,ignore_index:I")
+}
+
 // aten::nll_loss(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
-static Napi::Value op1008(const Napi::CallbackInfo& info) {
+static Napi::Value op1104(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -16,7 +285,7 @@ static Napi::Value op1008(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss_forward(Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index) -> (Tensor output, Tensor total_weight)
-static Napi::Value op1009(const Napi::CallbackInfo& info) {
+static Napi::Value op1105(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -28,7 +297,7 @@ static Napi::Value op1009(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index, Tensor total_weight) -> Tensor
-static Napi::Value op1010(const Napi::CallbackInfo& info) {
+static Napi::Value op1106(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -42,7 +311,7 @@ static Napi::Value op1010(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss2d(Tensor self, Tensor target, Tensor? weight=None, int reduction=Mean, int ignore_index=-100) -> Tensor
-static Napi::Value op1011(const Napi::CallbackInfo& info) {
+static Napi::Value op1107(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -54,7 +323,7 @@ static Napi::Value op1011(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss2d_forward(Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index) -> (Tensor output, Tensor total_weight)
-static Napi::Value op1012(const Napi::CallbackInfo& info) {
+static Napi::Value op1108(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -66,7 +335,7 @@ static Napi::Value op1012(const Napi::CallbackInfo& info) {
 }
 
 // aten::nll_loss2d_backward(Tensor grad_output, Tensor self, Tensor target, Tensor? weight, int reduction, int ignore_index, Tensor total_weight) -> Tensor
-static Napi::Value op1013(const Napi::CallbackInfo& info) {
+static Napi::Value op1109(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -80,7 +349,7 @@ static Napi::Value op1013(const Napi::CallbackInfo& info) {
 }
 
 // aten::smooth_l1_loss(Tensor self, Tensor target, int reduction=Mean, float beta=1.0) -> Tensor
-static Napi::Value op1014(const Napi::CallbackInfo& info) {
+static Napi::Value op1110(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -91,7 +360,7 @@ static Napi::Value op1014(const Napi::CallbackInfo& info) {
 }
 
 // aten::smooth_l1_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, float beta) -> Tensor
-static Napi::Value op1015(const Napi::CallbackInfo& info) {
+static Napi::Value op1111(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -104,7 +373,7 @@ static Napi::Value op1015(const Napi::CallbackInfo& info) {
 }
 
 // aten::huber_loss(Tensor self, Tensor target, int reduction=Mean, float delta=1.0) -> Tensor
-static Napi::Value op1016(const Napi::CallbackInfo& info) {
+static Napi::Value op1112(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -115,7 +384,7 @@ static Napi::Value op1016(const Napi::CallbackInfo& info) {
 }
 
 // aten::huber_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction, float delta) -> Tensor
-static Napi::Value op1017(const Napi::CallbackInfo& info) {
+static Napi::Value op1113(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -127,7 +396,7 @@ static Napi::Value op1017(const Napi::CallbackInfo& info) {
 }
 
 // aten::soft_margin_loss(Tensor self, Tensor target, int reduction=Mean) -> Tensor
-static Napi::Value op1018(const Napi::CallbackInfo& info) {
+static Napi::Value op1114(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -137,7 +406,7 @@ static Napi::Value op1018(const Napi::CallbackInfo& info) {
 }
 
 // aten::soft_margin_loss_backward(Tensor grad_output, Tensor self, Tensor target, int reduction) -> Tensor
-static Napi::Value op1019(const Napi::CallbackInfo& info) {
+static Napi::Value op1115(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -148,7 +417,7 @@ static Napi::Value op1019(const Napi::CallbackInfo& info) {
 }
 
 // aten::elu(Tensor self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor
-static Napi::Value op1020(const Napi::CallbackInfo& info) {
+static Napi::Value op1116(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -159,7 +428,7 @@ static Napi::Value op1020(const Napi::CallbackInfo& info) {
 }
 
 // aten::elu_backward(Tensor grad_output, Scalar alpha, Scalar scale, Scalar input_scale, bool is_result, Tensor self_or_result) -> Tensor
-static Napi::Value op1021(const Napi::CallbackInfo& info) {
+static Napi::Value op1117(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -172,7 +441,7 @@ static Napi::Value op1021(const Napi::CallbackInfo& info) {
 }
 
 // aten::elu_(Tensor(a!) self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor(a!)
-static Napi::Value op1022(const Napi::CallbackInfo& info) {
+static Napi::Value op1118(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -184,7 +453,7 @@ static Napi::Value op1022(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu(Tensor self, int dim=-1) -> Tensor
-static Napi::Value op1023(const Napi::CallbackInfo& info) {
+static Napi::Value op1119(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(-1);
@@ -193,7 +462,7 @@ static Napi::Value op1023(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu_backward(Tensor grad_output, Tensor self, int dim) -> Tensor
-static Napi::Value op1024(const Napi::CallbackInfo& info) {
+static Napi::Value op1120(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -203,7 +472,7 @@ static Napi::Value op1024(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu_jvp(Tensor glu, Tensor x, Tensor dx, int dim) -> Tensor
-static Napi::Value op1025(const Napi::CallbackInfo& info) {
+static Napi::Value op1121(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -214,7 +483,7 @@ static Napi::Value op1025(const Napi::CallbackInfo& info) {
 }
 
 // aten::glu_backward_jvp(Tensor grad_x, Tensor grad_glu, Tensor x, Tensor dgrad_glu, Tensor dx, int dim) -> Tensor
-static Napi::Value op1026(const Napi::CallbackInfo& info) {
+static Napi::Value op1122(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -227,7 +496,7 @@ static Napi::Value op1026(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardsigmoid(Tensor self) -> Tensor
-static Napi::Value op1027(const Napi::CallbackInfo& info) {
+static Napi::Value op1123(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::hardsigmoid(a0));
@@ -235,7 +504,7 @@ static Napi::Value op1027(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardsigmoid_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op1028(const Napi::CallbackInfo& info) {
+static Napi::Value op1124(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::hardsigmoid_(a0);
@@ -244,7 +513,7 @@ static Napi::Value op1028(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardsigmoid_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op1029(const Napi::CallbackInfo& info) {
+static Napi::Value op1125(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -253,7 +522,7 @@ static Napi::Value op1029(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor
-static Napi::Value op1030(const Napi::CallbackInfo& info) {
+static Napi::Value op1126(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(-1));
@@ -263,7 +532,7 @@ static Napi::Value op1030(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardtanh_backward(Tensor grad_output, Tensor self, Scalar min_val, Scalar max_val) -> Tensor
-static Napi::Value op1031(const Napi::CallbackInfo& info) {
+static Napi::Value op1127(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -274,7 +543,7 @@ static Napi::Value op1031(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardtanh_(Tensor(a!) self, Scalar min_val=-1, Scalar max_val=1) -> Tensor(a!)
-static Napi::Value op1032(const Napi::CallbackInfo& info) {
+static Napi::Value op1128(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(-1));
@@ -285,7 +554,7 @@ static Napi::Value op1032(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardswish(Tensor self) -> Tensor
-static Napi::Value op1033(const Napi::CallbackInfo& info) {
+static Napi::Value op1129(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::hardswish(a0));
@@ -293,7 +562,7 @@ static Napi::Value op1033(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardswish_(Tensor(a!) self) -> Tensor(a!)
-static Napi::Value op1034(const Napi::CallbackInfo& info) {
+static Napi::Value op1130(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::hardswish_(a0);
@@ -302,7 +571,7 @@ static Napi::Value op1034(const Napi::CallbackInfo& info) {
 }
 
 // aten::hardswish_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op1035(const Napi::CallbackInfo& info) {
+static Napi::Value op1131(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -311,7 +580,7 @@ static Napi::Value op1035(const Napi::CallbackInfo& info) {
 }
 
 // aten::leaky_relu(Tensor self, Scalar negative_slope=0.01) -> Tensor
-static Napi::Value op1036(const Napi::CallbackInfo& info) {
+static Napi::Value op1132(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.01));
@@ -320,7 +589,7 @@ static Napi::Value op1036(const Napi::CallbackInfo& info) {
 }
 
 // aten::leaky_relu_backward(Tensor grad_output, Tensor self, Scalar negative_slope, bool self_is_result) -> Tensor
-static Napi::Value op1037(const Napi::CallbackInfo& info) {
+static Napi::Value op1133(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -331,7 +600,7 @@ static Napi::Value op1037(const Napi::CallbackInfo& info) {
 }
 
 // aten::leaky_relu_(Tensor(a!) self, Scalar negative_slope=0.01) -> Tensor(a!)
-static Napi::Value op1038(const Napi::CallbackInfo& info) {
+static Napi::Value op1134(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.01));
@@ -341,7 +610,7 @@ static Napi::Value op1038(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_sigmoid(Tensor self) -> Tensor
-static Napi::Value op1039(const Napi::CallbackInfo& info) {
+static Napi::Value op1135(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::log_sigmoid(a0));
@@ -349,7 +618,7 @@ static Napi::Value op1039(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_sigmoid_forward(Tensor self) -> (Tensor output, Tensor buffer)
-static Napi::Value op1040(const Napi::CallbackInfo& info) {
+static Napi::Value op1136(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::log_sigmoid_forward(a0));
@@ -357,7 +626,7 @@ static Napi::Value op1040(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_sigmoid_backward(Tensor grad_output, Tensor self, Tensor buffer) -> Tensor
-static Napi::Value op1041(const Napi::CallbackInfo& info) {
+static Napi::Value op1137(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -367,7 +636,7 @@ static Napi::Value op1041(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_with_noise(Tensor self, Tensor noise, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor
-static Napi::Value op1042(const Napi::CallbackInfo& info) {
+static Napi::Value op1138(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -381,7 +650,7 @@ static Napi::Value op1042(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_with_noise_backward(Tensor grad_output, Tensor self, Tensor noise, Scalar lower, Scalar upper, bool training, bool self_is_result) -> Tensor
-static Napi::Value op1043(const Napi::CallbackInfo& info) {
+static Napi::Value op1139(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -395,7 +664,7 @@ static Napi::Value op1043(const Napi::CallbackInfo& info) {
 }
 
 // aten::rrelu_with_noise_(Tensor(a!) self, Tensor noise, Scalar lower=0.125, Scalar upper=0.3333333333333333, bool training=False, Generator? generator=None) -> Tensor(a!)
-static Napi::Value op1044(const Napi::CallbackInfo& info) {
+static Napi::Value op1140(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Tensor a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -410,7 +679,7 @@ static Napi::Value op1044(const Napi::CallbackInfo& info) {
 }
 
 // aten::softplus(Tensor self, Scalar beta=1, Scalar threshold=20) -> Tensor
-static Napi::Value op1045(const Napi::CallbackInfo& info) {
+static Napi::Value op1141(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(1));
@@ -420,7 +689,7 @@ static Napi::Value op1045(const Napi::CallbackInfo& info) {
 }
 
 // aten::softplus_backward(Tensor grad_output, Tensor self, Scalar beta, Scalar threshold) -> Tensor
-static Napi::Value op1046(const Napi::CallbackInfo& info) {
+static Napi::Value op1142(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -431,7 +700,7 @@ static Napi::Value op1046(const Napi::CallbackInfo& info) {
 }
 
 // aten::softshrink(Tensor self, Scalar lambd=0.5) -> Tensor
-static Napi::Value op1047(const Napi::CallbackInfo& info) {
+static Napi::Value op1143(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(0.5));
@@ -440,7 +709,7 @@ static Napi::Value op1047(const Napi::CallbackInfo& info) {
 }
 
 // aten::softshrink_backward(Tensor grad_output, Tensor self, Scalar lambd) -> Tensor
-static Napi::Value op1048(const Napi::CallbackInfo& info) {
+static Napi::Value op1144(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -450,7 +719,7 @@ static Napi::Value op1048(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_avg_pool2d(Tensor self, SymInt[2] output_size) -> Tensor
-static Napi::Value op1049(const Napi::CallbackInfo& info) {
+static Napi::Value op1145(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -459,7 +728,7 @@ static Napi::Value op1049(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_adaptive_avg_pool2d(Tensor self, int[2] output_size) -> Tensor
-static Napi::Value op1050(const Napi::CallbackInfo& info) {
+static Napi::Value op1146(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -468,7 +737,7 @@ static Napi::Value op1050(const Napi::CallbackInfo& info) {
 }
 
 // aten::mkldnn_adaptive_avg_pool2d_backward(Tensor grad_output, Tensor self) -> Tensor
-static Napi::Value op1051(const Napi::CallbackInfo& info) {
+static Napi::Value op1147(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -477,7 +746,7 @@ static Napi::Value op1051(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_avg_pool3d(Tensor self, int[3] output_size) -> Tensor
-static Napi::Value op1052(const Napi::CallbackInfo& info) {
+static Napi::Value op1148(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -486,7 +755,7 @@ static Napi::Value op1052(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_max_pool2d(Tensor self, int[2] output_size) -> (Tensor, Tensor)
-static Napi::Value op1053(const Napi::CallbackInfo& info) {
+static Napi::Value op1149(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -495,7 +764,7 @@ static Napi::Value op1053(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_max_pool2d_backward(Tensor grad_output, Tensor self, Tensor indices) -> Tensor
-static Napi::Value op1054(const Napi::CallbackInfo& info) {
+static Napi::Value op1150(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -506,7 +775,7 @@ static Napi::Value op1054(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_max_pool3d(Tensor self, int[3] output_size) -> (Tensor, Tensor)
-static Napi::Value op1055(const Napi::CallbackInfo& info) {
+static Napi::Value op1151(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -515,7 +784,7 @@ static Napi::Value op1055(const Napi::CallbackInfo& info) {
 }
 
 // aten::adaptive_max_pool3d_backward(Tensor grad_output, Tensor self, Tensor indices) -> Tensor
-static Napi::Value op1056(const Napi::CallbackInfo& info) {
+static Napi::Value op1152(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -526,7 +795,7 @@ static Napi::Value op1056(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool2d(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor
-static Napi::Value op1057(const Napi::CallbackInfo& info) {
+static Napi::Value op1153(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -540,7 +809,7 @@ static Napi::Value op1057(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool2d_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] stride, int[2] padding, bool ceil_mode, bool count_include_pad, int? divisor_override) -> Tensor
-static Napi::Value op1058(const Napi::CallbackInfo& info) {
+static Napi::Value op1154(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -555,7 +824,7 @@ static Napi::Value op1058(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool3d(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, bool ceil_mode=False, bool count_include_pad=True, int? divisor_override=None) -> Tensor
-static Napi::Value op1059(const Napi::CallbackInfo& info) {
+static Napi::Value op1155(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -569,7 +838,7 @@ static Napi::Value op1059(const Napi::CallbackInfo& info) {
 }
 
 // aten::avg_pool3d_backward(Tensor grad_output, Tensor self, int[3] kernel_size, int[3] stride, int[3] padding, bool ceil_mode, bool count_include_pad, int? divisor_override) -> Tensor
-static Napi::Value op1060(const Napi::CallbackInfo& info) {
+static Napi::Value op1156(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -584,7 +853,7 @@ static Napi::Value op1060(const Napi::CallbackInfo& info) {
 }
 
 // aten::fractional_max_pool2d(Tensor self, int[2] kernel_size, int[2] output_size, Tensor random_samples) -> (Tensor, Tensor)
-static Napi::Value op1061(const Napi::CallbackInfo& info) {
+static Napi::Value op1157(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -596,7 +865,7 @@ static Napi::Value op1061(const Napi::CallbackInfo& info) {
 }
 
 // aten::fractional_max_pool2d_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] output_size, Tensor indices) -> Tensor
-static Napi::Value op1062(const Napi::CallbackInfo& info) {
+static Napi::Value op1158(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -609,7 +878,7 @@ static Napi::Value op1062(const Napi::CallbackInfo& info) {
 }
 
 // aten::fractional_max_pool3d(Tensor self, int[3] kernel_size, int[3] output_size, Tensor random_samples) -> (Tensor, Tensor)
-static Napi::Value op1063(const Napi::CallbackInfo& info) {
+static Napi::Value op1159(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -621,7 +890,7 @@ static Napi::Value op1063(const Napi::CallbackInfo& info) {
 }
 
 // aten::fractional_max_pool3d_backward(Tensor grad_output, Tensor self, int[3] kernel_size, int[3] output_size, Tensor indices) -> Tensor
-static Napi::Value op1064(const Napi::CallbackInfo& info) {
+static Napi::Value op1160(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -634,7 +903,7 @@ static Napi::Value op1064(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool2d_with_indices(Tensor self, int[2] kernel_size, int[2] stride=[], int[2] padding=0, int[2] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)
-static Napi::Value op1065(const Napi::CallbackInfo& info) {
+static Napi::Value op1161(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -647,7 +916,7 @@ static Napi::Value op1065(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool2d_with_indices_backward(Tensor grad_output, Tensor self, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode, Tensor indices) -> Tensor
-static Napi::Value op1066(const Napi::CallbackInfo& info) {
+static Napi::Value op1162(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -663,7 +932,7 @@ static Napi::Value op1066(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool3d_with_indices(Tensor self, int[3] kernel_size, int[3] stride=[], int[3] padding=0, int[3] dilation=1, bool ceil_mode=False) -> (Tensor, Tensor)
-static Napi::Value op1067(const Napi::CallbackInfo& info) {
+static Napi::Value op1163(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -676,7 +945,7 @@ static Napi::Value op1067(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_pool3d_with_indices_backward(Tensor grad_output, Tensor self, int[3] kernel_size, int[3] stride, int[3] padding, int[3] dilation, bool ceil_mode, Tensor indices) -> Tensor
-static Napi::Value op1068(const Napi::CallbackInfo& info) {
+static Napi::Value op1164(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -692,7 +961,7 @@ static Napi::Value op1068(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_unpool2d(Tensor self, Tensor indices, int[2] output_size) -> Tensor
-static Napi::Value op1069(const Napi::CallbackInfo& info) {
+static Napi::Value op1165(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -702,7 +971,7 @@ static Napi::Value op1069(const Napi::CallbackInfo& info) {
 }
 
 // aten::max_unpool3d(Tensor self, Tensor indices, int[3] output_size, int[3] stride, int[3] padding) -> Tensor
-static Napi::Value op1070(const Napi::CallbackInfo& info) {
+static Napi::Value op1166(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -714,7 +983,7 @@ static Napi::Value op1070(const Napi::CallbackInfo& info) {
 }
 
 // aten::reflection_pad1d(Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1071(const Napi::CallbackInfo& info) {
+static Napi::Value op1167(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -723,7 +992,7 @@ static Napi::Value op1071(const Napi::CallbackInfo& info) {
 }
 
 // aten::reflection_pad1d_backward(Tensor grad_output, Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1072(const Napi::CallbackInfo& info) {
+static Napi::Value op1168(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -733,7 +1002,7 @@ static Napi::Value op1072(const Napi::CallbackInfo& info) {
 }
 
 // aten::reflection_pad2d(Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1073(const Napi::CallbackInfo& info) {
+static Napi::Value op1169(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 4, false);
@@ -742,7 +1011,7 @@ static Napi::Value op1073(const Napi::CallbackInfo& info) {
 }
 
 // aten::reflection_pad2d_backward(Tensor grad_output, Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1074(const Napi::CallbackInfo& info) {
+static Napi::Value op1170(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -752,7 +1021,7 @@ static Napi::Value op1074(const Napi::CallbackInfo& info) {
 }
 
 // aten::reflection_pad3d(Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1075(const Napi::CallbackInfo& info) {
+static Napi::Value op1171(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 6, false);
@@ -761,7 +1030,7 @@ static Napi::Value op1075(const Napi::CallbackInfo& info) {
 }
 
 // aten::reflection_pad3d_backward(Tensor grad_output, Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1076(const Napi::CallbackInfo& info) {
+static Napi::Value op1172(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -771,7 +1040,7 @@ static Napi::Value op1076(const Napi::CallbackInfo& info) {
 }
 
 // aten::replication_pad1d(Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1077(const Napi::CallbackInfo& info) {
+static Napi::Value op1173(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -780,7 +1049,7 @@ static Napi::Value op1077(const Napi::CallbackInfo& info) {
 }
 
 // aten::replication_pad1d_backward(Tensor grad_output, Tensor self, int[2] padding) -> Tensor
-static Napi::Value op1078(const Napi::CallbackInfo& info) {
+static Napi::Value op1174(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -790,7 +1059,7 @@ static Napi::Value op1078(const Napi::CallbackInfo& info) {
 }
 
 // aten::replication_pad2d(Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1079(const Napi::CallbackInfo& info) {
+static Napi::Value op1175(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 4, false);
@@ -799,7 +1068,7 @@ static Napi::Value op1079(const Napi::CallbackInfo& info) {
 }
 
 // aten::replication_pad2d_backward(Tensor grad_output, Tensor self, int[4] padding) -> Tensor
-static Napi::Value op1080(const Napi::CallbackInfo& info) {
+static Napi::Value op1176(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -809,7 +1078,7 @@ static Napi::Value op1080(const Napi::CallbackInfo& info) {
 }
 
 // aten::replication_pad3d(Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1081(const Napi::CallbackInfo& info) {
+static Napi::Value op1177(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 6, false);
@@ -818,7 +1087,7 @@ static Napi::Value op1081(const Napi::CallbackInfo& info) {
 }
 
 // aten::replication_pad3d_backward(Tensor grad_output, Tensor self, int[6] padding) -> Tensor
-static Napi::Value op1082(const Napi::CallbackInfo& info) {
+static Napi::Value op1178(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -828,7 +1097,7 @@ static Napi::Value op1082(const Napi::CallbackInfo& info) {
 }
 
 // aten::pad(Tensor self, int[] pad, str mode="constant", float? value=None) -> Tensor
-static Napi::Value op1083(const Napi::CallbackInfo& info) {
+static Napi::Value op1179(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -839,7 +1108,7 @@ static Napi::Value op1083(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1084(const Napi::CallbackInfo& info) {
+static Napi::Value op1180(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -850,7 +1119,7 @@ static Napi::Value op1084(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1085(const Napi::CallbackInfo& info) {
+static Napi::Value op1181(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -862,7 +1131,7 @@ static Napi::Value op1085(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1086(const Napi::CallbackInfo& info) {
+static Napi::Value op1182(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -873,7 +1142,7 @@ static Napi::Value op1086(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1087(const Napi::CallbackInfo& info) {
+static Napi::Value op1183(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -885,7 +1154,7 @@ static Napi::Value op1087(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1088(const Napi::CallbackInfo& info) {
+static Napi::Value op1184(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -896,7 +1165,7 @@ static Napi::Value op1088(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1089(const Napi::CallbackInfo& info) {
+static Napi::Value op1185(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -908,7 +1177,7 @@ static Napi::Value op1089(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d.vec(Tensor input, SymInt[]? output_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1090(const Napi::CallbackInfo& info) {
+static Napi::Value op1186(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -919,7 +1188,7 @@ static Napi::Value op1090(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, bool align_corners, float[]? scale_factors) -> Tensor
-static Napi::Value op1091(const Napi::CallbackInfo& info) {
+static Napi::Value op1187(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -931,7 +1200,7 @@ static Napi::Value op1091(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1092(const Napi::CallbackInfo& info) {
+static Napi::Value op1188(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -941,7 +1210,7 @@ static Napi::Value op1092(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1093(const Napi::CallbackInfo& info) {
+static Napi::Value op1189(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -952,7 +1221,7 @@ static Napi::Value op1093(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1094(const Napi::CallbackInfo& info) {
+static Napi::Value op1190(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -962,7 +1231,7 @@ static Napi::Value op1094(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1095(const Napi::CallbackInfo& info) {
+static Napi::Value op1191(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -973,7 +1242,7 @@ static Napi::Value op1095(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d.vec(Tensor input, SymInt[]? output_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1096(const Napi::CallbackInfo& info) {
+static Napi::Value op1192(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -983,7 +1252,7 @@ static Napi::Value op1096(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d_backward.vec(Tensor grad_output, SymInt[]? output_size, SymInt[] input_size, float[]? scale_factors) -> Tensor
-static Napi::Value op1097(const Napi::CallbackInfo& info) {
+static Napi::Value op1193(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = arg_opt_int_list(info, 1, 0);
@@ -994,7 +1263,7 @@ static Napi::Value op1097(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d(Tensor self, SymInt[1] output_size, bool align_corners, float? scales=None) -> Tensor
-static Napi::Value op1098(const Napi::CallbackInfo& info) {
+static Napi::Value op1194(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1005,7 +1274,7 @@ static Napi::Value op1098(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_linear1d_backward(Tensor grad_output, SymInt[1] output_size, SymInt[3] input_size, bool align_corners, float? scales=None) -> Tensor
-static Napi::Value op1099(const Napi::CallbackInfo& info) {
+static Napi::Value op1195(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1017,7 +1286,7 @@ static Napi::Value op1099(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1100(const Napi::CallbackInfo& info) {
+static Napi::Value op1196(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1029,7 +1298,7 @@ static Napi::Value op1100(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bilinear2d_backward(Tensor grad_output, SymInt[2] output_size, SymInt[4] input_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1101(const Napi::CallbackInfo& info) {
+static Napi::Value op1197(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1042,7 +1311,7 @@ static Napi::Value op1101(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d(Tensor self, SymInt[2] output_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1102(const Napi::CallbackInfo& info) {
+static Napi::Value op1198(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1054,7 +1323,7 @@ static Napi::Value op1102(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_bicubic2d_backward(Tensor grad_output, SymInt[2] output_size, SymInt[4] input_size, bool align_corners, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1103(const Napi::CallbackInfo& info) {
+static Napi::Value op1199(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1067,7 +1336,7 @@ static Napi::Value op1103(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d(Tensor self, SymInt[3] output_size, bool align_corners, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1104(const Napi::CallbackInfo& info) {
+static Napi::Value op1200(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -1080,7 +1349,7 @@ static Napi::Value op1104(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_trilinear3d_backward(Tensor grad_output, SymInt[3] output_size, SymInt[5] input_size, bool align_corners, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1105(const Napi::CallbackInfo& info) {
+static Napi::Value op1201(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -1094,7 +1363,7 @@ static Napi::Value op1105(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d(Tensor self, SymInt[1] output_size, float? scales=None) -> Tensor
-static Napi::Value op1106(const Napi::CallbackInfo& info) {
+static Napi::Value op1202(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1104,7 +1373,7 @@ static Napi::Value op1106(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest1d_backward(Tensor grad_output, SymInt[1] output_size, SymInt[3] input_size, float? scales=None) -> Tensor
-static Napi::Value op1107(const Napi::CallbackInfo& info) {
+static Napi::Value op1203(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1115,7 +1384,7 @@ static Napi::Value op1107(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d(Tensor self, SymInt[2] output_size, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1108(const Napi::CallbackInfo& info) {
+static Napi::Value op1204(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1126,7 +1395,7 @@ static Napi::Value op1108(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest2d_backward(Tensor grad_output, SymInt[2] output_size, SymInt[4] input_size, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1109(const Napi::CallbackInfo& info) {
+static Napi::Value op1205(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1138,7 +1407,7 @@ static Napi::Value op1109(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d(Tensor self, SymInt[3] output_size, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1110(const Napi::CallbackInfo& info) {
+static Napi::Value op1206(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -1150,7 +1419,7 @@ static Napi::Value op1110(const Napi::CallbackInfo& info) {
 }
 
 // aten::upsample_nearest3d_backward(Tensor grad_output, SymInt[3] output_size, SymInt[5] input_size, float? scales_d=None, float? scales_h=None, float? scales_w=None) -> Tensor
-static Napi::Value op1111(const Napi::CallbackInfo& info) {
+static Napi::Value op1207(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 3, false);
@@ -1163,7 +1432,7 @@ static Napi::Value op1111(const Napi::CallbackInfo& info) {
 }
 
 // aten::sigmoid_backward(Tensor grad_output, Tensor output) -> Tensor
-static Napi::Value op1112(const Napi::CallbackInfo& info) {
+static Napi::Value op1208(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1172,7 +1441,7 @@ static Napi::Value op1112(const Napi::CallbackInfo& info) {
 }
 
 // aten::logit_backward(Tensor grad_output, Tensor self, float? eps=None) -> Tensor
-static Napi::Value op1113(const Napi::CallbackInfo& info) {
+static Napi::Value op1209(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1182,7 +1451,7 @@ static Napi::Value op1113(const Napi::CallbackInfo& info) {
 }
 
 // aten::tanh_backward(Tensor grad_output, Tensor output) -> Tensor
-static Napi::Value op1114(const Napi::CallbackInfo& info) {
+static Napi::Value op1210(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1191,7 +1460,7 @@ static Napi::Value op1114(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv_transpose2d(Tensor self, Tensor weight, int[2] kernel_size, Tensor? bias=None, int[2] stride=1, int[2] padding=0, int[2] output_padding=0, int[2] dilation=1) -> Tensor
-static Napi::Value op1115(const Napi::CallbackInfo& info) {
+static Napi::Value op1211(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1206,7 +1475,7 @@ static Napi::Value op1115(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv_transpose3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias=None, int[3] stride=1, int[3] padding=0, int[3] output_padding=0, int[3] dilation=1) -> Tensor
-static Napi::Value op1116(const Napi::CallbackInfo& info) {
+static Napi::Value op1212(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1221,7 +1490,7 @@ static Napi::Value op1116(const Napi::CallbackInfo& info) {
 }
 
 // aten::thnn_conv2d(Tensor self, Tensor weight, int[2] kernel_size, Tensor? bias=None, int[2] stride=1, int[2] padding=0) -> Tensor
-static Napi::Value op1117(const Napi::CallbackInfo& info) {
+static Napi::Value op1213(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1234,7 +1503,7 @@ static Napi::Value op1117(const Napi::CallbackInfo& info) {
 }
 
 // aten::conv_depthwise3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias, int[3] stride, int[3] padding, int[3] dilation) -> Tensor
-static Napi::Value op1118(const Napi::CallbackInfo& info) {
+static Napi::Value op1214(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1248,7 +1517,7 @@ static Napi::Value op1118(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias=None, int[3] stride=1, int[3] padding=0) -> Tensor
-static Napi::Value op1119(const Napi::CallbackInfo& info) {
+static Napi::Value op1215(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1262,7 +1531,7 @@ static Napi::Value op1119(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv3d_forward(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias, int[3] stride, int[3] padding) -> Tensor
-static Napi::Value op1120(const Napi::CallbackInfo& info) {
+static Napi::Value op1216(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1276,7 +1545,7 @@ static Napi::Value op1120(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv_dilated2d(Tensor self, Tensor weight, int[2] kernel_size, Tensor? bias=None, int[2] stride=1, int[2] padding=0, int[2] dilation=1) -> Tensor
-static Napi::Value op1121(const Napi::CallbackInfo& info) {
+static Napi::Value op1217(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1290,7 +1559,7 @@ static Napi::Value op1121(const Napi::CallbackInfo& info) {
 }
 
 // aten::slow_conv_dilated3d(Tensor self, Tensor weight, int[3] kernel_size, Tensor? bias=None, int[3] stride=1, int[3] padding=0, int[3] dilation=1) -> Tensor
-static Napi::Value op1122(const Napi::CallbackInfo& info) {
+static Napi::Value op1218(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1304,7 +1573,7 @@ static Napi::Value op1122(const Napi::CallbackInfo& info) {
 }
 
 // aten::col2im(Tensor self, SymInt[2] output_size, int[2] kernel_size, int[2] dilation, int[2] padding, int[2] stride) -> Tensor
-static Napi::Value op1123(const Napi::CallbackInfo& info) {
+static Napi::Value op1219(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1317,7 +1586,7 @@ static Napi::Value op1123(const Napi::CallbackInfo& info) {
 }
 
 // aten::column_stack(Tensor[] tensors) -> Tensor
-static Napi::Value op1124(const Napi::CallbackInfo& info) {
+static Napi::Value op1220(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::column_stack(a0));
@@ -1325,7 +1594,7 @@ static Napi::Value op1124(const Napi::CallbackInfo& info) {
 }
 
 // aten::im2col(Tensor self, int[2] kernel_size, int[2] dilation, int[2] padding, int[2] stride) -> Tensor
-static Napi::Value op1125(const Napi::CallbackInfo& info) {
+static Napi::Value op1221(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 2, false);
@@ -1337,7 +1606,7 @@ static Napi::Value op1125(const Napi::CallbackInfo& info) {
 }
 
 // aten::isfinite(Tensor self) -> Tensor
-static Napi::Value op1126(const Napi::CallbackInfo& info) {
+static Napi::Value op1222(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isfinite(a0));
@@ -1345,7 +1614,7 @@ static Napi::Value op1126(const Napi::CallbackInfo& info) {
 }
 
 // aten::isinf(Tensor self) -> Tensor
-static Napi::Value op1127(const Napi::CallbackInfo& info) {
+static Napi::Value op1223(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isinf(a0));
@@ -1353,7 +1622,7 @@ static Napi::Value op1127(const Napi::CallbackInfo& info) {
 }
 
 // aten::isposinf(Tensor self) -> Tensor
-static Napi::Value op1128(const Napi::CallbackInfo& info) {
+static Napi::Value op1224(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isposinf(a0));
@@ -1361,7 +1630,7 @@ static Napi::Value op1128(const Napi::CallbackInfo& info) {
 }
 
 // aten::isneginf(Tensor self) -> Tensor
-static Napi::Value op1129(const Napi::CallbackInfo& info) {
+static Napi::Value op1225(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::isneginf(a0));
@@ -1369,7 +1638,7 @@ static Napi::Value op1129(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_entr(Tensor self) -> Tensor
-static Napi::Value op1130(const Napi::CallbackInfo& info) {
+static Napi::Value op1226(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_entr(a0));
@@ -1377,7 +1646,7 @@ static Napi::Value op1130(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_ndtri(Tensor self) -> Tensor
-static Napi::Value op1131(const Napi::CallbackInfo& info) {
+static Napi::Value op1227(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_ndtri(a0));
@@ -1385,7 +1654,7 @@ static Napi::Value op1131(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_log_ndtr(Tensor self) -> Tensor
-static Napi::Value op1132(const Napi::CallbackInfo& info) {
+static Napi::Value op1228(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_log_ndtr(a0));
@@ -1393,7 +1662,7 @@ static Napi::Value op1132(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_expm1(Tensor self) -> Tensor
-static Napi::Value op1133(const Napi::CallbackInfo& info) {
+static Napi::Value op1229(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_expm1(a0));
@@ -1401,7 +1670,7 @@ static Napi::Value op1133(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_exp2(Tensor self) -> Tensor
-static Napi::Value op1134(const Napi::CallbackInfo& info) {
+static Napi::Value op1230(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_exp2(a0));
@@ -1409,7 +1678,7 @@ static Napi::Value op1134(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_psi(Tensor self) -> Tensor
-static Napi::Value op1135(const Napi::CallbackInfo& info) {
+static Napi::Value op1231(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_psi(a0));
@@ -1417,7 +1686,7 @@ static Napi::Value op1135(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_digamma(Tensor self) -> Tensor
-static Napi::Value op1136(const Napi::CallbackInfo& info) {
+static Napi::Value op1232(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_digamma(a0));
@@ -1425,7 +1694,7 @@ static Napi::Value op1136(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_gammaln(Tensor self) -> Tensor
-static Napi::Value op1137(const Napi::CallbackInfo& info) {
+static Napi::Value op1233(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_gammaln(a0));
@@ -1433,7 +1702,7 @@ static Napi::Value op1137(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erf(Tensor self) -> Tensor
-static Napi::Value op1138(const Napi::CallbackInfo& info) {
+static Napi::Value op1234(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erf(a0));
@@ -1441,7 +1710,7 @@ static Napi::Value op1138(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erfc(Tensor self) -> Tensor
-static Napi::Value op1139(const Napi::CallbackInfo& info) {
+static Napi::Value op1235(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erfc(a0));
@@ -1449,7 +1718,7 @@ static Napi::Value op1139(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erfcx(Tensor self) -> Tensor
-static Napi::Value op1140(const Napi::CallbackInfo& info) {
+static Napi::Value op1236(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erfcx(a0));
@@ -1457,7 +1726,7 @@ static Napi::Value op1140(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_erfinv(Tensor self) -> Tensor
-static Napi::Value op1141(const Napi::CallbackInfo& info) {
+static Napi::Value op1237(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_erfinv(a0));
@@ -1465,7 +1734,7 @@ static Napi::Value op1141(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_ndtr(Tensor self) -> Tensor
-static Napi::Value op1142(const Napi::CallbackInfo& info) {
+static Napi::Value op1238(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_ndtr(a0));
@@ -1473,7 +1742,7 @@ static Napi::Value op1142(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlog1py(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1143(const Napi::CallbackInfo& info) {
+static Napi::Value op1239(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1482,7 +1751,7 @@ static Napi::Value op1143(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlog1py.self_scalar(Scalar self, Tensor other) -> Tensor
-static Napi::Value op1144(const Napi::CallbackInfo& info) {
+static Napi::Value op1240(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1491,7 +1760,7 @@ static Napi::Value op1144(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlog1py.other_scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op1145(const Napi::CallbackInfo& info) {
+static Napi::Value op1241(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1500,7 +1769,7 @@ static Napi::Value op1145(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlogy(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1146(const Napi::CallbackInfo& info) {
+static Napi::Value op1242(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1509,7 +1778,7 @@ static Napi::Value op1146(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlogy.self_scalar(Scalar self, Tensor other) -> Tensor
-static Napi::Value op1147(const Napi::CallbackInfo& info) {
+static Napi::Value op1243(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1518,7 +1787,7 @@ static Napi::Value op1147(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_xlogy.other_scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op1148(const Napi::CallbackInfo& info) {
+static Napi::Value op1244(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1527,7 +1796,7 @@ static Napi::Value op1148(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_zeta(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1149(const Napi::CallbackInfo& info) {
+static Napi::Value op1245(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1536,7 +1805,7 @@ static Napi::Value op1149(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_zeta.self_scalar(Scalar self, Tensor other) -> Tensor
-static Napi::Value op1150(const Napi::CallbackInfo& info) {
+static Napi::Value op1246(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1545,7 +1814,7 @@ static Napi::Value op1150(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_zeta.other_scalar(Tensor self, Scalar other) -> Tensor
-static Napi::Value op1151(const Napi::CallbackInfo& info) {
+static Napi::Value op1247(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -1554,7 +1823,7 @@ static Napi::Value op1151(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i0(Tensor self) -> Tensor
-static Napi::Value op1152(const Napi::CallbackInfo& info) {
+static Napi::Value op1248(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i0(a0));
@@ -1562,7 +1831,7 @@ static Napi::Value op1152(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i0e(Tensor self) -> Tensor
-static Napi::Value op1153(const Napi::CallbackInfo& info) {
+static Napi::Value op1249(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i0e(a0));
@@ -1570,7 +1839,7 @@ static Napi::Value op1153(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i1(Tensor self) -> Tensor
-static Napi::Value op1154(const Napi::CallbackInfo& info) {
+static Napi::Value op1250(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i1(a0));
@@ -1578,7 +1847,7 @@ static Napi::Value op1154(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_i1e(Tensor self) -> Tensor
-static Napi::Value op1155(const Napi::CallbackInfo& info) {
+static Napi::Value op1251(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_i1e(a0));
@@ -1586,7 +1855,7 @@ static Napi::Value op1155(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_logit(Tensor self, float? eps=None) -> Tensor
-static Napi::Value op1156(const Napi::CallbackInfo& info) {
+static Napi::Value op1252(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -1595,7 +1864,7 @@ static Napi::Value op1156(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_polygamma(int n, Tensor self) -> Tensor
-static Napi::Value op1157(const Napi::CallbackInfo& info) {
+static Napi::Value op1253(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1604,7 +1873,7 @@ static Napi::Value op1157(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_logsumexp(Tensor self, int[1] dim, bool keepdim=False) -> Tensor
-static Napi::Value op1158(const Napi::CallbackInfo& info) {
+static Napi::Value op1254(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 1);
@@ -1614,7 +1883,7 @@ static Napi::Value op1158(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_expit(Tensor self) -> Tensor
-static Napi::Value op1159(const Napi::CallbackInfo& info) {
+static Napi::Value op1255(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_expit(a0));
@@ -1622,7 +1891,7 @@ static Napi::Value op1159(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_sinc(Tensor self) -> Tensor
-static Napi::Value op1160(const Napi::CallbackInfo& info) {
+static Napi::Value op1256(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_sinc(a0));
@@ -1630,7 +1899,7 @@ static Napi::Value op1160(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_round(Tensor self, *, int decimals=0) -> Tensor
-static Napi::Value op1161(const Napi::CallbackInfo& info) {
+static Napi::Value op1257(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -1639,7 +1908,7 @@ static Napi::Value op1161(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_log1p(Tensor self) -> Tensor
-static Napi::Value op1162(const Napi::CallbackInfo& info) {
+static Napi::Value op1258(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_log1p(a0));
@@ -1647,7 +1916,7 @@ static Napi::Value op1162(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_log_softmax(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1163(const Napi::CallbackInfo& info) {
+static Napi::Value op1259(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1657,7 +1926,7 @@ static Napi::Value op1163(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_gammainc(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1164(const Napi::CallbackInfo& info) {
+static Napi::Value op1260(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1666,7 +1935,7 @@ static Napi::Value op1164(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_gammaincc(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1165(const Napi::CallbackInfo& info) {
+static Napi::Value op1261(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1675,7 +1944,7 @@ static Napi::Value op1165(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_multigammaln(Tensor self, int p) -> Tensor
-static Napi::Value op1166(const Napi::CallbackInfo& info) {
+static Napi::Value op1262(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1684,7 +1953,7 @@ static Napi::Value op1166(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_softmax(Tensor self, int dim, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1167(const Napi::CallbackInfo& info) {
+static Napi::Value op1263(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -1694,7 +1963,7 @@ static Napi::Value op1167(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1168(const Napi::CallbackInfo& info) {
+static Napi::Value op1264(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1705,7 +1974,7 @@ static Napi::Value op1168(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1169(const Napi::CallbackInfo& info) {
+static Napi::Value op1265(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1716,7 +1985,7 @@ static Napi::Value op1169(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1170(const Napi::CallbackInfo& info) {
+static Napi::Value op1266(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1727,7 +1996,7 @@ static Napi::Value op1170(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_irfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1171(const Napi::CallbackInfo& info) {
+static Napi::Value op1267(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1738,7 +2007,7 @@ static Napi::Value op1171(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_hfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1172(const Napi::CallbackInfo& info) {
+static Napi::Value op1268(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1749,7 +2018,7 @@ static Napi::Value op1172(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ihfft(Tensor self, int? n=None, int dim=-1, str? norm=None) -> Tensor
-static Napi::Value op1173(const Napi::CallbackInfo& info) {
+static Napi::Value op1269(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<int64_t> a1 = present(info, 1) ? arg_opt_int(info, 1) : c10::optional<int64_t>(c10::nullopt);
@@ -1760,7 +2029,7 @@ static Napi::Value op1173(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1174(const Napi::CallbackInfo& info) {
+static Napi::Value op1270(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1771,7 +2040,7 @@ static Napi::Value op1174(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1175(const Napi::CallbackInfo& info) {
+static Napi::Value op1271(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1782,7 +2051,7 @@ static Napi::Value op1175(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1176(const Napi::CallbackInfo& info) {
+static Napi::Value op1272(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1793,7 +2062,7 @@ static Napi::Value op1176(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_irfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1177(const Napi::CallbackInfo& info) {
+static Napi::Value op1273(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1804,7 +2073,7 @@ static Napi::Value op1177(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_hfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1178(const Napi::CallbackInfo& info) {
+static Napi::Value op1274(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1815,7 +2084,7 @@ static Napi::Value op1178(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ihfft2(Tensor self, int[1]? s=None, int[1] dim=[-2,-1], str? norm=None) -> Tensor
-static Napi::Value op1179(const Napi::CallbackInfo& info) {
+static Napi::Value op1275(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1826,7 +2095,7 @@ static Napi::Value op1179(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1180(const Napi::CallbackInfo& info) {
+static Napi::Value op1276(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1837,7 +2106,7 @@ static Napi::Value op1180(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1181(const Napi::CallbackInfo& info) {
+static Napi::Value op1277(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1848,7 +2117,7 @@ static Napi::Value op1181(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1182(const Napi::CallbackInfo& info) {
+static Napi::Value op1278(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1859,7 +2128,7 @@ static Napi::Value op1182(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_irfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1183(const Napi::CallbackInfo& info) {
+static Napi::Value op1279(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1870,7 +2139,7 @@ static Napi::Value op1183(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_hfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1184(const Napi::CallbackInfo& info) {
+static Napi::Value op1280(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1881,7 +2150,7 @@ static Napi::Value op1184(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ihfftn(Tensor self, int[1]? s=None, int[1]? dim=None, str? norm=None) -> Tensor
-static Napi::Value op1185(const Napi::CallbackInfo& info) {
+static Napi::Value op1281(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1892,7 +2161,7 @@ static Napi::Value op1185(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fftfreq(int n, float d=1.0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op1186(const Napi::CallbackInfo& info) {
+static Napi::Value op1282(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1.0));
@@ -1902,7 +2171,7 @@ static Napi::Value op1186(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_rfftfreq(int n, float d=1.0, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, bool? pin_memory=None) -> Tensor
-static Napi::Value op1187(const Napi::CallbackInfo& info) {
+static Napi::Value op1283(const Napi::CallbackInfo& info) {
   OP_TRY
   int64_t a0 = arg_int(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1.0));
@@ -1912,7 +2181,7 @@ static Napi::Value op1187(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_fftshift(Tensor self, int[1]? dim=None) -> Tensor
-static Napi::Value op1188(const Napi::CallbackInfo& info) {
+static Napi::Value op1284(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1921,7 +2190,7 @@ static Napi::Value op1188(const Napi::CallbackInfo& info) {
 }
 
 // aten::fft_ifftshift(Tensor self, int[1]? dim=None) -> Tensor
-static Napi::Value op1189(const Napi::CallbackInfo& info) {
+static Napi::Value op1285(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::vector<int64_t>> a1 = present(info, 1) ? arg_opt_int_list(info, 1, 1) : c10::optional<std::vector<int64_t>>(c10::nullopt);
@@ -1930,7 +2199,7 @@ static Napi::Value op1189(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cholesky_ex(Tensor self, *, bool upper=False, bool check_errors=False) -> (Tensor L, Tensor info)
-static Napi::Value op1190(const Napi::CallbackInfo& info) {
+static Napi::Value op1286(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -1940,7 +2209,7 @@ static Napi::Value op1190(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cholesky(Tensor self, *, bool upper=False) -> Tensor
-static Napi::Value op1191(const Napi::CallbackInfo& info) {
+static Napi::Value op1287(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -1949,7 +2218,7 @@ static Napi::Value op1191(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cross(Tensor self, Tensor other, *, int dim=-1) -> Tensor
-static Napi::Value op1192(const Napi::CallbackInfo& info) {
+static Napi::Value op1288(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1959,7 +2228,7 @@ static Napi::Value op1192(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu_factor(Tensor A, *, bool pivot=True) -> (Tensor LU, Tensor pivots)
-static Napi::Value op1193(const Napi::CallbackInfo& info) {
+static Napi::Value op1289(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -1968,7 +2237,7 @@ static Napi::Value op1193(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu_factor_ex(Tensor A, *, bool pivot=True, bool check_errors=False) -> (Tensor LU, Tensor pivots, Tensor info)
-static Napi::Value op1194(const Napi::CallbackInfo& info) {
+static Napi::Value op1290(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -1978,7 +2247,7 @@ static Napi::Value op1194(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu(Tensor A, *, bool pivot=True) -> (Tensor P, Tensor L, Tensor U)
-static Napi::Value op1195(const Napi::CallbackInfo& info) {
+static Napi::Value op1291(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -1987,7 +2256,7 @@ static Napi::Value op1195(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lu_solve(Tensor LU, Tensor pivots, Tensor B, *, bool left=True, bool adjoint=False) -> Tensor
-static Napi::Value op1196(const Napi::CallbackInfo& info) {
+static Napi::Value op1292(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -1999,7 +2268,7 @@ static Napi::Value op1196(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_det(Tensor A) -> Tensor
-static Napi::Value op1197(const Napi::CallbackInfo& info) {
+static Napi::Value op1293(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_det(a0));
@@ -2007,7 +2276,7 @@ static Napi::Value op1197(const Napi::CallbackInfo& info) {
 }
 
 // aten::det(Tensor self) -> Tensor
-static Napi::Value op1198(const Napi::CallbackInfo& info) {
+static Napi::Value op1294(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::det(a0));
@@ -2015,7 +2284,7 @@ static Napi::Value op1198(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_ldl_factor_ex(Tensor self, *, bool hermitian=False, bool check_errors=False) -> (Tensor LD, Tensor pivots, Tensor info)
-static Napi::Value op1199(const Napi::CallbackInfo& info) {
+static Napi::Value op1295(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2025,7 +2294,7 @@ static Napi::Value op1199(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_ldl_factor(Tensor self, *, bool hermitian=False) -> (Tensor LD, Tensor pivots)
-static Napi::Value op1200(const Napi::CallbackInfo& info) {
+static Napi::Value op1296(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2034,7 +2303,7 @@ static Napi::Value op1200(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_ldl_solve(Tensor LD, Tensor pivots, Tensor B, *, bool hermitian=False) -> Tensor
-static Napi::Value op1201(const Napi::CallbackInfo& info) {
+static Napi::Value op1297(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2045,7 +2314,7 @@ static Napi::Value op1201(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_lstsq(Tensor self, Tensor b, float? rcond=None, *, str? driver=None) -> (Tensor solution, Tensor residuals, Tensor rank, Tensor singular_values)
-static Napi::Value op1202(const Napi::CallbackInfo& info) {
+static Napi::Value op1298(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2057,7 +2326,7 @@ static Napi::Value op1202(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matmul(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1203(const Napi::CallbackInfo& info) {
+static Napi::Value op1299(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2066,7 +2335,7 @@ static Napi::Value op1203(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_vecdot(Tensor x, Tensor y, *, int dim=-1) -> Tensor
-static Napi::Value op1204(const Napi::CallbackInfo& info) {
+static Napi::Value op1300(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2076,7 +2345,7 @@ static Napi::Value op1204(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_exp(Tensor self) -> Tensor
-static Napi::Value op1205(const Napi::CallbackInfo& info) {
+static Napi::Value op1301(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_matrix_exp(a0));
@@ -2084,7 +2353,7 @@ static Napi::Value op1205(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_slogdet(Tensor A) -> (Tensor sign, Tensor logabsdet)
-static Napi::Value op1206(const Napi::CallbackInfo& info) {
+static Napi::Value op1302(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_slogdet(a0));
@@ -2092,7 +2361,7 @@ static Napi::Value op1206(const Napi::CallbackInfo& info) {
 }
 
 // aten::slogdet(Tensor self) -> (Tensor sign, Tensor logabsdet)
-static Napi::Value op1207(const Napi::CallbackInfo& info) {
+static Napi::Value op1303(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::slogdet(a0));
@@ -2100,7 +2369,7 @@ static Napi::Value op1207(const Napi::CallbackInfo& info) {
 }
 
 // aten::logdet(Tensor self) -> Tensor
-static Napi::Value op1208(const Napi::CallbackInfo& info) {
+static Napi::Value op1304(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::logdet(a0));
@@ -2108,7 +2377,7 @@ static Napi::Value op1208(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_eig(Tensor self) -> (Tensor eigenvalues, Tensor eigenvectors)
-static Napi::Value op1209(const Napi::CallbackInfo& info) {
+static Napi::Value op1305(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   guard_lapack_finite(a0, "linalg_eig");
@@ -2117,7 +2386,7 @@ static Napi::Value op1209(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_eigvals(Tensor self) -> Tensor
-static Napi::Value op1210(const Napi::CallbackInfo& info) {
+static Napi::Value op1306(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   guard_lapack_finite(a0, "linalg_eigvals");
@@ -2126,7 +2395,7 @@ static Napi::Value op1210(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_eigh(Tensor self, str UPLO="L") -> (Tensor eigenvalues, Tensor eigenvectors)
-static Napi::Value op1211(const Napi::CallbackInfo& info) {
+static Napi::Value op1307(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("L"));
@@ -2135,7 +2404,7 @@ static Napi::Value op1211(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_eigvalsh(Tensor self, str UPLO="L") -> Tensor
-static Napi::Value op1212(const Napi::CallbackInfo& info) {
+static Napi::Value op1308(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("L"));
@@ -2144,7 +2413,7 @@ static Napi::Value op1212(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_householder_product(Tensor input, Tensor tau) -> Tensor
-static Napi::Value op1213(const Napi::CallbackInfo& info) {
+static Napi::Value op1309(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2153,7 +2422,7 @@ static Napi::Value op1213(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_inv_ex(Tensor A, *, bool check_errors=False) -> (Tensor inverse, Tensor info)
-static Napi::Value op1214(const Napi::CallbackInfo& info) {
+static Napi::Value op1310(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2162,7 +2431,7 @@ static Napi::Value op1214(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_inv(Tensor A) -> Tensor
-static Napi::Value op1215(const Napi::CallbackInfo& info) {
+static Napi::Value op1311(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::linalg_inv(a0));
@@ -2170,7 +2439,7 @@ static Napi::Value op1215(const Napi::CallbackInfo& info) {
 }
 
 // aten::inverse(Tensor self) -> Tensor
-static Napi::Value op1216(const Napi::CallbackInfo& info) {
+static Napi::Value op1312(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::inverse(a0));
@@ -2178,7 +2447,7 @@ static Napi::Value op1216(const Napi::CallbackInfo& info) {
 }
 
 // aten::inner(Tensor self, Tensor other) -> Tensor
-static Napi::Value op1217(const Napi::CallbackInfo& info) {
+static Napi::Value op1313(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2187,7 +2456,7 @@ static Napi::Value op1217(const Napi::CallbackInfo& info) {
 }
 
 // aten::outer(Tensor self, Tensor vec2) -> Tensor
-static Napi::Value op1218(const Napi::CallbackInfo& info) {
+static Napi::Value op1314(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2196,7 +2465,7 @@ static Napi::Value op1218(const Napi::CallbackInfo& info) {
 }
 
 // aten::ger(Tensor self, Tensor vec2) -> Tensor
-static Napi::Value op1219(const Napi::CallbackInfo& info) {
+static Napi::Value op1315(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2205,7 +2474,7 @@ static Napi::Value op1219(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_norm(Tensor self, Scalar? ord=None, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1220(const Napi::CallbackInfo& info) {
+static Napi::Value op1316(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = present(info, 1) ? arg_opt_scalar(info, 1) : c10::optional<at::Scalar>(c10::nullopt);
@@ -2218,7 +2487,7 @@ static Napi::Value op1220(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_norm.ord_str(Tensor self, str ord, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1221(const Napi::CallbackInfo& info) {
+static Napi::Value op1317(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = arg_string(info, 1);
@@ -2231,7 +2500,7 @@ static Napi::Value op1221(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_vector_norm(Tensor self, Scalar ord=2, int[1]? dim=None, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1222(const Napi::CallbackInfo& info) {
+static Napi::Value op1318(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = present(info, 1) ? arg_scalar(info, 1) : at::Scalar(at::Scalar(2));
@@ -2243,7 +2512,7 @@ static Napi::Value op1222(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_norm(Tensor self, Scalar ord, int[] dim=[-2,-1], bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1223(const Napi::CallbackInfo& info) {
+static Napi::Value op1319(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2256,7 +2525,7 @@ static Napi::Value op1223(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_norm.str_ord(Tensor self, str ord='fro', int[] dim=[-2,-1], bool keepdim=False, *, ScalarType? dtype=None) -> Tensor
-static Napi::Value op1224(const Napi::CallbackInfo& info) {
+static Napi::Value op1320(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("fro"));
@@ -2269,7 +2538,7 @@ static Napi::Value op1224(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_svd(Tensor A, bool full_matrices=True, *, str? driver=None) -> (Tensor U, Tensor S, Tensor Vh)
-static Napi::Value op1225(const Napi::CallbackInfo& info) {
+static Napi::Value op1321(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(true);
@@ -2280,7 +2549,7 @@ static Napi::Value op1225(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_svdvals(Tensor A, *, str? driver=None) -> Tensor
-static Napi::Value op1226(const Napi::CallbackInfo& info) {
+static Napi::Value op1322(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<std::string> a1 = present(info, 1) ? arg_opt_string(info, 1) : c10::optional<std::string>(c10::nullopt);
@@ -2290,7 +2559,7 @@ static Napi::Value op1226(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cond(Tensor self, Scalar? p=None) -> Tensor
-static Napi::Value op1227(const Napi::CallbackInfo& info) {
+static Napi::Value op1323(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Scalar> a1 = present(info, 1) ? arg_opt_scalar(info, 1) : c10::optional<at::Scalar>(c10::nullopt);
@@ -2300,7 +2569,7 @@ static Napi::Value op1227(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_cond.p_str(Tensor self, str p) -> Tensor
-static Napi::Value op1228(const Napi::CallbackInfo& info) {
+static Napi::Value op1324(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = arg_string(info, 1);
@@ -2310,7 +2579,7 @@ static Napi::Value op1228(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_pinv.atol_rtol_tensor(Tensor self, *, Tensor? atol=None, Tensor? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1229(const Napi::CallbackInfo& info) {
+static Napi::Value op1325(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = present(info, 1) ? arg_opt_tensor(info, 1) : c10::optional<at::Tensor>(c10::nullopt);
@@ -2322,7 +2591,7 @@ static Napi::Value op1229(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_pinv.atol_rtol_float(Tensor self, *, float? atol=None, float? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1230(const Napi::CallbackInfo& info) {
+static Napi::Value op1326(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -2334,7 +2603,7 @@ static Napi::Value op1230(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_pinv(Tensor self, float rcond, bool hermitian=False) -> Tensor
-static Napi::Value op1231(const Napi::CallbackInfo& info) {
+static Napi::Value op1327(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -2345,7 +2614,7 @@ static Napi::Value op1231(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_pinv.rcond_tensor(Tensor self, Tensor rcond, bool hermitian=False) -> Tensor
-static Napi::Value op1232(const Napi::CallbackInfo& info) {
+static Napi::Value op1328(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2356,7 +2625,7 @@ static Napi::Value op1232(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_solve_ex(Tensor A, Tensor B, *, bool left=True, bool check_errors=False) -> (Tensor result, Tensor info)
-static Napi::Value op1233(const Napi::CallbackInfo& info) {
+static Napi::Value op1329(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2367,7 +2636,7 @@ static Napi::Value op1233(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_solve(Tensor A, Tensor B, *, bool left=True) -> Tensor
-static Napi::Value op1234(const Napi::CallbackInfo& info) {
+static Napi::Value op1330(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2377,7 +2646,7 @@ static Napi::Value op1234(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_tensorinv(Tensor self, int ind=2) -> Tensor
-static Napi::Value op1235(const Napi::CallbackInfo& info) {
+static Napi::Value op1331(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(2);
@@ -2386,7 +2655,7 @@ static Napi::Value op1235(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_tensorsolve(Tensor self, Tensor other, int[]? dims=None) -> Tensor
-static Napi::Value op1236(const Napi::CallbackInfo& info) {
+static Napi::Value op1332(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2396,7 +2665,7 @@ static Napi::Value op1236(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_qr(Tensor A, str mode='reduced') -> (Tensor Q, Tensor R)
-static Napi::Value op1237(const Napi::CallbackInfo& info) {
+static Napi::Value op1333(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = present(info, 1) ? arg_string(info, 1) : std::string(std::string("reduced"));
@@ -2405,7 +2674,7 @@ static Napi::Value op1237(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_power(Tensor self, int n) -> Tensor
-static Napi::Value op1238(const Napi::CallbackInfo& info) {
+static Napi::Value op1334(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2414,7 +2683,7 @@ static Napi::Value op1238(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_rank.atol_rtol_tensor(Tensor input, *, Tensor? atol=None, Tensor? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1239(const Napi::CallbackInfo& info) {
+static Napi::Value op1335(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Tensor> a1 = present(info, 1) ? arg_opt_tensor(info, 1) : c10::optional<at::Tensor>(c10::nullopt);
@@ -2426,7 +2695,7 @@ static Napi::Value op1239(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_rank.atol_rtol_float(Tensor self, *, float? atol=None, float? rtol=None, bool hermitian=False) -> Tensor
-static Napi::Value op1240(const Napi::CallbackInfo& info) {
+static Napi::Value op1336(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<double> a1 = present(info, 1) ? arg_opt_double(info, 1) : c10::optional<double>(c10::nullopt);
@@ -2438,7 +2707,7 @@ static Napi::Value op1240(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_rank(Tensor self, float tol, bool hermitian=False) -> Tensor
-static Napi::Value op1241(const Napi::CallbackInfo& info) {
+static Napi::Value op1337(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -2449,7 +2718,7 @@ static Napi::Value op1241(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_matrix_rank.tol_tensor(Tensor input, Tensor tol, bool hermitian=False) -> Tensor
-static Napi::Value op1242(const Napi::CallbackInfo& info) {
+static Napi::Value op1338(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2460,7 +2729,7 @@ static Napi::Value op1242(const Napi::CallbackInfo& info) {
 }
 
 // aten::linalg_multi_dot(Tensor[] tensors) -> Tensor
-static Napi::Value op1243(const Napi::CallbackInfo& info) {
+static Napi::Value op1339(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::linalg_multi_dot(a0));
@@ -2468,7 +2737,7 @@ static Napi::Value op1243(const Napi::CallbackInfo& info) {
 }
 
 // aten::nested_to_padded_tensor(Tensor self, float padding, int[]? output_size=None) -> Tensor
-static Napi::Value op1244(const Napi::CallbackInfo& info) {
+static Napi::Value op1340(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -2478,7 +2747,7 @@ static Napi::Value op1244(const Napi::CallbackInfo& info) {
 }
 
 // aten::segment_reduce(Tensor data, str reduce, *, Tensor? lengths=None, Tensor? indices=None, Tensor? offsets=None, int axis=0, bool unsafe=False, Scalar? initial=None) -> Tensor
-static Napi::Value op1245(const Napi::CallbackInfo& info) {
+static Napi::Value op1341(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::string a1 = arg_string(info, 1);
@@ -2494,7 +2763,7 @@ static Napi::Value op1245(const Napi::CallbackInfo& info) {
 }
 
 // aten::pad_sequence(Tensor[] sequences, bool batch_first=False, float padding_value=0.0) -> Tensor
-static Napi::Value op1246(const Napi::CallbackInfo& info) {
+static Napi::Value op1342(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   bool a1 = present(info, 1) ? arg_bool(info, 1) : bool(false);
@@ -2504,7 +2773,7 @@ static Napi::Value op1246(const Napi::CallbackInfo& info) {
 }
 
 // aten::flatten_dense_tensors(Tensor[] tensors) -> Tensor
-static Napi::Value op1247(const Napi::CallbackInfo& info) {
+static Napi::Value op1343(const Napi::CallbackInfo& info) {
   OP_TRY
   std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
   return to_js(info.Env(), at::flatten_dense_tensors(a0));
@@ -2512,7 +2781,7 @@ static Napi::Value op1247(const Napi::CallbackInfo& info) {
 }
 
 // aten::unflatten_dense_tensors(Tensor flat, Tensor[] tensors) -> Tensor[]
-static Napi::Value op1248(const Napi::CallbackInfo& info) {
+static Napi::Value op1344(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<at::Tensor> a1 = arg_tensor_list(info, 1);
@@ -2521,7 +2790,7 @@ static Napi::Value op1248(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_as_real_copy(Tensor self) -> Tensor
-static Napi::Value op1249(const Napi::CallbackInfo& info) {
+static Napi::Value op1345(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::view_as_real_copy(a0));
@@ -2529,7 +2798,7 @@ static Napi::Value op1249(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_as_complex_copy(Tensor self) -> Tensor
-static Napi::Value op1250(const Napi::CallbackInfo& info) {
+static Napi::Value op1346(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::view_as_complex_copy(a0));
@@ -2537,7 +2806,7 @@ static Napi::Value op1250(const Napi::CallbackInfo& info) {
 }
 
 // aten::as_strided_copy(Tensor self, SymInt[] size, SymInt[] stride, SymInt? storage_offset=None) -> Tensor
-static Napi::Value op1251(const Napi::CallbackInfo& info) {
+static Napi::Value op1347(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2548,7 +2817,7 @@ static Napi::Value op1251(const Napi::CallbackInfo& info) {
 }
 
 // aten::diagonal_copy(Tensor self, int offset=0, int dim1=0, int dim2=1) -> Tensor
-static Napi::Value op1252(const Napi::CallbackInfo& info) {
+static Napi::Value op1348(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2559,7 +2828,7 @@ static Napi::Value op1252(const Napi::CallbackInfo& info) {
 }
 
 // aten::expand_copy(Tensor self, SymInt[] size, *, bool implicit=False) -> Tensor
-static Napi::Value op1253(const Napi::CallbackInfo& info) {
+static Napi::Value op1349(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2569,7 +2838,7 @@ static Napi::Value op1253(const Napi::CallbackInfo& info) {
 }
 
 // aten::permute_copy(Tensor self, int[] dims) -> Tensor
-static Napi::Value op1254(const Napi::CallbackInfo& info) {
+static Napi::Value op1350(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2578,7 +2847,7 @@ static Napi::Value op1254(const Napi::CallbackInfo& info) {
 }
 
 // aten::select_copy.int(Tensor self, int dim, int index) -> Tensor
-static Napi::Value op1255(const Napi::CallbackInfo& info) {
+static Napi::Value op1351(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2588,7 +2857,7 @@ static Napi::Value op1255(const Napi::CallbackInfo& info) {
 }
 
 // aten::detach_copy(Tensor self) -> Tensor
-static Napi::Value op1256(const Napi::CallbackInfo& info) {
+static Napi::Value op1352(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::detach_copy(a0));
@@ -2596,7 +2865,7 @@ static Napi::Value op1256(const Napi::CallbackInfo& info) {
 }
 
 // aten::slice_copy.Tensor(Tensor self, int dim=0, SymInt? start=None, SymInt? end=None, SymInt step=1) -> Tensor
-static Napi::Value op1257(const Napi::CallbackInfo& info) {
+static Napi::Value op1353(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2608,7 +2877,7 @@ static Napi::Value op1257(const Napi::CallbackInfo& info) {
 }
 
 // aten::split_copy.Tensor(Tensor self, int split_size, int dim=0) -> Tensor[]
-static Napi::Value op1258(const Napi::CallbackInfo& info) {
+static Napi::Value op1354(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2618,7 +2887,7 @@ static Napi::Value op1258(const Napi::CallbackInfo& info) {
 }
 
 // aten::split_with_sizes_copy(Tensor self, int[] split_sizes, int dim=0) -> Tensor[]
-static Napi::Value op1259(const Napi::CallbackInfo& info) {
+static Napi::Value op1355(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2628,7 +2897,7 @@ static Napi::Value op1259(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze_copy(Tensor self) -> Tensor
-static Napi::Value op1260(const Napi::CallbackInfo& info) {
+static Napi::Value op1356(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::squeeze_copy(a0));
@@ -2636,7 +2905,7 @@ static Napi::Value op1260(const Napi::CallbackInfo& info) {
 }
 
 // aten::squeeze_copy.dim(Tensor self, int dim) -> Tensor
-static Napi::Value op1261(const Napi::CallbackInfo& info) {
+static Napi::Value op1357(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2645,7 +2914,7 @@ static Napi::Value op1261(const Napi::CallbackInfo& info) {
 }
 
 // aten::t_copy(Tensor self) -> Tensor
-static Napi::Value op1262(const Napi::CallbackInfo& info) {
+static Napi::Value op1358(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::t_copy(a0));
@@ -2653,7 +2922,7 @@ static Napi::Value op1262(const Napi::CallbackInfo& info) {
 }
 
 // aten::transpose_copy.int(Tensor self, int dim0, int dim1) -> Tensor
-static Napi::Value op1263(const Napi::CallbackInfo& info) {
+static Napi::Value op1359(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2663,7 +2932,7 @@ static Napi::Value op1263(const Napi::CallbackInfo& info) {
 }
 
 // aten::unsqueeze_copy(Tensor self, int dim) -> Tensor
-static Napi::Value op1264(const Napi::CallbackInfo& info) {
+static Napi::Value op1360(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2672,7 +2941,7 @@ static Napi::Value op1264(const Napi::CallbackInfo& info) {
 }
 
 // aten::indices_copy(Tensor self) -> Tensor
-static Napi::Value op1265(const Napi::CallbackInfo& info) {
+static Napi::Value op1361(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::indices_copy(a0));
@@ -2680,7 +2949,7 @@ static Napi::Value op1265(const Napi::CallbackInfo& info) {
 }
 
 // aten::values_copy(Tensor self) -> Tensor
-static Napi::Value op1266(const Napi::CallbackInfo& info) {
+static Napi::Value op1362(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::values_copy(a0));
@@ -2688,7 +2957,7 @@ static Napi::Value op1266(const Napi::CallbackInfo& info) {
 }
 
 // aten::crow_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1267(const Napi::CallbackInfo& info) {
+static Napi::Value op1363(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::crow_indices_copy(a0));
@@ -2696,7 +2965,7 @@ static Napi::Value op1267(const Napi::CallbackInfo& info) {
 }
 
 // aten::col_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1268(const Napi::CallbackInfo& info) {
+static Napi::Value op1364(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::col_indices_copy(a0));
@@ -2704,7 +2973,7 @@ static Napi::Value op1268(const Napi::CallbackInfo& info) {
 }
 
 // aten::ccol_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1269(const Napi::CallbackInfo& info) {
+static Napi::Value op1365(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::ccol_indices_copy(a0));
@@ -2712,7 +2981,7 @@ static Napi::Value op1269(const Napi::CallbackInfo& info) {
 }
 
 // aten::row_indices_copy(Tensor self) -> Tensor
-static Napi::Value op1270(const Napi::CallbackInfo& info) {
+static Napi::Value op1366(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::row_indices_copy(a0));
@@ -2720,7 +2989,7 @@ static Napi::Value op1270(const Napi::CallbackInfo& info) {
 }
 
 // aten::unbind_copy.int(Tensor self, int dim=0) -> Tensor[]
-static Napi::Value op1271(const Napi::CallbackInfo& info) {
+static Napi::Value op1367(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = present(info, 1) ? arg_int(info, 1) : int64_t(0);
@@ -2729,7 +2998,7 @@ static Napi::Value op1271(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_copy(Tensor self, SymInt[] size) -> Tensor
-static Napi::Value op1272(const Napi::CallbackInfo& info) {
+static Napi::Value op1368(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -2738,7 +3007,7 @@ static Napi::Value op1272(const Napi::CallbackInfo& info) {
 }
 
 // aten::view_copy.dtype(Tensor self, ScalarType dtype) -> Tensor
-static Napi::Value op1273(const Napi::CallbackInfo& info) {
+static Napi::Value op1369(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::ScalarType a1 = arg_scalar_type(info, 1);
@@ -2747,7 +3016,7 @@ static Napi::Value op1273(const Napi::CallbackInfo& info) {
 }
 
 // aten::unfold_copy(Tensor self, int dimension, int size, int step) -> Tensor
-static Napi::Value op1274(const Napi::CallbackInfo& info) {
+static Napi::Value op1370(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -2758,7 +3027,7 @@ static Napi::Value op1274(const Napi::CallbackInfo& info) {
 }
 
 // aten::alias_copy(Tensor self) -> Tensor
-static Napi::Value op1275(const Napi::CallbackInfo& info) {
+static Napi::Value op1371(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::alias_copy(a0));
@@ -2766,7 +3035,7 @@ static Napi::Value op1275(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_airy_ai(Tensor x) -> Tensor
-static Napi::Value op1276(const Napi::CallbackInfo& info) {
+static Napi::Value op1372(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_airy_ai(a0));
@@ -2774,7 +3043,7 @@ static Napi::Value op1276(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_j0(Tensor self) -> Tensor
-static Napi::Value op1277(const Napi::CallbackInfo& info) {
+static Napi::Value op1373(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_j0(a0));
@@ -2782,7 +3051,7 @@ static Napi::Value op1277(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_j1(Tensor self) -> Tensor
-static Napi::Value op1278(const Napi::CallbackInfo& info) {
+static Napi::Value op1374(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_j1(a0));
@@ -2790,7 +3059,7 @@ static Napi::Value op1278(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_y0(Tensor self) -> Tensor
-static Napi::Value op1279(const Napi::CallbackInfo& info) {
+static Napi::Value op1375(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_y0(a0));
@@ -2798,7 +3067,7 @@ static Napi::Value op1279(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_bessel_y1(Tensor self) -> Tensor
-static Napi::Value op1280(const Napi::CallbackInfo& info) {
+static Napi::Value op1376(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_bessel_y1(a0));
@@ -2806,7 +3075,7 @@ static Napi::Value op1280(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_t(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1281(const Napi::CallbackInfo& info) {
+static Napi::Value op1377(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2815,7 +3084,7 @@ static Napi::Value op1281(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_t.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1282(const Napi::CallbackInfo& info) {
+static Napi::Value op1378(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2824,7 +3093,7 @@ static Napi::Value op1282(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_t.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1283(const Napi::CallbackInfo& info) {
+static Napi::Value op1379(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2833,7 +3102,7 @@ static Napi::Value op1283(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_u(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1284(const Napi::CallbackInfo& info) {
+static Napi::Value op1380(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2842,7 +3111,7 @@ static Napi::Value op1284(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_u.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1285(const Napi::CallbackInfo& info) {
+static Napi::Value op1381(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2851,7 +3120,7 @@ static Napi::Value op1285(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_u.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1286(const Napi::CallbackInfo& info) {
+static Napi::Value op1382(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2860,7 +3129,7 @@ static Napi::Value op1286(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_v(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1287(const Napi::CallbackInfo& info) {
+static Napi::Value op1383(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2869,7 +3138,7 @@ static Napi::Value op1287(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_v.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1288(const Napi::CallbackInfo& info) {
+static Napi::Value op1384(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2878,7 +3147,7 @@ static Napi::Value op1288(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_v.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1289(const Napi::CallbackInfo& info) {
+static Napi::Value op1385(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2887,7 +3156,7 @@ static Napi::Value op1289(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_w(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1290(const Napi::CallbackInfo& info) {
+static Napi::Value op1386(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2896,7 +3165,7 @@ static Napi::Value op1290(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_w.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1291(const Napi::CallbackInfo& info) {
+static Napi::Value op1387(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2905,7 +3174,7 @@ static Napi::Value op1291(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_chebyshev_polynomial_w.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1292(const Napi::CallbackInfo& info) {
+static Napi::Value op1388(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2914,7 +3183,7 @@ static Napi::Value op1292(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_h(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1293(const Napi::CallbackInfo& info) {
+static Napi::Value op1389(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2923,7 +3192,7 @@ static Napi::Value op1293(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_h.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1294(const Napi::CallbackInfo& info) {
+static Napi::Value op1390(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2932,7 +3201,7 @@ static Napi::Value op1294(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_h.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1295(const Napi::CallbackInfo& info) {
+static Napi::Value op1391(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2941,7 +3210,7 @@ static Napi::Value op1295(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_he(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1296(const Napi::CallbackInfo& info) {
+static Napi::Value op1392(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2950,7 +3219,7 @@ static Napi::Value op1296(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_he.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1297(const Napi::CallbackInfo& info) {
+static Napi::Value op1393(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2959,7 +3228,7 @@ static Napi::Value op1297(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_hermite_polynomial_he.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1298(const Napi::CallbackInfo& info) {
+static Napi::Value op1394(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2968,7 +3237,7 @@ static Napi::Value op1298(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_laguerre_polynomial_l(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1299(const Napi::CallbackInfo& info) {
+static Napi::Value op1395(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2977,7 +3246,7 @@ static Napi::Value op1299(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_laguerre_polynomial_l.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1300(const Napi::CallbackInfo& info) {
+static Napi::Value op1396(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -2986,7 +3255,7 @@ static Napi::Value op1300(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_laguerre_polynomial_l.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1301(const Napi::CallbackInfo& info) {
+static Napi::Value op1397(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -2995,7 +3264,7 @@ static Napi::Value op1301(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_legendre_polynomial_p(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1302(const Napi::CallbackInfo& info) {
+static Napi::Value op1398(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3004,7 +3273,7 @@ static Napi::Value op1302(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_legendre_polynomial_p.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1303(const Napi::CallbackInfo& info) {
+static Napi::Value op1399(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3013,7 +3282,7 @@ static Napi::Value op1303(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_legendre_polynomial_p.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1304(const Napi::CallbackInfo& info) {
+static Napi::Value op1400(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3022,7 +3291,7 @@ static Napi::Value op1304(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_i0(Tensor self) -> Tensor
-static Napi::Value op1305(const Napi::CallbackInfo& info) {
+static Napi::Value op1401(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_i0(a0));
@@ -3030,7 +3299,7 @@ static Napi::Value op1305(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_i1(Tensor self) -> Tensor
-static Napi::Value op1306(const Napi::CallbackInfo& info) {
+static Napi::Value op1402(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_i1(a0));
@@ -3038,7 +3307,7 @@ static Napi::Value op1306(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_k0(Tensor self) -> Tensor
-static Napi::Value op1307(const Napi::CallbackInfo& info) {
+static Napi::Value op1403(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_k0(a0));
@@ -3046,7 +3315,7 @@ static Napi::Value op1307(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_modified_bessel_k1(Tensor self) -> Tensor
-static Napi::Value op1308(const Napi::CallbackInfo& info) {
+static Napi::Value op1404(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_modified_bessel_k1(a0));
@@ -3054,7 +3323,7 @@ static Napi::Value op1308(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_scaled_modified_bessel_k0(Tensor x) -> Tensor
-static Napi::Value op1309(const Napi::CallbackInfo& info) {
+static Napi::Value op1405(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_scaled_modified_bessel_k0(a0));
@@ -3062,7 +3331,7 @@ static Napi::Value op1309(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_scaled_modified_bessel_k1(Tensor x) -> Tensor
-static Napi::Value op1310(const Napi::CallbackInfo& info) {
+static Napi::Value op1406(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_scaled_modified_bessel_k1(a0));
@@ -3070,7 +3339,7 @@ static Napi::Value op1310(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_t(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1311(const Napi::CallbackInfo& info) {
+static Napi::Value op1407(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3079,7 +3348,7 @@ static Napi::Value op1311(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_t.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1312(const Napi::CallbackInfo& info) {
+static Napi::Value op1408(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3088,7 +3357,7 @@ static Napi::Value op1312(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_t.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1313(const Napi::CallbackInfo& info) {
+static Napi::Value op1409(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3097,7 +3366,7 @@ static Napi::Value op1313(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_u(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1314(const Napi::CallbackInfo& info) {
+static Napi::Value op1410(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3106,7 +3375,7 @@ static Napi::Value op1314(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_u.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1315(const Napi::CallbackInfo& info) {
+static Napi::Value op1411(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3115,7 +3384,7 @@ static Napi::Value op1315(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_u.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1316(const Napi::CallbackInfo& info) {
+static Napi::Value op1412(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3124,7 +3393,7 @@ static Napi::Value op1316(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_v(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1317(const Napi::CallbackInfo& info) {
+static Napi::Value op1413(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3133,7 +3402,7 @@ static Napi::Value op1317(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_v.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1318(const Napi::CallbackInfo& info) {
+static Napi::Value op1414(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3142,7 +3411,7 @@ static Napi::Value op1318(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_v.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1319(const Napi::CallbackInfo& info) {
+static Napi::Value op1415(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3151,7 +3420,7 @@ static Napi::Value op1319(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_w(Tensor x, Tensor n) -> Tensor
-static Napi::Value op1320(const Napi::CallbackInfo& info) {
+static Napi::Value op1416(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3160,7 +3429,7 @@ static Napi::Value op1320(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_w.x_scalar(Scalar x, Tensor n) -> Tensor
-static Napi::Value op1321(const Napi::CallbackInfo& info) {
+static Napi::Value op1417(const Napi::CallbackInfo& info) {
   OP_TRY
   at::Scalar a0 = arg_scalar(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3169,7 +3438,7 @@ static Napi::Value op1321(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_shifted_chebyshev_polynomial_w.n_scalar(Tensor x, Scalar n) -> Tensor
-static Napi::Value op1322(const Napi::CallbackInfo& info) {
+static Napi::Value op1418(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   at::Scalar a1 = arg_scalar(info, 1);
@@ -3178,7 +3447,7 @@ static Napi::Value op1322(const Napi::CallbackInfo& info) {
 }
 
 // aten::special_spherical_bessel_j0(Tensor x) -> Tensor
-static Napi::Value op1323(const Napi::CallbackInfo& info) {
+static Napi::Value op1419(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::special_spherical_bessel_j0(a0));
@@ -3186,7 +3455,7 @@ static Napi::Value op1323(const Napi::CallbackInfo& info) {
 }
 
 // aten::bernoulli.Tensor(Tensor self, Tensor p, *, Generator? generator=None) -> Tensor
-static Napi::Value op1324(const Napi::CallbackInfo& info) {
+static Napi::Value op1420(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3196,7 +3465,7 @@ static Napi::Value op1324(const Napi::CallbackInfo& info) {
 }
 
 // aten::embedding_renorm(Tensor self, Tensor indices, float max_norm, float norm_type) -> Tensor
-static Napi::Value op1325(const Napi::CallbackInfo& info) {
+static Napi::Value op1421(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3207,7 +3476,7 @@ static Napi::Value op1325(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize(Tensor self, SymInt[] size, *, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op1326(const Napi::CallbackInfo& info) {
+static Napi::Value op1422(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3217,7 +3486,7 @@ static Napi::Value op1326(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_as(Tensor self, Tensor the_template, *, MemoryFormat? memory_format=None) -> Tensor
-static Napi::Value op1327(const Napi::CallbackInfo& info) {
+static Napi::Value op1423(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3227,7 +3496,7 @@ static Napi::Value op1327(const Napi::CallbackInfo& info) {
 }
 
 // aten::resize_as_sparse(Tensor self, Tensor the_template) -> Tensor
-static Napi::Value op1328(const Napi::CallbackInfo& info) {
+static Napi::Value op1424(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3236,7 +3505,7 @@ static Napi::Value op1328(const Napi::CallbackInfo& info) {
 }
 
 // aten::zero(Tensor self) -> Tensor
-static Napi::Value op1329(const Napi::CallbackInfo& info) {
+static Napi::Value op1425(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::zero(a0));
@@ -3244,7 +3513,7 @@ static Napi::Value op1329(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_resize(Tensor self, int[] size, int sparse_dim, int dense_dim) -> Tensor
-static Napi::Value op1330(const Napi::CallbackInfo& info) {
+static Napi::Value op1426(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3255,7 +3524,7 @@ static Napi::Value op1330(const Napi::CallbackInfo& info) {
 }
 
 // aten::sparse_resize_and_clear(Tensor self, int[] size, int sparse_dim, int dense_dim) -> Tensor
-static Napi::Value op1331(const Napi::CallbackInfo& info) {
+static Napi::Value op1427(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   std::vector<int64_t> a1 = arg_int_list(info, 1, 0);
@@ -3266,7 +3535,7 @@ static Napi::Value op1331(const Napi::CallbackInfo& info) {
 }
 
 // aten::copy_sparse_to_sparse(Tensor self, Tensor src, bool non_blocking=False) -> Tensor
-static Napi::Value op1332(const Napi::CallbackInfo& info) {
+static Napi::Value op1428(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3276,7 +3545,7 @@ static Napi::Value op1332(const Napi::CallbackInfo& info) {
 }
 
 // aten::set.source_Tensor(Tensor self, Tensor source) -> Tensor
-static Napi::Value op1333(const Napi::CallbackInfo& info) {
+static Napi::Value op1429(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   const at::Tensor& a1 = arg_tensor(info, 1);
@@ -3285,7 +3554,7 @@ static Napi::Value op1333(const Napi::CallbackInfo& info) {
 }
 
 // aten::set(Tensor self) -> Tensor
-static Napi::Value op1334(const Napi::CallbackInfo& info) {
+static Napi::Value op1430(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   return to_js(info.Env(), at::set(a0));
@@ -3293,7 +3562,7 @@ static Napi::Value op1334(const Napi::CallbackInfo& info) {
 }
 
 // aten::random.from(Tensor self, int from, int? to, *, Generator? generator=None) -> Tensor
-static Napi::Value op1335(const Napi::CallbackInfo& info) {
+static Napi::Value op1431(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3304,7 +3573,7 @@ static Napi::Value op1335(const Napi::CallbackInfo& info) {
 }
 
 // aten::random.to(Tensor self, int to, *, Generator? generator=None) -> Tensor
-static Napi::Value op1336(const Napi::CallbackInfo& info) {
+static Napi::Value op1432(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   int64_t a1 = arg_int(info, 1);
@@ -3314,7 +3583,7 @@ static Napi::Value op1336(const Napi::CallbackInfo& info) {
 }
 
 // aten::random(Tensor self, *, Generator? generator=None) -> Tensor
-static Napi::Value op1337(const Napi::CallbackInfo& info) {
+static Napi::Value op1433(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   c10::optional<at::Generator> a1 = present(info, 1) ? arg_opt_generator(info, 1) : c10::optional<at::Generator>(c10::nullopt);
@@ -3323,7 +3592,7 @@ static Napi::Value op1337(const Napi::CallbackInfo& info) {
 }
 
 // aten::uniform(Tensor self, float from=0, float to=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op1338(const Napi::CallbackInfo& info) {
+static Napi::Value op1434(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3334,7 +3603,7 @@ static Napi::Value op1338(const Napi::CallbackInfo& info) {
 }
 
 // aten::cauchy(Tensor self, float median=0, float sigma=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op1339(const Napi::CallbackInfo& info) {
+static Napi::Value op1435(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(0));
@@ -3345,7 +3614,7 @@ static Napi::Value op1339(const Napi::CallbackInfo& info) {
 }
 
 // aten::log_normal(Tensor self, float mean=1, float std=2, *, Generator? generator=None) -> Tensor
-static Napi::Value op1340(const Napi::CallbackInfo& info) {
+static Napi::Value op1436(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -3356,7 +3625,7 @@ static Napi::Value op1340(const Napi::CallbackInfo& info) {
 }
 
 // aten::exponential(Tensor self, float lambd=1, *, Generator? generator=None) -> Tensor
-static Napi::Value op1341(const Napi::CallbackInfo& info) {
+static Napi::Value op1437(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = present(info, 1) ? arg_double(info, 1) : double((double)(1));
@@ -3366,7 +3635,7 @@ static Napi::Value op1341(const Napi::CallbackInfo& info) {
 }
 
 // aten::geometric(Tensor self, float p, *, Generator? generator=None) -> Tensor
-static Napi::Value op1342(const Napi::CallbackInfo& info) {
+static Napi::Value op1438(const Napi::CallbackInfo& info) {
   OP_TRY
   const at::Tensor& a0 = arg_tensor(info, 0);
   double a1 = arg_double(info, 1);
@@ -3375,342 +3644,375 @@ static Napi::Value op1342(const Napi::CallbackInfo& info) {
   OP_CATCH("geometric", "self:T,p:F,generator:G?")
 }
 
+// aten::_foreach_zero(Tensor[] self) -> Tensor[] self_out
+static Napi::Value op1439(const Napi::CallbackInfo& info) {
+  OP_TRY
+  std::vector<at::Tensor> a0 = arg_tensor_list(info, 0);
+  return to_js(info.Env(), at::_foreach_zero(a0));
+  OP_CATCH("_foreach_zero", "self:TL")
+}
+
 void register_ops_3(Napi::Env env, Napi::Array table) {
-  table.Set(1008u, Napi::Function::New(env, op1008, "nll_loss"));
-  table.Set(1009u, Napi::Function::New(env, op1009, "nll_loss_forward"));
-  table.Set(1010u, Napi::Function::New(env, op1010, "nll_loss_backward"));
-  table.Set(1011u, Napi::Function::New(env, op1011, "nll_loss2d"));
-  table.Set(1012u, Napi::Function::New(env, op1012, "nll_loss2d_forward"));
-  table.Set(1013u, Napi::Function::New(env, op1013, "nll_loss2d_backward"));
-  table.Set(1014u, Napi::Function::New(env, op1014, "smooth_l1_loss"));
-  table.Set(1015u, Napi::Function::New(env, op1015, "smooth_l1_loss_backward"));
-  table.Set(1016u, Napi::Function::New(env, op1016, "huber_loss"));
-  table.Set(1017u, Napi::Function::New(env, op1017, "huber_loss_backward"));
-  table.Set(1018u, Napi::Function::New(env, op1018, "soft_margin_loss"));
-  table.Set(1019u, Napi::Function::New(env, op1019, "soft_margin_loss_backward"));
-  table.Set(1020u, Napi::Function::New(env, op1020, "elu"));
-  table.Set(1021u, Napi::Function::New(env, op1021, "elu_backward"));
-  table.Set(1022u, Napi::Function::New(env, op1022, "elu_"));
-  table.Set(1023u, Napi::Function::New(env, op1023, "glu"));
-  table.Set(1024u, Napi::Function::New(env, op1024, "glu_backward"));
-  table.Set(1025u, Napi::Function::New(env, op1025, "glu_jvp"));
-  table.Set(1026u, Napi::Function::New(env, op1026, "glu_backward_jvp"));
-  table.Set(1027u, Napi::Function::New(env, op1027, "hardsigmoid"));
-  table.Set(1028u, Napi::Function::New(env, op1028, "hardsigmoid_"));
-  table.Set(1029u, Napi::Function::New(env, op1029, "hardsigmoid_backward"));
-  table.Set(1030u, Napi::Function::New(env, op1030, "hardtanh"));
-  table.Set(1031u, Napi::Function::New(env, op1031, "hardtanh_backward"));
-  table.Set(1032u, Napi::Function::New(env, op1032, "hardtanh_"));
-  table.Set(1033u, Napi::Function::New(env, op1033, "hardswish"));
-  table.Set(1034u, Napi::Function::New(env, op1034, "hardswish_"));
-  table.Set(1035u, Napi::Function::New(env, op1035, "hardswish_backward"));
-  table.Set(1036u, Napi::Function::New(env, op1036, "leaky_relu"));
-  table.Set(1037u, Napi::Function::New(env, op1037, "leaky_relu_backward"));
-  table.Set(1038u, Napi::Function::New(env, op1038, "leaky_relu_"));
-  table.Set(1039u, Napi::Function::New(env, op1039, "log_sigmoid"));
-  table.Set(1040u, Napi::Function::New(env, op1040, "log_sigmoid_forward"));
-  table.Set(1041u, Napi::Function::New(env, op1041, "log_sigmoid_backward"));
-  table.Set(1042u, Napi::Function::New(env, op1042, "rrelu_with_noise"));
-  table.Set(1043u, Napi::Function::New(env, op1043, "rrelu_with_noise_backward"));
-  table.Set(1044u, Napi::Function::New(env, op1044, "rrelu_with_noise_"));
-  table.Set(1045u, Napi::Function::New(env, op1045, "softplus"));
-  table.Set(1046u, Napi::Function::New(env, op1046, "softplus_backward"));
-  table.Set(1047u, Napi::Function::New(env, op1047, "softshrink"));
-  table.Set(1048u, Napi::Function::New(env, op1048, "softshrink_backward"));
-  table.Set(1049u, Napi::Function::New(env, op1049, "adaptive_avg_pool2d"));
-  table.Set(1050u, Napi::Function::New(env, op1050, "mkldnn_adaptive_avg_pool2d"));
-  table.Set(1051u, Napi::Function::New(env, op1051, "mkldnn_adaptive_avg_pool2d_backward"));
-  table.Set(1052u, Napi::Function::New(env, op1052, "adaptive_avg_pool3d"));
-  table.Set(1053u, Napi::Function::New(env, op1053, "adaptive_max_pool2d"));
-  table.Set(1054u, Napi::Function::New(env, op1054, "adaptive_max_pool2d_backward"));
-  table.Set(1055u, Napi::Function::New(env, op1055, "adaptive_max_pool3d"));
-  table.Set(1056u, Napi::Function::New(env, op1056, "adaptive_max_pool3d_backward"));
-  table.Set(1057u, Napi::Function::New(env, op1057, "avg_pool2d"));
-  table.Set(1058u, Napi::Function::New(env, op1058, "avg_pool2d_backward"));
-  table.Set(1059u, Napi::Function::New(env, op1059, "avg_pool3d"));
-  table.Set(1060u, Napi::Function::New(env, op1060, "avg_pool3d_backward"));
-  table.Set(1061u, Napi::Function::New(env, op1061, "fractional_max_pool2d"));
-  table.Set(1062u, Napi::Function::New(env, op1062, "fractional_max_pool2d_backward"));
-  table.Set(1063u, Napi::Function::New(env, op1063, "fractional_max_pool3d"));
-  table.Set(1064u, Napi::Function::New(env, op1064, "fractional_max_pool3d_backward"));
-  table.Set(1065u, Napi::Function::New(env, op1065, "max_pool2d_with_indices"));
-  table.Set(1066u, Napi::Function::New(env, op1066, "max_pool2d_with_indices_backward"));
-  table.Set(1067u, Napi::Function::New(env, op1067, "max_pool3d_with_indices"));
-  table.Set(1068u, Napi::Function::New(env, op1068, "max_pool3d_with_indices_backward"));
-  table.Set(1069u, Napi::Function::New(env, op1069, "max_unpool2d"));
-  table.Set(1070u, Napi::Function::New(env, op1070, "max_unpool3d"));
-  table.Set(1071u, Napi::Function::New(env, op1071, "reflection_pad1d"));
-  table.Set(1072u, Napi::Function::New(env, op1072, "reflection_pad1d_backward"));
-  table.Set(1073u, Napi::Function::New(env, op1073, "reflection_pad2d"));
-  table.Set(1074u, Napi::Function::New(env, op1074, "reflection_pad2d_backward"));
-  table.Set(1075u, Napi::Function::New(env, op1075, "reflection_pad3d"));
-  table.Set(1076u, Napi::Function::New(env, op1076, "reflection_pad3d_backward"));
-  table.Set(1077u, Napi::Function::New(env, op1077, "replication_pad1d"));
-  table.Set(1078u, Napi::Function::New(env, op1078, "replication_pad1d_backward"));
-  table.Set(1079u, Napi::Function::New(env, op1079, "replication_pad2d"));
-  table.Set(1080u, Napi::Function::New(env, op1080, "replication_pad2d_backward"));
-  table.Set(1081u, Napi::Function::New(env, op1081, "replication_pad3d"));
-  table.Set(1082u, Napi::Function::New(env, op1082, "replication_pad3d_backward"));
-  table.Set(1083u, Napi::Function::New(env, op1083, "pad"));
-  table.Set(1084u, Napi::Function::New(env, op1084, "upsample_linear1d"));
-  table.Set(1085u, Napi::Function::New(env, op1085, "upsample_linear1d_backward"));
-  table.Set(1086u, Napi::Function::New(env, op1086, "upsample_bilinear2d"));
-  table.Set(1087u, Napi::Function::New(env, op1087, "upsample_bilinear2d_backward"));
-  table.Set(1088u, Napi::Function::New(env, op1088, "upsample_trilinear3d"));
-  table.Set(1089u, Napi::Function::New(env, op1089, "upsample_trilinear3d_backward"));
-  table.Set(1090u, Napi::Function::New(env, op1090, "upsample_bicubic2d"));
-  table.Set(1091u, Napi::Function::New(env, op1091, "upsample_bicubic2d_backward"));
-  table.Set(1092u, Napi::Function::New(env, op1092, "upsample_nearest1d"));
-  table.Set(1093u, Napi::Function::New(env, op1093, "upsample_nearest1d_backward"));
-  table.Set(1094u, Napi::Function::New(env, op1094, "upsample_nearest2d"));
-  table.Set(1095u, Napi::Function::New(env, op1095, "upsample_nearest2d_backward"));
-  table.Set(1096u, Napi::Function::New(env, op1096, "upsample_nearest3d"));
-  table.Set(1097u, Napi::Function::New(env, op1097, "upsample_nearest3d_backward"));
-  table.Set(1098u, Napi::Function::New(env, op1098, "upsample_linear1d"));
-  table.Set(1099u, Napi::Function::New(env, op1099, "upsample_linear1d_backward"));
-  table.Set(1100u, Napi::Function::New(env, op1100, "upsample_bilinear2d"));
-  table.Set(1101u, Napi::Function::New(env, op1101, "upsample_bilinear2d_backward"));
-  table.Set(1102u, Napi::Function::New(env, op1102, "upsample_bicubic2d"));
-  table.Set(1103u, Napi::Function::New(env, op1103, "upsample_bicubic2d_backward"));
-  table.Set(1104u, Napi::Function::New(env, op1104, "upsample_trilinear3d"));
-  table.Set(1105u, Napi::Function::New(env, op1105, "upsample_trilinear3d_backward"));
-  table.Set(1106u, Napi::Function::New(env, op1106, "upsample_nearest1d"));
-  table.Set(1107u, Napi::Function::New(env, op1107, "upsample_nearest1d_backward"));
-  table.Set(1108u, Napi::Function::New(env, op1108, "upsample_nearest2d"));
-  table.Set(1109u, Napi::Function::New(env, op1109, "upsample_nearest2d_backward"));
-  table.Set(1110u, Napi::Function::New(env, op1110, "upsample_nearest3d"));
-  table.Set(1111u, Napi::Function::New(env, op1111, "upsample_nearest3d_backward"));
-  table.Set(1112u, Napi::Function::New(env, op1112, "sigmoid_backward"));
-  table.Set(1113u, Napi::Function::New(env, op1113, "logit_backward"));
-  table.Set(1114u, Napi::Function::New(env, op1114, "tanh_backward"));
-  table.Set(1115u, Napi::Function::New(env, op1115, "slow_conv_transpose2d"));
-  table.Set(1116u, Napi::Function::New(env, op1116, "slow_conv_transpose3d"));
-  table.Set(1117u, Napi::Function::New(env, op1117, "thnn_conv2d"));
-  table.Set(1118u, Napi::Function::New(env, op1118, "conv_depthwise3d"));
-  table.Set(1119u, Napi::Function::New(env, op1119, "slow_conv3d"));
-  table.Set(1120u, Napi::Function::New(env, op1120, "slow_conv3d_forward"));
-  table.Set(1121u, Napi::Function::New(env, op1121, "slow_conv_dilated2d"));
-  table.Set(1122u, Napi::Function::New(env, op1122, "slow_conv_dilated3d"));
-  table.Set(1123u, Napi::Function::New(env, op1123, "col2im"));
-  table.Set(1124u, Napi::Function::New(env, op1124, "column_stack"));
-  table.Set(1125u, Napi::Function::New(env, op1125, "im2col"));
-  table.Set(1126u, Napi::Function::New(env, op1126, "isfinite"));
-  table.Set(1127u, Napi::Function::New(env, op1127, "isinf"));
-  table.Set(1128u, Napi::Function::New(env, op1128, "isposinf"));
-  table.Set(1129u, Napi::Function::New(env, op1129, "isneginf"));
-  table.Set(1130u, Napi::Function::New(env, op1130, "special_entr"));
-  table.Set(1131u, Napi::Function::New(env, op1131, "special_ndtri"));
-  table.Set(1132u, Napi::Function::New(env, op1132, "special_log_ndtr"));
-  table.Set(1133u, Napi::Function::New(env, op1133, "special_expm1"));
-  table.Set(1134u, Napi::Function::New(env, op1134, "special_exp2"));
-  table.Set(1135u, Napi::Function::New(env, op1135, "special_psi"));
-  table.Set(1136u, Napi::Function::New(env, op1136, "special_digamma"));
-  table.Set(1137u, Napi::Function::New(env, op1137, "special_gammaln"));
-  table.Set(1138u, Napi::Function::New(env, op1138, "special_erf"));
-  table.Set(1139u, Napi::Function::New(env, op1139, "special_erfc"));
-  table.Set(1140u, Napi::Function::New(env, op1140, "special_erfcx"));
-  table.Set(1141u, Napi::Function::New(env, op1141, "special_erfinv"));
-  table.Set(1142u, Napi::Function::New(env, op1142, "special_ndtr"));
-  table.Set(1143u, Napi::Function::New(env, op1143, "special_xlog1py"));
-  table.Set(1144u, Napi::Function::New(env, op1144, "special_xlog1py"));
-  table.Set(1145u, Napi::Function::New(env, op1145, "special_xlog1py"));
-  table.Set(1146u, Napi::Function::New(env, op1146, "special_xlogy"));
-  table.Set(1147u, Napi::Function::New(env, op1147, "special_xlogy"));
-  table.Set(1148u, Napi::Function::New(env, op1148, "special_xlogy"));
-  table.Set(1149u, Napi::Function::New(env, op1149, "special_zeta"));
-  table.Set(1150u, Napi::Function::New(env, op1150, "special_zeta"));
-  table.Set(1151u, Napi::Function::New(env, op1151, "special_zeta"));
-  table.Set(1152u, Napi::Function::New(env, op1152, "special_i0"));
-  table.Set(1153u, Napi::Function::New(env, op1153, "special_i0e"));
-  table.Set(1154u, Napi::Function::New(env, op1154, "special_i1"));
-  table.Set(1155u, Napi::Function::New(env, op1155, "special_i1e"));
-  table.Set(1156u, Napi::Function::New(env, op1156, "special_logit"));
-  table.Set(1157u, Napi::Function::New(env, op1157, "special_polygamma"));
-  table.Set(1158u, Napi::Function::New(env, op1158, "special_logsumexp"));
-  table.Set(1159u, Napi::Function::New(env, op1159, "special_expit"));
-  table.Set(1160u, Napi::Function::New(env, op1160, "special_sinc"));
-  table.Set(1161u, Napi::Function::New(env, op1161, "special_round"));
-  table.Set(1162u, Napi::Function::New(env, op1162, "special_log1p"));
-  table.Set(1163u, Napi::Function::New(env, op1163, "special_log_softmax"));
-  table.Set(1164u, Napi::Function::New(env, op1164, "special_gammainc"));
-  table.Set(1165u, Napi::Function::New(env, op1165, "special_gammaincc"));
-  table.Set(1166u, Napi::Function::New(env, op1166, "special_multigammaln"));
-  table.Set(1167u, Napi::Function::New(env, op1167, "special_softmax"));
-  table.Set(1168u, Napi::Function::New(env, op1168, "fft_fft"));
-  table.Set(1169u, Napi::Function::New(env, op1169, "fft_ifft"));
-  table.Set(1170u, Napi::Function::New(env, op1170, "fft_rfft"));
-  table.Set(1171u, Napi::Function::New(env, op1171, "fft_irfft"));
-  table.Set(1172u, Napi::Function::New(env, op1172, "fft_hfft"));
-  table.Set(1173u, Napi::Function::New(env, op1173, "fft_ihfft"));
-  table.Set(1174u, Napi::Function::New(env, op1174, "fft_fft2"));
-  table.Set(1175u, Napi::Function::New(env, op1175, "fft_ifft2"));
-  table.Set(1176u, Napi::Function::New(env, op1176, "fft_rfft2"));
-  table.Set(1177u, Napi::Function::New(env, op1177, "fft_irfft2"));
-  table.Set(1178u, Napi::Function::New(env, op1178, "fft_hfft2"));
-  table.Set(1179u, Napi::Function::New(env, op1179, "fft_ihfft2"));
-  table.Set(1180u, Napi::Function::New(env, op1180, "fft_fftn"));
-  table.Set(1181u, Napi::Function::New(env, op1181, "fft_ifftn"));
-  table.Set(1182u, Napi::Function::New(env, op1182, "fft_rfftn"));
-  table.Set(1183u, Napi::Function::New(env, op1183, "fft_irfftn"));
-  table.Set(1184u, Napi::Function::New(env, op1184, "fft_hfftn"));
-  table.Set(1185u, Napi::Function::New(env, op1185, "fft_ihfftn"));
-  table.Set(1186u, Napi::Function::New(env, op1186, "fft_fftfreq"));
-  table.Set(1187u, Napi::Function::New(env, op1187, "fft_rfftfreq"));
-  table.Set(1188u, Napi::Function::New(env, op1188, "fft_fftshift"));
-  table.Set(1189u, Napi::Function::New(env, op1189, "fft_ifftshift"));
-  table.Set(1190u, Napi::Function::New(env, op1190, "linalg_cholesky_ex"));
-  table.Set(1191u, Napi::Function::New(env, op1191, "linalg_cholesky"));
-  table.Set(1192u, Napi::Function::New(env, op1192, "linalg_cross"));
-  table.Set(1193u, Napi::Function::New(env, op1193, "linalg_lu_factor"));
-  table.Set(1194u, Napi::Function::New(env, op1194, "linalg_lu_factor_ex"));
-  table.Set(1195u, Napi::Function::New(env, op1195, "linalg_lu"));
-  table.Set(1196u, Napi::Function::New(env, op1196, "linalg_lu_solve"));
-  table.Set(1197u, Napi::Function::New(env, op1197, "linalg_det"));
-  table.Set(1198u, Napi::Function::New(env, op1198, "det"));
-  table.Set(1199u, Napi::Function::New(env, op1199, "linalg_ldl_factor_ex"));
-  table.Set(1200u, Napi::Function::New(env, op1200, "linalg_ldl_factor"));
-  table.Set(1201u, Napi::Function::New(env, op1201, "linalg_ldl_solve"));
-  table.Set(1202u, Napi::Function::New(env, op1202, "linalg_lstsq"));
-  table.Set(1203u, Napi::Function::New(env, op1203, "linalg_matmul"));
-  table.Set(1204u, Napi::Function::New(env, op1204, "linalg_vecdot"));
-  table.Set(1205u, Napi::Function::New(env, op1205, "linalg_matrix_exp"));
-  table.Set(1206u, Napi::Function::New(env, op1206, "linalg_slogdet"));
-  table.Set(1207u, Napi::Function::New(env, op1207, "slogdet"));
-  table.Set(1208u, Napi::Function::New(env, op1208, "logdet"));
-  table.Set(1209u, Napi::Function::New(env, op1209, "linalg_eig"));
-  table.Set(1210u, Napi::Function::New(env, op1210, "linalg_eigvals"));
-  table.Set(1211u, Napi::Function::New(env, op1211, "linalg_eigh"));
-  table.Set(1212u, Napi::Function::New(env, op1212, "linalg_eigvalsh"));
-  table.Set(1213u, Napi::Function::New(env, op1213, "linalg_householder_product"));
-  table.Set(1214u, Napi::Function::New(env, op1214, "linalg_inv_ex"));
-  table.Set(1215u, Napi::Function::New(env, op1215, "linalg_inv"));
-  table.Set(1216u, Napi::Function::New(env, op1216, "inverse"));
-  table.Set(1217u, Napi::Function::New(env, op1217, "inner"));
-  table.Set(1218u, Napi::Function::New(env, op1218, "outer"));
-  table.Set(1219u, Napi::Function::New(env, op1219, "ger"));
-  table.Set(1220u, Napi::Function::New(env, op1220, "linalg_norm"));
-  table.Set(1221u, Napi::Function::New(env, op1221, "linalg_norm"));
-  table.Set(1222u, Napi::Function::New(env, op1222, "linalg_vector_norm"));
-  table.Set(1223u, Napi::Function::New(env, op1223, "linalg_matrix_norm"));
-  table.Set(1224u, Napi::Function::New(env, op1224, "linalg_matrix_norm"));
-  table.Set(1225u, Napi::Function::New(env, op1225, "linalg_svd"));
-  table.Set(1226u, Napi::Function::New(env, op1226, "linalg_svdvals"));
-  table.Set(1227u, Napi::Function::New(env, op1227, "linalg_cond"));
-  table.Set(1228u, Napi::Function::New(env, op1228, "linalg_cond"));
-  table.Set(1229u, Napi::Function::New(env, op1229, "linalg_pinv"));
-  table.Set(1230u, Napi::Function::New(env, op1230, "linalg_pinv"));
-  table.Set(1231u, Napi::Function::New(env, op1231, "linalg_pinv"));
-  table.Set(1232u, Napi::Function::New(env, op1232, "linalg_pinv"));
-  table.Set(1233u, Napi::Function::New(env, op1233, "linalg_solve_ex"));
-  table.Set(1234u, Napi::Function::New(env, op1234, "linalg_solve"));
-  table.Set(1235u, Napi::Function::New(env, op1235, "linalg_tensorinv"));
-  table.Set(1236u, Napi::Function::New(env, op1236, "linalg_tensorsolve"));
-  table.Set(1237u, Napi::Function::New(env, op1237, "linalg_qr"));
-  table.Set(1238u, Napi::Function::New(env, op1238, "linalg_matrix_power"));
-  table.Set(1239u, Napi::Function::New(env, op1239, "linalg_matrix_rank"));
-  table.Set(1240u, Napi::Function::New(env, op1240, "linalg_matrix_rank"));
-  table.Set(1241u, Napi::Function::New(env, op1241, "linalg_matrix_rank"));
-  table.Set(1242u, Napi::Function::New(env, op1242, "linalg_matrix_rank"));
-  table.Set(1243u, Napi::Function::New(env, op1243, "linalg_multi_dot"));
-  table.Set(1244u, Napi::Function::New(env, op1244, "nested_to_padded_tensor"));
-  table.Set(1245u, Napi::Function::New(env, op1245, "segment_reduce"));
-  table.Set(1246u, Napi::Function::New(env, op1246, "pad_sequence"));
-  table.Set(1247u, Napi::Function::New(env, op1247, "flatten_dense_tensors"));
-  table.Set(1248u, Napi::Function::New(env, op1248, "unflatten_dense_tensors"));
-  table.Set(1249u, Napi::Function::New(env, op1249, "view_as_real_copy"));
-  table.Set(1250u, Napi::Function::New(env, op1250, "view_as_complex_copy"));
-  table.Set(1251u, Napi::Function::New(env, op1251, "as_strided_copy"));
-  table.Set(1252u, Napi::Function::New(env, op1252, "diagonal_copy"));
-  table.Set(1253u, Napi::Function::New(env, op1253, "expand_copy"));
-  table.Set(1254u, Napi::Function::New(env, op1254, "permute_copy"));
-  table.Set(1255u, Napi::Function::New(env, op1255, "select_copy"));
-  table.Set(1256u, Napi::Function::New(env, op1256, "detach_copy"));
-  table.Set(1257u, Napi::Function::New(env, op1257, "slice_copy"));
-  table.Set(1258u, Napi::Function::New(env, op1258, "split_copy"));
-  table.Set(1259u, Napi::Function::New(env, op1259, "split_with_sizes_copy"));
-  table.Set(1260u, Napi::Function::New(env, op1260, "squeeze_copy"));
-  table.Set(1261u, Napi::Function::New(env, op1261, "squeeze_copy"));
-  table.Set(1262u, Napi::Function::New(env, op1262, "t_copy"));
-  table.Set(1263u, Napi::Function::New(env, op1263, "transpose_copy"));
-  table.Set(1264u, Napi::Function::New(env, op1264, "unsqueeze_copy"));
-  table.Set(1265u, Napi::Function::New(env, op1265, "indices_copy"));
-  table.Set(1266u, Napi::Function::New(env, op1266, "values_copy"));
-  table.Set(1267u, Napi::Function::New(env, op1267, "crow_indices_copy"));
-  table.Set(1268u, Napi::Function::New(env, op1268, "col_indices_copy"));
-  table.Set(1269u, Napi::Function::New(env, op1269, "ccol_indices_copy"));
-  table.Set(1270u, Napi::Function::New(env, op1270, "row_indices_copy"));
-  table.Set(1271u, Napi::Function::New(env, op1271, "unbind_copy"));
-  table.Set(1272u, Napi::Function::New(env, op1272, "view_copy"));
-  table.Set(1273u, Napi::Function::New(env, op1273, "view_copy"));
-  table.Set(1274u, Napi::Function::New(env, op1274, "unfold_copy"));
-  table.Set(1275u, Napi::Function::New(env, op1275, "alias_copy"));
-  table.Set(1276u, Napi::Function::New(env, op1276, "special_airy_ai"));
-  table.Set(1277u, Napi::Function::New(env, op1277, "special_bessel_j0"));
-  table.Set(1278u, Napi::Function::New(env, op1278, "special_bessel_j1"));
-  table.Set(1279u, Napi::Function::New(env, op1279, "special_bessel_y0"));
-  table.Set(1280u, Napi::Function::New(env, op1280, "special_bessel_y1"));
-  table.Set(1281u, Napi::Function::New(env, op1281, "special_chebyshev_polynomial_t"));
-  table.Set(1282u, Napi::Function::New(env, op1282, "special_chebyshev_polynomial_t"));
-  table.Set(1283u, Napi::Function::New(env, op1283, "special_chebyshev_polynomial_t"));
-  table.Set(1284u, Napi::Function::New(env, op1284, "special_chebyshev_polynomial_u"));
-  table.Set(1285u, Napi::Function::New(env, op1285, "special_chebyshev_polynomial_u"));
-  table.Set(1286u, Napi::Function::New(env, op1286, "special_chebyshev_polynomial_u"));
-  table.Set(1287u, Napi::Function::New(env, op1287, "special_chebyshev_polynomial_v"));
-  table.Set(1288u, Napi::Function::New(env, op1288, "special_chebyshev_polynomial_v"));
-  table.Set(1289u, Napi::Function::New(env, op1289, "special_chebyshev_polynomial_v"));
-  table.Set(1290u, Napi::Function::New(env, op1290, "special_chebyshev_polynomial_w"));
-  table.Set(1291u, Napi::Function::New(env, op1291, "special_chebyshev_polynomial_w"));
-  table.Set(1292u, Napi::Function::New(env, op1292, "special_chebyshev_polynomial_w"));
-  table.Set(1293u, Napi::Function::New(env, op1293, "special_hermite_polynomial_h"));
-  table.Set(1294u, Napi::Function::New(env, op1294, "special_hermite_polynomial_h"));
-  table.Set(1295u, Napi::Function::New(env, op1295, "special_hermite_polynomial_h"));
-  table.Set(1296u, Napi::Function::New(env, op1296, "special_hermite_polynomial_he"));
-  table.Set(1297u, Napi::Function::New(env, op1297, "special_hermite_polynomial_he"));
-  table.Set(1298u, Napi::Function::New(env, op1298, "special_hermite_polynomial_he"));
-  table.Set(1299u, Napi::Function::New(env, op1299, "special_laguerre_polynomial_l"));
-  table.Set(1300u, Napi::Function::New(env, op1300, "special_laguerre_polynomial_l"));
-  table.Set(1301u, Napi::Function::New(env, op1301, "special_laguerre_polynomial_l"));
-  table.Set(1302u, Napi::Function::New(env, op1302, "special_legendre_polynomial_p"));
-  table.Set(1303u, Napi::Function::New(env, op1303, "special_legendre_polynomial_p"));
-  table.Set(1304u, Napi::Function::New(env, op1304, "special_legendre_polynomial_p"));
-  table.Set(1305u, Napi::Function::New(env, op1305, "special_modified_bessel_i0"));
-  table.Set(1306u, Napi::Function::New(env, op1306, "special_modified_bessel_i1"));
-  table.Set(1307u, Napi::Function::New(env, op1307, "special_modified_bessel_k0"));
-  table.Set(1308u, Napi::Function::New(env, op1308, "special_modified_bessel_k1"));
-  table.Set(1309u, Napi::Function::New(env, op1309, "special_scaled_modified_bessel_k0"));
-  table.Set(1310u, Napi::Function::New(env, op1310, "special_scaled_modified_bessel_k1"));
-  table.Set(1311u, Napi::Function::New(env, op1311, "special_shifted_chebyshev_polynomial_t"));
-  table.Set(1312u, Napi::Function::New(env, op1312, "special_shifted_chebyshev_polynomial_t"));
-  table.Set(1313u, Napi::Function::New(env, op1313, "special_shifted_chebyshev_polynomial_t"));
-  table.Set(1314u, Napi::Function::New(env, op1314, "special_shifted_chebyshev_polynomial_u"));
-  table.Set(1315u, Napi::Function::New(env, op1315, "special_shifted_chebyshev_polynomial_u"));
-  table.Set(1316u, Napi::Function::New(env, op1316, "special_shifted_chebyshev_polynomial_u"));
-  table.Set(1317u, Napi::Function::New(env, op1317, "special_shifted_chebyshev_polynomial_v"));
-  table.Set(1318u, Napi::Function::New(env, op1318, "special_shifted_chebyshev_polynomial_v"));
-  table.Set(1319u, Napi::Function::New(env, op1319, "special_shifted_chebyshev_polynomial_v"));
-  table.Set(1320u, Napi::Function::New(env, op1320, "special_shifted_chebyshev_polynomial_w"));
-  table.Set(1321u, Napi::Function::New(env, op1321, "special_shifted_chebyshev_polynomial_w"));
-  table.Set(1322u, Napi::Function::New(env, op1322, "special_shifted_chebyshev_polynomial_w"));
-  table.Set(1323u, Napi::Function::New(env, op1323, "special_spherical_bessel_j0"));
-  table.Set(1324u, Napi::Function::New(env, op1324, "bernoulli"));
-  table.Set(1325u, Napi::Function::New(env, op1325, "embedding_renorm"));
-  table.Set(1326u, Napi::Function::New(env, op1326, "resize"));
-  table.Set(1327u, Napi::Function::New(env, op1327, "resize_as"));
-  table.Set(1328u, Napi::Function::New(env, op1328, "resize_as_sparse"));
-  table.Set(1329u, Napi::Function::New(env, op1329, "zero"));
-  table.Set(1330u, Napi::Function::New(env, op1330, "sparse_resize"));
-  table.Set(1331u, Napi::Function::New(env, op1331, "sparse_resize_and_clear"));
-  table.Set(1332u, Napi::Function::New(env, op1332, "copy_sparse_to_sparse"));
-  table.Set(1333u, Napi::Function::New(env, op1333, "set"));
-  table.Set(1334u, Napi::Function::New(env, op1334, "set"));
-  table.Set(1335u, Napi::Function::New(env, op1335, "random"));
-  table.Set(1336u, Napi::Function::New(env, op1336, "random"));
-  table.Set(1337u, Napi::Function::New(env, op1337, "random"));
-  table.Set(1338u, Napi::Function::New(env, op1338, "uniform"));
-  table.Set(1339u, Napi::Function::New(env, op1339, "cauchy"));
-  table.Set(1340u, Napi::Function::New(env, op1340, "log_normal"));
-  table.Set(1341u, Napi::Function::New(env, op1341, "exponential"));
-  table.Set(1342u, Napi::Function::New(env, op1342, "geometric"));
+  table.Set(1080u, Napi::Function::New(env, op1080, "_foreach_addcdiv_"));
+  table.Set(1081u, Napi::Function::New(env, op1081, "_foreach_addcmul_"));
+  table.Set(1082u, Napi::Function::New(env, op1082, "_foreach_addcdiv"));
+  table.Set(1083u, Napi::Function::New(env, op1083, "_foreach_addcmul"));
+  table.Set(1084u, Napi::Function::New(env, op1084, "_foreach_addcdiv"));
+  table.Set(1085u, Napi::Function::New(env, op1085, "_foreach_addcmul"));
+  table.Set(1086u, Napi::Function::New(env, op1086, "_foreach_maximum"));
+  table.Set(1087u, Napi::Function::New(env, op1087, "_foreach_maximum_"));
+  table.Set(1088u, Napi::Function::New(env, op1088, "_foreach_minimum"));
+  table.Set(1089u, Napi::Function::New(env, op1089, "_foreach_minimum_"));
+  table.Set(1090u, Napi::Function::New(env, op1090, "_foreach_norm"));
+  table.Set(1091u, Napi::Function::New(env, op1091, "bucketize"));
+  table.Set(1092u, Napi::Function::New(env, op1092, "bucketize"));
+  table.Set(1093u, Napi::Function::New(env, op1093, "searchsorted"));
+  table.Set(1094u, Napi::Function::New(env, op1094, "searchsorted"));
+  table.Set(1095u, Napi::Function::New(env, op1095, "mse_loss"));
+  table.Set(1096u, Napi::Function::New(env, op1096, "mse_loss_backward"));
+  table.Set(1097u, Napi::Function::New(env, op1097, "l1_loss"));
+  table.Set(1098u, Napi::Function::New(env, op1098, "multi_margin_loss"));
+  table.Set(1099u, Napi::Function::New(env, op1099, "multi_margin_loss_backward"));
+  table.Set(1100u, Napi::Function::New(env, op1100, "multilabel_margin_loss"));
+  table.Set(1101u, Napi::Function::New(env, op1101, "multilabel_margin_loss_forward"));
+  table.Set(1102u, Napi::Function::New(env, op1102, "multilabel_margin_loss_backward"));
+  table.Set(1103u, Napi::Function::New(env, op1103, "nll_loss_nd"));
+  table.Set(1104u, Napi::Function::New(env, op1104, "nll_loss"));
+  table.Set(1105u, Napi::Function::New(env, op1105, "nll_loss_forward"));
+  table.Set(1106u, Napi::Function::New(env, op1106, "nll_loss_backward"));
+  table.Set(1107u, Napi::Function::New(env, op1107, "nll_loss2d"));
+  table.Set(1108u, Napi::Function::New(env, op1108, "nll_loss2d_forward"));
+  table.Set(1109u, Napi::Function::New(env, op1109, "nll_loss2d_backward"));
+  table.Set(1110u, Napi::Function::New(env, op1110, "smooth_l1_loss"));
+  table.Set(1111u, Napi::Function::New(env, op1111, "smooth_l1_loss_backward"));
+  table.Set(1112u, Napi::Function::New(env, op1112, "huber_loss"));
+  table.Set(1113u, Napi::Function::New(env, op1113, "huber_loss_backward"));
+  table.Set(1114u, Napi::Function::New(env, op1114, "soft_margin_loss"));
+  table.Set(1115u, Napi::Function::New(env, op1115, "soft_margin_loss_backward"));
+  table.Set(1116u, Napi::Function::New(env, op1116, "elu"));
+  table.Set(1117u, Napi::Function::New(env, op1117, "elu_backward"));
+  table.Set(1118u, Napi::Function::New(env, op1118, "elu_"));
+  table.Set(1119u, Napi::Function::New(env, op1119, "glu"));
+  table.Set(1120u, Napi::Function::New(env, op1120, "glu_backward"));
+  table.Set(1121u, Napi::Function::New(env, op1121, "glu_jvp"));
+  table.Set(1122u, Napi::Function::New(env, op1122, "glu_backward_jvp"));
+  table.Set(1123u, Napi::Function::New(env, op1123, "hardsigmoid"));
+  table.Set(1124u, Napi::Function::New(env, op1124, "hardsigmoid_"));
+  table.Set(1125u, Napi::Function::New(env, op1125, "hardsigmoid_backward"));
+  table.Set(1126u, Napi::Function::New(env, op1126, "hardtanh"));
+  table.Set(1127u, Napi::Function::New(env, op1127, "hardtanh_backward"));
+  table.Set(1128u, Napi::Function::New(env, op1128, "hardtanh_"));
+  table.Set(1129u, Napi::Function::New(env, op1129, "hardswish"));
+  table.Set(1130u, Napi::Function::New(env, op1130, "hardswish_"));
+  table.Set(1131u, Napi::Function::New(env, op1131, "hardswish_backward"));
+  table.Set(1132u, Napi::Function::New(env, op1132, "leaky_relu"));
+  table.Set(1133u, Napi::Function::New(env, op1133, "leaky_relu_backward"));
+  table.Set(1134u, Napi::Function::New(env, op1134, "leaky_relu_"));
+  table.Set(1135u, Napi::Function::New(env, op1135, "log_sigmoid"));
+  table.Set(1136u, Napi::Function::New(env, op1136, "log_sigmoid_forward"));
+  table.Set(1137u, Napi::Function::New(env, op1137, "log_sigmoid_backward"));
+  table.Set(1138u, Napi::Function::New(env, op1138, "rrelu_with_noise"));
+  table.Set(1139u, Napi::Function::New(env, op1139, "rrelu_with_noise_backward"));
+  table.Set(1140u, Napi::Function::New(env, op1140, "rrelu_with_noise_"));
+  table.Set(1141u, Napi::Function::New(env, op1141, "softplus"));
+  table.Set(1142u, Napi::Function::New(env, op1142, "softplus_backward"));
+  table.Set(1143u, Napi::Function::New(env, op1143, "softshrink"));
+  table.Set(1144u, Napi::Function::New(env, op1144, "softshrink_backward"));
+  table.Set(1145u, Napi::Function::New(env, op1145, "adaptive_avg_pool2d"));
+  table.Set(1146u, Napi::Function::New(env, op1146, "mkldnn_adaptive_avg_pool2d"));
+  table.Set(1147u, Napi::Function::New(env, op1147, "mkldnn_adaptive_avg_pool2d_backward"));
+  table.Set(1148u, Napi::Function::New(env, op1148, "adaptive_avg_pool3d"));
+  table.Set(1149u, Napi::Function::New(env, op1149, "adaptive_max_pool2d"));
+  table.Set(1150u, Napi::Function::New(env, op1150, "adaptive_max_pool2d_backward"));
+  table.Set(1151u, Napi::Function::New(env, op1151, "adaptive_max_pool3d"));
+  table.Set(1152u, Napi::Function::New(env, op1152, "adaptive_max_pool3d_backward"));
+  table.Set(1153u, Napi::Function::New(env, op1153, "avg_pool2d"));
+  table.Set(1154u, Napi::Function::New(env, op1154, "avg_pool2d_backward"));
+  table.Set(1155u, Napi::Function::New(env, op1155, "avg_pool3d"));
+  table.Set(1156u, Napi::Function::New(env, op1156, "avg_pool3d_backward"));
+  table.Set(1157u, Napi::Function::New(env, op1157, "fractional_max_pool2d"));
+  table.Set(1158u, Napi::Function::New(env, op1158, "fractional_max_pool2d_backward"));
+  table.Set(1159u, Napi::Function::New(env, op1159, "fractional_max_pool3d"));
+  table.Set(1160u, Napi::Function::New(env, op1160, "fractional_max_pool3d_backward"));
+  table.Set(1161u, Napi::Function::New(env, op1161, "max_pool2d_with_indices"));
+  table.Set(1162u, Napi::Function::New(env, op1162, "max_pool2d_with_indices_backward"));
+  table.Set(1163u, Napi::Function::New(env, op1163, "max_pool3d_with_indices"));
+  table.Set(1164u, Napi::Function::New(env, op1164, "max_pool3d_with_indices_backward"));
+  table.Set(1165u, Napi::Function::New(env, op1165, "max_unpool2d"));
+  table.Set(1166u, Napi::Function::New(env, op1166, "max_unpool3d"));
+  table.Set(1167u, Napi::Function::New(env, op1167, "reflection_pad1d"));
+  table.Set(1168u, Napi::Function::New(env, op1168, "reflection_pad1d_backward"));
+  table.Set(1169u, Napi::Function::New(env, op1169, "reflection_pad2d"));
+  table.Set(1170u, Napi::Function::New(env, op1170, "reflection_pad2d_backward"));
+  table.Set(1171u, Napi::Function::New(env, op1171, "reflection_pad3d"));
+  table.Set(1172u, Napi::Function::New(env, op1172, "reflection_pad3d_backward"));
+  table.Set(1173u, Napi::Function::New(env, op1173, "replication_pad1d"));
+  table.Set(1174u, Napi::Function::New(env, op1174, "replication_pad1d_backward"));
+  table.Set(1175u, Napi::Function::New(env, op1175, "replication_pad2d"));
+  table.Set(1176u, Napi::Function::New(env, op1176, "replication_pad2d_backward"));
+  table.Set(1177u, Napi::Function::New(env, op1177, "replication_pad3d"));
+  table.Set(1178u, Napi::Function::New(env, op1178, "replication_pad3d_backward"));
+  table.Set(1179u, Napi::Function::New(env, op1179, "pad"));
+  table.Set(1180u, Napi::Function::New(env, op1180, "upsample_linear1d"));
+  table.Set(1181u, Napi::Function::New(env, op1181, "upsample_linear1d_backward"));
+  table.Set(1182u, Napi::Function::New(env, op1182, "upsample_bilinear2d"));
+  table.Set(1183u, Napi::Function::New(env, op1183, "upsample_bilinear2d_backward"));
+  table.Set(1184u, Napi::Function::New(env, op1184, "upsample_trilinear3d"));
+  table.Set(1185u, Napi::Function::New(env, op1185, "upsample_trilinear3d_backward"));
+  table.Set(1186u, Napi::Function::New(env, op1186, "upsample_bicubic2d"));
+  table.Set(1187u, Napi::Function::New(env, op1187, "upsample_bicubic2d_backward"));
+  table.Set(1188u, Napi::Function::New(env, op1188, "upsample_nearest1d"));
+  table.Set(1189u, Napi::Function::New(env, op1189, "upsample_nearest1d_backward"));
+  table.Set(1190u, Napi::Function::New(env, op1190, "upsample_nearest2d"));
+  table.Set(1191u, Napi::Function::New(env, op1191, "upsample_nearest2d_backward"));
+  table.Set(1192u, Napi::Function::New(env, op1192, "upsample_nearest3d"));
+  table.Set(1193u, Napi::Function::New(env, op1193, "upsample_nearest3d_backward"));
+  table.Set(1194u, Napi::Function::New(env, op1194, "upsample_linear1d"));
+  table.Set(1195u, Napi::Function::New(env, op1195, "upsample_linear1d_backward"));
+  table.Set(1196u, Napi::Function::New(env, op1196, "upsample_bilinear2d"));
+  table.Set(1197u, Napi::Function::New(env, op1197, "upsample_bilinear2d_backward"));
+  table.Set(1198u, Napi::Function::New(env, op1198, "upsample_bicubic2d"));
+  table.Set(1199u, Napi::Function::New(env, op1199, "upsample_bicubic2d_backward"));
+  table.Set(1200u, Napi::Function::New(env, op1200, "upsample_trilinear3d"));
+  table.Set(1201u, Napi::Function::New(env, op1201, "upsample_trilinear3d_backward"));
+  table.Set(1202u, Napi::Function::New(env, op1202, "upsample_nearest1d"));
+  table.Set(1203u, Napi::Function::New(env, op1203, "upsample_nearest1d_backward"));
+  table.Set(1204u, Napi::Function::New(env, op1204, "upsample_nearest2d"));
+  table.Set(1205u, Napi::Function::New(env, op1205, "upsample_nearest2d_backward"));
+  table.Set(1206u, Napi::Function::New(env, op1206, "upsample_nearest3d"));
+  table.Set(1207u, Napi::Function::New(env, op1207, "upsample_nearest3d_backward"));
+  table.Set(1208u, Napi::Function::New(env, op1208, "sigmoid_backward"));
+  table.Set(1209u, Napi::Function::New(env, op1209, "logit_backward"));
+  table.Set(1210u, Napi::Function::New(env, op1210, "tanh_backward"));
+  table.Set(1211u, Napi::Function::New(env, op1211, "slow_conv_transpose2d"));
+  table.Set(1212u, Napi::Function::New(env, op1212, "slow_conv_transpose3d"));
+  table.Set(1213u, Napi::Function::New(env, op1213, "thnn_conv2d"));
+  table.Set(1214u, Napi::Function::New(env, op1214, "conv_depthwise3d"));
+  table.Set(1215u, Napi::Function::New(env, op1215, "slow_conv3d"));
+  table.Set(1216u, Napi::Function::New(env, op1216, "slow_conv3d_forward"));
+  table.Set(1217u, Napi::Function::New(env, op1217, "slow_conv_dilated2d"));
+  table.Set(1218u, Napi::Function::New(env, op1218, "slow_conv_dilated3d"));
+  table.Set(1219u, Napi::Function::New(env, op1219, "col2im"));
+  table.Set(1220u, Napi::Function::New(env, op1220, "column_stack"));
+  table.Set(1221u, Napi::Function::New(env, op1221, "im2col"));
+  table.Set(1222u, Napi::Function::New(env, op1222, "isfinite"));
+  table.Set(1223u, Napi::Function::New(env, op1223, "isinf"));
+  table.Set(1224u, Napi::Function::New(env, op1224, "isposinf"));
+  table.Set(1225u, Napi::Function::New(env, op1225, "isneginf"));
+  table.Set(1226u, Napi::Function::New(env, op1226, "special_entr"));
+  table.Set(1227u, Napi::Function::New(env, op1227, "special_ndtri"));
+  table.Set(1228u, Napi::Function::New(env, op1228, "special_log_ndtr"));
+  table.Set(1229u, Napi::Function::New(env, op1229, "special_expm1"));
+  table.Set(1230u, Napi::Function::New(env, op1230, "special_exp2"));
+  table.Set(1231u, Napi::Function::New(env, op1231, "special_psi"));
+  table.Set(1232u, Napi::Function::New(env, op1232, "special_digamma"));
+  table.Set(1233u, Napi::Function::New(env, op1233, "special_gammaln"));
+  table.Set(1234u, Napi::Function::New(env, op1234, "special_erf"));
+  table.Set(1235u, Napi::Function::New(env, op1235, "special_erfc"));
+  table.Set(1236u, Napi::Function::New(env, op1236, "special_erfcx"));
+  table.Set(1237u, Napi::Function::New(env, op1237, "special_erfinv"));
+  table.Set(1238u, Napi::Function::New(env, op1238, "special_ndtr"));
+  table.Set(1239u, Napi::Function::New(env, op1239, "special_xlog1py"));
+  table.Set(1240u, Napi::Function::New(env, op1240, "special_xlog1py"));
+  table.Set(1241u, Napi::Function::New(env, op1241, "special_xlog1py"));
+  table.Set(1242u, Napi::Function::New(env, op1242, "special_xlogy"));
+  table.Set(1243u, Napi::Function::New(env, op1243, "special_xlogy"));
+  table.Set(1244u, Napi::Function::New(env, op1244, "special_xlogy"));
+  table.Set(1245u, Napi::Function::New(env, op1245, "special_zeta"));
+  table.Set(1246u, Napi::Function::New(env, op1246, "special_zeta"));
+  table.Set(1247u, Napi::Function::New(env, op1247, "special_zeta"));
+  table.Set(1248u, Napi::Function::New(env, op1248, "special_i0"));
+  table.Set(1249u, Napi::Function::New(env, op1249, "special_i0e"));
+  table.Set(1250u, Napi::Function::New(env, op1250, "special_i1"));
+  table.Set(1251u, Napi::Function::New(env, op1251, "special_i1e"));
+  table.Set(1252u, Napi::Function::New(env, op1252, "special_logit"));
+  table.Set(1253u, Napi::Function::New(env, op1253, "special_polygamma"));
+  table.Set(1254u, Napi::Function::New(env, op1254, "special_logsumexp"));
+  table.Set(1255u, Napi::Function::New(env, op1255, "special_expit"));
+  table.Set(1256u, Napi::Function::New(env, op1256, "special_sinc"));
+  table.Set(1257u, Napi::Function::New(env, op1257, "special_round"));
+  table.Set(1258u, Napi::Function::New(env, op1258, "special_log1p"));
+  table.Set(1259u, Napi::Function::New(env, op1259, "special_log_softmax"));
+  table.Set(1260u, Napi::Function::New(env, op1260, "special_gammainc"));
+  table.Set(1261u, Napi::Function::New(env, op1261, "special_gammaincc"));
+  table.Set(1262u, Napi::Function::New(env, op1262, "special_multigammaln"));
+  table.Set(1263u, Napi::Function::New(env, op1263, "special_softmax"));
+  table.Set(1264u, Napi::Function::New(env, op1264, "fft_fft"));
+  table.Set(1265u, Napi::Function::New(env, op1265, "fft_ifft"));
+  table.Set(1266u, Napi::Function::New(env, op1266, "fft_rfft"));
+  table.Set(1267u, Napi::Function::New(env, op1267, "fft_irfft"));
+  table.Set(1268u, Napi::Function::New(env, op1268, "fft_hfft"));
+  table.Set(1269u, Napi::Function::New(env, op1269, "fft_ihfft"));
+  table.Set(1270u, Napi::Function::New(env, op1270, "fft_fft2"));
+  table.Set(1271u, Napi::Function::New(env, op1271, "fft_ifft2"));
+  table.Set(1272u, Napi::Function::New(env, op1272, "fft_rfft2"));
+  table.Set(1273u, Napi::Function::New(env, op1273, "fft_irfft2"));
+  table.Set(1274u, Napi::Function::New(env, op1274, "fft_hfft2"));
+  table.Set(1275u, Napi::Function::New(env, op1275, "fft_ihfft2"));
+  table.Set(1276u, Napi::Function::New(env, op1276, "fft_fftn"));
+  table.Set(1277u, Napi::Function::New(env, op1277, "fft_ifftn"));
+  table.Set(1278u, Napi::Function::New(env, op1278, "fft_rfftn"));
+  table.Set(1279u, Napi::Function::New(env, op1279, "fft_irfftn"));
+  table.Set(1280u, Napi::Function::New(env, op1280, "fft_hfftn"));
+  table.Set(1281u, Napi::Function::New(env, op1281, "fft_ihfftn"));
+  table.Set(1282u, Napi::Function::New(env, op1282, "fft_fftfreq"));
+  table.Set(1283u, Napi::Function::New(env, op1283, "fft_rfftfreq"));
+  table.Set(1284u, Napi::Function::New(env, op1284, "fft_fftshift"));
+  table.Set(1285u, Napi::Function::New(env, op1285, "fft_ifftshift"));
+  table.Set(1286u, Napi::Function::New(env, op1286, "linalg_cholesky_ex"));
+  table.Set(1287u, Napi::Function::New(env, op1287, "linalg_cholesky"));
+  table.Set(1288u, Napi::Function::New(env, op1288, "linalg_cross"));
+  table.Set(1289u, Napi::Function::New(env, op1289, "linalg_lu_factor"));
+  table.Set(1290u, Napi::Function::New(env, op1290, "linalg_lu_factor_ex"));
+  table.Set(1291u, Napi::Function::New(env, op1291, "linalg_lu"));
+  table.Set(1292u, Napi::Function::New(env, op1292, "linalg_lu_solve"));
+  table.Set(1293u, Napi::Function::New(env, op1293, "linalg_det"));
+  table.Set(1294u, Napi::Function::New(env, op1294, "det"));
+  table.Set(1295u, Napi::Function::New(env, op1295, "linalg_ldl_factor_ex"));
+  table.Set(1296u, Napi::Function::New(env, op1296, "linalg_ldl_factor"));
+  table.Set(1297u, Napi::Function::New(env, op1297, "linalg_ldl_solve"));
+  table.Set(1298u, Napi::Function::New(env, op1298, "linalg_lstsq"));
+  table.Set(1299u, Napi::Function::New(env, op1299, "linalg_matmul"));
+  table.Set(1300u, Napi::Function::New(env, op1300, "linalg_vecdot"));
+  table.Set(1301u, Napi::Function::New(env, op1301, "linalg_matrix_exp"));
+  table.Set(1302u, Napi::Function::New(env, op1302, "linalg_slogdet"));
+  table.Set(1303u, Napi::Function::New(env, op1303, "slogdet"));
+  table.Set(1304u, Napi::Function::New(env, op1304, "logdet"));
+  table.Set(1305u, Napi::Function::New(env, op1305, "linalg_eig"));
+  table.Set(1306u, Napi::Function::New(env, op1306, "linalg_eigvals"));
+  table.Set(1307u, Napi::Function::New(env, op1307, "linalg_eigh"));
+  table.Set(1308u, Napi::Function::New(env, op1308, "linalg_eigvalsh"));
+  table.Set(1309u, Napi::Function::New(env, op1309, "linalg_householder_product"));
+  table.Set(1310u, Napi::Function::New(env, op1310, "linalg_inv_ex"));
+  table.Set(1311u, Napi::Function::New(env, op1311, "linalg_inv"));
+  table.Set(1312u, Napi::Function::New(env, op1312, "inverse"));
+  table.Set(1313u, Napi::Function::New(env, op1313, "inner"));
+  table.Set(1314u, Napi::Function::New(env, op1314, "outer"));
+  table.Set(1315u, Napi::Function::New(env, op1315, "ger"));
+  table.Set(1316u, Napi::Function::New(env, op1316, "linalg_norm"));
+  table.Set(1317u, Napi::Function::New(env, op1317, "linalg_norm"));
+  table.Set(1318u, Napi::Function::New(env, op1318, "linalg_vector_norm"));
+  table.Set(1319u, Napi::Function::New(env, op1319, "linalg_matrix_norm"));
+  table.Set(1320u, Napi::Function::New(env, op1320, "linalg_matrix_norm"));
+  table.Set(1321u, Napi::Function::New(env, op1321, "linalg_svd"));
+  table.Set(1322u, Napi::Function::New(env, op1322, "linalg_svdvals"));
+  table.Set(1323u, Napi::Function::New(env, op1323, "linalg_cond"));
+  table.Set(1324u, Napi::Function::New(env, op1324, "linalg_cond"));
+  table.Set(1325u, Napi::Function::New(env, op1325, "linalg_pinv"));
+  table.Set(1326u, Napi::Function::New(env, op1326, "linalg_pinv"));
+  table.Set(1327u, Napi::Function::New(env, op1327, "linalg_pinv"));
+  table.Set(1328u, Napi::Function::New(env, op1328, "linalg_pinv"));
+  table.Set(1329u, Napi::Function::New(env, op1329, "linalg_solve_ex"));
+  table.Set(1330u, Napi::Function::New(env, op1330, "linalg_solve"));
+  table.Set(1331u, Napi::Function::New(env, op1331, "linalg_tensorinv"));
+  table.Set(1332u, Napi::Function::New(env, op1332, "linalg_tensorsolve"));
+  table.Set(1333u, Napi::Function::New(env, op1333, "linalg_qr"));
+  table.Set(1334u, Napi::Function::New(env, op1334, "linalg_matrix_power"));
+  table.Set(1335u, Napi::Function::New(env, op1335, "linalg_matrix_rank"));
+  table.Set(1336u, Napi::Function::New(env, op1336, "linalg_matrix_rank"));
+  table.Set(1337u, Napi::Function::New(env, op1337, "linalg_matrix_rank"));
+  table.Set(1338u, Napi::Function::New(env, op1338, "linalg_matrix_rank"));
+  table.Set(1339u, Napi::Function::New(env, op1339, "linalg_multi_dot"));
+  table.Set(1340u, Napi::Function::New(env, op1340, "nested_to_padded_tensor"));
+  table.Set(1341u, Napi::Function::New(env, op1341, "segment_reduce"));
+  table.Set(1342u, Napi::Function::New(env, op1342, "pad_sequence"));
+  table.Set(1343u, Napi::Function::New(env, op1343, "flatten_dense_tensors"));
+  table.Set(1344u, Napi::Function::New(env, op1344, "unflatten_dense_tensors"));
+  table.Set(1345u, Napi::Function::New(env, op1345, "view_as_real_copy"));
+  table.Set(1346u, Napi::Function::New(env, op1346, "view_as_complex_copy"));
+  table.Set(1347u, Napi::Function::New(env, op1347, "as_strided_copy"));
+  table.Set(1348u, Napi::Function::New(env, op1348, "diagonal_copy"));
+  table.Set(1349u, Napi::Function::New(env, op1349, "expand_copy"));
+  table.Set(1350u, Napi::Function::New(env, op1350, "permute_copy"));
+  table.Set(1351u, Napi::Function::New(env, op1351, "select_copy"));
+  table.Set(1352u, Napi::Function::New(env, op1352, "detach_copy"));
+  table.Set(1353u, Napi::Function::New(env, op1353, "slice_copy"));
+  table.Set(1354u, Napi::Function::New(env, op1354, "split_copy"));
+  table.Set(1355u, Napi::Function::New(env, op1355, "split_with_sizes_copy"));
+  table.Set(1356u, Napi::Function::New(env, op1356, "squeeze_copy"));
+  table.Set(1357u, Napi::Function::New(env, op1357, "squeeze_copy"));
+  table.Set(1358u, Napi::Function::New(env, op1358, "t_copy"));
+  table.Set(1359u, Napi::Function::New(env, op1359, "transpose_copy"));
+  table.Set(1360u, Napi::Function::New(env, op1360, "unsqueeze_copy"));
+  table.Set(1361u, Napi::Function::New(env, op1361, "indices_copy"));
+  table.Set(1362u, Napi::Function::New(env, op1362, "values_copy"));
+  table.Set(1363u, Napi::Function::New(env, op1363, "crow_indices_copy"));
+  table.Set(1364u, Napi::Function::New(env, op1364, "col_indices_copy"));
+  table.Set(1365u, Napi::Function::New(env, op1365, "ccol_indices_copy"));
+  table.Set(1366u, Napi::Function::New(env, op1366, "row_indices_copy"));
+  table.Set(1367u, Napi::Function::New(env, op1367, "unbind_copy"));
+  table.Set(1368u, Napi::Function::New(env, op1368, "view_copy"));
+  table.Set(1369u, Napi::Function::New(env, op1369, "view_copy"));
+  table.Set(1370u, Napi::Function::New(env, op1370, "unfold_copy"));
+  table.Set(1371u, Napi::Function::New(env, op1371, "alias_copy"));
+  table.Set(1372u, Napi::Function::New(env, op1372, "special_airy_ai"));
+  table.Set(1373u, Napi::Function::New(env, op1373, "special_bessel_j0"));
+  table.Set(1374u, Napi::Function::New(env, op1374, "special_bessel_j1"));
+  table.Set(1375u, Napi::Function::New(env, op1375, "special_bessel_y0"));
+  table.Set(1376u, Napi::Function::New(env, op1376, "special_bessel_y1"));
+  table.Set(1377u, Napi::Function::New(env, op1377, "special_chebyshev_polynomial_t"));
+  table.Set(1378u, Napi::Function::New(env, op1378, "special_chebyshev_polynomial_t"));
+  table.Set(1379u, Napi::Function::New(env, op1379, "special_chebyshev_polynomial_t"));
+  table.Set(1380u, Napi::Function::New(env, op1380, "special_chebyshev_polynomial_u"));
+  table.Set(1381u, Napi::Function::New(env, op1381, "special_chebyshev_polynomial_u"));
+  table.Set(1382u, Napi::Function::New(env, op1382, "special_chebyshev_polynomial_u"));
+  table.Set(1383u, Napi::Function::New(env, op1383, "special_chebyshev_polynomial_v"));
+  table.Set(1384u, Napi::Function::New(env, op1384, "special_chebyshev_polynomial_v"));
+  table.Set(1385u, Napi::Function::New(env, op1385, "special_chebyshev_polynomial_v"));
+  table.Set(1386u, Napi::Function::New(env, op1386, "special_chebyshev_polynomial_w"));
+  table.Set(1387u, Napi::Function::New(env, op1387, "special_chebyshev_polynomial_w"));
+  table.Set(1388u, Napi::Function::New(env, op1388, "special_chebyshev_polynomial_w"));
+  table.Set(1389u, Napi::Function::New(env, op1389, "special_hermite_polynomial_h"));
+  table.Set(1390u, Napi::Function::New(env, op1390, "special_hermite_polynomial_h"));
+  table.Set(1391u, Napi::Function::New(env, op1391, "special_hermite_polynomial_h"));
+  table.Set(1392u, Napi::Function::New(env, op1392, "special_hermite_polynomial_he"));
+  table.Set(1393u, Napi::Function::New(env, op1393, "special_hermite_polynomial_he"));
+  table.Set(1394u, Napi::Function::New(env, op1394, "special_hermite_polynomial_he"));
+  table.Set(1395u, Napi::Function::New(env, op1395, "special_laguerre_polynomial_l"));
+  table.Set(1396u, Napi::Function::New(env, op1396, "special_laguerre_polynomial_l"));
+  table.Set(1397u, Napi::Function::New(env, op1397, "special_laguerre_polynomial_l"));
+  table.Set(1398u, Napi::Function::New(env, op1398, "special_legendre_polynomial_p"));
+  table.Set(1399u, Napi::Function::New(env, op1399, "special_legendre_polynomial_p"));
+  table.Set(1400u, Napi::Function::New(env, op1400, "special_legendre_polynomial_p"));
+  table.Set(1401u, Napi::Function::New(env, op1401, "special_modified_bessel_i0"));
+  table.Set(1402u, Napi::Function::New(env, op1402, "special_modified_bessel_i1"));
+  table.Set(1403u, Napi::Function::New(env, op1403, "special_modified_bessel_k0"));
+  table.Set(1404u, Napi::Function::New(env, op1404, "special_modified_bessel_k1"));
+  table.Set(1405u, Napi::Function::New(env, op1405, "special_scaled_modified_bessel_k0"));
+  table.Set(1406u, Napi::Function::New(env, op1406, "special_scaled_modified_bessel_k1"));
+  table.Set(1407u, Napi::Function::New(env, op1407, "special_shifted_chebyshev_polynomial_t"));
+  table.Set(1408u, Napi::Function::New(env, op1408, "special_shifted_chebyshev_polynomial_t"));
+  table.Set(1409u, Napi::Function::New(env, op1409, "special_shifted_chebyshev_polynomial_t"));
+  table.Set(1410u, Napi::Function::New(env, op1410, "special_shifted_chebyshev_polynomial_u"));
+  table.Set(1411u, Napi::Function::New(env, op1411, "special_shifted_chebyshev_polynomial_u"));
+  table.Set(1412u, Napi::Function::New(env, op1412, "special_shifted_chebyshev_polynomial_u"));
+  table.Set(1413u, Napi::Function::New(env, op1413, "special_shifted_chebyshev_polynomial_v"));
+  table.Set(1414u, Napi::Function::New(env, op1414, "special_shifted_chebyshev_polynomial_v"));
+  table.Set(1415u, Napi::Function::New(env, op1415, "special_shifted_chebyshev_polynomial_v"));
+  table.Set(1416u, Napi::Function::New(env, op1416, "special_shifted_chebyshev_polynomial_w"));
+  table.Set(1417u, Napi::Function::New(env, op1417, "special_shifted_chebyshev_polynomial_w"));
+  table.Set(1418u, Napi::Function::New(env, op1418, "special_shifted_chebyshev_polynomial_w"));
+  table.Set(1419u, Napi::Function::New(env, op1419, "special_spherical_bessel_j0"));
+  table.Set(1420u, Napi::Function::New(env, op1420, "bernoulli"));
+  table.Set(1421u, Napi::Function::New(env, op1421, "embedding_renorm"));
+  table.Set(1422u, Napi::Function::New(env, op1422, "resize"));
+  table.Set(1423u, Napi::Function::New(env, op1423, "resize_as"));
+  table.Set(1424u, Napi::Function::New(env, op1424, "resize_as_sparse"));
+  table.Set(1425u, Napi::Function::New(env, op1425, "zero"));
+  table.Set(1426u, Napi::Function::New(env, op1426, "sparse_resize"));
+  table.Set(1427u, Napi::Function::New(env, op1427, "sparse_resize_and_clear"));
+  table.Set(1428u, Napi::Function::New(env, op1428, "copy_sparse_to_sparse"));
+  table.Set(1429u, Napi::Function::New(env, op1429, "set"));
+  table.Set(1430u, Napi::Function::New(env, op1430, "set"));
+  table.Set(1431u, Napi::Function::New(env, op1431, "random"));
+  table.Set(1432u, Napi::Function::New(env, op1432, "random"));
+  table.Set(1433u, Napi::Function::New(env, op1433, "random"));
+  table.Set(1434u, Napi::Function::New(env, op1434, "uniform"));
+  table.Set(1435u, Napi::Function::New(env, op1435, "cauchy"));
+  table.Set(1436u, Napi::Function::New(env, op1436, "log_normal"));
+  table.Set(1437u, Napi::Function::New(env, op1437, "exponential"));
+  table.Set(1438u, Napi::Function::New(env, op1438, "geometric"));
+  table.Set(1439u, Napi::Function::New(env, op1439, "_foreach_zero"));
 }
 
 }  // namespace refinery_ops

@@ -173,6 +173,15 @@ inline c10::optional<at::Scalar> arg_opt_scalar(const Napi::CallbackInfo& info, 
   if (nullish(info, i)) return c10::nullopt;
   return to_scalar(info.Env(), info[i], i);
 }
+inline std::vector<at::Scalar> arg_scalar_list(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Value v = need(info, i, "an array of numbers");
+  if (!v.IsArray()) throw_type(info.Env(), i, "an array of numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<at::Scalar> out;
+  out.reserve(a.Length());
+  for (uint32_t k = 0; k < a.Length(); k++) out.push_back(to_scalar(info.Env(), a.Get(k), i));
+  return out;
+}
 
 inline at::ScalarType to_scalar_type(const Napi::Env& env, const Napi::Value& v, size_t i) {
   if (!v.IsNumber()) throw_type(env, i, "a dtype");

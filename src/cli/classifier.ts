@@ -2,7 +2,7 @@
 // evaluateClassifierFile (src/vision).
 import { DEFAULT_CLASSIFIER_TRAIN, evaluateClassifierFile, trainClassifier } from '../vision';
 import { MAX_BATCH_IMAGES } from './limits';
-import { command, file, int, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { command, file, int, ddpFlags, ddpOptions, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 import { processGroupFromEnv, relaunch } from './launch';
 
 const d = DEFAULT_CLASSIFIER_TRAIN;
@@ -21,13 +21,14 @@ export const trainClassifierCommand = command({
     resume: resumeFlag(),
     out: outFile({ description: 'where to write the weights (default runs/NAME/classifier.safetensors)', ext: '.safetensors' }),
     nproc: nprocFlag(),
+    ...ddpFlags(),
   },
   async run(f) {
     const launched = await relaunch(f.nproc);
     if (launched !== null) return launched;
     const processGroup = await processGroupFromEnv();
     const r = await trainClassifier({
-      processGroup,
+      processGroup, ddp: ddpOptions(f),
       config: { epochs: f.epochs, batchSize: f['batch-size'], lr: f.lr, seed: f.seed },
       name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, log: (m) => console.log(`refinery ${m}`),
     });

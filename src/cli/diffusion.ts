@@ -4,7 +4,7 @@ import * as path from 'path';
 import {
   DEFAULT_DIFFUSION_TRAIN, NOISES, PREDICTIONS, SAMPLER_NAMES, WEIGHTINGS, evaluateDiffusion, sampleGrid, trainDiffusion,
 } from '../diffusion';
-import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, ddpFlags, ddpOptions, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 import { processGroupFromEnv, relaunch } from './launch';
 import { MAX_BATCH_IMAGES, MAX_EVAL_SAMPLES, MAX_GUIDANCE, MAX_NFE, MAX_SAMPLER_STEPS, MAX_SAMPLES } from './limits';
 
@@ -45,6 +45,7 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
     resume: resumeFlag(),
     out: outFile({ description: 'where to write the EMA weights (default runs/NAME/model.safetensors)', ext: '.safetensors' }),
     nproc: nprocFlag(),
+    ...ddpFlags(),
   },
   async run(f, given) {
     const launched = await relaunch(f.nproc);
@@ -61,7 +62,7 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
       maxMinutes: f['max-minutes'], maxSteps: f.steps, previewEvery: f['preview-every'], guidances: f.guidance, sampleSteps: f['sample-steps'],
       name: named ? f.name : undefined, runsDir: f['runs-dir'], resume: f.resume, out: f.out,
       log: (m) => console.log(`refinery ${m}`),
-      processGroup,
+      processGroup, ddp: ddpOptions(f),
     });
     processGroup?.destroy();
     if (processGroup && processGroup.rank !== 0) return r.status === 'interrupted' ? 130 : 0; // rank 0 reports

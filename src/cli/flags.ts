@@ -475,6 +475,15 @@ function splitPassThrough(flags: FlagSet, args: string[]): [string[], string[]] 
 export const nprocFlag = (): Flag<number> => int({
   description: 'train on this many processes (data parallel over c10d Gloo; --batch-size is the global batch); also set by torchrun-style WORLD_SIZE/RANK', default: 1, min: 1, max: 256,
 });
+/** DistributedDataParallel's knobs for a training command's --nproc: bucket size and overlap. */
+export const ddpFlags = () => ({
+  'bucket-mb': num({ description: 'with --nproc: gradient all-reduce bucket size in MiB (DistributedDataParallel\'s bucket_cap_mb)', default: 25, above: 0, max: 4096, valueName: 'MB' }),
+  'no-overlap': bool({ description: 'with --nproc: all-reduce the gradients after backward instead of bucket by bucket during it' }),
+});
+/** The train() options of ddpFlags' values. */
+export function ddpOptions(f: { 'bucket-mb': number; 'no-overlap': boolean }): { bucketBytes: number; overlapGradients: boolean } {
+  return { bucketBytes: Math.max(1, Math.round(f['bucket-mb'] * 1024 * 1024)), overlapGradients: !f['no-overlap'] };
+}
 export const resumeFlag = (): Flag<boolean> => bool({ description: 'continue the run in the run folder from its last checkpoint' });
 export const jsonFlag = (): Flag<boolean> => bool({ description: 'print JSON instead of text' });
 

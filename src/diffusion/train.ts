@@ -121,6 +121,8 @@ export interface TrainDiffusionOptions {
    * (a multiple of the world size); rank 0 writes the run folder, samples and the weights.
    */
   processGroup?: ProcessGroup;
+  /** With processGroup: gradient bucket size and overlap with backward (train()'s bucketBytes, overlapGradients). */
+  ddp?: { bucketBytes?: number; overlapGradients?: boolean };
 }
 
 export interface TrainDiffusionResult {
@@ -249,7 +251,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
       return out;
     },
     generators: { noise: noiseGen, dropout: dropGen },
-    processGroup: pg,
+    processGroup: pg, ...opts.ddp,
   });
   const timeUp = result.stoppedBy === 'time';
   const minutes = () => (Date.now() - t0) / 60000;

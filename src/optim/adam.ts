@@ -20,7 +20,7 @@ export class Adam extends Optimizer {
 
   constructor(source: ParamSource, opts: AdamOptions = {}, decoupled = false) {
     const who = decoupled ? 'AdamW' : 'Adam';
-    super(source, { lr: opts.lr ?? 1e-3, weightDecay: opts.weightDecay ?? (decoupled ? 1e-2 : 0) }, who);
+    super(source, { lr: opts.lr ?? 1e-3, weightDecay: opts.weightDecay ?? (decoupled ? 1e-2 : 0), foreach: opts.foreach }, who);
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
     this.decoupled = decoupled;
@@ -45,6 +45,33 @@ export class Adam extends Optimizer {
     const stepSize = lr / (1 - beta1 ** t);
     const denom = v.sqrt().div(Math.sqrt(1 - beta2 ** t)).add_(eps); // sqrt(v_hat) + eps
     p.addcdiv_(m, denom, { value: -stepSize }); // p <- p - lr m_hat / (sqrt(v_hat) + eps)
+  }
+
+  // The same update over all parameters with multi-tensor ops (torch.optim's _multi_tensor_adam(w)).
+  protected updateMany(ps: Parameter[], gs: Tensor[], idx: number[], lr: number): void {
+    const { beta1, beta2, eps } = this;
+    const ts = idx.map((i) => {
+      const t = (this.counters.get(`step.${i}`) ?? 0) + 1;
+      this.counters.set(`step.${i}`, t);
+      return t;
+    });
+    let g = gs;
+    if (this.decoupled) {
+      const decayed = this.weightDecay !== 0 ? ps.filter((_, k) => this.decayed[idx[k]]) : [];
+      if (decayed.length) torch._foreachMul_(decayed, 1 - lr * this.weightDecay);
+    } else {
+      g = this.withWeightDecay(ps, gs, idx);
+    }
+    const m = ps.map((p, k) => this.buffer('exp_avg', idx[k], () => torch.zerosLike(p)));
+    const v = ps.map((p, k) => this.buffer('exp_avg_sq', idx[k], () => torch.zerosLike(p)));
+    torch._foreachMul_(m, beta1);
+    torch._foreachAdd_(m, g, { alpha: 1 - beta1 });
+    torch._foreachMul_(v, beta2);
+    torch._foreachAddcmul_(v, g, g, 1 - beta2);
+    const denom = torch._foreachSqrt(v);
+    torch._foreachDiv_(denom, ts.map((t) => Math.sqrt(1 - beta2 ** t)));
+    torch._foreachAdd_(denom, eps);
+    torch._foreachAddcdiv_(ps, m, denom, ts.map((t) => -(lr / (1 - beta1 ** t))));
   }
 }
 

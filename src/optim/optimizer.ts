@@ -1,7 +1,7 @@
 // The optimizer base: which parameters, which of them are decayed, the learning rate as a function
 // of the step, and the per-parameter state (tensors kept outside every scope, updated in place).
 // Subclasses write one `update` with the paper's equations; nothing else is hidden here.
-import { Tensor, checkShape, noGrad, scope, tensor } from '../tensor';
+import { Tensor, checkShape, functions as torch, noGrad, scope, tensor } from '../tensor';
 import { Module, params as moduleParams } from '../nn/module';
 import { Parameter } from '../nn/param';
 import type { Schedule } from './schedules';
@@ -17,6 +17,12 @@ export interface OptimizerOptions {
   lr: LearningRate;
   /** L2 penalty (or decoupled decay for AdamW); applied only to parameters tagged 'regularizable'. */
   weightDecay?: number;
+  /**
+   * Update all parameters with multi-tensor (`_foreach_*`) ops, a few native calls per step instead
+   * of a few per parameter (torch.optim's `foreach=True`); the same arithmetic as the per-parameter
+   * path. Default true for the optimizers that have it (SGD, Adam, AdamW).
+   */
+  foreach?: boolean;
 }
 
 /** The trainable parameters of a module, or the given list (checked, deduplicated). */
@@ -37,6 +43,8 @@ export abstract class Optimizer {
   readonly weightDecay: number;
   /** decayed[i]: whether params[i] is tagged 'regularizable' (and so gets weight decay). */
   protected readonly decayed: boolean[];
+  /** Whether step() updates through `updateMany` (multi-tensor ops) rather than `update` per parameter. */
+  readonly foreach: boolean;
   private readonly schedule: LearningRate;
   /** Per-parameter tensors by state name, `exp_avg.3`; each kept, updated in place. */
   protected readonly buffers = new Map<string, Tensor>();
@@ -57,6 +65,8 @@ export abstract class Optimizer {
     this.weightDecay = opts.weightDecay ?? 0;
     if (!(this.weightDecay >= 0)) throw new RangeError(`${who}: weightDecay must be >= 0, got ${opts.weightDecay}`);
     this.decayed = this.params.map((p) => p.tags.has('regularizable'));
+    if (opts.foreach !== undefined && typeof opts.foreach !== 'boolean') throw new TypeError(`${who}: foreach must be a boolean, got ${JSON.stringify(opts.foreach)}`);
+    this.foreach = opts.foreach ?? true;
   }
 
   /** The learning rate of the next update. */
@@ -69,6 +79,18 @@ export abstract class Optimizer {
     const lr = this.lr();
     if (!Number.isFinite(lr)) throw new RangeError(`learning rate at step ${this.stepCount} is ${lr}`);
     scope(() => noGrad(() => {
+      if (this.foreach) {
+        const ps: Parameter[] = [], gs: Tensor[] = [], idx: number[] = [];
+        this.params.forEach((p, i) => {
+          const g = p.grad;
+          if (g === null) return;
+          ps.push(p);
+          gs.push(g);
+          idx.push(i);
+        });
+        if (ps.length) this.updateMany(ps, gs, idx, lr);
+        return;
+      }
       this.params.forEach((p, i) => {
         const g = p.grad; // a new handle to the gradient, freed by the scope
         if (g !== null) this.update(p, g, i, lr);
@@ -79,6 +101,25 @@ export abstract class Optimizer {
 
   /** Updates params[i] in place from its gradient (runs under noGrad, inside a scope). */
   protected abstract update(p: Parameter, grad: Tensor, i: number, lr: number): void;
+
+  /**
+   * Updates the parameters that have gradients (ps[k] = params[idx[k]], gs[k] its gradient) at once;
+   * optimizers with multi-tensor kernels override it, the others update one parameter at a time.
+   */
+  protected updateMany(ps: Parameter[], gs: Tensor[], idx: number[], lr: number): void {
+    ps.forEach((p, k) => this.update(p, gs[k], idx[k], lr));
+  }
+
+  /** The gradients with the L2 penalty added (g + wd p) where a parameter is decayed, without touching p.grad. */
+  protected withWeightDecay(ps: Parameter[], gs: Tensor[], idx: number[]): Tensor[] {
+    if (this.weightDecay === 0) return gs;
+    const at = idx.map((i, k) => (this.decayed[i] ? k : -1)).filter((k) => k >= 0);
+    if (!at.length) return gs;
+    const added = torch._foreachAdd(at.map((k) => gs[k]), at.map((k) => ps[k]), { alpha: this.weightDecay });
+    const out = gs.slice();
+    at.forEach((k, j) => (out[k] = added[j]));
+    return out;
+  }
 
   /** Sets every gradient to null (PyTorch's `zero_grad(set_to_none=True)`). */
   zeroGrad(): void {

@@ -1,6 +1,6 @@
 // Stochastic gradient descent with momentum (Polyak 1964) and Nesterov momentum (Sutskever et al.
 // 2013), in torch.optim.SGD's formulation: the buffer starts as the first gradient, no dampening by default.
-import { Tensor } from '../tensor';
+import { Tensor, functions as torch } from '../tensor';
 import { Parameter } from '../nn/param';
 import { Optimizer, OptimizerOptions, ParamSource } from './optimizer';
 
@@ -37,5 +37,29 @@ export class SGD extends Optimizer {
       d = this.nesterov ? d.add(buf, { alpha: this.momentum }) : buf;
     }
     p.add_(d, { alpha: -lr });
+  }
+
+  // The same update over all parameters with multi-tensor ops (torch.optim's _multi_tensor_sgd).
+  protected updateMany(ps: Parameter[], gs: Tensor[], idx: number[], lr: number): void {
+    let d = this.withWeightDecay(ps, gs, idx);
+    if (this.momentum !== 0) {
+      const have = idx.map((i) => this.buffers.get(`momentum_buffer.${i}`));
+      let bufs: Tensor[];
+      if (have.every((b) => b !== undefined)) {
+        bufs = have as Tensor[];
+        torch._foreachMul_(bufs, this.momentum);
+        torch._foreachAdd_(bufs, d, { alpha: 1 - this.dampening });
+      } else {
+        // a parameter's first update: its buffer starts as its gradient
+        bufs = ps.map((p, k) => {
+          let fresh = false;
+          const b = this.buffer('momentum_buffer', idx[k], () => { fresh = true; return d[k].clone(); });
+          if (!fresh) b.mul_(this.momentum).add_(d[k], { alpha: 1 - this.dampening });
+          return b;
+        });
+      }
+      d = this.nesterov ? torch._foreachAdd(d, bufs, { alpha: this.momentum }) : bufs;
+    }
+    torch._foreachAdd_(ps, d, { alpha: -lr });
   }
 }

@@ -75,6 +75,8 @@ function convert(kind: string, v: unknown): unknown {
       return Array.isArray(v) && v.length === Number(kind[2]) && v.every((x) => typeof x === 'boolean') ? v : NO;
     case 'S': case 'S?':
       return typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'bigint' && isInt64(v)) ? v : NO;
+    case 'SA':
+      return Array.isArray(v) && v.every((x) => typeof x === 'number' || typeof x === 'boolean' || (typeof x === 'bigint' && isInt64(x))) ? v : NO;
     case 'ST': case 'ST?':
       return isDtype(v) ? DTYPE_CODES[v] : NO;
     case 'STR': case 'STR?':

@@ -45,6 +45,8 @@ export interface TrainClassifierOptions {
   log?: ((msg: string) => void) | null;
   /** Data-parallel training on this group's ranks (see train()): batchSize is the global batch; rank 0 evaluates and saves. */
   processGroup?: ProcessGroup;
+  /** With processGroup: gradient bucket size and overlap with backward (train()'s bucketBytes, overlapGradients). */
+  ddp?: { bucketBytes?: number; overlapGradients?: boolean };
 }
 
 export interface TrainClassifierResult {
@@ -114,7 +116,7 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
         return { accuracy: r.accuracy, logLoss: r.logLoss };
       },
       generators: { dropout: dropGen },
-      processGroup: pg,
+      processGroup: pg, ...opts.ddp,
     });
     const minutes = (Date.now() - t0) / 60000;
     const base = { step: result.step, model, config: cfg, minutes, runDir: result.run.dir, checkpoint: result.checkpoint };

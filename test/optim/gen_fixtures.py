@@ -10,6 +10,8 @@ parameters: W (3, 2), decayed, and b (2,), not decayed (a second param group wit
 weight_decay=0, as Refinery decays only parameters tagged 'regularizable'). Gradients are given
 for every step (null: the parameter gets no gradient that step), so the trajectory does not
 depend on autograd. `lrs`, when present, is the learning rate of each step (a schedule).
+`expected` is torch.optim's single-tensor trajectory (foreach=False), `expectedForeach` its
+multi-tensor one (foreach=True, the _foreach_* kernels).
 """
 import json
 import os
@@ -37,21 +39,26 @@ def run(case):
     opts = dict(case['opts'])
     wd = opts.pop('weightDecay', None)
     py = {k: tuple(v) if k == 'betas' else v for k, v in opts.items()}
-    groups = [{'params': [W]}, {'params': [b], 'weight_decay': 0.0}]
     if wd is not None:
         py['weight_decay'] = wd
-    opt = getattr(torch.optim, case['optimizer'])(groups, foreach=False, **py)  # single-tensor kernels
-    traj = []
-    for k in range(STEPS):
-        if 'lrs' in case:
-            for grp in opt.param_groups:
-                grp['lr'] = case['lrs'][k]
-        W.grad = torch.tensor(grads[k]['W']).view(3, 2)
-        b.grad = None if grads[k]['b'] is None else torch.tensor(grads[k]['b'])
-        opt.step()
-        traj.append({'W': f32(W), 'b': f32(b)})
+    trajs = {}
+    # the single-tensor kernels (expected) and the multi-tensor ones (expected_foreach), from the same start
+    for foreach in (False, True):
+        Wf, bf = W.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+        groups = [{'params': [Wf]}, {'params': [bf], 'weight_decay': 0.0}]
+        opt = getattr(torch.optim, case['optimizer'])(groups, foreach=foreach, **py)
+        traj = []
+        for k in range(STEPS):
+            if 'lrs' in case:
+                for grp in opt.param_groups:
+                    grp['lr'] = case['lrs'][k]
+            Wf.grad = torch.tensor(grads[k]['W']).view(3, 2)
+            bf.grad = None if grads[k]['b'] is None else torch.tensor(grads[k]['b'])
+            opt.step()
+            traj.append({'W': f32(Wf), 'b': f32(bf)})
+        trajs[foreach] = traj
     out = dict(case)
-    out.update(init=init, grads=grads, expected=traj)
+    out.update(init=init, grads=grads, expected=trajs[False], expectedForeach=trajs[True])
     return out
 
 

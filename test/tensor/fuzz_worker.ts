@@ -239,6 +239,8 @@ function plausible(ctx: Ctx, kind: string): unknown {
       if (u < 0.9) return chance(0.5);
       return ctx.huge ? pick(HUGE_INTS) : randInt(-3, 3);
     }
+    case 'SA': // a foreach op's scalar per tensor (sometimes too few or too many)
+      return Array.from({ length: randInt(0, 3) }, () => plausible(ctx, 'S'));
     case 'ST':
       return chance(0.9) ? pick(DTYPES) : pick(['float99', 'qint8', '']);
     case 'STR':
