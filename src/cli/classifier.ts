@@ -2,7 +2,7 @@
 // evaluateClassifierFile (src/vision).
 import { DEFAULT_CLASSIFIER_TRAIN, evaluateClassifierFile, trainClassifier } from '../vision';
 import { MAX_BATCH_IMAGES } from './limits';
-import { command, file, int, ddpFlags, ddpOptions, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { command, file, int, ddpFlags, ddpOptions, deviceFlag, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 import { processGroupFromEnv, relaunch } from './launch';
 
 const d = DEFAULT_CLASSIFIER_TRAIN;
@@ -22,13 +22,14 @@ export const trainClassifierCommand = command({
     out: outFile({ description: 'where to write the weights (default runs/NAME/classifier.safetensors)', ext: '.safetensors' }),
     nproc: nprocFlag(),
     ...ddpFlags(),
+    device: deviceFlag(),
   },
   async run(f) {
     const launched = await relaunch(f.nproc);
     if (launched !== null) return launched;
     const processGroup = await processGroupFromEnv();
     const r = await trainClassifier({
-      processGroup, ddp: ddpOptions(f),
+      processGroup, ddp: ddpOptions(f), device: f.device,
       config: { epochs: f.epochs, batchSize: f['batch-size'], lr: f.lr, seed: f.seed },
       name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, log: (m) => console.log(`refinery ${m}`),
     });
@@ -48,9 +49,10 @@ export const evalClassifierCommand = command({
   flags: {
     checkpoint: file({ description: 'classifier checkpoint (default: the shipped checkpoints/fashion-classifier.safetensors)', checkpoint: 'fashion-classifier' }),
     json: jsonFlag(),
+    device: deviceFlag(),
   },
   run(f) {
-    const r = evaluateClassifierFile(f.checkpoint);
+    const r = evaluateClassifierFile(f.checkpoint, { device: f.device });
     const ckpt = f.checkpoint ?? 'checkpoints/fashion-classifier.safetensors';
     if (f.json) console.log(JSON.stringify({ checkpoint: ckpt, ...r }));
     else console.log(`${ckpt}: test accuracy ${(100 * r.accuracy).toFixed(2)}% (${r.n} images), log loss ${r.logLoss.toFixed(4)}, ${r.seconds.toFixed(1)} s`);

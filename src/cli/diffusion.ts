@@ -4,7 +4,7 @@ import * as path from 'path';
 import {
   DEFAULT_DIFFUSION_TRAIN, NOISES, PREDICTIONS, SAMPLER_NAMES, WEIGHTINGS, evaluateDiffusion, sampleGrid, trainDiffusion,
 } from '../diffusion';
-import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, ddpFlags, ddpOptions, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, ddpFlags, ddpOptions, deviceFlag, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 import { processGroupFromEnv, relaunch } from './launch';
 import { MAX_BATCH_IMAGES, MAX_EVAL_SAMPLES, MAX_GUIDANCE, MAX_NFE, MAX_SAMPLER_STEPS, MAX_SAMPLES } from './limits';
 
@@ -46,6 +46,7 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
     out: outFile({ description: 'where to write the EMA weights (default runs/NAME/model.safetensors)', ext: '.safetensors' }),
     nproc: nprocFlag(),
     ...ddpFlags(),
+    device: deviceFlag(),
   },
   async run(f, given) {
     const launched = await relaunch(f.nproc);
@@ -62,7 +63,7 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
       maxMinutes: f['max-minutes'], maxSteps: f.steps, previewEvery: f['preview-every'], guidances: f.guidance, sampleSteps: f['sample-steps'],
       name: named ? f.name : undefined, runsDir: f['runs-dir'], resume: f.resume, out: f.out,
       log: (m) => console.log(`refinery ${m}`),
-      processGroup, ddp: ddpOptions(f),
+      processGroup, ddp: ddpOptions(f), device: f.device,
     });
     processGroup?.destroy();
     if (processGroup && processGroup.rank !== 0) return r.status === 'interrupted' ? 130 : 0; // rank 0 reports
@@ -106,6 +107,7 @@ export const sampleCommand = command({
     'noisy-classifier': file({ description: 'noise-conditional classifier for --classifier-guidance (default: the shipped one)', checkpoint: 'noisy-classifier' }),
     ...samplingFlags,
     out: outFile({ description: 'PNG file to write', default: 'samples.png', ext: '.png' }),
+    device: deviceFlag(),
   },
   check(f, given) {
     if (given.has('nfe') && given.has('steps')) throw new UsageError('--steps and --nfe: give one of them, not both');
@@ -115,7 +117,7 @@ export const sampleCommand = command({
       checkpoint: f.checkpoint, n: f.n, classLabel: f.class, sampler: f.sampler, steps: f.steps, nfe: f.nfe, guidance: f.guidance,
       temperature: f.temperature, seed: f.seed, batchSize: f['batch-size'], clip: f.clip, threshold: f.threshold, churn: f.churn, eta: f.eta,
       classifierGuidance: f['classifier-guidance'] === undefined ? undefined : { scale: f['classifier-guidance'], file: f['noisy-classifier'] },
-      out: f.out, progress: 'sampling',
+      out: f.out, progress: 'sampling', device: f.device,
     });
     console.log(`${r.n} samples (${r.description}), ${r.sampler} ${r.steps} steps, guidance ${r.guidance}, ${r.seconds.toFixed(1)} s -> ${r.out}`);
     return 0;

@@ -475,6 +475,11 @@ function splitPassThrough(flags: FlagSet, args: string[]): [string[], string[]] 
 export const nprocFlag = (): Flag<number> => int({
   description: 'train on this many processes (data parallel over c10d Gloo; --batch-size is the global batch); also set by torchrun-style WORLD_SIZE/RANK', default: 1, min: 1, max: 256,
 });
+/** Where a command's model runs (checked against the machine by the library: CUDA present, N in range). */
+export const deviceFlag = (): Flag<string> => str({
+  description: 'where the model runs: cpu, cuda or cuda:N', default: 'cpu', valueName: 'DEVICE',
+  check: (v) => /^(cpu|cuda(:\d+)?)$/.test(v), expected: "cpu, cuda or cuda:N (N a GPU index)",
+});
 /** DistributedDataParallel's knobs for a training command's --nproc: bucket size and overlap. */
 export const ddpFlags = () => ({
   'bucket-mb': num({ description: 'with --nproc: gradient all-reduce bucket size in MiB (DistributedDataParallel\'s bucket_cap_mb)', default: 25, above: 0, max: 4096, valueName: 'MB' }),

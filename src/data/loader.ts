@@ -30,6 +30,19 @@ export interface DataLoaderOptions {
  * batch tensor (then dispose it yourself) or clone it to hold it longer. `batch(k, i)` returns a
  * batch that the caller owns.
  */
+/** A data set's tensors moved to `device` (the originals freed; kept), so that a DataLoader's batches are there. */
+export function datasetTo<T extends object>(data: T, device: string): T {
+  if (device === 'cpu') return data;
+  const out: Record<string, unknown> = {};
+  for (const [k, t] of Object.entries(data)) {
+    if (t instanceof Tensor) {
+      out[k] = keep(t.to({ device, copy: true }));
+      t.dispose();
+    } else out[k] = t;
+  }
+  return out as T;
+}
+
 export class DataLoader<T extends Record<string, Tensor>> {
   readonly batchSize: number;
   readonly shuffle: boolean;

@@ -3,7 +3,7 @@
 // adherence, within-class diversity (and bits/dim). `refinery sample` calls sampleGrid and
 // `refinery eval diffusion` evaluateDiffusion.
 import * as path from 'path';
-import { Generator, Tensor, assertWritable, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
+import { Generator, Tensor, assertWritable, checkComputeDevice, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
 import { FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '../data';
 import { requireFile, shippedFile } from '../train/shipped';
 import { FashionClassifier } from '../vision/classifier';
@@ -18,9 +18,10 @@ import { DIFFUSION_CHECKPOINT, classGridLabels, fashionSymmetric } from './train
 import { toUnit } from './images';
 
 /** Classifier guidance with the noise-conditional classifier in `file` (default: the shipped one) at `scale`. */
-export function noisyClassifierGuidance(scale: number, file: string = shippedFile(NOISY_CLASSIFIER_CHECKPOINT)): NonNullable<GenerateOptions['classifier']> {
+export function noisyClassifierGuidance(scale: number, file: string = shippedFile(NOISY_CLASSIFIER_CHECKPOINT), device = 'cpu'): NonNullable<GenerateOptions['classifier']> {
   if (!(scale >= 0) || !Number.isFinite(scale)) throw new RangeError(`noisyClassifierGuidance: scale must be a finite number >= 0, got ${scale}`);
   const clf = loadNoisyClassifier(file);
+  if (device !== 'cpu') clf.to(checkComputeDevice('noisyClassifierGuidance', device));
   return { logProb: (labels) => noisyClassifierLogProb(clf, labels), scale };
 }
 
@@ -58,14 +59,16 @@ export function sampleGrid(o: SampleGridOptions = {}): { n: number; sampler: Sam
   const steps = o.nfe !== undefined ? stepsForNfe(sampler, o.nfe) : (o.steps ?? 18);
   const guidance = o.guidance ?? 3;
   const out = o.out ?? 'samples.png';
+  const device = checkComputeDevice('sampleGrid', o.device ?? 'cpu');
   requireFile(checkpoint, 'sampleGrid');
   assertWritable(out, 'sampleGrid: out', { createDir: true });
-  const classifier = o.classifierGuidance ? noisyClassifierGuidance(o.classifierGuidance.scale, o.classifierGuidance.file) : undefined;
-  const { denoiser } = loadDiffusionModel(checkpoint);
+  const classifier = o.classifierGuidance ? noisyClassifierGuidance(o.classifierGuidance.scale, o.classifierGuidance.file, device) : undefined;
+  const { net, denoiser } = loadDiffusionModel(checkpoint);
+  net.to(device);
   const labels = cls === undefined ? Array.from({ length: n }, (_, i) => i % 10) : new Array<number>(n).fill(cls);
   const t0 = performance.now();
   const { nfe: _nfe, checkpoint: _c, n: _n, classLabel: _l, classifierGuidance: _g, out: _o, ...settings } = o;
-  const imgs = generate(denoiser, { ...settings, labels, sampler, steps, guidance, classifier, progress: o.progress });
+  const imgs = generate(denoiser, { ...settings, labels, sampler, steps, guidance, classifier, progress: o.progress, device });
   try {
     saveImageGrid(out, toUnit(imgs), { nrow: cls === undefined ? 10 : Math.ceil(Math.sqrt(n)) });
   } finally {

@@ -1,7 +1,7 @@
 // A class-conditional image diffusion model as the CLI trains, saves, loads and samples it: a U-Net,
 // the output parameterisation (EDM preconditioning, ε- or x0-prediction) that makes it a denoiser,
 // and sampling with any sampler, classifier-free guidance, score temperature or classifier guidance.
-import { Generator, Tensor, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
+import { Generator, Tensor, checkComputeDevice, functions as torch, keep, noGrad, scope, tensor } from '../tensor';
 import { loadModel } from '../train/checkpoint';
 import { Progress } from '../train/progress';
 import type { Denoiser } from './denoiser';
@@ -108,6 +108,11 @@ export interface GenerateOptions {
   /** Image shape (C, H, W) (default 1×28×28). */
   shape?: [number, number, number];
   progress?: boolean | string;
+  /**
+   * Where the sampling runs (the model's device; default 'cpu'). The initial noise is drawn on the
+   * CPU from the seed and moved, so a seed gives the same images on any device (to its arithmetic).
+   */
+  device?: string;
   /** Called with each step of the FIRST batch (e.g. for a trajectory strip). */
   callback?: (info: StepInfo) => void;
 }
@@ -127,7 +132,7 @@ export function guidedDenoiser(model: Denoiser, labels: Tensor, o: GenerateOptio
   } else if (gamma === 0) {
     d = unconditional;
   } else {
-    d = classifierFreeGuidance(model, { scale: gamma, key: 'labels', cond: labels, nullCond: tensor([-1], { dtype: 'int64' }), interval: o.guidanceInterval });
+    d = classifierFreeGuidance(model, { scale: gamma, key: 'labels', cond: labels, nullCond: tensor([-1], { dtype: 'int64', device: labels.device }), interval: o.guidanceInterval });
   }
   if (o.threshold !== undefined) d = dynamicThresholding(d, { percentile: o.threshold });
   if (o.clip) {
@@ -158,6 +163,7 @@ export function generate(model: Denoiser, o: GenerateOptions): Tensor {
   if (o.threshold !== undefined && !(o.threshold > 0 && o.threshold <= 1)) throw new RangeError(`generate: threshold (a percentile) must lie in (0, 1], got ${o.threshold}`);
   const sigmas = karrasSigmas(steps, { sigmaMin: o.sigmaMin ?? 0.002, sigmaMax: o.sigmaMax ?? 80, rho: o.rho ?? 7 });
   const generator = new Generator(o.seed ?? 0);
+  const device = o.device === undefined ? 'cpu' : checkComputeDevice('generate', o.device);
   const batches = Math.ceil(n / batchSize);
   const bar = o.progress ? new Progress({ total: batches * steps, label: typeof o.progress === 'string' ? o.progress : 'sampling', unit: 'step' }) : null;
   const out: Tensor[] = [];
@@ -166,9 +172,9 @@ export function generate(model: Denoiser, o: GenerateOptions): Tensor {
     for (let b = 0; b < batches; b++) {
       const ids = o.labels.slice(b * batchSize, (b + 1) * batchSize);
       const img = noGrad(() => scope(() => {
-        const labels = tensor(ids.map((l) => (l === null || l < 0 ? -1 : l)), { dtype: 'int64' });
+        const labels = tensor(ids.map((l) => (l === null || l < 0 ? -1 : l)), { dtype: 'int64', device });
         const d = guidedDenoiser(model, labels, o);
-        const x = torch.randn([ids.length, ...shape], { generator }).mul(o.sigmaMax ?? 80);
+        const x = torch.randn([ids.length, ...shape], { generator }).to({ device }).mul(o.sigmaMax ?? 80);
         const opts: TableSamplerOptions = {
           generator,
           eta: o.eta,

@@ -4,9 +4,9 @@
 // trajectory and the run's HTML report. `refinery train diffusion` calls trainDiffusion.
 import * as fs from 'fs';
 import * as path from 'path';
-import { Generator, Tensor, assertWritable, functions as torch, getNumThreads, keep, manualSeed, scope } from '../tensor';
-import { DataLoader, FASHION_MNIST_CLASSES, fashionMnist, saveImageGrid } from '../data';
-import type { ProcessGroup } from '../distributed/process_group';
+import { Generator, Tensor, assertWritable, checkComputeDevice, functions as torch, getNumThreads, keep, manualSeed, scope } from '../tensor';
+import { DataLoader, FASHION_MNIST_CLASSES, datasetTo, fashionMnist, saveImageGrid } from '../data';
+import { type ProcessGroup, assertCollectivesOn } from '../distributed/process_group';
 import { RANK_SEED_STRIDE } from '../distributed/ddp';
 import { Adam, EMA, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
@@ -123,6 +123,12 @@ export interface TrainDiffusionOptions {
   processGroup?: ProcessGroup;
   /** With processGroup: gradient bucket size and overlap with backward (train()'s bucketBytes, overlapGradients). */
   ddp?: { bucketBytes?: number; overlapGradients?: boolean };
+  /**
+   * Where the model trains and samples: 'cpu' (default), 'cuda' or 'cuda:N'; checked against the
+   * machine. The data set is moved there once; random numbers are drawn on the CPU generators and
+   * moved, so a seed gives the same run on any device (to its arithmetic).
+   */
+  device?: string;
 }
 
 export interface TrainDiffusionResult {
@@ -182,6 +188,8 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
   if (guidances.some((g) => !(g >= 0) || !Number.isFinite(g))) throw new RangeError(`trainDiffusion: guidances must be finite numbers >= 0, got ${JSON.stringify(guidances)}`);
   const pg = opts.processGroup;
   const rank = pg?.rank ?? 0;
+  const device = checkComputeDevice('trainDiffusion', opts.device ?? 'cpu');
+  if (pg && device !== 'cpu') assertCollectivesOn(device, 'trainDiffusion');
   const say = opts.log === null || rank !== 0 ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const runsDir = opts.runsDir ?? 'runs';
   let name = opts.name ?? 'diffusion';
@@ -199,13 +207,13 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
   // each rank draws its own noise and label dropout (rank 0: the single-process streams)
   const noiseGen = new Generator(cfg.seed + 1 + RANK_SEED_STRIDE * rank);
   const dropGen = new Generator(cfg.seed + 2 + RANK_SEED_STRIDE * rank);
-  const net = buildUNet(cfg.model, initGen);
-  const emaNet = buildUNet(cfg.model); // evaluation copy that receives the EMA weights
+  const net = buildUNet(cfg.model, initGen).to(device);
+  const emaNet = buildUNet(cfg.model).to(device); // evaluation copy that receives the EMA weights
   emaNet.eval();
   const denoiser = denoiserOf(net, cfg.model);
   const emaDenoiser = denoiserOf(emaNet, cfg.model);
 
-  const data = fashionSymmetric('train');
+  const data = datasetTo(fashionSymmetric('train'), device);
   const loader = new DataLoader(data, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true, shard: pg });
   const adam = new Adam(net, { lr: cosineWithWarmup({ base: cfg.lr, warmup: cfg.warmup, total: Number.MAX_SAFE_INTEGER / 2 }) });
   const ema = new EMA(net, { decay: cfg.emaDecay, warmup: true });
@@ -213,11 +221,11 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
 
   // a fixed held-out batch and fixed noise: the EMA model's denoising loss at a few noise levels
   const test = fashionSymmetric('test');
-  const evalX = keep(test.images.narrow(0, 0, 128).clone());
-  const evalLabels = keep(test.labels.narrow(0, 0, 128).clone());
+  const evalX = keep(test.images.narrow(0, 0, 128).to({ device, copy: true }));
+  const evalLabels = keep(test.labels.narrow(0, 0, 128).to({ device, copy: true }));
   test.images.dispose(); test.labels.dispose();
   const evalSigmas = [0.05, 0.3, 1, 5];
-  const evalNoise = keep(torch.randn([evalSigmas.length, ...evalX.shape], { generator: new Generator(12345) }));
+  const evalNoise = keep(scope(() => torch.randn([evalSigmas.length, ...evalX.shape], { generator: new Generator(12345) }).to({ device })));
 
   const t0 = Date.now();
   say(`train diffusion: U-Net ${numParams(net).toLocaleString('en-US')} parameters, ${cfg.model.prediction}-prediction, ${cfg.weighting} weighting, ${cfg.noise} noise levels, batch ${cfg.batchSize}, `
@@ -229,7 +237,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
     stepFn: (batch: { images: Tensor; labels: Tensor }) => {
       const b = batch.images.shape[0];
       // conditioning dropout: each label becomes the null class (-1) with probability condDrop
-      const drop = torch.rand([b], { generator: dropGen }).lt(cfg.condDrop);
+      const drop = torch.rand([b], { generator: dropGen }).lt(cfg.condDrop).to({ device });
       const labels = batch.labels.maskedFill(drop, -1);
       const loss = diffusionLoss(denoiser, batch.images, { generator: noiseGen, weighting: objective.weighting, sigmaSampler: objective.sigmaSampler, extra: { labels } });
       return { loss };
@@ -245,7 +253,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
         out[`mse@sigma=${s}`] = den.sub(evalX).square().mean().item() as number;
       });
       // a preview grid: 4 samples of each class at guidance 3
-      const imgs = generate(emaDenoiser, { labels: classGridLabels(4), guidance: 3, sampler: 'heun', steps: 12, seed: 0 });
+      const imgs = generate(emaDenoiser, { labels: classGridLabels(4), guidance: 3, sampler: 'heun', steps: 12, seed: 0, device });
       saveImageGrid(path.join(ctx.run.dir, 'samples', `step-${String(ctx.step).padStart(6, '0')}.png`), toUnit(imgs), { nrow: 4 });
       imgs.dispose();
       return out;
@@ -271,14 +279,14 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
   const perClass = 8;
   const blocks: string[] = [];
   for (const g of guidances) {
-    const imgs = generate(emaDenoiser, { labels: classGridLabels(perClass), guidance: g, sampler: 'heun', steps: sampleSteps, seed: 0, progress: `guidance ${g}` });
+    const imgs = generate(emaDenoiser, { labels: classGridLabels(perClass), guidance: g, sampler: 'heun', steps: sampleSteps, seed: 0, progress: `guidance ${g}`, device });
     const file = `grid-guidance-${g}.png`;
     saveImageGrid(path.join(dir, file), toUnit(imgs), { nrow: perClass });
     imgs.dispose();
     blocks.push(labelledGrid(file, `γ = ${g}`, FASHION_MNIST_CLASSES, 30 * 2));
   }
   sections.push({ heading: `Samples: Heun, ${sampleSteps} steps (${samplerNfe('heun', sampleSteps)} evaluations), one row per class, same noise in every grid`, html: blocks.join('') });
-  const traj = trajectoryStrip(emaDenoiser, path.join(dir, 'trajectory.png'), sampleSteps);
+  const traj = trajectoryStrip(emaDenoiser, path.join(dir, 'trajectory.png'), sampleSteps, device);
   sections.push({ heading: 'Denoising trajectory (γ = 3): the estimate D(x, σ) at each step, σ from 80 down to 0', html: `<img src="trajectory.png" style="image-rendering:pixelated;width:100%;max-width:${traj}px">` });
   // the grids and trajectory are in the sections; the Media section keeps only the training previews
   writeReport(dir, { status: timeUp ? 'completed (time limit)' : 'completed', step: result.step, sections, media: (found) => found.filter((f) => f.startsWith('samples/')) });
@@ -288,10 +296,10 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
 }
 
 /** One sample per class (rows), the denoised estimate at each step (columns); returns the image width in px. */
-function trajectoryStrip(model: Denoiser, file: string, steps: number): number {
+function trajectoryStrip(model: Denoiser, file: string, steps: number, device = 'cpu'): number {
   const frames: Tensor[] = [];
   const imgs = generate(model, {
-    labels: classGridLabels(1), guidance: 3, sampler: 'heun', steps, seed: 1,
+    labels: classGridLabels(1), guidance: 3, sampler: 'heun', steps, seed: 1, device,
     callback: (info) => { frames.push(keep(info.denoised.clone())); },
   });
   frames.push(imgs);

@@ -164,6 +164,22 @@ function asList(t: Tensor | Tensor[], what: string): Tensor[] {
   return list;
 }
 
+/** The backends this addon was built with: 'gloo' (CPU tensors) and, with a CUDA libtorch that has it, 'nccl'. */
+export function distributedBackends(): string[] {
+  return (native.distributedBackends ?? '').split(',').filter(Boolean);
+}
+
+/**
+ * Refuses, before any work, data-parallel training whose tensors live on `device` when no backend of
+ * this build takes them (CUDA tensors need NCCL, which only a CUDA libtorch with NCCL provides).
+ */
+export function assertCollectivesOn(device: string, who: string): void {
+  if (device === 'cpu' || device.startsWith('cpu:')) return;
+  if (device.startsWith('cuda') && distributedBackends().includes('nccl')) return;
+  throw new Error(`${who}: data-parallel training on ${device} needs NCCL, which this build lacks (backends: ${distributedBackends().join(', ') || 'none'}; ` +
+    'Gloo takes CPU tensors): build against a CUDA libtorch with NCCL (README: Several processes), or train on one process');
+}
+
 /** Joins a process group as torch.distributed.init_process_group does (environment variables by default). */
 export function initProcessGroup(opts: InitOptions = {}): Promise<ProcessGroup> {
   return ProcessGroup.init(opts);

@@ -147,7 +147,11 @@ export function dropout(x: Tensor, pOrOptions?: number | DropoutOptions, trainin
   const train = o.training ?? true;
   if (!o.generator) return torch.dropout(x, p, train);
   if (!train || p === 0) return x.alias();
-  const mask = torch.emptyLike(x).bernoulli_(1 - p, { generator: o.generator });
+  // drawn on the generator's device and moved: a CPU generator gives the same mask on any device
+  const gd = o.generator.device;
+  const drawn = (gd === x.device ? torch.emptyLike(x) : torch.empty(x.shape, { dtype: x.dtype, device: gd })).bernoulli_(1 - p, { generator: o.generator });
+  const mask = gd === x.device ? drawn : drawn.to({ device: x.device });
+  if (mask !== drawn) drawn.dispose();
   try {
     return x.mul(mask.div_(1 - p)); // one new tensor: the scaled mask is the multiplier
   } finally {

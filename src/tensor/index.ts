@@ -6,7 +6,7 @@ export { noGrad, enableGrad, isGradEnabled, grad, applyFunction } from './autogr
 export type { CustomFunction, FunctionContext, GradOptions } from './autograd';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult, type GradcheckFailure } from './gradcheck';
 export * as F from './functional';
-export { setNumThreads, getNumThreads, torchVersion, cudaDeviceCount, cudaIsAvailable } from './runtime';
+export { setNumThreads, getNumThreads, torchVersion, cudaDeviceCount, cudaIsAvailable, checkComputeDevice } from './runtime';
 export * from './safetensors';
 export { checkShape, sameShape, formatShape } from './shape';
 export { writeFileAtomic, assertWritable, cacheDir, type ChunkWriter } from './files';

@@ -19,3 +19,26 @@ export function cudaDeviceCount(): number {
 export function cudaIsAvailable(): boolean {
   return native.CudaDeviceCount() > 0;
 }
+
+/**
+ * The device a job runs its model on: 'cpu', 'cuda' (= 'cuda:0') or 'cuda:N', checked against
+ * this process's libtorch and machine. An Error naming `who` and the device when CUDA is not
+ * available (a CPU-only libtorch, or no GPU), a RangeError when N is not a device of this machine.
+ */
+export function checkComputeDevice(who: string, device: unknown): string {
+  const m = typeof device === 'string' ? /^(cpu|cuda)(?::(\d+))?$/.exec(device.trim()) : null;
+  if (!m || (m[1] === 'cpu' && m[2] !== undefined && m[2] !== '0')) {
+    throw new TypeError(`${who}: device must be 'cpu', 'cuda' or 'cuda:N' (N a GPU index), got ${JSON.stringify(device)}`);
+  }
+  if (m[1] === 'cpu') return 'cpu';
+  const count = cudaDeviceCount();
+  if (count === 0) {
+    throw new Error(`${who}: device ${JSON.stringify(device)}: CUDA is not available (libtorch ${torchVersion} sees no CUDA device: ` +
+      "a CPU-only build, or no GPU); use 'cpu', or build Refinery against a CUDA libtorch (README: Another libtorch)");
+  }
+  const index = m[2] === undefined ? 0 : Number(m[2]);
+  if (index >= count) {
+    throw new RangeError(`${who}: device ${JSON.stringify(device)}: this machine has ${count} CUDA device${count > 1 ? 's' : ''} (cuda:0${count > 1 ? ` to cuda:${count - 1}` : ''})`);
+  }
+  return `cuda:${index}`;
+}

@@ -2,9 +2,9 @@
 // repository's training loop (run folder, progress, metrics.jsonl, checkpoints, resume, Ctrl-C).
 // `refinery train classifier` calls trainClassifier; `refinery eval classifier` evaluateClassifierFile.
 import * as path from 'path';
-import { F, Generator, Tensor, assertWritable, getNumThreads, manualSeed } from '../tensor';
-import { DataLoader, fashionMnist, saveImageGrid } from '../data';
-import type { ProcessGroup } from '../distributed/process_group';
+import { F, Generator, Tensor, assertWritable, checkComputeDevice, getNumThreads, manualSeed } from '../tensor';
+import { DataLoader, datasetTo, fashionMnist, saveImageGrid } from '../data';
+import { type ProcessGroup, assertCollectivesOn } from '../distributed/process_group';
 import { RANK_SEED_STRIDE } from '../distributed/ddp';
 import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
@@ -47,6 +47,8 @@ export interface TrainClassifierOptions {
   processGroup?: ProcessGroup;
   /** With processGroup: gradient bucket size and overlap with backward (train()'s bucketBytes, overlapGradients). */
   ddp?: { bucketBytes?: number; overlapGradients?: boolean };
+  /** Where the model trains and is evaluated: 'cpu' (default), 'cuda' or 'cuda:N'; checked against the machine. */
+  device?: string;
 }
 
 export interface TrainClassifierResult {
@@ -79,6 +81,8 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
   if (!Number.isSafeInteger(cfg.seed) || cfg.seed < 0) throw new RangeError(`trainClassifier: seed must be a non-negative integer, got ${cfg.seed}`);
   const pg = opts.processGroup;
   const rank = pg?.rank ?? 0;
+  const device = checkComputeDevice('trainClassifier', opts.device ?? 'cpu');
+  if (pg && device !== 'cpu') assertCollectivesOn(device, 'trainClassifier');
   const say = opts.log === null || rank !== 0 ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const name = opts.name ?? 'classifier';
   const runsDir = opts.runsDir ?? 'runs';
@@ -87,12 +91,12 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
   manualSeed(cfg.seed);
   const initGen = new Generator(cfg.seed);
   const dropGen = new Generator(cfg.seed + 1 + RANK_SEED_STRIDE * rank); // each rank its own dropout masks
-  const model = new FashionClassifier(cfg.model, { generator: initGen });
+  const model = new FashionClassifier(cfg.model, { generator: initGen }).to(device);
   // dropout draws from dropGen; its state is checkpointed so a resumed run is exact
   model.drop.generator = dropGen;
 
-  const trainSet = fashionMnist('train');
-  const testSet = fashionMnist('test');
+  const trainSet = datasetTo(fashionMnist('train'), device);
+  const testSet = datasetTo(fashionMnist('test'), device);
   try {
     const loader = new DataLoader({ images: trainSet.images, labels: trainSet.labels }, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, dropLast: true, shard: pg });
     const total = cfg.epochs * loader.length;
@@ -144,9 +148,10 @@ export function loadClassifier(file: string = shippedFile(REFERENCE_CHECKPOINT))
 }
 
 /** Test accuracy and log loss of a classifier checkpoint on the Fashion-MNIST test set. */
-export function evaluateClassifierFile(file: string = shippedFile(REFERENCE_CHECKPOINT)): { accuracy: number; logLoss: number; n: number; seconds: number } {
-  const model = loadClassifier(file);
-  const test = fashionMnist('test');
+export function evaluateClassifierFile(file: string = shippedFile(REFERENCE_CHECKPOINT), o: { device?: string } = {}): { accuracy: number; logLoss: number; n: number; seconds: number } {
+  const device = checkComputeDevice('evaluateClassifierFile', o.device ?? 'cpu');
+  const model = loadClassifier(file).to(device);
+  const test = datasetTo(fashionMnist('test'), device);
   try {
     const t0 = performance.now();
     const r = evaluate(model, test.images, test.labels);
