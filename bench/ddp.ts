@@ -200,8 +200,11 @@ export function runDdpCommand(args: string[]): Promise<number> | number {
     return runDdpTrainBench(opts).then((rep) => {
       if (opts.json) process.stdout.write(JSON.stringify(rep) + '\n');
       else {
-        const lines = ['config (processes x threads)  steps/s  final loss  s to target'];
-        for (const r of rep.rows) lines.push(`${r.config.padEnd(29)} ${r.stepsPerSec.toFixed(2).padStart(7)}  ${r.finalLoss.toFixed(4).padStart(10)}  ${r.secondsToTarget.toFixed(1).padStart(11)}`);
+        const lines = [`config (processes x threads)${opts.overlap ? '          ' : ''}  steps/s  final loss${opts.overlap ? '' : '  s to target'}`];
+        for (const r of rep.rows) {
+          lines.push(`${r.config.padEnd(opts.overlap ? 39 : 29)} ${r.stepsPerSec.toFixed(2).padStart(7)}  ${r.finalLoss.toFixed(4).padStart(10)}` +
+            (opts.overlap ? '' : `  ${r.secondsToTarget.toFixed(1).padStart(11)}`));
+        }
         for (const n of rep.notes) lines.push(`note: ${n}`);
         process.stdout.write(lines.join('\n') + '\n');
       }
