@@ -9,7 +9,7 @@
       "<!(node -p \"require('node-addon-api').include_dir\")",
       "<!@(node config.js include)"
     ],
-    "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GLIBCXX_USE_CXX11_ABI=<!(node config.js abi)"],
+    "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GLIBCXX_USE_CXX11_ABI=<!(node config.js abi)", "<!@(node config.js defines)"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
     "cflags_cc": ["-std=<!(node config.js std)", "-fexceptions", "-frtti", "-O2", "-Wno-deprecated-declarations", "-Wno-unused-variable"],

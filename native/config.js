@@ -49,15 +49,44 @@ function cxxStandard(v) {
 }
 
 // Process groups (src/distributed.cc) need c10d's Gloo headers and gloo's own: Debian's libtorch
-// with libgloo-dev has both; a pip wheel's torch folder ships c10d's but not gloo's (the file checks
-// with __has_include and builds without process groups then).
+// with libgloo-dev has both; a pip wheel's torch folder ships c10d's but not gloo's, which the
+// compiler then finds in /usr/include (libgloo-dev; the wheel's libtorch_cpu carries its own gloo
+// and exports the c10d symbols: see README "Another libtorch"). Without them the file builds
+// without process groups (it checks with __has_include).
 function glooHeaders(c) {
-  return c.include.some((inc) => fs.existsSync(path.join(inc, 'gloo', 'algorithm.h')));
+  return [...c.include, '/usr/include'].some((inc) => fs.existsSync(path.join(inc, 'gloo', 'algorithm.h')));
+}
+
+// NCCL (process groups over CUDA tensors): a CUDA libtorch whose libtorch_cuda exports
+// ProcessGroupNCCL, and nccl.h plus the CUDA runtime headers somewhere we can see them (the tree,
+// CUDA_HOME, /usr/local/cuda, or a wheel's nvidia/*/include packages beside torch/). Returns the
+// extra include folders, or null (no NCCL: CUDA tensors are refused by the process group then).
+function ncclIncludes(c) {
+  const lib = path.join(c.lib, 'libtorch_cuda.so');
+  if (!fs.existsSync(lib)) return null;
+  try {
+    const syms = execFileSync('nm', ['-D', '--defined-only', lib], { maxBuffer: 1 << 30 }).toString();
+    if (!syms.includes('ProcessGroupNCCL')) return null;
+  } catch {
+    return null;
+  }
+  const dirs = [...c.include];
+  if (process.env.CUDA_HOME) dirs.push(path.join(process.env.CUDA_HOME, 'include'));
+  dirs.push('/usr/local/cuda/include');
+  const nvidia = path.join(path.dirname(path.dirname(c.lib)), 'nvidia');  // <site-packages>/torch/lib -> <site-packages>/nvidia
+  if (fs.existsSync(nvidia)) for (const d of fs.readdirSync(nvidia)) dirs.push(path.join(nvidia, d, 'include'));
+  dirs.push('/usr/include');
+  const find = (h) => dirs.find((d) => fs.existsSync(path.join(d, h)));
+  const nccl = find('nccl.h'), cuda = find('cuda_runtime_api.h');
+  if (!nccl || !cuda) return null;
+  return [...new Set([nccl, cuda, ...dirs.filter((d) => d.startsWith(nvidia) && fs.existsSync(d))])].filter((d) => !c.include.includes(d) && d !== '/usr/include');
 }
 
 const c = config();
 const what = process.argv[2];
-if (what === 'include') console.log(c.include.join(' '));
+const nccl = what === 'include' || what === 'defines' || what === undefined ? ncclIncludes(c) : null;
+if (what === 'include') console.log([...c.include, ...(nccl ?? [])].join(' '));
+else if (what === 'defines') console.log(nccl ? 'USE_C10D_NCCL REFINERY_NCCL' : '');
 else if (what === 'lib') console.log(c.lib);
 else if (what === 'abi') console.log(cxx11abi(c.c10));
 else if (what === 'std') console.log(cxxStandard(torchVersion(c.include)));
@@ -67,4 +96,4 @@ else if (what === 'libs') {
   for (const l of ['torch_cuda', 'c10_cuda']) if (fs.existsSync(path.join(c.lib, `lib${l}.so`))) libs.push(`-l${l}`);
   console.log(libs.join(' '));
 }
-else console.log(JSON.stringify({ ...c, abi: cxx11abi(c.c10), version: torchVersion(c.include), std: cxxStandard(torchVersion(c.include)), gloo: glooHeaders(c) }));
+else console.log(JSON.stringify({ ...c, abi: cxx11abi(c.c10), version: torchVersion(c.include), std: cxxStandard(torchVersion(c.include)), gloo: glooHeaders(c), nccl: nccl !== null }));

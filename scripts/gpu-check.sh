@@ -20,7 +20,7 @@ fi
 torch_dir=$("$PYTHON" -c 'import torch, os; print(os.path.dirname(torch.__file__))')
 "$PYTHON" -c 'import torch, sys; print("gpu-check: PyTorch", torch.__version__, "CUDA", torch.version.cuda, "devices", torch.cuda.device_count()); sys.exit(0 if torch.cuda.is_available() else 1)' \
   || { echo "gpu-check: this PyTorch sees no CUDA device" >&2; exit 2; }
-tests="dist/test/nn/device.test.js dist/test/diffusion/device.test.js dist/test/tensor/ops.test.js dist/test/tensor/autograd.test.js"
+tests="dist/test/nn/device.test.js dist/test/diffusion/device.test.js dist/test/tensor/ops.test.js dist/test/tensor/autograd.test.js dist/test/cli/device.test.js dist/test/optim/optimizers.test.js dist/test/distributed/process_group.test.js"
 if [ "${1:-}" = "--all" ]; then
   bash "$repo/scripts/test-libtorch.sh" "$torch_dir"
 else
@@ -31,3 +31,5 @@ ver=$(sed -n "s/^__version__ = '\(.*\)'.*/\1/p" "$torch_dir/version.py" | head -
 cd "${REFINERY_ALT_DIR:-$repo/build/libtorch-${ver:-other}}/tree"
 echo "gpu-check: diffusion benchmark (Refinery on this libtorch vs this PyTorch)"
 node dist/bench/main.js diffusion --python "$(command -v "$PYTHON")"
+echo "gpu-check: optimizer step on the GPU, foreach vs per-parameter (Refinery vs this PyTorch)"
+node dist/bench/main.js optim --device cuda --python "$(command -v "$PYTHON")"

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch peer of bench/optim.ts: one optimizer step over a given parameter list, driven over stdin.
 
-  argv   --shapes JSON (the parameter shapes, e.g. the U-Net's) --optimizer adam|adamw|sgd --threads T
+  argv   --shapes JSON (the parameter shapes, e.g. the U-Net's) --optimizer adam|adamw|sgd --threads T --device D
   stdout {"ready": true, "version": ..., "params": N} once, then {"ms": ...} per request
   stdin  "step foreach" | "step single" | "quit"   (K steps of torch.optim with foreach=True/False; ms per step)
 """
@@ -19,15 +19,17 @@ def main():
     ap.add_argument('--optimizer', default='adam')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--steps', type=int, default=10)
+    ap.add_argument('--device', default='cpu')
     a = ap.parse_args()
+    dev = torch.device(a.device)
     torch.set_num_threads(a.threads)
     g = torch.Generator().manual_seed(0)
     shapes = json.loads(a.shapes)
     opts = {}
     for mode in ('foreach', 'single'):
-        ps = [torch.randn(s, generator=g).requires_grad_() for s in shapes]
+        ps = [torch.randn(s, generator=g).to(dev).requires_grad_() for s in shapes]
         for p in ps:
-            p.grad = torch.randn(p.shape, generator=g) * 1e-3
+            p.grad = (torch.randn(p.shape, generator=g) * 1e-3).to(dev)
         kw = dict(lr=1e-4, foreach=(mode == 'foreach'))
         if a.optimizer == 'adam':
             opts[mode] = torch.optim.Adam(ps, **kw)
@@ -46,6 +48,8 @@ def main():
         t0 = time.perf_counter()
         for _ in range(a.steps):
             opt.step()
+        if dev.type == 'cuda':
+            torch.cuda.synchronize(dev)
         sys.stdout.write(json.dumps({'ms': (time.perf_counter() - t0) * 1000.0 / a.steps}) + '\n')
         sys.stdout.flush()
 

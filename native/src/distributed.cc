@@ -25,6 +25,13 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
+// NCCL for CUDA tensors: compiled only against a CUDA libtorch whose libtorch_cuda has
+// ProcessGroupNCCL, with nccl.h and the CUDA headers found (native/config.js defines REFINERY_NCCL)
+#if defined(REFINERY_NCCL) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
+#include <ATen/Context.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#define REFINERY_HAS_NCCL 1
+#endif
 #endif
 
 namespace refinery {
@@ -52,7 +59,17 @@ struct Group {
   int port = 0;
   ms timeout{60000}, heartbeat{5000};
   c10::intrusive_ptr<c10d::Store> store;    // the group's keys (a PrefixStore over the TCPStore)
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;   // CPU tensors (and barriers)
+#ifdef REFINERY_HAS_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // CUDA tensors, when this machine has a GPU
+#endif
+  bool has_nccl() const {
+#ifdef REFINERY_HAS_NCCL
+    return static_cast<bool>(nccl);
+#else
+    return false;
+#endif
+  }
   // heartbeat: each rank bumps hb/<rank> several times per heartbeat period; a rank whose counter
   // stands still for a whole period (and that has not said done/<rank>) is reported dead
   std::thread hb_thread;
@@ -212,6 +229,10 @@ class InitWorker : public PromiseWorker {
       }
       opts->threads = 2;
       g.pg = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", store), g.rank, g.size, opts);
+#ifdef REFINERY_HAS_NCCL
+      // made on every rank alike (the communicators themselves are made at the first CUDA collective)
+      if (at::hasCUDA()) g.nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store), g.rank, g.size);
+#endif
       g.store = store;
       // heartbeats go over a connection of their own, so they never queue behind a blocking get
       c10d::TCPStoreOptions o;
@@ -284,6 +305,29 @@ void check_usable(const Napi::Env& env, Group& g, const char* what) {
   if (!b.empty()) throw Napi::Error::New(env, std::string("distributed: ") + what + ": the process group is unusable after an earlier failure (" + b + ")");
 }
 
+// The backend for tensors on `d`: NCCL for CUDA tensors where the build and the machine have it, else Gloo.
+template <class F>
+c10::intrusive_ptr<c10d::Work> on_backend(Group& g, const at::Device& d, F&& f) {
+#ifdef REFINERY_HAS_NCCL
+  if (d.is_cuda()) {
+    if (!g.nccl) throw std::runtime_error("distributed: a " + d.str() + " tensor, but the NCCL process group was not made (no CUDA device when the group was made)");
+    return f(*g.nccl);
+  }
+#endif
+  return f(*g.pg);
+}
+
+// Whether the group takes tensors on `d`: CPU tensors always (Gloo), CUDA ones through NCCL.
+bool takes_device(const Group& g, const at::Device& d) {
+  return d.is_cpu() || (d.is_cuda() && g.has_nccl());
+}
+
+std::string device_refusal(const Group& g, const std::string& what, const at::Device& d) {
+  std::string why = d.is_cuda() ? (g.has_nccl() ? "" : "; CUDA tensors need NCCL, which this build (or this machine) lacks: build against a CUDA libtorch with NCCL")
+                                : "; the process group takes CPU tensors (Gloo) and, with NCCL, CUDA tensors";
+  return what + " is on " + d.str() + why;
+}
+
 // Tensors in buckets of at most `cap` bytes, one dtype (and device) per bucket, in the given order.
 std::vector<std::vector<size_t>> buckets_of(const std::vector<at::Tensor>& ts, int64_t cap) {
   std::vector<std::vector<size_t>> out;
@@ -342,7 +386,7 @@ class CollectiveWorker : public PromiseWorker {
         std::vector<at::Tensor> in{ts_[0].contiguous()};
         std::vector<std::vector<at::Tensor>> out(1);
         for (int r = 0; r < g.size; r++) out[0].push_back(at::empty_like(in[0]));
-        works.push_back(g.pg->allgather(out, in, c10d::AllgatherOptions()));
+        works.push_back(on_backend(g, in[0].device(), [&](auto& pg) { return pg.allgather(out, in, c10d::AllgatherOptions()); }));
         wait_works(g, works, "allGather");
         gathered_ = out[0];
         return;
@@ -356,11 +400,11 @@ class CollectiveWorker : public PromiseWorker {
         if (kind_ == Kind::AllReduce) {
           c10d::AllreduceOptions o;
           o.reduceOp = op_;
-          works.push_back(g.pg->allreduce(one, o));
+          works.push_back(on_backend(g, one[0].device(), [&](auto& pg) { return pg.allreduce(one, o); }));
         } else {
           c10d::BroadcastOptions o;
           o.rootRank = root_;
-          works.push_back(g.pg->broadcast(one, o));
+          works.push_back(on_backend(g, one[0].device(), [&](auto& pg) { return pg.broadcast(one, o); }));
         }
       }
       wait_works(g, works, kind_ == Kind::AllReduce ? "allReduce" : "broadcast");
@@ -435,7 +479,7 @@ struct Reducer {
       std::vector<at::Tensor> one{flat[next]};
       c10d::AllreduceOptions o;
       o.reduceOp = c10d::ReduceOp::SUM;
-      works.push_back(g->pg->allreduce(one, o));
+      works.push_back(on_backend(*g, one[0].device(), [&](auto& pg) { return pg.allreduce(one, o); }));
       next++;
     }
   }
@@ -591,9 +635,8 @@ Napi::Value DistCollective(const Napi::CallbackInfo& info) {
   int64_t cap = checked_int(info, 5, "bucketBytes", 1, int64_t(1) << 50);
   if (k == Kind::AllGather && ts.size() != 1) throw Napi::TypeError::New(env, "distributed: allGather takes one tensor");
   for (size_t i = 0; i < ts.size(); i++) {
-    if (!ts[i].device().is_cpu()) {
-      throw Napi::TypeError::New(env, "distributed: " + kind + ": tensor " + std::to_string(i) + " is on " + ts[i].device().str() +
-                                          "; the Gloo process group takes CPU tensors (NCCL for CUDA needs a CUDA libtorch build)");
+    if (!takes_device(*g, ts[i].device())) {
+      throw Napi::TypeError::New(env, "distributed: " + kind + ": " + device_refusal(*g, "tensor " + std::to_string(i), ts[i].device()));
     }
     if (k == Kind::AllReduce && ts[i].scalar_type() == at::kBool) {
       throw Napi::TypeError::New(env, "distributed: allReduce: tensor " + std::to_string(i) + " is bool; reduce it as uint8 or int32");
@@ -615,9 +658,8 @@ Napi::Value DistReducerNew(const Napi::CallbackInfo& info) {
   r->g = g;
   for (size_t i = 0; i < ps.size(); i++) {
     const at::Tensor& p = ps[i];
-    if (!p.device().is_cpu()) {
-      throw Napi::TypeError::New(env, "distributed: gradient reducer: parameter " + std::to_string(i) + " is on " + p.device().str() +
-                                          "; the Gloo process group takes CPU tensors");
+    if (!takes_device(*g, p.device())) {
+      throw Napi::TypeError::New(env, "distributed: gradient reducer: " + device_refusal(*g, "parameter " + std::to_string(i), p.device()));
     }
     if (!p.requires_grad() || !p.is_leaf()) {
       throw Napi::TypeError::New(env, "distributed: gradient reducer: parameter " + std::to_string(i) + " is not a leaf that requires grad");
@@ -715,11 +757,14 @@ Napi::Value DistReducerFinish(const Napi::CallbackInfo& info) {
     works = r->works;
   }
   for (size_t i = 0; i < extra.size(); i++) {
-    if (!extra[i].device().is_cpu() || !extra[i].is_contiguous()) throw Napi::TypeError::New(env, "distributed: gradient reducer: extra tensor " + std::to_string(i) + " must be a contiguous CPU tensor");
+    if (!takes_device(*r->g, extra[i].device()) || !extra[i].is_contiguous()) {
+      throw Napi::TypeError::New(env, "distributed: gradient reducer: extra tensor " + std::to_string(i) + " must be contiguous and on a device the group takes (" +
+                                          extra[i].device().str() + ")");
+    }
     std::vector<at::Tensor> one{extra[i]};
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
-    works.push_back(r->g->pg->allreduce(one, o));
+    works.push_back(on_backend(*r->g, extra[i].device(), [&](auto& pg) { return pg.allreduce(one, o); }));
   }
   auto* w = new ReduceWorker(env, r, std::move(works), std::move(extra));
   Napi::Promise p = w->promise();
@@ -756,7 +801,11 @@ Napi::Value DistReducerFree(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_distributed(Napi::Env env, Napi::Object exports) {
+#ifdef REFINERY_HAS_NCCL
+  exports.Set("distributedBackends", Napi::String::New(env, "gloo,nccl"));
+#else
   exports.Set("distributedBackends", Napi::String::New(env, "gloo"));
+#endif
   exports.Set("DistInit", Napi::Function::New(env, DistInit, "DistInit"));
   exports.Set("DistDestroy", Napi::Function::New(env, DistDestroy, "DistDestroy"));
   exports.Set("DistCollective", Napi::Function::New(env, DistCollective, "DistCollective"));

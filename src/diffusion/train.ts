@@ -188,7 +188,8 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
   if (guidances.some((g) => !(g >= 0) || !Number.isFinite(g))) throw new RangeError(`trainDiffusion: guidances must be finite numbers >= 0, got ${JSON.stringify(guidances)}`);
   const pg = opts.processGroup;
   const rank = pg?.rank ?? 0;
-  const device = checkComputeDevice('trainDiffusion', opts.device ?? 'cpu');
+  // 'cuda' on several ranks: each its own GPU, cuda:LOCAL_RANK (torchrun's convention)
+  const device = checkComputeDevice('trainDiffusion', opts.device === 'cuda' && pg ? `cuda:${pg.localRank}` : opts.device ?? 'cpu');
   if (pg && device !== 'cpu') assertCollectivesOn(device, 'trainDiffusion');
   const say = opts.log === null || rank !== 0 ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const runsDir = opts.runsDir ?? 'runs';

@@ -27,8 +27,12 @@ export interface InitOptions extends Partial<Rendezvous> {
    * report ends the run, so it leaves room for a machine loaded far beyond its cores).
    */
   heartbeat?: number;
-  /** Only 'gloo' (CPU tensors) in this build. */
-  backend?: 'gloo';
+  /**
+   * 'gloo' (the default): Gloo for CPU tensors, and NCCL for CUDA tensors where this build has it
+   * (a CUDA libtorch with NCCL; PyTorch's 'cpu:gloo,cuda:nccl'). 'nccl' insists on NCCL: an error
+   * when this build lacks it.
+   */
+  backend?: 'gloo' | 'nccl';
 }
 
 export type ReduceOp = 'sum' | 'avg' | 'product' | 'min' | 'max';
@@ -61,7 +65,8 @@ export function rendezvousFromEnv(env: NodeJS.ProcessEnv = process.env): Rendezv
 
 /** A group of processes that run collectives together (torch.distributed's ProcessGroup). */
 export class ProcessGroup {
-  readonly backend = 'gloo';
+  /** The backends of this group: 'gloo', or 'gloo,nccl' (CUDA tensors through NCCL). */
+  readonly backend: string = distributedBackends().join(',');
   private id: number;
 
   private constructor(readonly rendezvous: Rendezvous, id: number) {
@@ -81,8 +86,12 @@ export class ProcessGroup {
   /** Joins the group (torch.distributed.init_process_group): resolves once every rank has joined. */
   static async init(opts: InitOptions = {}): Promise<ProcessGroup> {
     checkOptions('initProcessGroup', opts, { rank: 'any', worldSize: 'any', localRank: 'any', masterAddr: 'any', masterPort: 'any', timeout: 'any', heartbeat: 'any', backend: 'any' });
-    if (opts.backend !== undefined && opts.backend !== 'gloo') {
-      throw new TypeError(`initProcessGroup: backend must be 'gloo' (CPU tensors) in this build, got ${JSON.stringify(opts.backend)}`);
+    if (opts.backend !== undefined && opts.backend !== 'gloo' && opts.backend !== 'nccl') {
+      throw new TypeError(`initProcessGroup: backend must be 'gloo' or 'nccl', got ${JSON.stringify(opts.backend)}`);
+    }
+    if (opts.backend === 'nccl' && !distributedBackends().includes('nccl')) {
+      throw new Error(`initProcessGroup: backend 'nccl': this build has no NCCL (backends: ${distributedBackends().join(', ') || 'none'}); ` +
+        'NCCL needs a CUDA libtorch with NCCL, nccl.h and the CUDA headers at build time (README: Several processes)');
     }
     if (!native.DistInit || !native.distributedBackends) {
       throw new Error(`initProcessGroup: this addon was built without process groups (libtorch ${native.torchVersion} at build time had no Gloo headers; ` +

@@ -81,7 +81,8 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
   if (!Number.isSafeInteger(cfg.seed) || cfg.seed < 0) throw new RangeError(`trainClassifier: seed must be a non-negative integer, got ${cfg.seed}`);
   const pg = opts.processGroup;
   const rank = pg?.rank ?? 0;
-  const device = checkComputeDevice('trainClassifier', opts.device ?? 'cpu');
+  // 'cuda' on several ranks: each its own GPU, cuda:LOCAL_RANK (torchrun's convention)
+  const device = checkComputeDevice('trainClassifier', opts.device === 'cuda' && pg ? `cuda:${pg.localRank}` : opts.device ?? 'cpu');
   if (pg && device !== 'cpu') assertCollectivesOn(device, 'trainClassifier');
   const say = opts.log === null || rank !== 0 ? () => {} : (opts.log ?? ((m: string) => console.log(m)));
   const name = opts.name ?? 'classifier';

@@ -55,7 +55,7 @@ test('allReduce, broadcast, allGather and barrier on 3 ranks match their closed 
 
     // bad arguments: named, no crash
     await assert.rejects(pgs[0].allReduce(tensor([true, false])), /allReduce: tensor 0 is bool/);
-    await assert.rejects(pgs[0].allReduce(torch.zeros([2], { device: 'meta' })), /tensor 0 is on meta; the Gloo process group takes CPU tensors/);
+    await assert.rejects(pgs[0].allReduce(torch.zeros([2], { device: 'meta' })), /allReduce: tensor 0 is on meta; the process group takes CPU tensors \(Gloo\) and, with NCCL, CUDA tensors/);
     await assert.rejects(pgs[0].allReduce(a[0], { op: 'mean' as never }), /op must be one of sum, avg, product, min, max; got "mean"/);
     await assert.rejects(pgs[0].broadcast(a[0], { src: 3 }), /src \(the root rank\) must be in \[0, 2\], got 3/);
     await assert.rejects(pgs[0].allReduce(a[0], { bucket: 1 } as never), /bucket/);
@@ -109,7 +109,7 @@ test('GradientReducer: buckets launched from backward\'s hooks average the gradi
     made[0].red.prepare();
     assert.throws(() => made[0].red.prepare(), /previous step's gradients were never finished/);
     made[0].red.cancel();
-    assert.throws(() => new GradientReducer(pgs[0], [Parameter.from(torch.zeros([2], { device: 'meta' }))]), /parameter 0 is on meta; the Gloo process group takes CPU tensors/);
+    assert.throws(() => new GradientReducer(pgs[0], [Parameter.from(torch.zeros([2], { device: 'meta' }))]), /gradient reducer: parameter 0 is on meta; the process group takes CPU tensors \(Gloo\)/);
     assert.throws(() => new GradientReducer(pgs[0], [made[0].a], { bucketBytes: 0 }), /bucketBytes must be a positive integer, got 0/);
   } finally {
     for (const m of made) m.red.dispose();
