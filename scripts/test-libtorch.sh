@@ -64,6 +64,8 @@ PYTHONPATH="$site" /usr/bin/python3 -m torchgen.gen -s "$site/torchgen/packaged/
 LIBTORCH="$torch" node native/install.js
 node scripts/build-ts.js
 export REFINERY_NUM_THREADS=${REFINERY_NUM_THREADS:-2}
+# tests that build the addon again (the packed-install test) build it against this libtorch too
+export LIBTORCH="$torch"
 echo "test-libtorch: $(node -p "require('./dist/src/tensor').torchVersion") in $tree"
 if [ $# -gt 0 ]; then
   exec node --test --test-concurrency=1 "$@"
