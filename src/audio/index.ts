@@ -18,3 +18,5 @@ export * from './notes_report';
 export * from './metrics';
 export * from './vocoder';
 export * from './vocoding_report';
+export * from './classifier';
+export * from './experiments';

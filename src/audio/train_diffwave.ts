@@ -10,6 +10,8 @@ import { Progress, loadModel, saveCheckpoint, train, writeReport } from '../trai
 import { AdamWithEma } from '../train/adam_with_ema';
 import { diffusionLoss, edmWeighting, logNormalSigmas } from '../diffusion/objectives';
 import { denoiseAt } from '../diffusion/denoiser';
+import { requireFile, shippedFile } from '../train/shipped';
+import { writeWav } from './wav';
 import { NoteGrid, miniNsynth } from './datasets';
 import { notesSection } from './notes_report';
 import { checkAudioJob, failer } from './job';
@@ -175,7 +177,37 @@ export async function trainDiffWave(opts: TrainDiffWaveOptions = {}): Promise<Tr
   return { status: timeUp ? 'time-limit' : 'completed', step: result.step, config: cfg, runDir: dir, out, checkpoint: result.checkpoint, minutes: minutes(), pitchAccuracy: notes.pitchAccuracy };
 }
 
+/** Where the committed DiffWave checkpoint lives (relative to the package root). */
+export const DIFFWAVE_CHECKPOINT = 'checkpoints/diffwave-nsynth.safetensors';
+
 /** Loads a DiffWave checkpoint written by trainDiffWave, in eval mode. */
 export function loadDiffWave(file: string): DiffWave {
   return loadModel(file, DIFFWAVE_KIND, (c: DiffWaveConfig) => new DiffWave(c, { generator: new Generator(0) }), DEFAULT_DIFFWAVE).model;
+}
+
+/** `refinery generate audio --model diffwave`: notes of one pitch and instrument from a DiffWave checkpoint (default: the shipped one), as WAV. */
+export function generateDiffWaveNotes(o: { checkpoint?: string; pitch: number; instrument: number; seconds?: number; count?: number; steps?: number; guidance?: number; seed?: number; out: string; progress?: boolean }): { files: string[]; seconds: number; samplesPerSecond: number } {
+  const seconds = o.seconds ?? 1, count = o.count ?? 1, steps = o.steps ?? 12, guidance = o.guidance ?? 2;
+  if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`generateNotes: seconds must be in (0, 60], got ${seconds}`);
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`generateNotes: count must be an integer in 1..64, got ${count}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new RangeError(`generateNotes: steps must be an integer in 1..1000, got ${steps}`);
+  if (!(guidance >= 0 && guidance <= 100)) throw new RangeError(`generateNotes: guidance must be in [0, 100], got ${guidance}`);
+  const file = o.checkpoint ?? shippedFile(DIFFWAVE_CHECKPOINT);
+  requireFile(file, 'generateNotes');
+  const model = loadDiffWave(file);
+  const c = model.config;
+  const pitchClasses = c.globalClasses.pitch, instClasses = c.globalClasses.instrument;
+  if (pitchClasses !== undefined && (!Number.isInteger(o.pitch) || o.pitch < 0 || o.pitch >= pitchClasses)) throw new RangeError(`generateNotes: pitch must be a MIDI number in 0..${pitchClasses - 1}, got ${o.pitch}`);
+  if (instClasses !== undefined && (!Number.isInteger(o.instrument) || o.instrument < 0 || o.instrument >= instClasses)) throw new RangeError(`generateNotes: instrument must be in 0..${instClasses - 1}, got ${o.instrument}`);
+  assertWritable(o.out, 'generateNotes: out', { createDir: true });
+  return scope(() => {
+    const cols = model.globalNames.map((k) => torch.full([count], k === 'pitch' ? o.pitch : k === 'instrument' ? o.instrument : -1, { dtype: 'int64' }));
+    const length = Math.round(seconds * c.sampleRate);
+    const t0 = performance.now();
+    const x = sampleDiffWave(model, { labels: torch.stack(cols, 1), length, steps, guidance, generator: new Generator(o.seed ?? 0) }).clamp(-1, 1);
+    const secs = (performance.now() - t0) / 1000;
+    const files = Array.from({ length: count }, (_, i) => (count === 1 ? o.out : o.out.replace(/(\.wav)?$/i, `-${i + 1}.wav`)));
+    files.forEach((f, i) => writeWav(f, x.select(0, i), c.sampleRate));
+    return { files, seconds: secs, samplesPerSecond: (count * length) / secs };
+  });
 }

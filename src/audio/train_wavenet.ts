@@ -15,6 +15,7 @@ import { writeWav } from './wav';
 import { notesSection } from './notes_report';
 import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate, receptiveField } from './wavenet';
 import { checkAudioJob, failer } from './job';
+import { generateDiffWaveNotes } from './train_diffwave';
 import { SpeechGrid, VOCODER_MEL, VocoderMel, melCrops, padClips, vocoderClips } from './vocoder';
 import { vocodingSection } from './vocoding_report';
 
@@ -177,7 +178,9 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
   let result;
   try {
     result = await train({
-      run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model, optimizer, objects: { ema }, allowConfigChange: false,
+      run: name, runsDir, config: cfg, resume: Boolean(opts.resume), model, optimizer, objects: { ema },
+      // runs started before the vocoder existed have no conditioning, mel or speech in their config: the note model ignores the last two
+      allowConfigChange: vocoder ? ['speech'] : ['conditioning', 'mel', 'speech'],
       // Batch i of epoch e draws from its own generator: the data position alone makes a resumed run exact.
       data: function* (epoch, startBatch) {
         for (let i = startBatch; i < stepsPerEpoch; i++) {
@@ -257,7 +260,12 @@ export function loadWavenet(file: string = shippedFile(WAVENET_CHECKPOINT)): { m
 export const MINI_NSYNTH_INSTRUMENTS: readonly string[] = Object.values(GM_INSTRUMENTS);
 
 export interface GenerateNotesOptions {
+  /** 'wavenet' (default) or 'diffwave' (the waveform diffusion model). */
+  model?: 'wavenet' | 'diffwave';
   checkpoint?: string;
+  /** DiffWave: Heun steps (default 12) and guidance scale (default 2). */
+  steps?: number;
+  guidance?: number;
   pitch: number;
   instrument: number;
   seconds?: number;
@@ -273,6 +281,8 @@ export interface GenerateNotesOptions {
 
 /** Generates notes of one pitch and instrument with a WaveNet checkpoint and writes them as WAV; returns the files and the speed. */
 export function generateNotes(o: GenerateNotesOptions): { files: string[]; seconds: number; samplesPerSecond: number } {
+  if (o.model !== undefined && o.model !== 'wavenet' && o.model !== 'diffwave') throw new RangeError(`generateNotes: model must be 'wavenet' or 'diffwave', got ${JSON.stringify(o.model)}`);
+  if (o.model === 'diffwave') return generateDiffWaveNotes(o);
   const { model } = loadWavenet(o.checkpoint);
   const c = model.config;
   if (c.localChannels) throw new RangeError(`generateNotes: ${o.checkpoint ?? WAVENET_CHECKPOINT} is a mel vocoder (it resynthesises audio from a mel spectrogram: \`refinery vocode\`), not a note model`);

@@ -1,6 +1,7 @@
 // refinery train wavenet / generate audio: flags and printing over trainWavenet and generateNotes (src/audio).
-import { DEFAULT_DIFFWAVE_TRAIN, DEFAULT_WAVENET_TRAIN, MINI_NSYNTH_INSTRUMENTS, WAVENET_KIND, generateNotes, trainDiffWave, trainWavenet, vocodeFile } from '../audio';
-import { MAX_MINUTES, bool, choice, command, file, int, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { DEFAULT_DIFFWAVE_TRAIN, DEFAULT_WAVENET_TRAIN, MINI_NSYNTH_INSTRUMENTS, WAVENET_KIND, generateNotes, trainDiffWave, trainWavenet, vocodeFile, audioExperiments, AUDIO_CLASSIFIER_KIND, DIFFWAVE_CHECKPOINT } from '../audio';
+import { MAX_MINUTES, UsageError, bool, choice, command, file, int, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag, str } from './flags';
+import { shippedFile } from '../train/shipped';
 
 const d = DEFAULT_WAVENET_TRAIN;
 
@@ -78,22 +79,25 @@ refused unless --resample.`,
 
 export const generateAudioCommand = command({
   name: 'generate audio',
-  summary: 'generate notes of one pitch and instrument with a WaveNet checkpoint (WAV files)',
-  description: `Instruments of the shipped model: ${MINI_NSYNTH_INSTRUMENTS.map((n, i) => `${i} ${n}`).join(', ')}.`,
+  summary: 'generate notes of one pitch and instrument with the note WaveNet or the waveform diffusion model (WAV files)',
+  description: `Instruments of the shipped models: ${MINI_NSYNTH_INSTRUMENTS.map((n, i) => `${i} ${n}`).join(', ')}.`,
   flags: {
-    checkpoint: file({ description: 'WaveNet checkpoint (default: the shipped checkpoints/wavenet-nsynth.safetensors)', checkpoint: WAVENET_KIND }),
-    pitch: int({ description: 'MIDI pitch (60 is middle C; the shipped model saw 36..84)', default: 60, min: 0, max: 127 }),
+    model: choice({ description: 'wavenet (autoregressive, cached sampler) or diffwave (waveform diffusion, Heun)', choices: ['wavenet', 'diffwave'] as const, default: 'wavenet' }),
+    checkpoint: file({ description: 'checkpoint (default: the shipped checkpoints/wavenet-nsynth.safetensors or diffwave-nsynth.safetensors)' }),
+    pitch: int({ description: 'MIDI pitch (60 is middle C; the shipped models saw 36..84)', default: 60, min: 0, max: 127 }),
     instrument: int({ description: 'instrument index (see above)', default: 0, min: 0, max: 127 }),
     seconds: num({ description: 'length of each note', default: 1, above: 0, max: 60 }),
     count: int({ description: 'notes to generate (out-1.wav, out-2.wav, ... when more than one)', default: 1, min: 1, max: 64 }),
-    temperature: num({ description: 'softmax temperature (0: greedy)', default: 1, min: 0, max: 100 }),
-    method: choice({ description: 'cached (fast-wavenet queues, O(layers) per sample) or naive (recompute the receptive field)', choices: ['cached', 'naive'] as const, default: 'cached' }),
+    temperature: num({ description: 'softmax temperature of the WaveNet (0: greedy)', default: 1, min: 0, max: 100 }),
+    method: choice({ description: 'WaveNet: cached (fast-wavenet queues, O(layers) per sample) or naive (recompute the receptive field)', choices: ['cached', 'naive'] as const, default: 'cached' }),
+    steps: int({ description: 'DiffWave: Heun steps', default: 12, min: 1, max: 1000 }),
+    guidance: num({ description: 'DiffWave: classifier-free guidance scale', default: 2, min: 0, max: 100 }),
     seed: seedFlag(),
     out: outFile({ description: 'output WAV file', ext: '.wav', default: 'note.wav' }),
   },
   run(f) {
-    const r = generateNotes({ checkpoint: f.checkpoint, pitch: f.pitch, instrument: f.instrument, seconds: f.seconds, count: f.count, temperature: f.temperature, method: f.method, seed: f.seed, out: f.out });
-    console.log(`wrote ${r.files.join(', ')} (${r.seconds.toFixed(1)} s, ${Math.round(r.samplesPerSecond).toLocaleString('en-US')} samples/s, ${f.method})`);
+    const r = generateNotes({ model: f.model, checkpoint: f.checkpoint, pitch: f.pitch, instrument: f.instrument, seconds: f.seconds, count: f.count, temperature: f.temperature, method: f.method, steps: f.steps, guidance: f.guidance, seed: f.seed, out: f.out });
+    console.log(`wrote ${r.files.join(', ')} (${r.seconds.toFixed(1)} s, ${Math.round(r.samplesPerSecond).toLocaleString('en-US')} samples/s, ${f.model === 'wavenet' ? f.method : `Heun ${f.steps} steps, guidance ${f.guidance}`})`);
     return 0;
   },
 });
@@ -139,6 +143,39 @@ runs/NAME/index.html, with their pitch accuracy (YIN).`,
       console.log(`interrupted at step ${r.step}; resume with --resume --name ${f.name} (checkpoint ${r.checkpoint})`);
       return 130;
     }
+    return 0;
+  },
+});
+
+export const evalAudioCommand = command({
+  name: 'eval audio',
+  summary: 'the audio experiments on held-out notes and speech: Griffin-Lim convergence, vocoding, WaveNet vs waveform diffusion',
+  description: `Griffin-Lim's spectral convergence against iterations with and without momentum; the mel vocoder
+against Griffin-Lim from the same mel (log-spectral distance, spectral convergence, time); notes generated
+by the WaveNet and the diffusion model for the same test labels (pitch accuracy by YIN, the instrument
+judge's accuracy and classifier-FD, time per second of audio, WaveNet test NLL). Writes WAVs, pictures,
+tables.md, results.json and index.html to --out-dir.`,
+  flags: {
+    wavenet: file({ description: 'note WaveNet checkpoint (default: the shipped one)', checkpoint: WAVENET_KIND }),
+    diffwave: file({ description: 'DiffWave checkpoint (default: the shipped checkpoints/diffwave-nsynth.safetensors)', checkpoint: 'diffwave' }),
+    vocoder: file({ description: 'mel vocoder checkpoint (default: the shipped one)', checkpoint: WAVENET_KIND }),
+    classifier: file({ description: 'instrument judge (default: the shipped checkpoints/instrument-classifier.safetensors)', checkpoint: AUDIO_CLASSIFIER_KIND }),
+    notes: int({ description: 'test notes generated by each model', default: 30, min: 2, max: 200 }),
+    clips: int({ description: 'test clips of each kind (notes, speech) for vocoding and Griffin-Lim', default: 8, min: 1, max: 50 }),
+    'diffwave-steps': str({ description: 'Heun steps of the diffusion rows, comma-separated', default: '6,12,25' }),
+    guidance: num({ description: 'guidance scale of the diffusion model', default: 2, min: 0, max: 100 }),
+    only: choice({ description: 'run one part only', choices: ['all', 'griffin-lim', 'vocoding', 'generation'] as const, default: 'all' }),
+    'out-dir': str({ description: 'where the report, WAVs and tables go', default: 'runs/audio-experiments' }),
+  },
+  async run(f) {
+    const steps = f['diffwave-steps'].split(',').map((s) => Number(s.trim()));
+    if (steps.some((s) => !Number.isInteger(s) || s < 1 || s > 1000)) throw new UsageError(`--diffwave-steps: expected comma-separated integers in 1..1000, got ${JSON.stringify(f['diffwave-steps'])}`);
+    const r = await audioExperiments({
+      wavenet: f.wavenet, diffwave: f.diffwave ?? shippedFile(DIFFWAVE_CHECKPOINT), vocoder: f.vocoder, classifier: f.classifier, notes: f.notes, clips: f.clips,
+      diffwaveSteps: steps, guidance: f.guidance, outDir: f['out-dir'], parts: f.only === 'all' ? undefined : [f.only], log: () => {},
+    });
+    console.log(r.markdown);
+    console.log(`\nreport: ${f['out-dir']}/index.html`);
     return 0;
   },
 });

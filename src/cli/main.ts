@@ -12,7 +12,7 @@ import { trainNoisyClassifierCommand } from './noisy_classifier';
 import { oodCommand, typicalityCommand } from './typicality';
 import { exportCommand, importCommand } from './export';
 import { serveCommand } from './serve';
-import { generateAudioCommand, trainDiffwaveCommand, trainWavenetCommand, vocodeCommand } from './audio';
+import { evalAudioCommand, generateAudioCommand, trainDiffwaveCommand, trainWavenetCommand, vocodeCommand } from './audio';
 import { ensembleCommand, evalRotnetCommand, trainRotnetCommand } from './rotnet';
 import { evalTextCommand, sampleTextCommand, trainTextCommand } from './text';
 import { convCacheCommand } from './conv';
@@ -22,7 +22,7 @@ import { launchCommand } from './launch';
 export const COMMANDS: Command[] = [
   demoCommand, trainClassifierCommand, evalClassifierCommand, trainDiffusionCommand, sampleCommand, evalDiffusionCommand,
   trainNoisyClassifierCommand, typicalityCommand, oodCommand, exportCommand, importCommand, serveCommand,
-  trainWavenetCommand, trainDiffwaveCommand, generateAudioCommand, vocodeCommand,
+  trainWavenetCommand, trainDiffwaveCommand, generateAudioCommand, vocodeCommand, evalAudioCommand,
   trainRotnetCommand, evalRotnetCommand, ensembleCommand,
   trainTextCommand, sampleTextCommand, evalTextCommand, convCacheCommand,
   launchCommand,
