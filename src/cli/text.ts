@@ -26,6 +26,7 @@ Training stops after --steps or --max-minutes (Ctrl-C saves a checkpoint; --resu
     'batch-size': int({ description: 'windows per step', default: 32, min: 1, max: 4096 }),
     lr: num({ description: 'peak learning rate', default: 1e-3, above: 0, max: 1 }),
     'no-warp': bool({ description: 'CDCD: draw training noise levels uniformly on [t_min, t_max] instead of through the learned time warping' }),
+    'cdf-lr': num({ description: 'CDCD: learning rate of the time-warping CDF\'s own Adam', default: 1e-2, above: 0, max: 10 }),
     'eval-every': int({ description: 'validation loss, sample texts and a checkpoint every this many steps', default: 250, min: 1, max: 10_000_000 }),
     seed: seedFlag(),
     name: runName('run folder name (default text-MODEL, or text-MODEL-2, ... when that exists)', 'text-MODEL'),
@@ -40,7 +41,7 @@ Training stops after --steps or --max-minutes (Ctrl-C saves a checkpoint; --resu
     const r = await trainText({
       model: f.model, steps: f.steps, scheduleSteps: f['schedule-steps'], maxMinutes: f['max-minutes'], evalEvery: f['eval-every'], batchSize: f['batch-size'], lr: f.lr, seed: f.seed,
       backbone: { dim: f.dim, depth: f.depth, heads: f.heads, seqLen: f['seq-len'], positions: f.positions },
-      options: f.model === 'cdcd' && f['no-warp'] ? { warp: false } : undefined,
+      options: cdcdOptions(f.model, f['no-warp'], given.has('cdf-lr') ? f['cdf-lr'] : undefined),
       name: named ? f.name : undefined, runsDir: f['runs-dir'], resume: f.resume,
       log: (m) => console.log(`refinery ${m}`),
     });
@@ -110,6 +111,12 @@ guidance on the prompt or the given text (CDCD, AR).`,
     return 0;
   },
 });
+
+/** The CDCD options the flags set (undefined when none, so that the run's config is as before). */
+function cdcdOptions(model: string, noWarp: boolean, cdfLr: number | undefined): Record<string, unknown> | undefined {
+  if (model !== 'cdcd' || (!noWarp && cdfLr === undefined)) return undefined;
+  return { ...(noWarp ? { warp: false } : {}), ...(cdfLr !== undefined ? { cdfLr } : {}) };
+}
 
 export const evalTextCommand = command({
   name: 'eval text',

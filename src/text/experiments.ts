@@ -107,8 +107,10 @@ export interface ExperimentFiles {
   /** CDCD trained with uniform t (same config); needed for `warp`. */
   cdcdNoWarp?: string;
   judge: string;
-  /** The run folders of the two CDCD trainings (warped, uniform), for their training curves. */
-  warpRuns?: [string, string];
+  /** Further CDCD checkpoints for the warp experiment, each with a label (e.g. another CDF learning rate). */
+  cdcdMore?: { label: string; file: string }[];
+  /** The run folders of the CDCD trainings (warped, uniform, then those of cdcdMore), for their training curves. */
+  warpRuns?: string[];
 }
 
 export const EXPERIMENTS = ['warp', 'steps', 'guidance'] as const;
@@ -151,7 +153,8 @@ export function runTextExperiments(files: ExperimentFiles, o: ExperimentOptions 
     if (!files.cdcdNoWarp) throw new RangeError('runTextExperiments: the warp experiment needs the CDCD checkpoint trained with uniform t (--cdcd-nowarp)');
     log('experiments: time warping on vs off in training');
     const loadBefore = load();
-    const models: [string, string][] = [['warped t', files.cdcd], ['uniform t', files.cdcdNoWarp]];
+    const models: [string, string][] = [['warped t', files.cdcd], ['uniform t', files.cdcdNoWarp], ...(files.cdcdMore ?? []).map((m) => [m.label, m.file] as [string, string])];
+    if (files.warpRuns && files.warpRuns.length !== models.length) throw new RangeError(`runTextExperiments: warpRuns must give one run folder per CDCD model (${models.length}), got ${files.warpRuns.length}`);
     const testSub = scope(() => testT.narrow(0, 0, 64).clone());
     const ts = Array.from({ length: 21 }, (_, k) => 1 * Math.pow(300, k / 20));
     const us = [0.02, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98];
@@ -270,7 +273,8 @@ export function formatExperiments(r: Record<string, unknown>): string {
 const USAGE = `usage: node dist/src/text/experiments.js [options]
   --ar FILE --mdlm FILE --cdcd FILE --judge FILE   checkpoints (default: the shipped ones)
   --cdcd-nowarp FILE        CDCD trained with uniform t (needed for the warp experiment)
-  --warp-runs DIR,DIR       run folders of the warped and the uniform-t CDCD trainings (training curves)
+  --cdcd-also LABEL=FILE    a further CDCD checkpoint for the warp experiment (e.g. another --cdf-lr)
+  --warp-runs DIR,DIR[,DIR] run folders of the warped, the uniform-t (and the --cdcd-also) CDCD trainings
   --only NAME,...           some of ${EXPERIMENTS.join(', ')} (default: all)
   --samples N               samples per row (default 16)
   --figures DIR             write the SVG figures there
@@ -283,7 +287,7 @@ if (require.main === module) {
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '-h' || a === '--help') { process.stdout.write(USAGE); process.exit(0); }
-    const known = ['--ar', '--mdlm', '--cdcd', '--judge', '--cdcd-nowarp', '--warp-runs', '--only', '--samples', '--figures', '--json'];
+    const known = ['--ar', '--mdlm', '--cdcd', '--judge', '--cdcd-nowarp', '--cdcd-also', '--warp-runs', '--only', '--samples', '--figures', '--json'];
     if (!known.includes(a) || i + 1 >= args.length) { process.stderr.write(`experiments: unknown option or missing value: ${a}\n${USAGE}`); process.exit(2); }
     opt[a.slice(2)] = args[++i];
   }
@@ -292,10 +296,14 @@ if (require.main === module) {
   const samples = opt.samples === undefined ? undefined : Number(opt.samples);
   if (samples !== undefined && !(Number.isSafeInteger(samples) && samples >= 2)) { process.stderr.write(`experiments: --samples: expected an integer >= 2, got ${JSON.stringify(opt.samples)}\n`); process.exit(2); }
   const runs = opt['warp-runs']?.split(',');
-  if (runs && runs.length !== 2) { process.stderr.write(`experiments: --warp-runs: expected two run folders (warped,uniform), got ${JSON.stringify(opt['warp-runs'])}\n`); process.exit(2); }
+  const also = opt['cdcd-also'];
+  if (also !== undefined && !/^[^=]+=.+$/.test(also)) { process.stderr.write(`experiments: --cdcd-also: expected LABEL=FILE, got ${JSON.stringify(also)}\n`); process.exit(2); }
+  const cdcdMore = also === undefined ? undefined : [{ label: also.slice(0, also.indexOf('=')), file: also.slice(also.indexOf('=') + 1) }];
+  const nRuns = 2 + (cdcdMore?.length ?? 0);
+  if (runs && runs.length !== nRuns) { process.stderr.write(`experiments: --warp-runs: expected ${nRuns} run folders (warped, uniform${cdcdMore ? ', --cdcd-also' : ''}), got ${JSON.stringify(opt['warp-runs'])}\n`); process.exit(2); }
   const r = runTextExperiments({
     ar: opt.ar ?? shippedFile(TEXT_CHECKPOINTS.ar), mdlm: opt.mdlm ?? shippedFile(TEXT_CHECKPOINTS.mdlm), cdcd: opt.cdcd ?? shippedFile(TEXT_CHECKPOINTS.cdcd),
-    judge: opt.judge ?? shippedFile(TEXT_CHECKPOINTS.judge), cdcdNoWarp: opt['cdcd-nowarp'], warpRuns: runs as [string, string] | undefined,
+    judge: opt.judge ?? shippedFile(TEXT_CHECKPOINTS.judge), cdcdNoWarp: opt['cdcd-nowarp'], cdcdMore, warpRuns: runs,
   }, { only, samples, figures: opt.figures });
   if (opt.json) fs.writeFileSync(opt.json, JSON.stringify(r, null, 1) + '\n');
   process.stdout.write(formatExperiments(r) + '\n');
