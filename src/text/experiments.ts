@@ -275,7 +275,7 @@ const USAGE = `usage: node dist/src/text/experiments.js [options]
   --cdcd-nowarp FILE        CDCD trained with uniform t (needed for the warp experiment)
   --cdcd-also LABEL=FILE    a further CDCD checkpoint for the warp experiment (e.g. another --cdf-lr)
   --warp-runs DIR,DIR[,DIR] run folders of the warped, the uniform-t (and the --cdcd-also) CDCD trainings
-  --only NAME,...           some of ${EXPERIMENTS.join(', ')} (default: all)
+  --only NAME,...           some of ${EXPERIMENTS.join(', ')} (default: all; warp only with --cdcd-nowarp)
   --samples N               samples per row (default 16)
   --figures DIR             write the SVG figures there
   --json FILE               write the results as JSON
@@ -301,10 +301,19 @@ if (require.main === module) {
   const cdcdMore = also === undefined ? undefined : [{ label: also.slice(0, also.indexOf('=')), file: also.slice(also.indexOf('=') + 1) }];
   const nRuns = 2 + (cdcdMore?.length ?? 0);
   if (runs && runs.length !== nRuns) { process.stderr.write(`experiments: --warp-runs: expected ${nRuns} run folders (warped, uniform${cdcdMore ? ', --cdcd-also' : ''}), got ${JSON.stringify(opt['warp-runs'])}\n`); process.exit(2); }
-  const r = runTextExperiments({
-    ar: opt.ar ?? shippedFile(TEXT_CHECKPOINTS.ar), mdlm: opt.mdlm ?? shippedFile(TEXT_CHECKPOINTS.mdlm), cdcd: opt.cdcd ?? shippedFile(TEXT_CHECKPOINTS.cdcd),
-    judge: opt.judge ?? shippedFile(TEXT_CHECKPOINTS.judge), cdcdNoWarp: opt['cdcd-nowarp'], cdcdMore, warpRuns: runs,
-  }, { only, samples, figures: opt.figures });
+  if (only?.includes('warp') && !opt['cdcd-nowarp']) { process.stderr.write('experiments: --only warp needs --cdcd-nowarp FILE (a CDCD checkpoint trained with --no-warp)\n'); process.exit(2); }
+  // without --only: every experiment whose checkpoints are given (warp needs --cdcd-nowarp)
+  const chosen = only ?? EXPERIMENTS.filter((x) => x !== 'warp' || opt['cdcd-nowarp'] !== undefined);
+  let r: Record<string, unknown>;
+  try {
+    r = runTextExperiments({
+      ar: opt.ar ?? shippedFile(TEXT_CHECKPOINTS.ar), mdlm: opt.mdlm ?? shippedFile(TEXT_CHECKPOINTS.mdlm), cdcd: opt.cdcd ?? shippedFile(TEXT_CHECKPOINTS.cdcd),
+      judge: opt.judge ?? shippedFile(TEXT_CHECKPOINTS.judge), cdcdNoWarp: opt['cdcd-nowarp'], cdcdMore, warpRuns: runs,
+    }, { only: chosen, samples, figures: opt.figures });
+  } catch (e) {
+    process.stderr.write(`experiments: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
   if (opt.json) fs.writeFileSync(opt.json, JSON.stringify(r, null, 1) + '\n');
   process.stdout.write(formatExperiments(r) + '\n');
 }

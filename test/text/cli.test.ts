@@ -63,3 +63,21 @@ test('refinery sample text: prompts and infilling on tiny checkpoints; bad input
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the experiments script: bad options are one line with exit code 2, a missing checkpoint exit code 1', () => {
+  const script = path.join(ROOT, 'dist', 'src', 'text', 'experiments.js');
+  const ex = (args: string[]) => spawnSync(process.execPath, [script, ...args], { cwd: ROOT, env: { ...process.env, REFINERY_NUM_THREADS: '1' }, encoding: 'utf8' });
+  const cases: [string[], number, RegExp][] = [
+    [['--only', 'bogus'], 2, /--only: expected some of warp, steps, guidance, got "bogus"/],
+    [['--only', 'warp'], 2, /--only warp needs --cdcd-nowarp FILE/],
+    [['--warp-runs', 'a'], 2, /--warp-runs: expected 2 run folders/],
+    [['--cdcd-also', 'nolabel'], 2, /--cdcd-also: expected LABEL=FILE, got "nolabel"/],
+    [['--only', 'steps', '--judge', '/nonexistent.safetensors'], 1, /no such file \/nonexistent.safetensors/],
+  ];
+  for (const [args, code, msg] of cases) {
+    const r = ex(args);
+    assert.equal(r.status, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
