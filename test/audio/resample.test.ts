@@ -51,10 +51,11 @@ test('resample: a tone below both Nyquists survives a round trip; a tone above t
 
 test('resample keeps leading dimensions; equal rates copy; bad input is named', () => {
   scope(() => {
-    const x = torch.randn([2, 3, 100], { generator: new Generator(2) });
+    const x = torch.randn([2, 3, 100], { generator: new Generator(2), dtype: 'float64' });
     const y = resample(x, 3, 2);
     assert.deepEqual(y.shape, [2, 3, 67]);
-    assert.equal(maxAbsDiff(y.select(0, 1).select(0, 2), resample(x.select(0, 1).select(0, 2), 3, 2)), 0);
+    // a batched convolution may sum in another order than a single row's (libtorch 2.x does): equal to float64 rounding
+    assert.ok(maxAbsDiff(y.select(0, 1).select(0, 2), resample(x.select(0, 1).select(0, 2), 3, 2)) < 1e-12);
     assert.equal(maxAbsDiff(resample(x, 44100, 44100), x), 0);
     assert.throws(() => resample(x, 0, 8000), /resample: origFreq must be a positive integer \(Hz\), got 0/);
     assert.throws(() => resample(x, 8000, 22050.5), /resample: newFreq must be a positive integer \(Hz\), got 22050.5/);
