@@ -153,15 +153,21 @@ export async function audioExperiments(o: AudioExperimentOptions): Promise<{ mar
     const judge = loadInstrumentClassifier(o.classifier);
     const yinOpts = { sampleRate: sr, fMin: 50, fMax: 2000 };
     const rows: (string | number)[][] = [];
-    const score = (name: string, x: Tensor, secs: number, extra: Record<string, unknown> = {}) => {
-      const p = pitchAccuracy(x, pitches, yinOpts);
-      const j = instrumentScore(judge, x, insts, real);
+    const score = (name: string, x: Tensor, secs: number, extra: Record<string, unknown> = {}, own?: { pitches: number[]; insts: number[] }) => {
+      const p = pitchAccuracy(x, own?.pitches ?? pitches, yinOpts);
+      const j = instrumentScore(judge, x, own?.insts ?? insts, real);
       rows.push([name, f(100 * p.accuracy, 0) + '%', f(100 * p.pitchClassAccuracy, 0) + '%', f(100 * j.accuracy, 0) + '%', f(j.frechet, 1), Number.isFinite(secs) ? f(secs / audioSecs, 3) : '-']);
       return { pitchAccuracy: p.accuracy, pitchClassAccuracy: p.pitchClassAccuracy, instrumentAccuracy: j.accuracy, frechet: j.frechet, secondsPerSecond: secs / audioSecs, ...extra };
     };
     const gen: Record<string, unknown> = {};
-    const validReal = valid.audio.narrow(0, 0, Math.min(count, valid.audio.shape[0]));
-    gen.realValid = score('real notes (validation split, the floor)', validReal, NaN);
+    // the floor: real validation notes, scored with their own labels, and their classifier-FD to the real test notes
+    const nv = Math.min(count, valid.audio.shape[0]);
+    const vpick = Array.from({ length: nv }, (_, i) => Math.floor(((i + 0.5) * valid.audio.shape[0]) / nv));
+    const vindex = tensor(vpick, { dtype: 'int64' });
+    const validReal = valid.audio.indexSelect(0, vindex);
+    gen.realValid = score('real notes (validation split, own labels: the floor)', validReal, NaN, {}, {
+      pitches: Array.from(valid.labels.pitch.indexSelect(0, vindex).dataSync()), insts: Array.from(valid.labels.instrument.indexSelect(0, vindex).dataSync()),
+    });
     const labelsT = { pitch: tensor(pitches, { dtype: 'int64' }), instrument: tensor(insts, { dtype: 'int64' }) };
     fs.mkdirSync(path.join(o.outDir, 'generated'), { recursive: true });
     const save = (tag: string, x: Tensor) => {
