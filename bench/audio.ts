@@ -9,6 +9,8 @@
 //    cached generation step (batch 1), alternated in rounds (Refinery, PyTorch, Refinery, ...) so
 //    that both see the same load; the ratio of each round's medians, then the median ratio and its
 //    range over the rounds.
+import * as fs from 'fs';
+import { seriesPlot } from '../src/train/report';
 import { Generator, functions as torch, getNumThreads, noGrad, scope, setNumThreads } from '../src/tensor';
 import { Adam } from '../src/optim';
 import { numParams } from '../src/nn';
@@ -149,18 +151,31 @@ export function formatAudio(r: AudioReport): string {
   return lines.join('\n');
 }
 
-const USAGE = `usage: node dist/bench/main.js audio [--threads N] [--rounds N] [--reps N] [--max-layers N] [--json]
+const USAGE = `usage: node dist/bench/main.js audio [--threads N] [--rounds N] [--reps N] [--max-layers N] [--figure FILE.svg] [--json]
 
 WaveNet: naive vs cached generation over depth, and a training step and a cached generation step
 vs the same model in Python PyTorch (bench/peers/torch_wavenet.py), in alternating rounds.
+--figure writes the naive and cached cost per sample against depth as an SVG plot.
 `;
+
+/** The cost per sample of both generation methods against depth, as a standalone SVG (log scale). */
+export function audioFigure(r: AudioReport): string {
+  return seriesPlot('WaveNet generation: ms per sample against layers', [
+    { label: 'naive (receptive field recomputed)', points: r.depths.map((d) => [d.layers, d.naiveMsPerSample] as [number, number]) },
+    { label: 'cached (one queue per layer)', points: r.depths.map((d) => [d.layers, d.cachedMsPerSample] as [number, number]) },
+  ], 'layers (receptive field 2^layers)', { logY: true, standalone: true });
+}
 
 export function runAudioCommand(args: string[]): number {
   return runBenchCommand(args, (a) => {
-    const { flags } = parseBenchFlags('audio', a, ['threads', 'rounds', 'reps', 'max-layers', 'json', 'help'], USAGE);
+    const { flags, str } = parseBenchFlags('audio', a, ['threads', 'rounds', 'reps', 'max-layers', 'figure', 'json', 'help'], USAGE);
     return {
-      json: flags.json === true, help: flags.help === true,
+      json: flags.json === true, help: flags.help === true, figure: str('figure'),
       threads: intFlag(flags, 'threads', defaultThreads()), rounds: intFlag(flags, 'rounds', 5), reps: intFlag(flags, 'reps', 3), maxLayers: intFlag(flags, 'max-layers', 12),
     };
-  }, USAGE, (o) => runAudio(o), formatAudio);
+  }, USAGE, (o) => {
+    const r = runAudio(o);
+    if (o.figure) fs.writeFileSync(o.figure, audioFigure(r));
+    return r;
+  }, formatAudio);
 }
