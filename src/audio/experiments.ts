@@ -14,8 +14,9 @@ import { Progress } from '../train';
 import { miniNsynth } from './datasets';
 import { griffinLim } from './phase';
 import { LIBROSA_STFT, stft } from './spectral';
-import { logSpectralDistance, spectralConvergenceOf } from './metrics';
-import { VOCODER_MEL, griffinLimFromMel, loadVocoder, melMagnitude, pickClips, vocodeWithWavenet, vocoderClips } from './vocoder';
+import { METRIC_STFT, spectralConvergenceOf } from './metrics';
+import { compareVocoding } from './vocoding_report';
+import { VOCODER_MEL, loadVocoder, pickClips, vocoderClips } from './vocoder';
 import { generate } from './wavenet';
 import { loadWavenet, noteCrops } from './train_wavenet';
 import { loadDiffWave } from './train_diffwave';
@@ -23,6 +24,7 @@ import { sampleDiffWave } from './diffwave';
 import { pitchAccuracy } from './pitch';
 import { instrumentScore, loadInstrumentClassifier } from './classifier';
 import { saveSpectrogramPng, saveWaveformPng } from './pictures';
+import { spreadIndices } from './notes_report';
 import { writeWav } from './wav';
 
 export interface AudioExperimentOptions {
@@ -76,7 +78,7 @@ export async function audioExperiments(o: AudioExperimentOptions): Promise<{ mar
     if (parts.has('griffin-lim')) {
       // (2) Griffin-Lim from the true magnitude: spectral convergence after k iterations, same random start
       const its = o.glIterations ?? [0, 1, 2, 5, 10, 20, 50, 100, 200];
-      const s = { nFft: 1024, hopLength: 256, ...LIBROSA_STFT };
+      const s = { ...METRIC_STFT, ...LIBROSA_STFT }; // the measures' STFT, its padding spelled out for Griffin-Lim
       const mag = keep(noGrad(() => stft(real, s).abs()));
       const rows: (string | number)[][] = [];
       const curves: Record<string, [number, number][]> = { '0': [], '0.99': [] };
@@ -102,40 +104,18 @@ export async function audioExperiments(o: AudioExperimentOptions): Promise<{ mar
 
     if (parts.has('vocoding')) {
       // (4) vocoding from the mel spectrogram: WaveNet vocoder against Griffin-Lim from the same mel
-      const model = loadVocoder(o.vocoder);
-      const bar = new Progress({ total: n, label: 'vocode', unit: 'samples' });
-      let t0 = performance.now();
-      const wn = keep(vocodeWithWavenet(model, real, { onProgress: (d) => bar.set(d), every: 500 }));
-      bar.close();
-      const wnSecs = (performance.now() - t0) / 1000;
-      t0 = performance.now();
-      const gl = keep(griffinLimFromMel(melMagnitude(real, VOCODER_MEL), { length: n, iterations: 100 }));
-      const glSecs = (performance.now() - t0) / 1000;
       const audioSecs = (real.shape[0] * n) / sr;
-      const m = (x: Tensor) => ({ lsd: logSpectralDistance(real, x), sc: spectralConvergenceOf(real, x) });
-      const a = m(wn), b = m(gl);
+      const c = compareVocoding(o.outDir, real, kinds, sr, loadVocoder(o.vocoder), VOCODER_MEL, () => {});
+      const a = c.wavenet, b = c.griffinLim;
       const rows = [
-        ['WaveNet vocoder (cached, T = 1)', f(byKind(a.lsd, 'note')), f(byKind(a.sc, 'note'), 3), f(byKind(a.lsd, 'speech')), f(byKind(a.sc, 'speech'), 3), f(wnSecs / audioSecs, 3)],
-        ['Griffin-Lim from the mel (NNLS, 100 it., momentum 0.99)', f(byKind(b.lsd, 'note')), f(byKind(b.sc, 'note'), 3), f(byKind(b.lsd, 'speech')), f(byKind(b.sc, 'speech'), 3), f(glSecs / audioSecs, 3)],
+        ['WaveNet vocoder (cached, T = 1)', f(byKind(a.lsd, 'note')), f(byKind(a.sc, 'note'), 3), f(byKind(a.lsd, 'speech')), f(byKind(a.sc, 'speech'), 3), f(c.seconds.wavenet / audioSecs, 3)],
+        ['Griffin-Lim from the mel (NNLS, 100 it., momentum 0.99)', f(byKind(b.lsd, 'note')), f(byKind(b.sc, 'note'), 3), f(byKind(b.lsd, 'speech')), f(byKind(b.sc, 'speech'), 3), f(c.seconds.griffinLim / audioSecs, 3)],
       ];
       const t = table(['from the 80-band mel', 'notes LSD (dB)', 'notes SC', 'speech LSD (dB)', 'speech SC', 's per s of audio'], rows);
       md.push(`Vocoding ${perKind} test notes and ${perKind} test speech clips from their mel spectrograms (log-spectral distance and spectral convergence to the original, 1024-point STFT; lower is better):\n\n${t}`);
-      results.vocoding = { wavenet: a, griffinLim: b, kinds, wavenetSecondsPerSecond: wnSecs / audioSecs, griffinLimSecondsPerSecond: glSecs / audioSecs };
-      fs.mkdirSync(path.join(o.outDir, 'vocoded'), { recursive: true });
-      const players: string[] = [];
-      for (let i = 0; i < real.shape[0]; i++) {
-        const tag = `${String(i).padStart(2, '0')}-${kinds[i]}`;
-        for (const [w, x] of [['real', real], ['wavenet', wn], ['griffin-lim', gl]] as [string, Tensor][]) writeWav(path.join(o.outDir, 'vocoded', `${tag}-${w}.wav`), x.select(0, i), sr);
-        players.push(`<tr><td>${kinds[i]}</td>${['real', 'wavenet', 'griffin-lim'].map((w) => `<td><audio controls preload="none" src="vocoded/${tag}-${w}.wav"></audio></td>`).join('')}<td>${f(a.lsd[i])} / ${f(b.lsd[i])}</td></tr>`);
-      }
-      for (const [w, x] of [['real', real], ['wavenet', wn], ['griffin-lim', gl]] as [string, Tensor][]) saveSpectrogramPng(path.join(o.outDir, 'vocoded', `spectrograms-${w}.png`), x, sr, { nrow: x.shape[0] });
-      sections.push({
-        heading: 'Vocoding from the mel spectrogram',
-        html: `${htmlTable(t)}<table><tr><th>clip</th><th>real</th><th>WaveNet</th><th>Griffin-Lim</th><th>LSD WaveNet / GL</th></tr>${players.join('')}</table><div class="grid">${['real', 'wavenet', 'griffin-lim'].map((w) => `<figure><figcaption>log-mel, ${w}</figcaption><img src="vocoded/spectrograms-${w}.png" style="height:160px;image-rendering:auto"></figure>`).join('')}</div>`,
-      });
+      results.vocoding = { wavenet: a, griffinLim: b, kinds, wavenetSecondsPerSecond: c.seconds.wavenet / audioSecs, griffinLimSecondsPerSecond: c.seconds.griffinLim / audioSecs };
+      sections.push({ heading: 'Vocoding from the mel spectrogram', html: `${htmlTable(t)}${c.section.html}` });
       say(t);
-      wn.dispose();
-      gl.dispose();
     }
     real.dispose();
   }
@@ -144,7 +124,7 @@ export async function audioExperiments(o: AudioExperimentOptions): Promise<{ mar
     // (3) note WaveNet against waveform diffusion: the same test labels for both
     const test = miniNsynth('test'), valid = miniNsynth('valid');
     const count = Math.min(o.notes ?? 30, test.audio.shape[0]);
-    const pick = Array.from({ length: count }, (_, i) => Math.floor(((i + 0.5) * test.audio.shape[0]) / count));
+    const pick = spreadIndices(test.audio.shape[0], count);
     const index = tensor(pick, { dtype: 'int64' });
     const pitches = Array.from(test.labels.pitch.indexSelect(0, index).dataSync());
     const insts = Array.from(test.labels.instrument.indexSelect(0, index).dataSync());
@@ -161,9 +141,7 @@ export async function audioExperiments(o: AudioExperimentOptions): Promise<{ mar
     };
     const gen: Record<string, unknown> = {};
     // the floor: real validation notes, scored with their own labels, and their classifier-FD to the real test notes
-    const nv = Math.min(count, valid.audio.shape[0]);
-    const vpick = Array.from({ length: nv }, (_, i) => Math.floor(((i + 0.5) * valid.audio.shape[0]) / nv));
-    const vindex = tensor(vpick, { dtype: 'int64' });
+    const vindex = tensor(spreadIndices(valid.audio.shape[0], count), { dtype: 'int64' });
     const validReal = valid.audio.indexSelect(0, vindex);
     gen.realValid = score('real notes (validation split, own labels: the floor)', validReal, NaN, {}, {
       pitches: Array.from(valid.labels.pitch.indexSelect(0, vindex).dataSync()), insts: Array.from(valid.labels.instrument.indexSelect(0, vindex).dataSync()),

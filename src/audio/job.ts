@@ -28,3 +28,14 @@ export function checkAudioJob(fn: string, c: AudioJobConfig, run: { maxMinutes: 
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) fail('emaDecay', c.emaDecay, 'in [0, 1)');
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) fail('seed', c.seed, 'a non-negative integer');
 }
+
+/** What `refinery generate audio` checks of a request, for either model: seconds in (0, 60], count in 1..64. */
+export function checkNoteRequest(seconds: number, count: number): void {
+  if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`generateNotes: seconds must be in (0, 60], got ${seconds}`);
+  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`generateNotes: count must be an integer in 1..64, got ${count}`);
+}
+
+/** The WAV files of `count` notes: `out` itself for one, out-1.wav, out-2.wav, ... for more. */
+export function noteFiles(out: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => (count === 1 ? out : out.replace(/(\.wav)?$/i, `-${i + 1}.wav`)));
+}

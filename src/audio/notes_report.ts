@@ -10,10 +10,15 @@ import { writeWav } from './wav';
 import { saveSpectrogramPng, saveWaveformPng } from './pictures';
 import { pitchAccuracy } from './pitch';
 
+/** Up to `count` indices spread evenly over 0..n-1 (the middle of each of `count` equal parts). */
+export function spreadIndices(n: number, count: number): number[] {
+  const k = Math.min(count, n);
+  return Array.from({ length: k }, (_, i) => Math.floor(((i + 0.5) * n) / k));
+}
+
 /** Up to `count` notes spread evenly over the set (indices). */
 export function spreadNotes(ds: AudioDataset, count = 6): number[] {
-  const n = ds.audio.shape[0], k = Math.min(count, n);
-  return Array.from({ length: k }, (_, i) => Math.floor(((i + 0.5) * n) / k));
+  return spreadIndices(ds.audio.shape[0], count);
 }
 
 /**

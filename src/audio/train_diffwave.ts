@@ -14,7 +14,7 @@ import { requireFile, shippedFile } from '../train/shipped';
 import { writeWav } from './wav';
 import { NoteGrid, miniNsynth } from './datasets';
 import { notesSection } from './notes_report';
-import { checkAudioJob, failer } from './job';
+import { checkAudioJob, checkNoteRequest, failer, noteFiles } from './job';
 import { DEFAULT_DIFFWAVE, DIFFWAVE_KIND, DiffWave, DiffWaveConfig, sampleDiffWave } from './diffwave';
 
 export interface DiffWaveTrainConfig {
@@ -188,8 +188,7 @@ export function loadDiffWave(file: string): DiffWave {
 /** `refinery generate audio --model diffwave`: notes of one pitch and instrument from a DiffWave checkpoint (default: the shipped one), as WAV. */
 export function generateDiffWaveNotes(o: { checkpoint?: string; pitch: number; instrument: number; seconds?: number; count?: number; steps?: number; guidance?: number; seed?: number; out: string; progress?: boolean }): { files: string[]; seconds: number; samplesPerSecond: number } {
   const seconds = o.seconds ?? 1, count = o.count ?? 1, steps = o.steps ?? 12, guidance = o.guidance ?? 2;
-  if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`generateNotes: seconds must be in (0, 60], got ${seconds}`);
-  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`generateNotes: count must be an integer in 1..64, got ${count}`);
+  checkNoteRequest(seconds, count);
   if (!Number.isInteger(steps) || steps < 1 || steps > 1000) throw new RangeError(`generateNotes: steps must be an integer in 1..1000, got ${steps}`);
   if (!(guidance >= 0 && guidance <= 100)) throw new RangeError(`generateNotes: guidance must be in [0, 100], got ${guidance}`);
   const file = o.checkpoint ?? shippedFile(DIFFWAVE_CHECKPOINT);
@@ -206,7 +205,7 @@ export function generateDiffWaveNotes(o: { checkpoint?: string; pitch: number; i
     const t0 = performance.now();
     const x = sampleDiffWave(model, { labels: torch.stack(cols, 1), length, steps, guidance, generator: new Generator(o.seed ?? 0) }).clamp(-1, 1);
     const secs = (performance.now() - t0) / 1000;
-    const files = Array.from({ length: count }, (_, i) => (count === 1 ? o.out : o.out.replace(/(\.wav)?$/i, `-${i + 1}.wav`)));
+    const files = noteFiles(o.out, count);
     files.forEach((f, i) => writeWav(f, x.select(0, i), c.sampleRate));
     return { files, seconds: secs, samplesPerSecond: (count * length) / secs };
   });

@@ -14,10 +14,10 @@ import { muLawEncodeTorchaudio } from './mulaw';
 import { writeWav } from './wav';
 import { notesSection } from './notes_report';
 import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate, receptiveField } from './wavenet';
-import { checkAudioJob, failer } from './job';
+import { checkAudioJob, checkNoteRequest, failer, noteFiles } from './job';
 import { generateDiffWaveNotes } from './train_diffwave';
-import { SpeechGrid, VOCODER_MEL, VocoderMel, melCrops, padClips, vocoderClips } from './vocoder';
-import { vocodingSection } from './vocoding_report';
+import { SpeechGrid, VOCODER_MEL, VocoderMel, melCrops, padClips, pickClips, vocoderClips } from './vocoder';
+import { compareVocoding } from './vocoding_report';
 
 export interface WavenetTrainConfig {
   model: WaveNetConfig;
@@ -222,7 +222,8 @@ export async function trainWavenet(opts: TrainWavenetOptions = {}): Promise<Trai
 
   if (padValid) {
     // The vocoder's report: held-out notes and speech resynthesised from their mel, beside Griffin-Lim from the same mel.
-    const sections = vocodingSection(dir, vValid!, emaModel, cfg.mel, say);
+    const pick = pickClips(vValid!.kinds, 3);
+    const sections = scope(() => [compareVocoding(dir, vValid!.audio.indexSelect(0, tensor(pick, { dtype: 'int64' })), pick.map((i) => vValid!.kinds[i]), vValid!.sampleRate, emaModel, cfg.mel, say).section]);
     writeReport(dir, { status: timeUp ? 'completed (time limit)' : 'completed', step: result.step, sections, media: () => [] });
     say(`vocoded clips and the report: ${path.join(dir, 'index.html')}`);
     for (const t of [padValid.audio, padValid.features, vValid!.audio, validSet.audio]) t.dispose();
@@ -287,8 +288,7 @@ export function generateNotes(o: GenerateNotesOptions): { files: string[]; secon
   const c = model.config;
   if (c.localChannels) throw new RangeError(`generateNotes: ${o.checkpoint ?? WAVENET_CHECKPOINT} is a mel vocoder (it resynthesises audio from a mel spectrogram: \`refinery vocode\`), not a note model`);
   const seconds = o.seconds ?? 1, count = o.count ?? 1;
-  if (!(seconds > 0 && seconds <= 60)) throw new RangeError(`generateNotes: seconds must be in (0, 60], got ${seconds}`);
-  if (!Number.isInteger(count) || count < 1 || count > 64) throw new RangeError(`generateNotes: count must be an integer in 1..64, got ${count}`);
+  checkNoteRequest(seconds, count);
   const pitchClasses = c.globalClasses.pitch, instClasses = c.globalClasses.instrument;
   if (pitchClasses !== undefined && (!Number.isInteger(o.pitch) || o.pitch < 0 || o.pitch >= pitchClasses)) throw new RangeError(`generateNotes: pitch must be a MIDI number in 0..${pitchClasses - 1}, got ${o.pitch}`);
   if (instClasses !== undefined && (!Number.isInteger(o.instrument) || o.instrument < 0 || o.instrument >= instClasses)) {
@@ -305,7 +305,7 @@ export function generateNotes(o: GenerateNotesOptions): { files: string[]; secon
     const gen = generate(model, { length, batch: count, labels, temperature: o.temperature, generator: new Generator(o.seed ?? 0), method: o.method, onProgress: (n) => bar?.set(n), every: 250 });
     bar?.close();
     const secs = (performance.now() - t0) / 1000;
-    const files = Array.from({ length: count }, (_, i) => (count === 1 ? o.out : o.out.replace(/(\.wav)?$/i, `-${i + 1}.wav`)));
+    const files = noteFiles(o.out, count);
     files.forEach((f, i) => writeWav(f, gen.audio.select(0, i), c.sampleRate));
     return { files, seconds: secs, samplesPerSecond: (count * length) / secs };
   });

@@ -10,11 +10,12 @@ import { AudioSplit, NoteGrid, miniNsynth, spokenWords } from './datasets';
 import { DEFAULT_WAVENET, WAVENET_KIND, WaveNet, WaveNetConfig, generate } from './wavenet';
 import { logSpectralDistance, spectralConvergenceOf } from './metrics';
 import { readWav, writeWav } from './wav';
+import { spreadIndices } from './notes_report';
 import { downmixMono, resample } from './resample';
-import { melFilterbank } from './mel';
+import { melFilterbank, melSpectrogram } from './mel';
 import { muLawEncodeTorchaudio } from './mulaw';
 import { griffinLim } from './phase';
-import { LIBROSA_STFT, stft } from './spectral';
+import { LIBROSA_STFT } from './spectral';
 
 /**
  * The vocoder's mel spectrogram: librosa's conventions (centred frames, zero padding, periodic Hann,
@@ -27,13 +28,9 @@ export type VocoderMel = { sampleRate: number; nFft: number; hopLength: number; 
 /** Floor of the mel magnitude before the logarithm (about -100 dB). */
 export const MEL_FLOOR = 1e-5;
 
-/** Mel magnitude [..., nMels, frames] of audio [..., samples]. */
+/** Mel magnitude [..., nMels, frames] of audio [..., samples]: melSpectrogram in librosa's conventions, power 1. */
 export function melMagnitude(audio: Tensor, m: VocoderMel = VOCODER_MEL): Tensor {
-  return scope(() => {
-    const fb = melFilterbank(m);
-    const mag = stft(audio, { nFft: m.nFft, hopLength: m.hopLength, ...LIBROSA_STFT }).abs();
-    return fb.to(mag.dtype).matmul(mag);
-  });
+  return melSpectrogram(audio, { ...m, ...LIBROSA_STFT, power: 1 });
 }
 
 /**
@@ -149,12 +146,10 @@ export function melCrops(clips: PaddedClips, length: number, batch: number, g: G
 
 /** Indices of up to `perKind` notes and `perKind` speech clips, spread evenly over each kind. */
 export function pickClips(kinds: ('note' | 'speech')[], perKind: number): number[] {
-  const out: number[] = [];
-  for (const k of ['note', 'speech'] as const) {
+  return (['note', 'speech'] as const).flatMap((k) => {
     const idx = kinds.map((x, i) => (x === k ? i : -1)).filter((i) => i >= 0);
-    for (let j = 0; j < Math.min(perKind, idx.length); j++) out.push(idx[Math.floor(((j + 0.5) * idx.length) / Math.min(perKind, idx.length))]);
-  }
-  return out;
+    return spreadIndices(idx.length, perKind).map((j) => idx[j]);
+  });
 }
 
 /**
