@@ -17,7 +17,9 @@ import { UNet } from '../src/diffusion/unet';
 import { edmPrecondition } from '../src/diffusion/precondition';
 import { diffusionLoss } from '../src/diffusion/objectives';
 import { FashionClassifier } from '../src/vision/classifier';
-import { namedTensors } from '../src/nn';
+import { Module, namedTensors } from '../src/nn';
+import { StepLayout, StepPlanner, stepConfigLabel } from '../src/conv/plan';
+import { busyProcess } from './conv_load';
 import {
   ConvArgs, ConvDecision, ConvMetaOptimizer, ConvProblem, atenConv, convProblem, describeProblem, disableConvMetaOptimizer,
   enableConvMetaOptimizer, setConvImplementation, BUILTIN_CANDIDATES, CONV_OPS,
@@ -32,8 +34,11 @@ export const CONV_USAGE = `usage: node dist/bench/main.js conv [options]
   --part P       ops (the per-operation table), steps (whole training steps), all (both; default), or
                  load (threads under load: the classifier step per thread count and waiting policy,
                  each in a fresh process, without and with one competing busy process)
-  --threads N    intra-op threads of the per-op table and of the Refinery steps (default 1: fairer on
-                 a shared machine; the PyTorch hand-picked settings try 1 and 2 whatever this is)
+  --threads N    the default thread count of the step comparison (default: Refinery's, all cores): both
+                 systems' defaults run at N, and the hand-picked settings and the planner try N and 1
+  --op-threads N intra-op threads of the per-op table (default 1: fairer on a shared machine)
+  --competitor   one busy process of ours runs through the step comparison's timed rounds (threads
+                 under load: both systems face it)
   --rounds R     interleaved rounds of the step comparison (default 7); each config runs one step per round
   --unet-batch B, --classifier-batch B   training batches (default 64 and 128, as bench diffusion and nn)
   --python P     the Python with torch (default /usr/bin/python3)
@@ -73,7 +78,7 @@ function recordConvs(step: () => void): { p: ConvProblem; args: ConvArgs }[] {
   return [...seen.values()];
 }
 
-interface StepSetup { step: () => void; dispose: () => void }
+interface StepSetup { step: () => void; dispose: () => void; model: Module }
 
 export function unetSetup(batch: number): StepSetup {
   const init = new Generator(0);
@@ -87,6 +92,7 @@ export function unetSetup(batch: number): StepSetup {
   ]);
   net.train();
   return {
+    model: net,
     step: () => scope(() => {
       opt.zeroGrad();
       diffusionLoss(D, x0, { generator: gen, extra: { labels: y } }).backward();
@@ -110,6 +116,7 @@ export function classifierSetup(batch: number): StepSetup {
   ]);
   model.train();
   return {
+    model,
     step: () => scope(() => {
       opt.zeroGrad();
       F.crossEntropy(model(x), y).backward();
@@ -159,7 +166,10 @@ function perOpTable(o: Options, log: (s: string) => void): OpRow[] {
 
 // ------------------------------------------------------------------------------ whole steps
 
-interface StepConfig { name: string; system: 'refinery' | 'pytorch'; model: 'unet' | 'classifier'; meta?: boolean; channelsLast?: boolean; threads: number }
+interface StepConfig {
+  name: string; system: 'refinery' | 'pytorch'; model: 'unet' | 'classifier';
+  meta?: boolean; channelsLast?: boolean; threads: number; default?: boolean; autotuned?: boolean;
+}
 interface StepResult extends StepConfig { ms: number[]; median: number; q1: number; q3: number; error?: string; tuneS?: number; decisions?: number }
 
 class TorchPeer {
@@ -197,7 +207,7 @@ class TorchPeer {
   }
 
   async steps(c: StepConfig, batch: number, steps: number): Promise<{ ms?: number[]; error?: string }> {
-    this.child.stdin.write(`${JSON.stringify({ model: c.model, channels_last: !!c.channelsLast, threads: c.threads, steps, batch })}\n`);
+    this.child.stdin.write(`${JSON.stringify({ model: c.model, channels_last: !!c.channelsLast, threads: c.default ? 0 : c.threads, steps, batch })}\n`);
     return JSON.parse(await this.next()) as { ms?: number[]; error?: string };
   }
 
@@ -212,32 +222,52 @@ function quartiles(xs: number[]): { median: number; q1: number; q3: number } {
   return { median: median(s), q1: at(0.25), q3: at(0.75) };
 }
 
-async function stepComparison(o: Options, log: (s: string) => void): Promise<{ results: StepResult[]; pytorch: string }> {
+const layoutName = (cl: boolean) => (cl ? 'channels-last' : 'NCHW');
+
+async function stepComparison(o: Options, log: (s: string) => void): Promise<{ results: StepResult[]; pytorch: string; pytorchThreads: number }> {
   const peer = new TorchPeer(o.python, o.root);
   const ok = await peer.ready().catch(() => false);
   const results: StepResult[] = [];
+  const n = o.threads;
+  const threadList = n > 1 ? [n, 1] : [1];
+  const hand = threadList.flatMap((t) => [false, true].map((cl) => ({ t, cl })));
   for (const model of ['unet', 'classifier'] as const) {
     const batch = model === 'unet' ? o.unetBatch : o.classifierBatch;
-    const configs: StepConfig[] = [
-      { name: 'Refinery, meta-optimizer', system: 'refinery', model, meta: true, threads: o.threads },
-      { name: 'Refinery, libtorch default', system: 'refinery', model, threads: o.threads },
-      { name: `PyTorch default (NCHW, ${o.threads} thr)`, system: 'pytorch', model, threads: o.threads },
-      ...[1, 2].flatMap((t) => [false, true].map((cl) => ({ name: `PyTorch ${cl ? 'channels-last' : 'NCHW'}, ${t} thr`, system: 'pytorch' as const, model, channelsLast: cl, threads: t })))
-        .filter((c) => !(c.threads === o.threads && !c.channelsLast)),
-    ];
     const setup = model === 'unet' ? unetSetup(batch) : classifierSetup(batch);
     const prevThreads = getNumThreads();
-    setNumThreads(o.threads);
-    // the meta-optimizer tunes once, on this step, before the timed rounds (as tune() in a user's program)
+    // the step planner, as `refinery train --autotune step` runs it: whole steps, layouts x threads
+    setNumThreads(n);
+    const planner = new StepPlanner(setup.model, { threads: threadList, drift: 0, log });
+    while (!planner.choice) {
+      planner.beforeStep();
+      const s = performance.now();
+      setup.step();
+      planner.afterStep(performance.now() - s);
+    }
+    const plan = planner.choice.config;
+    const planCl = plan.layout === 'channelsLast';
+    // the per-operation meta-optimizer tunes once, inside the plan's layout and threads, before the timed rounds
+    setup.model.to({ memoryFormat: plan.layout });
+    setNumThreads(plan.threads);
     const t0 = performance.now();
     const meta = enableConvMetaOptimizer({ cache: null });
     setup.step();
     const tuneS = (performance.now() - t0) / 1000;
     const decisions = meta.decisions.length;
     disableConvMetaOptimizer();
-    log(`${model}: meta-optimizer tuned ${decisions} operations in ${tuneS.toFixed(1)} s: ${meta.decisions.filter((d) => d.winner !== 'libtorch').map((d) => `${d.op} ${d.winner} ${d.speedup.toFixed(2)}x`).join('; ') || 'libtorch everywhere'}`);
+    log(`${model}: plan ${stepConfigLabel(plan)}; meta-optimizer tuned ${decisions} operations in ${tuneS.toFixed(1)} s: ${meta.decisions.filter((d) => d.winner !== 'libtorch').map((d) => `${d.op} ${d.winner} ${d.speedup.toFixed(2)}x`).join('; ') || 'libtorch everywhere'}`);
+    const configs: StepConfig[] = [
+      { name: `Refinery, autotuned (chose ${layoutName(planCl)}, ${plan.threads} thr)`, system: 'refinery', model, channelsLast: planCl, threads: plan.threads, autotuned: true },
+      { name: `Refinery, autotuned + per-op meta-optimizer`, system: 'refinery', model, channelsLast: planCl, threads: plan.threads, meta: true, autotuned: true },
+      ...hand.map(({ t, cl }) => ({ name: `Refinery ${layoutName(cl)}, ${t} thr${t === n && !cl ? ' (default)' : ''}`, system: 'refinery' as const, model, channelsLast: cl, threads: t })),
+      ...hand.map(({ t, cl }) => ({
+        name: t === n && !cl ? `PyTorch default (NCHW, its ${n} thr)` : `PyTorch ${layoutName(cl)}, ${t} thr`,
+        system: 'pytorch' as const, model, channelsLast: cl, threads: t, ...(t === n && !cl ? { default: true } : {}),
+      })),
+    ];
     const times = new Map<string, number[]>(configs.map((c) => [c.name, []]));
     const errors = new Map<string, string>();
+    const competitor = o.competitor ? busyProcess() : null;
     try {
       // warm-up: one step of every configuration
       for (const round of [-1, ...Array.from({ length: o.rounds }, (_, i) => i)]) {
@@ -245,6 +275,8 @@ async function stepComparison(o: Options, log: (s: string) => void): Promise<{ r
           if (errors.has(c.name)) continue;
           let ms: number;
           if (c.system === 'refinery') {
+            setup.model.to({ memoryFormat: (c.channelsLast ? 'channelsLast' : 'contiguous') as StepLayout });
+            setNumThreads(c.threads);
             if (c.meta) setConvImplementation(meta.conv);
             try {
               const s = performance.now();
@@ -264,6 +296,7 @@ async function stepComparison(o: Options, log: (s: string) => void): Promise<{ r
         if (round >= 0) log(`${model} round ${round + 1}/${o.rounds}: ${configs.map((c) => `${c.name} ${(times.get(c.name)!.at(-1) ?? NaN).toFixed(0)}`).join(', ')}`);
       }
     } finally {
+      competitor?.kill();
       setNumThreads(prevThreads);
       setup.dispose();
     }
@@ -273,19 +306,20 @@ async function stepComparison(o: Options, log: (s: string) => void): Promise<{ r
     }
   }
   peer.close();
-  return { results, pytorch: peer.version };
+  return { results, pytorch: peer.version, pytorchThreads: n };
 }
 
 // ------------------------------------------------------------------------------ report
 
-interface Options { part: 'ops' | 'steps' | 'all' | 'load'; threads: number; rounds: number; unetBatch: number; classifierBatch: number; python: string; root: string; json: boolean; help: boolean }
+interface Options { part: 'ops' | 'steps' | 'all' | 'load'; threads: number; opThreads: number; competitor: boolean; rounds: number; unetBatch: number; classifierBatch: number; python: string; root: string; json: boolean; help: boolean }
 
 export function parseConvArgs(args: string[]): Options {
-  const { flags, str } = parseBenchFlags('conv', args, ['part', 'threads', 'rounds', 'unet-batch', 'classifier-batch', 'python', 'json', 'help'], CONV_USAGE);
+  const { flags, str } = parseBenchFlags('conv', args, ['part', 'threads', 'op-threads', 'competitor', 'rounds', 'unet-batch', 'classifier-batch', 'python', 'json', 'help'], CONV_USAGE);
   const part = str('part') ?? 'all';
   if (!['ops', 'steps', 'all', 'load'].includes(part)) throw new Error(`--part: expected ops, steps, all or load, got "${part}"`);
   return {
-    part: part as Options['part'], threads: intFlag(flags, 'threads', 1), rounds: intFlag(flags, 'rounds', 7),
+    part: part as Options['part'], threads: intFlag(flags, 'threads', getNumThreads()), opThreads: intFlag(flags, 'op-threads', 1),
+    competitor: flags.competitor === true, rounds: intFlag(flags, 'rounds', 7),
     unetBatch: intFlag(flags, 'unet-batch', 64), classifierBatch: intFlag(flags, 'classifier-batch', 128),
     python: str('python') ?? '/usr/bin/python3', root: findRepoRoot(), json: flags.json === true, help: flags.help === true,
   };
@@ -308,7 +342,7 @@ export function formatSteps(results: StepResult[]): string {
   const lines = ['| model | configuration | median ms/step | quartiles | vs PyTorch default | vs best PyTorch |', '|---|---|---|---|---|---|'];
   for (const model of ['unet', 'classifier'] as const) {
     const rs = results.filter((r) => r.model === model && !r.error && r.ms.length);
-    const pd = rs.find((r) => r.system === 'pytorch' && r.name.startsWith('PyTorch default'));
+    const pd = rs.find((r) => r.system === 'pytorch' && r.default);
     const best = rs.filter((r) => r.system === 'pytorch').sort((a, b) => a.median - b.median)[0];
     for (const r of results.filter((x) => x.model === model)) {
       if (r.error || !r.ms.length) { lines.push(`| ${model} | ${r.name} | ${r.error ?? 'no data'} | | | |`); continue; }
@@ -338,7 +372,7 @@ export async function runConvCommand(args: string[]): Promise<number> {
     return 0;
   }
   const prev = getNumThreads();
-  setNumThreads(o.threads);
+  setNumThreads(o.opThreads);
   let ops: OpRow[] = [];
   try {
     if (o.part !== 'steps') ops = perOpTable(o, (s) => { if (!s.startsWith('*') && !s.startsWith('ConvMeta') && !s.startsWith('=')) log(s); });
@@ -347,13 +381,13 @@ export async function runConvCommand(args: string[]): Promise<number> {
   }
   const steps = o.part !== 'ops' ? await stepComparison(o, log) : null;
   noteBusyHost(notes);
-  const host = { ...hostInfo(), cpu: cpuModel(), libtorch: torchVersion, threads: o.threads };
+  const host = { ...hostInfo(), cpu: cpuModel(), libtorch: torchVersion, threads: o.threads, opThreads: o.opThreads, competitor: o.competitor };
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ host, notes, ops, steps })}\n`);
   } else {
-    const out: string[] = [`host: ${host.cpu}, ${host.cpus} cores, libtorch ${host.libtorch}, ${o.threads} intra-op thread(s); times in ms (minimum of 3 calls after a checked warm-up)`];
-    if (ops.length) out.push('', formatOps(ops));
-    if (steps) out.push('', `whole training steps, ${o.rounds} interleaved rounds (PyTorch ${steps.pytorch}):`, '', formatSteps(steps.results));
+    const out: string[] = [`host: ${host.cpu}, ${host.cpus} cores, libtorch ${host.libtorch}`];
+    if (ops.length) out.push('', `per-operation table at ${o.opThreads} intra-op thread(s); times in ms (minimum of 5 interleaved calls after a checked warm-up)`, '', formatOps(ops));
+    if (steps) out.push('', `whole training steps, ${o.rounds} interleaved rounds (PyTorch ${steps.pytorch}; default ${o.threads} threads${o.competitor ? '; one competing busy process throughout' : ''}):`, '', formatSteps(steps.results));
     out.push(...notes.map((n) => `note: ${n}`));
     process.stdout.write(`${out.join('\n')}\n`);
   }

@@ -39,7 +39,8 @@ function runChild(model: string, batch: number, steps: number, c: LoadConfig): n
   }
 }
 
-function busy(): ChildProcess {
+/** One busy-looping process of ours (a competitor for the cores). */
+export function busyProcess(): ChildProcess {
   return spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
 }
 
@@ -48,7 +49,7 @@ export function loadBench(model: 'classifier' | 'unet', batch: number, rounds: n
   const res = new Map<string, number[]>();
   for (let r = 0; r < rounds; r++) {
     for (const loaded of [false, true]) {
-      const competitor = loaded ? busy() : null;
+      const competitor = loaded ? busyProcess() : null;
       try {
         for (const c of configs) {
           const k = `${loaded}|${c.name}`;

@@ -1,7 +1,7 @@
 """Peer of `node dist/bench/main.js conv`: training steps of the diffusion U-Net (torch_unet.py) and
 of the reference classifier (torch_nn.py) in Python PyTorch, driven line by line over stdin so that
 Refinery's and PyTorch's steps interleave (A B A B) in one run. Each request is one JSON line
-{"model": "unet"|"classifier", "channels_last": bool, "threads": n, "steps": k, "batch": b}; each
+{"model": "unet"|"classifier", "channels_last": bool, "threads": n (0: PyTorch's own default), "steps": k, "batch": b}; each
 answer one JSON line {"ms": [k step times]}. An empty line or EOF ends it."""
 import json
 import os
@@ -16,6 +16,7 @@ from torch_unet import UNet, diffusion_loss  # noqa: E402
 from torch_nn import make_model  # noqa: E402
 
 torch.manual_seed(0)
+DEFAULT_THREADS = torch.get_num_threads()
 try:
     torch.set_num_interop_threads(1)
 except RuntimeError:
@@ -62,7 +63,7 @@ def main():
             break
         try:
             req = json.loads(line)
-            torch.set_num_threads(int(req["threads"]))
+            torch.set_num_threads(int(req["threads"]) or DEFAULT_THREADS)
             step = setup(req["model"], bool(req["channels_last"]), int(req["batch"]))
             times = []
             for _ in range(int(req["steps"])):

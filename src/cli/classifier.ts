@@ -2,7 +2,8 @@
 // evaluateClassifierFile (src/vision).
 import { DEFAULT_CLASSIFIER_TRAIN, evaluateClassifierFile, trainClassifier } from '../vision';
 import { MAX_BATCH_IMAGES } from './limits';
-import { command, file, int, ddpFlags, ddpOptions, deviceFlag, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { command, file, int, ddpFlags, ddpOptions, autotuneFlag, deviceFlag, jsonFlag, nprocFlag, num, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import type { AutotuneMode } from '../conv/plan';
 import { processGroupFromEnv, relaunch } from './launch';
 
 const d = DEFAULT_CLASSIFIER_TRAIN;
@@ -23,13 +24,14 @@ export const trainClassifierCommand = command({
     nproc: nprocFlag(),
     ...ddpFlags(),
     device: deviceFlag(),
+    autotune: autotuneFlag(),
   },
   async run(f) {
     const launched = await relaunch(f.nproc);
     if (launched !== null) return launched;
     const processGroup = await processGroupFromEnv();
     const r = await trainClassifier({
-      processGroup, ddp: ddpOptions(f), device: f.device,
+      processGroup, ddp: ddpOptions(f), device: f.device, autotune: f.autotune as AutotuneMode,
       config: { epochs: f.epochs, batchSize: f['batch-size'], lr: f.lr, seed: f.seed },
       name: f.name, runsDir: f['runs-dir'], resume: f.resume, out: f.out, log: (m) => console.log(`refinery ${m}`),
     });

@@ -4,8 +4,9 @@ import * as path from 'path';
 import {
   DEFAULT_DIFFUSION_TRAIN, NOISES, PREDICTIONS, SAMPLER_NAMES, WEIGHTINGS, evaluateDiffusion, sampleGrid, trainDiffusion,
 } from '../diffusion';
-import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, ddpFlags, ddpOptions, deviceFlag, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
+import { MAX_MINUTES, UsageError, bool, choice, choiceList, command, file, int, ddpFlags, ddpOptions, autotuneFlag, deviceFlag, jsonFlag, nprocFlag, num, numList, outDir, outFile, resumeFlag, runName, runsDirFlag, seedFlag } from './flags';
 import { processGroupFromEnv, relaunch } from './launch';
+import type { AutotuneMode } from '../conv/plan';
 import { MAX_BATCH_IMAGES, MAX_EVAL_SAMPLES, MAX_GUIDANCE, MAX_NFE, MAX_SAMPLER_STEPS, MAX_SAMPLES } from './limits';
 
 const d = DEFAULT_DIFFUSION_TRAIN;
@@ -47,6 +48,7 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
     nproc: nprocFlag(),
     ...ddpFlags(),
     device: deviceFlag(),
+    autotune: autotuneFlag(),
   },
   async run(f, given) {
     const launched = await relaunch(f.nproc);
@@ -63,7 +65,7 @@ labelled grids at each --guidance scale, a denoising trajectory and runs/NAME/in
       maxMinutes: f['max-minutes'], maxSteps: f.steps, previewEvery: f['preview-every'], guidances: f.guidance, sampleSteps: f['sample-steps'],
       name: named ? f.name : undefined, runsDir: f['runs-dir'], resume: f.resume, out: f.out,
       log: (m) => console.log(`refinery ${m}`),
-      processGroup, ddp: ddpOptions(f), device: f.device,
+      processGroup, ddp: ddpOptions(f), device: f.device, autotune: f.autotune as AutotuneMode,
     });
     processGroup?.destroy();
     if (processGroup && processGroup.rank !== 0) return r.status === 'interrupted' ? 130 : 0; // rank 0 reports

@@ -523,3 +523,9 @@ export function runCommand<S extends FlagSet>(cmd: Command<S>, args: string[]): 
     return fail(e);
   }
 }
+
+/** --autotune off|step|all for the training jobs (src/conv/plan.ts). */
+export const autotuneFlag = (): Flag<'off' | 'step' | 'all'> => choice({
+  description: "what to tune by timing: 'step' (the layout, NCHW or channels-last, and the thread count, from whole training steps, re-timed when the step time drifts), 'all' (also every convolution's implementation, cached on disk), 'off'",
+  choices: ['off', 'step', 'all'] as const, default: 'step',
+});

@@ -3,7 +3,7 @@
 // checked once against libtorch's result and timed on the real tensors (warm-up, then the minimum of
 // a few calls, optionally at several thread counts); the fastest is used from then on and remembered
 // on disk. Installed behind `conv()`, so every layer benefits without change.
-import { Tensor, getNumThreads, grad, isGradEnabled, noGrad, scope, setNumThreads } from '../tensor';
+import { Tensor, getNumThreads, grad, isGradEnabled, memoryFormatOf, noGrad, scope, setNumThreads } from '../tensor';
 import { Module } from '../nn/module';
 import { params as moduleParams } from '../nn/module';
 import { ConvArgs, atenConv, setConvImplementation, ConvImplementation } from './conv';
@@ -56,23 +56,6 @@ export function reductionLength(op: ConvOp, p: ConvProblem): number {
 export function agreementTolerance(op: ConvOp, p: ConvProblem, c: ConvCandidate): number {
   const u = UNIT[p.dtype] ?? 2 ** -24;
   return Math.min(0.05, 64 * u * Math.sqrt(reductionLength(op, p)) * (c.errorGrowth ?? 1));
-}
-
-function memoryFormatOf(x: Tensor): string {
-  const s = x.stride();
-  const shape = x.shape;
-  let expect = 1;
-  let contiguous = true;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    if (shape[i] !== 1 && s[i] !== expect) contiguous = false;
-    expect *= shape[i];
-  }
-  if (contiguous) return 'contiguous';
-  if (shape.length === 4) {
-    const [, c, h, w] = shape;
-    if (s[1] === 1 && s[3] === c && s[2] === c * w && s[0] === c * h * w) return 'channelsLast';
-  }
-  return 'strided';
 }
 
 function relativeError(a: Tensor, b: Tensor): number {

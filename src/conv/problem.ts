@@ -2,7 +2,7 @@
 // algorithm is fastest (Dieleman & Schlüter 2014, "Theano metaopt"), and the three operations a
 // training step runs for it.
 import type { DType, Device } from '../types';
-import { Tensor } from '../tensor';
+import { Layout, Tensor, memoryFormatOf } from '../tensor';
 import type { ConvArgs } from './conv';
 
 /** The three batched convolutions of one layer in training (the post's "three convolutions per layer"). */
@@ -24,6 +24,8 @@ export interface ConvProblem {
   groups: number;
   dtype: DType;
   device: Device;
+  /** the input's memory layout (absent: NCHW-contiguous); a channels-last network keeps NHWC throughout */
+  layout?: Layout;
 }
 
 /**
@@ -67,7 +69,7 @@ export function convProblem(x: Tensor, w: Tensor, a: ConvArgs): ConvProblem | nu
     dims: d, transposed: a.transposed, inputShape: xs, weightShape: ws, outputShape,
     stride: a.stride.slice(), padding, dilation: a.dilation.slice(),
     outputPadding: a.transposed ? a.outputPadding.slice() : new Array<number>(d).fill(0), groups: g,
-    dtype: x.dtype, device: x.device,
+    dtype: x.dtype, device: x.device, layout: memoryFormatOf(x),
   };
 }
 
@@ -95,6 +97,7 @@ export function describeProblem(p: ConvProblem): string {
   if (p.dilation.some((s) => s !== 1)) parts.push(`dil ${p.dilation.join(',')}`);
   if (p.outputPadding.some((s) => s !== 0)) parts.push(`outpad ${p.outputPadding.join(',')}`);
   if (p.groups !== 1) parts.push(`groups ${p.groups}`);
+  if (p.layout === 'channelsLast') parts.push('NHWC');
   return parts.join(', ');
 }
 

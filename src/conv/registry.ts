@@ -3,7 +3,7 @@
 import type { Tensor } from '../tensor';
 import { ConvCandidate } from './candidate';
 import { ConvOp, ConvProblem } from './problem';
-import { channelsLast, libtorch } from './candidates/libtorch';
+import { channelsFirst, channelsLast, libtorch } from './candidates/libtorch';
 import { im2col } from './candidates/im2col';
 import { winogradF2, winogradF4 } from './candidates/winograd';
 import { fft } from './candidates/fft';
@@ -12,7 +12,7 @@ import { swap } from './candidates/swap';
 import { cudnnBenchmark, cudnnChannelsLast, cudnnHeuristic } from './candidates/cuda';
 
 export const BUILTIN_CANDIDATES: readonly ConvCandidate[] = [
-  libtorch, channelsLast, im2col, winogradF2, winogradF4, fft, pointwise, swap, cudnnBenchmark, cudnnHeuristic, cudnnChannelsLast,
+  libtorch, channelsLast, channelsFirst, im2col, winogradF2, winogradF4, fft, pointwise, swap, cudnnBenchmark, cudnnHeuristic, cudnnChannelsLast,
 ];
 
 const registered = new Map<string, ConvCandidate>();

@@ -18,6 +18,7 @@ import { Denoiser, denoiseAt } from './denoiser';
 import { SigmaSampler, Weighting, diffusionLoss, edmWeighting, epsWeighting, likelihoodImportance, likelihoodWeighting, logNormalSigmas, logUniformSigmas, minSnrWeighting, uniformTimeSigmas, uniformWeighting } from './objectives';
 import { vpLinearSchedule } from './schedules';
 import { toSymmetric, toUnit } from './images';
+import { AutotuneMode, jobPlanner } from '../conv/plan';
 
 export const WEIGHTINGS = ['edm', 'eps', 'x0', 'min-snr', 'likelihood'] as const;
 export const NOISES = ['lognormal', 'loguniform', 'uniform-t', 'likelihood-is'] as const;
@@ -129,6 +130,13 @@ export interface TrainDiffusionOptions {
    * moved, so a seed gives the same run on any device (to its arithmetic).
    */
   device?: string;
+  /**
+   * 'step' times whole training steps to choose the memory layout (NCHW or channels-last) and the
+   * thread count, and re-times the thread counts when the step time drifts (src/conv/plan.ts); 'all'
+   * also chooses every convolution's implementation (the meta-optimizer, cached on disk); 'off'
+   * (default here; the CLI's default is 'step') runs as configured.
+   */
+  autotune?: AutotuneMode;
 }
 
 export interface TrainDiffusionResult {
@@ -261,6 +269,7 @@ export async function trainDiffusion(opts: TrainDiffusionOptions = {}): Promise<
     },
     generators: { noise: noiseGen, dropout: dropGen },
     processGroup: pg, ...opts.ddp,
+    planner: jobPlanner(net, { mode: opts.autotune ?? 'off', job: 'trainDiffusion', device, distributed: pg !== undefined && pg !== null, steps: maxSteps, log: say }),
   });
   const timeUp = result.stoppedBy === 'time';
   const minutes = () => (Date.now() - t0) / 60000;

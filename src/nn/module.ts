@@ -1,7 +1,7 @@
 // Modules: a layer is a small class whose public fields are its tensors, sub-layers and
 // hyperparameters; calling it runs `forward`. Structure is derived by walking fields
 // (tinygrad's state dicts, equinox's modules): nothing is registered.
-import { DType, Device, Tensor, checkShape, noGrad, scope } from '../tensor';
+import { DType, Device, Tensor, checkShape, isLaidOut, noGrad, scope } from '../tensor';
 import { native } from '../tensor/native';
 import { Expr, Parameter, Tag } from './param';
 
@@ -45,8 +45,11 @@ export abstract class Module {
    * and/or a floating-point dtype, in place, as PyTorch's `Module.to`: each tensor keeps its
    * identity (optimizers, EMAs and expressions that hold it follow), its gradient moves with it;
    * a dtype applies to floating-point tensors only. Move the optimizer's state with `optimizer.to`.
+   * `{ memoryFormat: 'channelsLast' }` re-lays every 4-d floating-point tensor out as NHWC (and
+   * `'contiguous'` back), as PyTorch's `model.to(memory_format=...)`: convolutions then run, and
+   * return their outputs, in that layout.
    */
-  to(target: Device | DType | { device?: Device; dtype?: DType }): this {
+  to(target: Device | DType | { device?: Device; dtype?: DType; memoryFormat?: 'contiguous' | 'channelsLast' }): this {
     const o = typeof target === 'object' ? target : isDtypeName(target) ? { dtype: target as DType } : { device: target as Device };
     noGrad(() => scope(() => {
       for (const [, t] of namedTensors(this)) moveInPlace(t, o);
@@ -61,15 +64,20 @@ function isDtypeName(s: string): boolean {
 }
 
 /** Gives `t` its data moved to `o.device` / cast to `o.dtype` (floating point only), keeping its identity and moving its grad. */
-export function moveInPlace(t: Tensor, o: { device?: Device; dtype?: DType }): void {
+export function moveInPlace(t: Tensor, o: { device?: Device; dtype?: DType; memoryFormat?: 'contiguous' | 'channelsLast' }): void {
   const floating = t.dtype === 'float16' || t.dtype === 'bfloat16' || t.dtype === 'float32' || t.dtype === 'float64';
   const dtype = o.dtype !== undefined && floating ? o.dtype : t.dtype;
   const device = o.device ?? t.device;
-  if (dtype === t.dtype && device === t.device) return;
+  const mf = o.memoryFormat !== undefined && floating && t.ndim === 4 ? o.memoryFormat : undefined;
+  if (o.memoryFormat !== undefined && o.memoryFormat !== 'contiguous' && o.memoryFormat !== 'channelsLast') {
+    throw new TypeError(`Module.to: memoryFormat must be 'contiguous' or 'channelsLast', got ${JSON.stringify(o.memoryFormat)}`);
+  }
+  const relayout = mf !== undefined && !isLaidOut(t, mf, true);
+  if (dtype === t.dtype && device === t.device && !relayout) return;
   const g = t.grad;
-  const moved = t.detach().to({ dtype, device });
+  const moved = t.detach().to({ dtype, device, ...(mf ? { memoryFormat: mf, copy: relayout } : {}) });
   native.SetData(t._handle, moved._handle);
-  if (g) t.grad = g.to({ dtype, device });
+  if (g) t.grad = g.to({ dtype, device, ...(mf ? { memoryFormat: mf } : {}) });
 }
 
 const SKIP_FIELDS = new Set(['training']);

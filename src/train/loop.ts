@@ -114,6 +114,13 @@ export interface TrainOptions<B> {
    * continues exactly; with another world size the ranks beyond the saved ones keep their seeds.
    */
   processGroup?: ProcessGroup;
+  /**
+   * Times whole steps to choose the memory layout and thread count (src/conv/plan.ts's StepPlanner,
+   * or anything with its two calls): `beforeStep()` before each step, `afterStep(ms)` after it with
+   * the step's wall time (the batch, forward, backward and update; not logging, evaluation or
+   * checkpoints).
+   */
+  planner?: { beforeStep(): void; afterStep(ms: number): void };
   /** Gradient bucket size in bytes for `processGroup` (default 25 MiB). */
   bucketBytes?: number;
   /**
@@ -418,10 +425,13 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       try {
         for (;;) {
           if (stepsDone()) break outer;
+          o.planner?.beforeStep();
+          const stepStart = performance.now();
           if (!(pg ? await runStepDistributed(it) : runStep(it))) {
             exhausted = true;
             break;
           }
+          o.planner?.afterStep(performance.now() - stepStart);
           step++;
           batchInEpoch++;
           if (step % logEvery === 0) await log();

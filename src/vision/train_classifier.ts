@@ -10,6 +10,7 @@ import { Adam, cosineWithWarmup } from '../optim';
 import { numParams } from '../nn';
 import { train, loadModel, saveCheckpoint } from '../train';
 import { requireFile, shippedFile } from '../train/shipped';
+import { AutotuneMode, jobPlanner } from '../conv/plan';
 import { CLASSIFIER_INPUT, CLASSIFIER_KIND, ClassifierConfig, DEFAULT_CLASSIFIER, FashionClassifier, evaluate } from './classifier';
 
 export interface ClassifierTrainConfig {
@@ -49,6 +50,8 @@ export interface TrainClassifierOptions {
   ddp?: { bucketBytes?: number; overlapGradients?: boolean };
   /** Where the model trains and is evaluated: 'cpu' (default), 'cuda' or 'cuda:N'; checked against the machine. */
   device?: string;
+  /** Layout and thread count by timing whole steps ('step'), plus every convolution's implementation ('all'); default 'off' (see trainDiffusion). */
+  autotune?: AutotuneMode;
 }
 
 export interface TrainClassifierResult {
@@ -122,6 +125,7 @@ export async function trainClassifier(opts: TrainClassifierOptions = {}): Promis
       },
       generators: { dropout: dropGen },
       processGroup: pg, ...opts.ddp,
+      planner: jobPlanner(model, { mode: opts.autotune ?? 'off', job: 'trainClassifier', device, distributed: pg !== undefined && pg !== null, steps: total, log: say }),
     });
     const minutes = (Date.now() - t0) / 60000;
     const base = { step: result.step, model, config: cfg, minutes, runDir: result.run.dir, checkpoint: result.checkpoint };
