@@ -1,13 +1,15 @@
 // The conv benchmark (issue 10, "The fastest convolutions in Theano with meta-optimization"):
 //   1. the post's per-operation table: for every convolution of the diffusion U-Net, of the
-//      reference classifier and of the post's three layer configurations (scaled to CPU sizes),
-//      each candidate's time for the forward pass, the input gradient and the weight gradient, the
-//      winner and its speed-up over libtorch's default;
-//   2. whole training steps of the U-Net and of the classifier: Refinery with the meta-optimizer,
-//      Refinery with libtorch's default, Python PyTorch's default and PyTorch's hand-picked settings
-//      (channels-last on/off x 1 or 2 threads), interleaved step by step in one run (Refinery in
-//      process, PyTorch in one child process driven line by line: bench/peers/torch_conv.py), each
-//      reported as the median step time and its spread.
+//      reference classifier (NCHW and channels-last) and of the post's three layer configurations
+//      (scaled to CPU sizes), each candidate's time for the forward pass, the input gradient and the
+//      weight gradient, the winner and its speed-up over libtorch's default; and the classifier's
+//      poolings (the second family), forward + input gradient;
+//   2. whole training steps of the U-Net and of the classifier: Refinery autotuned (the step
+//      planner's choice of layout and threads, with and without the per-operation meta-optimizer),
+//      Refinery's and Python PyTorch's defaults and every hand-picked setting of both (channels-last
+//      on/off x N or 1 threads), interleaved step by step in one run (Refinery in process, PyTorch in
+//      one child process driven line by line: bench/peers/torch_conv.py), each reported as the
+//      median step time and its quartiles; --competitor runs it with one busy process alongside.
 import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -24,6 +26,7 @@ import {
   ConvArgs, ConvDecision, ConvMetaOptimizer, ConvProblem, atenConv, convProblem, describeProblem, disableConvMetaOptimizer,
   enableConvMetaOptimizer, setConvImplementation, BUILTIN_CANDIDATES, CONV_OPS,
 } from '../src/conv';
+import { POOL_CANDIDATES, PoolProblem, atenPool, describePool, poolProblem, setPoolImplementation } from '../src/conv/pool';
 import { cpuModel } from '../src/conv/cache';
 import { threadingDefaultsSet } from '../src/tensor/native';
 import { benchConfig } from './diffusion';
@@ -34,6 +37,7 @@ export const CONV_USAGE = `usage: node dist/bench/main.js conv [options]
   --part P       ops (the per-operation table), steps (whole training steps), all (both; default), or
                  load (threads under load: the classifier step per thread count and waiting policy,
                  each in a fresh process, without and with one competing busy process)
+  --load-model M the model of --part load: classifier (default) or unet
   --threads N    the default thread count of the step comparison (default: Refinery's, all cores): both
                  systems' defaults run at N, and the hand-picked settings and the planner try N and 1
   --op-threads N intra-op threads of the per-op table (default 1: fairer on a shared machine)
@@ -62,20 +66,27 @@ export const POST_CONFIGS: { name: string; x: number[]; w: number[] }[] = [
   { name: 'post i128x36x12,k64x6x3,b256 (CPU: b16)', x: [16, 128, 36, 12], w: [64, 128, 6, 3] },
 ];
 
-/** The distinct convolutions (problem, args) one training step of `step` computes. */
-function recordConvs(step: () => void): { p: ConvProblem; args: ConvArgs }[] {
+/** The distinct convolutions (problem, args) and poolings one training step of `step` computes. */
+function recordOps(step: () => void): { convs: { p: ConvProblem; args: ConvArgs }[]; pools: PoolProblem[] } {
   const seen = new Map<string, { p: ConvProblem; args: ConvArgs }>();
+  const pools = new Map<string, PoolProblem>();
   const prev = setConvImplementation((x, w, b, a) => {
     const p = convProblem(x, w, a);
     if (p) seen.set(describeProblem(p), { p, args: a });
     return atenConv(x, w, b, a);
   });
+  const prevPool = setPoolImplementation((x, a) => {
+    const p = poolProblem(x, a);
+    if (p) pools.set(describePool(p), p);
+    return atenPool(x, a);
+  });
   try {
     step();
   } finally {
     setConvImplementation(prev);
+    setPoolImplementation(prevPool);
   }
-  return [...seen.values()];
+  return { convs: [...seen.values()], pools: [...pools.values()] };
 }
 
 interface StepSetup { step: () => void; dispose: () => void; model: Module }
@@ -130,13 +141,14 @@ export function classifierSetup(batch: number): StepSetup {
   };
 }
 
-/** Tunes the three operations of one problem on random tensors of its shapes; one row per operation. */
+/** Tunes the three operations of one problem on random tensors of its shapes (in its layout); one row per operation. */
 function tuneProblem(model: string, p: ConvProblem, log: (s: string) => void): OpRow[] {
   const m = new ConvMetaOptimizer({ cache: null, verbose: log });
   return scope(() => {
-    const x = torch.randn(p.inputShape);
-    const w = torch.randn(p.weightShape);
-    const gy = torch.randn(p.outputShape);
+    const lay = (t: Tensor) => (p.layout === 'channelsLast' ? t.contiguous({ memoryFormat: 'channelsLast' }) : t);
+    const x = lay(torch.randn(p.inputShape));
+    const w = lay(torch.randn(p.weightShape));
+    const gy = lay(torch.randn(p.outputShape));
     const rows: OpRow[] = [];
     for (const op of CONV_OPS) {
       m.choose(op, p, { x, w, gy });
@@ -147,21 +159,38 @@ function tuneProblem(model: string, p: ConvProblem, log: (s: string) => void): O
   });
 }
 
-function perOpTable(o: Options, log: (s: string) => void): OpRow[] {
+/** Tunes one pooling (forward + input gradient) on a random input of its shape and layout, after a ReLU as in the networks. */
+function tunePooling(model: string, p: PoolProblem, log: (s: string) => void): OpRow {
+  const m = new ConvMetaOptimizer({ cache: null, verbose: log });
+  return scope(() => {
+    let x = torch.randn(p.inputShape).relu();
+    if (p.layout === 'channelsLast') x = x.contiguous({ memoryFormat: 'channelsLast' });
+    const d = m.tunePool(p, x);
+    return { model, problem: describePool(p), op: 'forward + input grad', times: d.times, skipped: d.skipped, winner: d.winner, speedup: d.speedup };
+  });
+}
+
+function perOpTable(o: Options, log: (s: string) => void): { ops: OpRow[]; pools: OpRow[] } {
   const rows: OpRow[] = [];
-  const models: [string, (b: number) => StepSetup, number][] = [['U-Net', unetSetup, o.unetBatch], ['classifier', classifierSetup, o.classifierBatch]];
-  for (const [name, make, batch] of models) {
+  const pools: OpRow[] = [];
+  const models: [string, (b: number) => StepSetup, number, StepLayout][] = [
+    ['U-Net', unetSetup, o.unetBatch, 'contiguous'], ['classifier', classifierSetup, o.classifierBatch, 'contiguous'],
+    ['classifier, channels-last', classifierSetup, o.classifierBatch, 'channelsLast'],
+  ];
+  for (const [name, make, batch, layout] of models) {
     const s = make(batch);
-    const convs = recordConvs(s.step);
+    s.model.to({ memoryFormat: layout });
+    const rec = recordOps(s.step);
     s.dispose();
-    log(`${name}: ${convs.length} distinct convolutions`);
-    for (const { p } of convs) rows.push(...tuneProblem(name, p, log));
+    log(`${name}: ${rec.convs.length} distinct convolutions, ${rec.pools.length} poolings`);
+    for (const { p } of rec.convs) rows.push(...tuneProblem(name, p, log));
+    for (const p of rec.pools) pools.push(tunePooling(name, p, log));
   }
   for (const c of POST_CONFIGS) {
     const p = scope(() => convProblem(torch.empty(c.x), torch.empty(c.w), { dims: 2, stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, transposed: false, outputPadding: [0, 0] }))!;
     rows.push(...tuneProblem(c.name, p, log));
   }
-  return rows;
+  return { ops: rows, pools };
 }
 
 // ------------------------------------------------------------------------------ whole steps
@@ -311,14 +340,16 @@ async function stepComparison(o: Options, log: (s: string) => void): Promise<{ r
 
 // ------------------------------------------------------------------------------ report
 
-interface Options { part: 'ops' | 'steps' | 'all' | 'load'; threads: number; opThreads: number; competitor: boolean; rounds: number; unetBatch: number; classifierBatch: number; python: string; root: string; json: boolean; help: boolean }
+interface Options { part: 'ops' | 'steps' | 'all' | 'load'; loadModel: 'unet' | 'classifier'; threads: number; opThreads: number; competitor: boolean; rounds: number; unetBatch: number; classifierBatch: number; python: string; root: string; json: boolean; help: boolean }
 
 export function parseConvArgs(args: string[]): Options {
-  const { flags, str } = parseBenchFlags('conv', args, ['part', 'threads', 'op-threads', 'competitor', 'rounds', 'unet-batch', 'classifier-batch', 'python', 'json', 'help'], CONV_USAGE);
+  const { flags, str } = parseBenchFlags('conv', args, ['part', 'load-model', 'threads', 'op-threads', 'competitor', 'rounds', 'unet-batch', 'classifier-batch', 'python', 'json', 'help'], CONV_USAGE);
   const part = str('part') ?? 'all';
   if (!['ops', 'steps', 'all', 'load'].includes(part)) throw new Error(`--part: expected ops, steps, all or load, got "${part}"`);
+  const loadModel = str('load-model') ?? 'classifier';
+  if (loadModel !== 'unet' && loadModel !== 'classifier') throw new Error(`--load-model: expected unet or classifier, got "${loadModel}"`);
   return {
-    part: part as Options['part'], threads: intFlag(flags, 'threads', getNumThreads()), opThreads: intFlag(flags, 'op-threads', 1),
+    part: part as Options['part'], loadModel, threads: intFlag(flags, 'threads', getNumThreads()), opThreads: intFlag(flags, 'op-threads', 1),
     competitor: flags.competitor === true, rounds: intFlag(flags, 'rounds', 7),
     unetBatch: intFlag(flags, 'unet-batch', 64), classifierBatch: intFlag(flags, 'classifier-batch', 128),
     python: str('python') ?? '/usr/bin/python3', root: findRepoRoot(), json: flags.json === true, help: flags.help === true,
@@ -327,15 +358,18 @@ export function parseConvArgs(args: string[]): Options {
 
 const SHOWN = BUILTIN_CANDIDATES.filter((c) => !c.name.startsWith('cudnn')).map((c) => c.name);
 
-export function formatOps(rows: OpRow[]): string {
-  const head = `| model | convolution | op | ${SHOWN.join(' | ')} | winner | speed-up |`;
-  const sep = `|${'---|'.repeat(SHOWN.length + 5)}`;
+const POOL_SHOWN = POOL_CANDIDATES.map((c) => c.name);
+
+export function formatOps(rows: OpRow[], shown: string[] = SHOWN): string {
+  const SHOWN_ = shown;
+  const head = `| model | ${shown === SHOWN ? 'convolution' : 'pooling'} | op | ${SHOWN_.join(' | ')} | winner | speed-up |`;
+  const sep = `|${'---|'.repeat(SHOWN_.length + 5)}`;
   const cell = (r: OpRow, n: string) => {
     if (r.times[n] !== undefined) return n === r.winner ? `**${r.times[n].toFixed(2)}**` : r.times[n].toFixed(2);
     const why = r.skipped[n] ?? '';
     return why.startsWith('wrong') ? 'wrong' : why.startsWith('threw') ? 'threw' : '-';
   };
-  return [head, sep, ...rows.map((r) => `| ${r.model} | ${r.problem} | ${r.op} | ${SHOWN.map((n) => cell(r, n)).join(' | ')} | ${r.winner} | ${r.speedup.toFixed(2)}x |`)].join('\n');
+  return [head, sep, ...rows.map((r) => `| ${r.model} | ${r.problem} | ${r.op} | ${SHOWN_.map((n) => cell(r, n)).join(' | ')} | ${r.winner} | ${r.speedup.toFixed(2)}x |`)].join('\n');
 }
 
 export function formatSteps(results: StepResult[]): string {
@@ -365,17 +399,19 @@ export async function runConvCommand(args: string[]): Promise<number> {
   if (o.part === 'load') {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const L = require('./conv_load') as typeof import('./conv_load');
-    const rs = L.loadBench('classifier', o.classifierBatch, o.rounds, 4, log);
+    const batch = o.loadModel === 'unet' ? o.unetBatch : o.classifierBatch;
+    const rs = L.loadBench(o.loadModel, batch, o.rounds, 4, log);
     noteBusyHost(notes);
     if (o.json) process.stdout.write(`${JSON.stringify({ host: { ...hostInfo(), cpu: cpuModel() }, notes, load: rs })}\n`);
-    else process.stdout.write(`classifier training step (batch ${o.classifierBatch}), median of ${o.rounds} rounds x 4 steps, each configuration in a fresh process:\n\n${L.formatLoad(rs)}\n${notes.map((n) => `note: ${n}\n`).join('')}`);
+    else process.stdout.write(`${o.loadModel === 'unet' ? 'U-Net' : 'classifier'} training step (batch ${batch}), median of ${o.rounds} rounds x 4 steps, each configuration in a fresh process:\n\n${L.formatLoad(rs)}\n${notes.map((n) => `note: ${n}\n`).join('')}`);
     return 0;
   }
   const prev = getNumThreads();
   setNumThreads(o.opThreads);
   let ops: OpRow[] = [];
+  let pools: OpRow[] = [];
   try {
-    if (o.part !== 'steps') ops = perOpTable(o, (s) => { if (!s.startsWith('*') && !s.startsWith('ConvMeta') && !s.startsWith('=')) log(s); });
+    if (o.part !== 'steps') ({ ops, pools } = perOpTable(o, (s) => { if (!s.startsWith('*') && !s.startsWith('ConvMeta') && !s.startsWith('=')) log(s); }));
   } finally {
     setNumThreads(prev);
   }
@@ -383,10 +419,11 @@ export async function runConvCommand(args: string[]): Promise<number> {
   noteBusyHost(notes);
   const host = { ...hostInfo(), cpu: cpuModel(), libtorch: torchVersion, threads: o.threads, opThreads: o.opThreads, competitor: o.competitor };
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ host, notes, ops, steps })}\n`);
+    process.stdout.write(`${JSON.stringify({ host, notes, ops, pools, steps })}\n`);
   } else {
     const out: string[] = [`host: ${host.cpu}, ${host.cpus} cores, libtorch ${host.libtorch}`];
     if (ops.length) out.push('', `per-operation table at ${o.opThreads} intra-op thread(s); times in ms (minimum of 5 interleaved calls after a checked warm-up)`, '', formatOps(ops));
+    if (pools.length) out.push('', 'pooling (the second family): forward + input gradient, ms', '', formatOps(pools, POOL_SHOWN));
     if (steps) out.push('', `whole training steps, ${o.rounds} interleaved rounds (PyTorch ${steps.pytorch}; default ${o.threads} threads${o.competitor ? '; one competing busy process throughout' : ''}):`, '', formatSteps(steps.results));
     out.push(...notes.map((n) => `note: ${n}`));
     process.stdout.write(`${out.join('\n')}\n`);

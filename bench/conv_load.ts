@@ -6,7 +6,7 @@ import { spawn, spawnSync, ChildProcess } from 'child_process';
 import * as path from 'path';
 import { median } from './common';
 
-export interface LoadConfig { name: string; threads: number; env: Record<string, string> }
+export interface LoadConfig { name: string; threads: number; env: Record<string, string>; autotune?: boolean }
 export interface LoadResult extends LoadConfig { loaded: boolean; ms: number[]; median: number }
 
 /** The policies compared; '' means unset (libgomp spins ~300k iterations before sleeping, OpenBLAS spins its own pool). */
@@ -20,6 +20,8 @@ export function loadConfigs(): LoadConfig[] {
     }
     out.push({ name: `${threads} thr, Refinery default (PASSIVE + OPENBLAS_NUM_THREADS=1)`, threads, env: {} });
   }
+  // what the training jobs run by default: the step planner picks layout and threads (from 2 and 1) on the spot
+  out.push({ name: 'Refinery default + step planner (--autotune step: layout and 2 or 1 thr, timed)', threads: 2, env: {}, autotune: true });
   return out;
 }
 
@@ -30,7 +32,7 @@ function runChild(model: string, batch: number, steps: number, c: LoadConfig): n
   for (const [k, v] of Object.entries(c.env)) if (v !== '') env[k] = v;
   // a policy left unset here must stay unset in the child: Refinery would otherwise set its own
   if (c.env.OMP_WAIT_POLICY === '' || c.env.OPENBLAS_NUM_THREADS === '') env.REFINERY_OMP_DEFAULTS = '1';
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'conv_load.js'), '--child', model, String(batch), String(steps)], { env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'conv_load.js'), '--child', model, String(batch), String(steps), ...(c.autotune ? ['--autotune'] : [])], { env, encoding: 'utf8' });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return (JSON.parse(line) as { ms: number[] }).ms;
@@ -78,11 +80,23 @@ export function formatLoad(rs: LoadResult[]): string {
   return lines.join('\n');
 }
 
-async function child(model: string, batch: number, steps: number): Promise<void> {
+async function child(model: string, batch: number, steps: number, autotune: boolean): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const conv = require('./conv') as typeof import('./conv');
   const s = model === 'unet' ? conv.unetSetup(batch) : conv.classifierSetup(batch);
   s.step();
+  if (autotune) {
+    // as train() runs it: a short delay, one warm-up step and two timed steps per configuration
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { StepPlanner } = require('../src/conv/plan') as typeof import('../src/conv/plan');
+    const pl = new StepPlanner(s.model, { delay: 1, rounds: 2, drift: 0 });
+    while (!pl.choice) {
+      pl.beforeStep();
+      const t0 = performance.now();
+      s.step();
+      pl.afterStep(performance.now() - t0);
+    }
+  }
   const ms: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
@@ -93,5 +107,5 @@ async function child(model: string, batch: number, steps: number): Promise<void>
 }
 
 if (require.main === module && process.argv[2] === '--child') {
-  void child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
+  void child(process.argv[3], Number(process.argv[4]), Number(process.argv[5]), process.argv[6] === '--autotune');
 }

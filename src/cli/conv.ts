@@ -5,8 +5,8 @@ import { UsageError, bool, command, jsonFlag, str } from './flags';
 export const convCacheCommand = command({
   name: 'conv cache',
   summary: "list or clear the convolution meta-optimizer's cache of timed choices",
-  description: `The meta-optimizer (REFINERY_CONV_TUNE=1, or enableConvMetaOptimizer() from TypeScript) times every
-convolution implementation per operation and remembers the fastest in a JSON file keyed by shapes,
+  description: `The meta-optimizer (REFINERY_CONV_TUNE=1, refinery train ... --autotune all, or enableConvMetaOptimizer()
+from TypeScript) times every convolution and pooling implementation per operation and remembers the fastest in a JSON file keyed by shapes,
 hyper-parameters, dtype, device, layout, thread count, libtorch version and CPU model. The file is
 REFINERY_CONV_CACHE if set, else conv-cache.json in Refinery's cache folder ($REFINERY_CACHE_DIR,
 else $XDG_CACHE_HOME/refinery, else ~/.cache/refinery).`,

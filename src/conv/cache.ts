@@ -6,13 +6,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { cacheDir, torchVersion, writeFileAtomic } from '../tensor';
 import { ConvOp, ConvProblem } from './problem';
+import type { PoolProblem } from './pool';
 
 export const CACHE_FORMAT = 'refinery-conv-cache';
 export const CACHE_VERSION = 1;
 
 /** One tuned operation. Times are milliseconds (the minimum over the timed calls). */
 export interface ConvDecision {
-  op: ConvOp;
+  /** a convolution's operation, or 'pool' (forward and input gradient of a pooling layer) */
+  op: ConvOp | 'pool';
   /** human-readable problem, for listings */
   problem: string;
   winner: string;
@@ -53,6 +55,15 @@ export function decisionKey(op: ConvOp, p: ConvProblem, memoryFormat: string, th
     `stride=${p.stride.join(',')}`, `pad=${p.padding.join(',')}`, `dil=${p.dilation.join(',')}`,
     `outpad=${p.outputPadding.join(',')}`, `groups=${p.groups}`,
     p.dtype, String(p.device), memoryFormat, `threads=${threads}`, `libtorch=${torchVersion}`, `cpu=${cpuModel()}`,
+  ].join('|');
+}
+
+/** The cache key of one pooling: kind, shape, window, stride, padding, dilation, modes, dtype, device, layout, threads, libtorch and CPU. */
+export function poolKey(p: PoolProblem, threads: number): string {
+  return [
+    'pool', p.kind, `x=${p.inputShape.join('x')}`, `k=${p.kernel.join('x')}`, `stride=${p.stride.join(',')}`, `pad=${p.padding.join(',')}`,
+    `dil=${p.dilation.join(',')}`, p.ceilMode ? 'ceil' : 'floor', p.countIncludePad ? 'count-pad' : 'exclude-pad',
+    p.dtype, String(p.device), p.layout, `threads=${threads}`, `libtorch=${torchVersion}`, `cpu=${cpuModel()}`,
   ].join('|');
 }
 

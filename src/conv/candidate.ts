@@ -1,6 +1,6 @@
 // What a convolution algorithm offers the meta-optimizer: up to three operations (forward, input
 // gradient, weight gradient), each usable on its own, and a reason when it does not apply.
-import { Tensor, isLaidOut, memoryFormatOf, functions as torch } from '../tensor';
+import { Tensor, isLaidOut, functions as torch } from '../tensor';
 import { ConvOp, ConvProblem, numel, regularOp, regularProblem } from './problem';
 
 /**
@@ -47,23 +47,21 @@ export function whyNot(c: ConvCandidate, op: ConvOp, p: ConvProblem): string | n
 }
 
 /**
- * Runs `op` of `p` with candidate `c` (no bias). The result comes back in the memory layout of the
- * tensor it stands for (the forward's and the input gradient's that of x, the weight gradient's that
- * of w), converted if the candidate computed in another one, and that conversion is part of the
- * candidate's time: a network whose tensors are channels-last stays channels-last from layer to layer
- * whichever candidates its convolutions choose, and an NCHW one stays NCHW.
+ * Runs `op` of `p` with candidate `c` (no bias). The result comes back in the problem's layout
+ * (NCHW, or NHWC in a channels-last network: see convLayout), converted if the candidate computed in
+ * another one, and that conversion is part of the candidate's time: a channels-last network stays
+ * channels-last from layer to layer whichever candidates its convolutions choose, and an NCHW one
+ * stays NCHW.
  */
 export function runOp(c: ConvCandidate, op: ConvOp, p: ConvProblem, t: OpInputs): Tensor {
-  const out = runOpRaw(c, op, p, t);
-  const like = op === 'gradWeight' ? t.w : t.x ?? t.gy;
-  return like && like.ndim === 4 ? keepLayout(out, like) : out;
+  return inLayout(runOpRaw(c, op, p, t), p);
 }
 
-/** `y` laid out as `like` is, when `like` is NCHW- or NHWC-contiguous and `y` is not laid out so. */
-export function keepLayout(y: Tensor, like: Tensor): Tensor {
-  const want = memoryFormatOf(like);
-  if (want === 'strided' || isLaidOut(y, want)) return y;
-  return y.contiguous({ memoryFormat: want });
+/** `y` (one of p's three results) in p's layout: converted only when its strides are not that layout's. */
+export function inLayout(y: Tensor, p: ConvProblem): Tensor {
+  if (y.ndim !== 4) return y;
+  const want = p.layout ?? 'contiguous';
+  return isLaidOut(y, want) ? y : y.contiguous({ memoryFormat: want });
 }
 
 function runOpRaw(c: ConvCandidate, op: ConvOp, p: ConvProblem, t: OpInputs): Tensor {

@@ -12,3 +12,7 @@ export { ConvCache, defaultCachePath, decisionKey, readConvCache, clearConvCache
 export type { ConvDecision } from './cache';
 export { ConvMetaOptimizer, enableConvMetaOptimizer, disableConvMetaOptimizer, activeConvMetaOptimizer, tune, agreementTolerance } from './metaopt';
 export type { ConvMetaOptions } from './metaopt';
+export { pool2d, atenPool, setPoolImplementation, poolProblem, describePool, POOL_CANDIDATES } from './pool';
+export type { PoolArgs, PoolImplementation, PoolProblem, PoolCandidate } from './pool';
+export { StepPlanner, jobPlanner, AUTOTUNE_MODES, MIN_PLANNED_STEPS } from './plan';
+export type { StepPlanOptions, StepConfig, StepLayout, AutotuneMode } from './plan';

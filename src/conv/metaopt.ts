@@ -3,12 +3,13 @@
 // checked once against libtorch's result and timed on the real tensors (warm-up, then the minimum of
 // a few calls, optionally at several thread counts); the fastest is used from then on and remembered
 // on disk. Installed behind `conv()`, so every layer benefits without change.
-import { Tensor, getNumThreads, grad, isGradEnabled, memoryFormatOf, noGrad, scope, setNumThreads } from '../tensor';
+import { Generator, Tensor, enableGrad, getNumThreads, grad, isGradEnabled, noGrad, scope, setNumThreads, functions as torch } from '../tensor';
+import { POOL_CANDIDATES, PoolCandidate, PoolImplementation, PoolProblem, atenPool, describePool, findPoolCandidate, poolProblem, setPoolImplementation } from './pool';
 import { Module } from '../nn/module';
 import { params as moduleParams } from '../nn/module';
 import { ConvArgs, atenConv, setConvImplementation, ConvImplementation } from './conv';
 import { ConvCandidate, OpInputs, addBias, runOp, whyNot } from './candidate';
-import { ConvCache, ConvDecision, Warn, decisionKey, defaultCachePath, warnToStderr } from './cache';
+import { ConvCache, ConvDecision, Warn, decisionKey, defaultCachePath, poolKey, warnToStderr } from './cache';
 import { chosenConv } from './function';
 import { CONV_OPS, ConvOp, ConvProblem, convProblem, describeProblem, numel } from './problem';
 import { convCandidates, findCandidate } from './registry';
@@ -29,6 +30,14 @@ export interface ConvMetaOptions {
   warmup?: number;
   /** timed rounds (one call per candidate each, interleaved); the minimum counts (default 5) */
   repeats?: number;
+  /**
+   * another candidate replaces libtorch only when libtorch takes more than this many times its time
+   * (default 1.1): timed alone, an operation runs with warm caches and without the custom autograd
+   * function's overhead, and a few percent won there are lost in a training step (measured: bench conv)
+   */
+  margin?: number;
+  /** also tune the pooling layers (MaxPool2d, AvgPool2d: the second family of operations; default true) */
+  pooling?: boolean;
   /** print the post's table for every tuned operation (true: to stderr) */
   verbose?: boolean | ((line: string) => void);
   /** the cache file; null: memory only. Default REFINERY_CONV_CACHE, else the user's cache directory */
@@ -37,7 +46,7 @@ export interface ConvMetaOptions {
   warn?: Warn;
 }
 
-const OPTION_KEYS = ['include', 'exclude', 'force', 'tune', 'threads', 'warmup', 'repeats', 'verbose', 'cache', 'warn'];
+const OPTION_KEYS = ['include', 'exclude', 'force', 'tune', 'threads', 'warmup', 'repeats', 'margin', 'pooling', 'verbose', 'cache', 'warn'];
 
 /** Unit roundoff per dtype, for the correctness check. */
 const UNIT: Record<string, number> = { float64: 2 ** -53, float32: 2 ** -24, bfloat16: 2 ** -8, float16: 2 ** -11 };
@@ -98,7 +107,7 @@ export class ConvMetaOptimizer {
     for (const k of Object.keys(opts)) {
       if (!OPTION_KEYS.includes(k)) throw new TypeError(`ConvMetaOptimizer: unknown option '${k}'; valid: ${OPTION_KEYS.join(', ')}`);
     }
-    const names = convCandidates().map((c) => c.name);
+    const names = [...new Set([...convCandidates().map((c) => c.name), ...POOL_CANDIDATES.map((c) => c.name)])];
     const checkNames = (what: string, list: unknown) => {
       if (list === undefined) return;
       if (!Array.isArray(list) || list.some((n) => typeof n !== 'string')) throw new TypeError(`ConvMetaOptimizer: option ${what} must be a list of candidate names, got ${JSON.stringify(list)}`);
@@ -121,6 +130,9 @@ export class ConvMetaOptimizer {
       const v = opts[k];
       if (v !== undefined && (!Number.isInteger(v) || v < (k === 'repeats' ? 1 : 0))) throw new TypeError(`ConvMetaOptimizer: option ${k} must be an integer >= ${k === 'repeats' ? 1 : 0}, got ${JSON.stringify(v)}`);
     }
+    if (opts.margin !== undefined && !(typeof opts.margin === 'number' && opts.margin >= 1 && opts.margin <= 100)) {
+      throw new TypeError(`ConvMetaOptimizer: option margin must be a number in [1, 100], got ${JSON.stringify(opts.margin)}`);
+    }
     this.options = { ...opts, tune: opts.tune ?? true, warmup: opts.warmup ?? 1, repeats: opts.repeats ?? 5 };
     this.warn = opts.warn ?? warnToStderr;
     this.print = opts.verbose === true ? (l) => process.stderr.write(`${l}\n`) : typeof opts.verbose === 'function' ? opts.verbose : null;
@@ -136,21 +148,20 @@ export class ConvMetaOptimizer {
     const f = this.choose('forward', p, t);
     if (!training) return f === libtorch ? atenConv(x, w, b, args) : noGrad(() => addBias(runOp(f, 'forward', p, t), b));
     // once every operation this call can need is known to be libtorch's, skip the custom function
-    const known = (op: ConvOp) => this.resolved.get(this.key(op, p, x));
+    const known = (op: ConvOp) => this.resolved.get(this.key(op, p));
     if (f === libtorch && (!x.requiresGrad || known('gradInput') === libtorch) && (!w.requiresGrad || known('gradWeight') === libtorch)) {
       return atenConv(x, w, b, args);
     }
     return chosenConv(x, w, b, p, (op, pp, tt) => this.choose(op, pp, tt));
   };
 
-  private key(op: ConvOp, p: ConvProblem, x: Tensor): string {
-    return decisionKey(op, p, memoryFormatOf(x), getNumThreads());
+  private key(op: ConvOp, p: ConvProblem): string {
+    return decisionKey(op, p, p.layout ?? 'contiguous', getNumThreads());
   }
 
   /** The implementation of `op` for `p`: decided before, in the cache, forced, tuned now, or libtorch's. */
   choose(op: ConvOp, p: ConvProblem, t: OpInputs): ConvCandidate {
-    const ref = op === 'forward' ? t.x! : op === 'gradInput' ? t.gy! : t.x!;
-    const key = this.key(op, p, ref);
+    const key = this.key(op, p);
     const known = this.resolved.get(key);
     if (known) return known;
     const forced = this.forced(op, p);
@@ -261,8 +272,8 @@ export class ConvMetaOptimizer {
       times[e.label] = e.ms;
       if (e.c === libtorch && e.th === base) defaultMs = e.ms;
       lines.push(`* ${e.label}: ${e.ms.toFixed(3)} ms${e.eligible ? '' : ' (excluded; timed as the baseline)'}`);
-      // libtorch wins ties within 3%: a choice is only worth making when it pays beyond the noise
-      const ms = e.c === libtorch ? e.ms / 1.03 : e.ms;
+      // libtorch wins within the margin: a choice is only worth making when it pays beyond the noise
+      const ms = e.c === libtorch ? e.ms / (this.options.margin ?? 1.1) : e.ms;
       if (e.eligible && (!best || ms < best.ms)) best = { name: e.c.name, threads: e.th, ms };
     }
     if (best) best = { ...best, ms: times[threadList.length > 1 ? `${best.name}@${best.threads}` : best.name] };
@@ -279,6 +290,115 @@ export class ConvMetaOptimizer {
       this.print(`= ${winner.name}${threadList.length > 1 ? `@${winner.threads}` : ''} (${d.speedup.toFixed(2)}x libtorch's time)`);
     }
     return d;
+  }
+
+  /** Pooling, computed by the chosen implementation (a `PoolImplementation`). */
+  readonly pool: PoolImplementation = (x, a) => {
+    const p = poolProblem(x, a);
+    if (!p) return atenPool(x, a);
+    const key = poolKey(p, getNumThreads());
+    let c = this.resolvedPool.get(key);
+    if (!c) {
+      c = this.choosePool(p, x, key);
+      this.resolvedPool.set(key, c);
+    }
+    return c.run(x, p);
+  };
+
+  private readonly resolvedPool = new Map<string, PoolCandidate>();
+
+  private choosePool(p: PoolProblem, x: Tensor, key: string): PoolCandidate {
+    const ok = (c: PoolCandidate | undefined): c is PoolCandidate => !!c && (c.name === 'libtorch' || this.allowedName(c.name)) && !c.applicable(p);
+    const cached = this.cache.get(key);
+    if (cached && ok(findPoolCandidate(cached.winner))) {
+      this.decisions.push(cached);
+      return findPoolCandidate(cached.winner)!;
+    }
+    if (!this.options.tune) return POOL_CANDIDATES[0];
+    const d = this.tunePool(p, x);
+    this.cache.set(key, d);
+    this.decisions.push(d);
+    return findPoolCandidate(d.winner) ?? POOL_CANDIDATES[0];
+  }
+
+  /** Checks and times (forward + input gradient) every allowed, applicable pooling implementation on x's shape. */
+  tunePool(p: PoolProblem, x: Tensor): ConvDecision {
+    const { warmup, repeats } = this.options;
+    const times: Record<string, number> = {};
+    const skipped: Record<string, string> = {};
+    const entries: { c: PoolCandidate; ms: number }[] = [];
+    const lines: string[] = [];
+    noGrad(() => scope(() => {
+      const xd = x.detach();
+      const gy = torch.randn(p.outputShape, { dtype: x.dtype, device: x.device, generator: new Generator(1) });
+      const fwdBwd = (c: PoolCandidate) => scope(() => enableGrad(() => {
+        const xi = xd.clone().requiresGrad_(true);
+        const y = c.run(xi, p);
+        const [gx] = grad(y, [xi], { gradOutputs: [gy] });
+        return [y.detach().keep(), gx!.keep()] as const;
+      }));
+      const [ry, rg] = fwdBwd(POOL_CANDIDATES[0]);
+      const u = UNIT[p.dtype] ?? 2 ** -24;
+      const k = p.kernel[0] * p.kernel[1];
+      const tol = p.kind === 'max' ? 0 : Math.min(0.05, 64 * u * Math.sqrt(k));
+      for (const c of POOL_CANDIDATES) {
+        const why = c.name !== 'libtorch' && !this.allowedName(c.name) ? 'excluded by the options' : c.applicable(p);
+        if (why) {
+          skipped[c.name] = why === 'excluded by the options' ? why : `not applicable: ${why}`;
+          lines.push(`* ${c.name}: ${skipped[c.name]}`);
+          continue;
+        }
+        try {
+          if (c.name !== 'libtorch') {
+            const [y, g] = fwdBwd(c);
+            const ey = relativeError(y, ry), eg = relativeError(g, rg);
+            y.dispose(); g.dispose();
+            if (!(ey <= tol && eg <= tol)) throw new WrongResult(`wrong: relative error ${ey.toExponential(2)} (output), ${eg.toExponential(2)} (input gradient) > ${tol.toExponential(2)} against libtorch`);
+          }
+          for (let i = 1; i < warmup; i++) fwdBwd(c).forEach((t) => t.dispose());
+          entries.push({ c, ms: Infinity });
+        } catch (e) {
+          skipped[c.name] = e instanceof WrongResult ? e.message : `threw: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+          lines.push(`* ${c.name}: ${skipped[c.name]}`);
+        }
+      }
+      ry.dispose(); rg.dispose();
+      for (let r = 0; r < repeats; r++) {
+        for (const e of entries) {
+          const t0 = performance.now();
+          fwdBwd(e.c).forEach((t) => t.dispose());
+          e.ms = Math.min(e.ms, performance.now() - t0);
+        }
+      }
+    }));
+    const margin = this.options.margin ?? 1.1;
+    let best: { name: string; ms: number } | null = null;
+    let defaultMs = NaN;
+    for (const e of entries) {
+      times[e.c.name] = e.ms;
+      lines.push(`* ${e.c.name}: ${e.ms.toFixed(3)} ms (forward + input gradient)`);
+      if (e.c.name === 'libtorch') defaultMs = e.ms;
+      const ms = e.c.name === 'libtorch' ? e.ms / margin : e.ms;
+      if (!best || ms < best.ms) best = { name: e.c.name, ms };
+    }
+    const winner = best ? { name: best.name, ms: times[best.name] } : { name: 'libtorch', ms: defaultMs };
+    const threads = getNumThreads();
+    const d: ConvDecision = {
+      op: 'pool', problem: `${describePool(p)} (${p.dtype}, ${p.device}, ${threads} thread${threads === 1 ? '' : 's'})`,
+      winner: winner.name, threads, times, skipped, defaultMs, winnerMs: winner.ms, speedup: defaultMs / winner.ms, tunedAt: new Date().toISOString(),
+    };
+    if (this.print) {
+      this.print(`ConvMetaOptimizer meta-optimizing pool: ${d.problem} (${POOL_CANDIDATES.length} choices):`);
+      for (const l of lines) this.print(l);
+      this.print(`= ${winner.name} (${d.speedup.toFixed(2)}x libtorch's time)`);
+    }
+    return d;
+  }
+
+  private allowedName(name: string): boolean {
+    const { include, exclude } = this.options;
+    if (exclude?.includes(name)) return false;
+    return !include || include.includes(name);
   }
 
   /** Runs `c` once and throws WrongResult unless it agrees with libtorch's `reference`. */
@@ -302,13 +422,17 @@ let active: ConvMetaOptimizer | null = null;
 export function enableConvMetaOptimizer(opts: ConvMetaOptions = {}): ConvMetaOptimizer {
   const m = new ConvMetaOptimizer(opts);
   setConvImplementation(m.conv);
+  setPoolImplementation(opts.pooling === false ? null : m.pool);
   active = m;
   return m;
 }
 
 /** Back to libtorch's convolution for every layer. */
 export function disableConvMetaOptimizer(): void {
-  if (active) setConvImplementation(null);
+  if (active) {
+    setConvImplementation(null);
+    setPoolImplementation(null);
+  }
   active = null;
 }
 

@@ -2,7 +2,7 @@
 // algorithm is fastest (Dieleman & Schlüter 2014, "Theano metaopt"), and the three operations a
 // training step runs for it.
 import type { DType, Device } from '../types';
-import { Layout, Tensor, memoryFormatOf } from '../tensor';
+import { Tensor, isLaidOut } from '../tensor';
 import type { ConvArgs } from './conv';
 
 /** The three batched convolutions of one layer in training (the post's "three convolutions per layer"). */
@@ -24,8 +24,11 @@ export interface ConvProblem {
   groups: number;
   dtype: DType;
   device: Device;
-  /** the input's memory layout (absent: NCHW-contiguous); a channels-last network keeps NHWC throughout */
-  layout?: Layout;
+  /**
+   * the layout the convolution computes and returns in (absent: NCHW): channels-last when x or w is
+   * (libtorch's rule), so a channels-last network keeps NHWC from layer to layer
+   */
+  layout?: 'contiguous' | 'channelsLast';
 }
 
 /**
@@ -69,8 +72,19 @@ export function convProblem(x: Tensor, w: Tensor, a: ConvArgs): ConvProblem | nu
     dims: d, transposed: a.transposed, inputShape: xs, weightShape: ws, outputShape,
     stride: a.stride.slice(), padding, dilation: a.dilation.slice(),
     outputPadding: a.transposed ? a.outputPadding.slice() : new Array<number>(d).fill(0), groups: g,
-    dtype: x.dtype, device: x.device, layout: memoryFormatOf(x),
+    dtype: x.dtype, device: x.device, layout: convLayout(x, w),
   };
+}
+
+/**
+ * The layout libtorch computes a convolution in: channels-last when the input or the weight has
+ * exactly NHWC strides (a size-1 channel dimension is ambiguous and counts as NCHW unless its stride
+ * is NHWC's too, as in libtorch's suggest_memory_format), else NCHW.
+ */
+export function convLayout(x: Tensor, w: Tensor): 'contiguous' | 'channelsLast' {
+  if (x.ndim !== 4) return 'contiguous';
+  const strictlyNhwc = (t: Tensor) => isLaidOut(t, 'channelsLast', true) && !isLaidOut(t, 'contiguous', true);
+  return strictlyNhwc(x) || strictlyNhwc(w) ? 'channelsLast' : 'contiguous';
 }
 
 /**

@@ -13,7 +13,8 @@ import * as path from 'path';
 import { Generator, Tensor, functions as torch, getNumThreads, isLaidOut, memoryFormatOf, scope, setNumThreads } from '../../src/tensor';
 import * as nn from '../../src/nn';
 import {
-  BUILTIN_CANDIDATES, CONV_OPS, ConvArgs, convProblem, disableConvMetaOptimizer, enableConvMetaOptimizer, runOp, whyNot,
+  BUILTIN_CANDIDATES, CONV_OPS, ConvArgs, ConvMetaOptimizer, atenConv as atenConvOf, chosenConv, convProblem, disableConvMetaOptimizer,
+  enableConvMetaOptimizer, registerConvImplementation, runOp, unregisterConvImplementation, whyNot,
 } from '../../src/conv';
 import { libtorch } from '../../src/conv/candidates/libtorch';
 import { MIN_PLANNED_STEPS, StepPlanner, jobPlanner } from '../../src/conv/plan';
@@ -233,3 +234,41 @@ test('train() calls the planner around every step with the step time', async () 
   }
   assert.deepEqual(calls, ['before', 'after', 'before', 'after', 'before', 'after']);
 });
+
+test('both gradients libtorch\'s: one joint convolution_backward gives the gradients (bias too) of libtorch\'s own autograd, regular and transposed, in either layout', () => scope(() => {
+  const g = new Generator(21);
+  for (const transposed of [false, true]) {
+    for (const cl of [false, true]) {
+      const a: ConvArgs = { ...ARGS, stride: [2, 1], groups: 2, transposed, outputPadding: transposed ? [1, 0] : [0, 0] };
+      const x0 = torch.randn([2, 4, 7, 6], { generator: g, dtype: 'float64' });
+      const w0 = torch.randn(transposed ? [4, 3, 3, 3] : [6, 2, 3, 3], { generator: g, dtype: 'float64' });
+      const b0 = torch.randn([6], { generator: g, dtype: 'float64' });
+      const lay = (t: Tensor) => (cl ? nhwc(t) : t);
+      const grads = (conv: (x: Tensor, w: Tensor, b: Tensor) => Tensor) => {
+        const [x, w, b] = [lay(x0).detach().requiresGrad_(true), lay(w0).detach().requiresGrad_(true), b0.detach().requiresGrad_(true)];
+        const y = conv(x, w, b);
+        y.mul(torch.randn(y.shape, { generator: new Generator(3), dtype: 'float64' })).sum().backward();
+        return [y.detach(), x.grad!, w.grad!, b.grad!];
+      };
+      const ref = grads((x, w, b) => atenConvOf(x, w, b, a));
+      const p = convProblem(lay(x0), lay(w0), a)!;
+      const got = grads((x, w, b) => chosenConv(x, w, b, p, () => libtorch));
+      ref.forEach((r, i) => assert.ok(got[i].sub(r).abs().max().item() < 1e-12, `${transposed ? 'transposed' : 'regular'} ${cl ? 'NHWC' : 'NCHW'} result ${i}`));
+      if (cl) assert.ok(isLaidOut(got[1], 'channelsLast') && isLaidOut(got[2], 'channelsLast'), 'gradients in the network\'s layout');
+    }
+  }
+}));
+
+test('ConvMetaOptimizer: option margin is checked; a candidate must beat libtorch by the margin to be chosen', () => scope(() => {
+  assert.throws(() => new ConvMetaOptimizer({ margin: 0.5 }), /option margin must be a number in \[1, 100\], got 0.5/);
+  // an outside candidate that is libtorch itself (so at best as fast) never clears a 10x margin
+  registerConvImplementation('twin', { forward: (x, w, p) => runOp(libtorch, 'forward', p, { x, w }) });
+  try {
+    const m = new ConvMetaOptimizer({ cache: null, include: ['libtorch', 'twin'], margin: 10, warmup: 0, repeats: 2 });
+    const x = torch.randn([2, 3, 8, 8]);
+    const w = torch.randn([4, 3, 3, 3]);
+    assert.equal(m.choose('forward', convProblem(x, w, ARGS)!, { x, w }), libtorch);
+  } finally {
+    unregisterConvImplementation('twin');
+  }
+}));

@@ -3,6 +3,7 @@
 import { F, Tensor } from '../../tensor';
 import { Module } from '../module';
 import { tuple } from './util';
+import { pool2d } from '../../conv/pool';
 
 export interface PoolOptions {
   /** Defaults to the kernel size (non-overlapping windows). */
@@ -28,7 +29,7 @@ export class MaxPool2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return F.maxPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode });
+    return pool2d(x, { kind: 'max', kernel: this.kernelSize, stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode, countIncludePad: true });
   }
 }
 
@@ -50,7 +51,7 @@ export class AvgPool2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return F.avgPool2d(x, this.kernelSize, { stride: this.stride, padding: this.padding, ceilMode: this.ceilMode, countIncludePad: this.countIncludePad });
+    return pool2d(x, { kind: 'avg', kernel: this.kernelSize, stride: this.stride, padding: this.padding, dilation: [1, 1], ceilMode: this.ceilMode, countIncludePad: this.countIncludePad });
   }
 }
 
