@@ -41,7 +41,7 @@ export const CONV_USAGE = `usage: node dist/bench/main.js conv [options]
   --threads N    the default thread count of the step comparison (default: Refinery's, all cores): both
                  systems' defaults run at N, and the hand-picked settings and the planner try N and 1
   --op-threads N intra-op threads of the per-op table (default 1: fairer on a shared machine)
-  --competitor   one busy process of ours runs through the step comparison's timed rounds (threads
+  --competitor   one busy process of ours runs through the step comparison, planning included (threads
                  under load: both systems face it)
   --rounds R     interleaved rounds of the step comparison (default 7); each config runs one step per round
   --unet-batch B, --classifier-batch B   training batches (default 64 and 128, as bench diffusion and nn)
@@ -253,6 +253,18 @@ function quartiles(xs: number[]): { median: number; q1: number; q3: number } {
 
 const layoutName = (cl: boolean) => (cl ? 'channels-last' : 'NCHW');
 
+/** `xs` in a random order drawn from `seed` (Fisher-Yates on a small LCG: the same orders every run). */
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const out = xs.slice();
+  let st = (seed * 2654435761) >>> 0;
+  for (let i = out.length - 1; i > 0; i--) {
+    st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
+    const j = st % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 async function stepComparison(o: Options, log: (s: string) => void): Promise<{ results: StepResult[]; pytorch: string; pytorchThreads: number }> {
   const peer = new TorchPeer(o.python, o.root);
   const ok = await peer.ready().catch(() => false);
@@ -264,6 +276,8 @@ async function stepComparison(o: Options, log: (s: string) => void): Promise<{ r
     const batch = model === 'unet' ? o.unetBatch : o.classifierBatch;
     const setup = model === 'unet' ? unetSetup(batch) : classifierSetup(batch);
     const prevThreads = getNumThreads();
+    // the competitor (if any) runs from before the planner's first step to the last timed round
+    const competitor = o.competitor ? busyProcess() : null;
     // the step planner, as `refinery train --autotune step` runs it: whole steps, layouts x threads
     setNumThreads(n);
     const planner = new StepPlanner(setup.model, { threads: threadList, drift: 0, log });
@@ -296,11 +310,13 @@ async function stepComparison(o: Options, log: (s: string) => void): Promise<{ r
     ];
     const times = new Map<string, number[]>(configs.map((c) => [c.name, []]));
     const errors = new Map<string, string>();
-    const competitor = o.competitor ? busyProcess() : null;
     try {
       // warm-up: one step of every configuration
       for (const round of [-1, ...Array.from({ length: o.rounds }, (_, i) => i)]) {
-        for (const c of configs) {
+        // each round runs the configurations in a new (seeded) random order: a step is slower after
+        // some others (cold caches after the other system's process, the allocator after the
+        // per-operation meta-optimizer's layouts), and no configuration should always pay for one
+        for (const c of round < 0 ? configs : shuffled(configs, round + 1)) {
           if (errors.has(c.name)) continue;
           let ms: number;
           if (c.system === 'refinery') {
