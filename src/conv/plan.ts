@@ -140,7 +140,10 @@ export class StepPlanner {
 
   private decide(): void {
     const medians = [...this.times.entries()].map(([k, ms]) => ({ config: parse(k), ms: median(ms) }));
-    const best = medians.reduce((a, b) => (b.ms < a.ms ? b : a));
+    // within 5% of the fastest, the fewest threads win: as fast, more robust when another process
+    // gets busy, and a core left to others (bench conv: the classifier's 1 and 2 threads are a tie)
+    const fastest = Math.min(...medians.map((m) => m.ms));
+    const best = medians.filter((m) => m.ms <= fastest * 1.05).reduce((a, b) => (b.config.threads < a.config.threads || (b.config.threads === a.config.threads && b.ms < a.ms) ? b : a));
     this.planned = best;
     this.recent = [];
     this.apply(best.config);

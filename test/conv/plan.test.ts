@@ -198,6 +198,23 @@ test('StepPlanner: a drifted step time re-times the thread counts in the chosen 
   assert.equal(getNumThreads(), 1);
 }));
 
+test('StepPlanner: within 5% of the fastest, the fewest threads win', () => scope(() => {
+  setNumThreads(2);
+  const pl = new StepPlanner(new Counter(), { delay: 0, rounds: 1, layouts: ['contiguous'] });
+  while (!pl.choice) {
+    pl.beforeStep();
+    pl.afterStep(pl.config.threads === 2 ? 100 : 104);
+  }
+  assert.deepEqual(pl.choice!.config, { layout: 'contiguous', threads: 1 });
+  setNumThreads(2);
+  const p2 = new StepPlanner(new Counter(), { delay: 0, rounds: 1, layouts: ['contiguous'] });
+  while (!p2.choice) {
+    p2.beforeStep();
+    p2.afterStep(p2.config.threads === 2 ? 100 : 106);
+  }
+  assert.deepEqual(p2.choice!.config, { layout: 'contiguous', threads: 2 });
+}));
+
 test('StepPlanner and jobPlanner: bad options are named; no planning when off, on another device, data-parallel or for short runs', () => {
   const m = new Counter();
   assert.throws(() => new StepPlanner(m, { threads: [0] }), /option threads must be a non-empty list of integers in \[1, 1024\], got \[0\]/);
