@@ -377,15 +377,14 @@ const SHOWN = BUILTIN_CANDIDATES.filter((c) => !c.name.startsWith('cudnn')).map(
 const POOL_SHOWN = POOL_CANDIDATES.map((c) => c.name);
 
 export function formatOps(rows: OpRow[], shown: string[] = SHOWN): string {
-  const SHOWN_ = shown;
-  const head = `| model | ${shown === SHOWN ? 'convolution' : 'pooling'} | op | ${SHOWN_.join(' | ')} | winner | speed-up |`;
-  const sep = `|${'---|'.repeat(SHOWN_.length + 5)}`;
+  const head = `| model | ${shown === SHOWN ? 'convolution' : 'pooling'} | op | ${shown.join(' | ')} | winner | speed-up |`;
+  const sep = `|${'---|'.repeat(shown.length + 5)}`;
   const cell = (r: OpRow, n: string) => {
     if (r.times[n] !== undefined) return n === r.winner ? `**${r.times[n].toFixed(2)}**` : r.times[n].toFixed(2);
     const why = r.skipped[n] ?? '';
     return why.startsWith('wrong') ? 'wrong' : why.startsWith('threw') ? 'threw' : '-';
   };
-  return [head, sep, ...rows.map((r) => `| ${r.model} | ${r.problem} | ${r.op} | ${SHOWN_.map((n) => cell(r, n)).join(' | ')} | ${r.winner} | ${r.speedup.toFixed(2)}x |`)].join('\n');
+  return [head, sep, ...rows.map((r) => `| ${r.model} | ${r.problem} | ${r.op} | ${shown.map((n) => cell(r, n)).join(' | ')} | ${r.winner} | ${r.speedup.toFixed(2)}x |`)].join('\n');
 }
 
 export function formatSteps(results: StepResult[]): string {

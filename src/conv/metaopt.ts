@@ -61,10 +61,14 @@ export function reductionLength(op: ConvOp, p: ConvProblem): number {
   return (sumsOverInputs ? inCh / g : outCh / g) * k;
 }
 
+/** Relative error bound of sums of `k` products in `dtype` (rounding grows like √k), times `growth`. */
+function roundingTolerance(dtype: string, k: number, growth = 1): number {
+  return Math.min(0.05, 64 * (UNIT[dtype] ?? 2 ** -24) * Math.sqrt(k) * growth);
+}
+
 /** Relative (Frobenius) error a correct implementation of `op` stays below, derived from the arithmetic. */
 export function agreementTolerance(op: ConvOp, p: ConvProblem, c: ConvCandidate): number {
-  const u = UNIT[p.dtype] ?? 2 ** -24;
-  return Math.min(0.05, 64 * u * Math.sqrt(reductionLength(op, p)) * (c.errorGrowth ?? 1));
+  return roundingTolerance(p.dtype, reductionLength(op, p), c.errorGrowth);
 }
 
 function relativeError(a: Tensor, b: Tensor): number {
@@ -169,7 +173,7 @@ export class ConvMetaOptimizer {
     const cached = this.cache.get(key);
     if (cached) {
       const c = findCandidate(cached.winner);
-      if (c && this.allowed(c) && !whyNot(c, op, p)) {
+      if (c && this.allowed(c.name) && !whyNot(c, op, p)) {
         this.decisions.push(cached);
         return this.remember(key, cached.threads === getNumThreads() ? c : atThreads(c, cached.threads));
       }
@@ -187,11 +191,11 @@ export class ConvMetaOptimizer {
     return c;
   }
 
-  /** Whether the options let `c` win (libtorch is timed as the baseline either way). */
-  private allowed(c: ConvCandidate): boolean {
+  /** Whether the options let the candidate named `name` win (libtorch is timed as the baseline either way). */
+  private allowed(name: string): boolean {
     const { include, exclude } = this.options;
-    if (exclude?.includes(c.name)) return false;
-    return !include || include.includes(c.name);
+    if (exclude?.includes(name)) return false;
+    return !include || include.includes(name);
   }
 
   private forced(op: ConvOp, p: ConvProblem): ConvCandidate | null {
@@ -228,7 +232,7 @@ export class ConvMetaOptimizer {
     noGrad(() => scope(() => {
       const reference = runOp(libtorch, op, p, t);
       for (const c of convCandidates()) {
-        const eligible = this.allowed(c);
+        const eligible = this.allowed(c.name);
         if (!eligible && c !== libtorch) {
           skipped[c.name] = 'excluded by the options';
           lines.push(`* ${c.name}: excluded`);
@@ -308,7 +312,7 @@ export class ConvMetaOptimizer {
   private readonly resolvedPool = new Map<string, PoolCandidate>();
 
   private choosePool(p: PoolProblem, x: Tensor, key: string): PoolCandidate {
-    const ok = (c: PoolCandidate | undefined): c is PoolCandidate => !!c && (c.name === 'libtorch' || this.allowedName(c.name)) && !c.applicable(p);
+    const ok = (c: PoolCandidate | undefined): c is PoolCandidate => !!c && (c.name === 'libtorch' || this.allowed(c.name)) && !c.applicable(p);
     const cached = this.cache.get(key);
     if (cached && ok(findPoolCandidate(cached.winner))) {
       this.decisions.push(cached);
@@ -338,11 +342,10 @@ export class ConvMetaOptimizer {
         return [y.detach().keep(), gx!.keep()] as const;
       }));
       const [ry, rg] = fwdBwd(POOL_CANDIDATES[0]);
-      const u = UNIT[p.dtype] ?? 2 ** -24;
-      const k = p.kernel[0] * p.kernel[1];
-      const tol = p.kind === 'max' ? 0 : Math.min(0.05, 64 * u * Math.sqrt(k));
+      // a max is exact; a mean sums kernel-many terms
+      const tol = p.kind === 'max' ? 0 : roundingTolerance(p.dtype, p.kernel[0] * p.kernel[1]);
       for (const c of POOL_CANDIDATES) {
-        const why = c.name !== 'libtorch' && !this.allowedName(c.name) ? 'excluded by the options' : c.applicable(p);
+        const why = c.name !== 'libtorch' && !this.allowed(c.name) ? 'excluded by the options' : c.applicable(p);
         if (why) {
           skipped[c.name] = why === 'excluded by the options' ? why : `not applicable: ${why}`;
           lines.push(`* ${c.name}: ${skipped[c.name]}`);
@@ -393,12 +396,6 @@ export class ConvMetaOptimizer {
       this.print(`= ${winner.name} (${d.speedup.toFixed(2)}x libtorch's time)`);
     }
     return d;
-  }
-
-  private allowedName(name: string): boolean {
-    const { include, exclude } = this.options;
-    if (exclude?.includes(name)) return false;
-    return !include || include.includes(name);
   }
 
   /** Runs `c` once and throws WrongResult unless it agrees with libtorch's `reference`. */

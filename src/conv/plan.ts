@@ -48,7 +48,7 @@ export class StepPlanner {
   private readonly window: number;
   private readonly log: (line: string) => void;
   private schedule: Slot[] = [];
-  private times = new Map<string, number[]>();
+  private times = new Map<string, { config: StepConfig; ms: number[] }>();
   private current: StepConfig;
   private planned: { config: StepConfig; ms: number } | null = null;
   private recent: number[] = [];
@@ -108,7 +108,7 @@ export class StepPlanner {
     const slot = this.slot;
     this.slot = null;
     if (slot) {
-      if (slot.timed) this.times.get(label(slot.config))!.push(ms);
+      if (slot.timed) this.times.get(label(slot.config))!.ms.push(ms);
       if (!this.schedule.length) this.decide();
       return;
     }
@@ -130,7 +130,7 @@ export class StepPlanner {
   }
 
   private makeSchedule(configs: StepConfig[], warmup = true): Slot[] {
-    this.times = new Map(configs.map((c) => [label(c), []]));
+    this.times = new Map(configs.map((c) => [label(c), { config: c, ms: [] }]));
     const slots: Slot[] = [];
     // one untimed step per configuration first (a new layout's first step tunes its convolutions)
     if (warmup) for (const c of configs) slots.push({ config: c, timed: false });
@@ -139,7 +139,7 @@ export class StepPlanner {
   }
 
   private decide(): void {
-    const medians = [...this.times.entries()].map(([k, ms]) => ({ config: parse(k), ms: median(ms) }));
+    const medians = [...this.times.values()].map((t) => ({ config: t.config, ms: median(t.ms) }));
     // within 5% of the fastest, the fewest threads win: as fast, more robust when another process
     // gets busy, and a core left to others (bench conv: the classifier's 1 and 2 threads are a tie)
     const fastest = Math.min(...medians.map((m) => m.ms));
@@ -160,11 +160,6 @@ export class StepPlanner {
 
 function label(c: StepConfig): string {
   return `${c.layout === 'channelsLast' ? 'channels-last' : 'NCHW'}@${c.threads}`;
-}
-
-function parse(k: string): StepConfig {
-  const [l, t] = k.split('@');
-  return { layout: l === 'channels-last' ? 'channelsLast' : 'contiguous', threads: Number(t) };
 }
 
 function median(xs: number[]): number {

@@ -3,7 +3,7 @@
 // implementations the meta-optimizer times for it. A pooling layer's training cost is its forward
 // and its input gradient together, so a candidate is one differentiable computation, checked
 // against libtorch's output and input gradient and timed forward + backward.
-import { F, Tensor, isLaidOut } from '../tensor';
+import { F, Tensor, computeLayout } from '../tensor';
 
 export interface PoolArgs {
   kind: 'max' | 'avg';
@@ -61,8 +61,7 @@ export function poolProblem(x: Tensor, a: PoolArgs): PoolProblem | null {
     return o;
   });
   if (out.some((o) => o < 1) || a.padding.some((p, i) => 2 * p > a.kernel[i])) return null;
-  const layout = isLaidOut(x, 'channelsLast', true) && !isLaidOut(x, 'contiguous', true) ? 'channelsLast' : 'contiguous';
-  return { ...a, inputShape: x.shape, outputShape: [n, c, ...out], dtype: x.dtype, device: x.device, layout };
+  return { ...a, inputShape: x.shape, outputShape: [n, c, ...out], dtype: x.dtype, device: x.device, layout: computeLayout(x) };
 }
 
 export function describePool(p: PoolProblem): string {

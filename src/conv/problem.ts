@@ -2,7 +2,7 @@
 // algorithm is fastest (Dieleman & Schlüter 2014, "Theano metaopt"), and the three operations a
 // training step runs for it.
 import type { DType, Device } from '../types';
-import { Tensor, isLaidOut } from '../tensor';
+import { Tensor, computeLayout } from '../tensor';
 import type { ConvArgs } from './conv';
 
 /** The three batched convolutions of one layer in training (the post's "three convolutions per layer"). */
@@ -83,8 +83,7 @@ export function convProblem(x: Tensor, w: Tensor, a: ConvArgs): ConvProblem | nu
  */
 export function convLayout(x: Tensor, w: Tensor): 'contiguous' | 'channelsLast' {
   if (x.ndim !== 4) return 'contiguous';
-  const strictlyNhwc = (t: Tensor) => isLaidOut(t, 'channelsLast', true) && !isLaidOut(t, 'contiguous', true);
-  return strictlyNhwc(x) || strictlyNhwc(w) ? 'channelsLast' : 'contiguous';
+  return computeLayout(x) === 'channelsLast' || computeLayout(w) === 'channelsLast' ? 'channelsLast' : 'contiguous';
 }
 
 /**

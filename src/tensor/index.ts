@@ -7,7 +7,7 @@ export type { CustomFunction, FunctionContext, GradOptions } from './autograd';
 export { gradcheck, assertGradcheck, type GradcheckOptions, type GradcheckResult, type GradcheckFailure } from './gradcheck';
 export * as F from './functional';
 export { setNumThreads, getNumThreads, torchVersion, cudaDeviceCount, cudaIsAvailable, checkComputeDevice } from './runtime';
-export { memoryFormatOf, isLaidOut } from './layout';
+export { memoryFormatOf, isLaidOut, computeLayout } from './layout';
 export type { Layout } from './layout';
 export * from './safetensors';
 export { checkShape, sameShape, formatShape } from './shape';

@@ -29,3 +29,11 @@ export function isLaidOut(x: Tensor, format: 'contiguous' | 'channelsLast', stri
   }
   return true;
 }
+
+/**
+ * The layout libtorch computes in for `x` (its suggest_memory_format): channels-last only when the
+ * strides are exactly NHWC's, size-1 dimensions included, and not also NCHW's; else NCHW.
+ */
+export function computeLayout(x: Tensor): 'contiguous' | 'channelsLast' {
+  return x.ndim === 4 && isLaidOut(x, 'channelsLast', true) && !isLaidOut(x, 'contiguous', true) ? 'channelsLast' : 'contiguous';
+}

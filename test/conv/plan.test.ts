@@ -199,19 +199,19 @@ test('StepPlanner: a drifted step time re-times the thread counts in the chosen 
 }));
 
 test('StepPlanner: within 5% of the fastest, the fewest threads win', () => scope(() => {
-  setNumThreads(2);
-  const pl = new StepPlanner(new Counter(), { delay: 0, rounds: 1, layouts: ['contiguous'] });
-  while (!pl.choice) {
-    pl.beforeStep();
-    pl.afterStep(pl.config.threads === 2 ? 100 : 104);
-  }
+  // a planner over 2 and 1 threads whose 1-thread steps take `oneThreadMs` (2 threads: 100 ms)
+  const planWith = (oneThreadMs: number) => {
+    setNumThreads(2);
+    const pl = new StepPlanner(new Counter(), { delay: 0, rounds: 1, layouts: ['contiguous'] });
+    while (!pl.choice) {
+      pl.beforeStep();
+      pl.afterStep(pl.config.threads === 2 ? 100 : oneThreadMs);
+    }
+    return pl;
+  };
+  const pl = planWith(104);
   assert.deepEqual(pl.choice!.config, { layout: 'contiguous', threads: 1 });
-  setNumThreads(2);
-  const p2 = new StepPlanner(new Counter(), { delay: 0, rounds: 1, layouts: ['contiguous'] });
-  while (!p2.choice) {
-    p2.beforeStep();
-    p2.afterStep(p2.config.threads === 2 ? 100 : 106);
-  }
+  const p2 = planWith(106);
   assert.deepEqual(p2.choice!.config, { layout: 'contiguous', threads: 2 });
 }));
 
